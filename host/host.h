@@ -1,0 +1,100 @@
+/*
+ * Host-only API: what tests, stress harnesses and benchmarks use to set up
+ * the machine the portable code runs on. Portable code never includes this.
+ *
+ * Threads and CPUs
+ *   A thread becomes CPU n with host_cpu_register() and stops being one
+ *   with host_cpu_unregister(). Ids are the lowest free ones in
+ *   [0, MAX_CPUS). Functions marked "CPU only" must be called by a
+ *   registered thread.
+ *
+ * Interrupts
+ *   Vectors 0..HOST_IRQ_VECTORS-1 each have one handler (set globally).
+ *   An IRQ is raised on a CPU by its timer or by host_irq_raise(); the
+ *   handler runs on that CPU's thread, with IRQs masked and in_irq() true,
+ *   at once if the thread has IRQs unmasked, otherwise at the irq_restore()
+ *   that unmasks them. Raising a vector that is already pending does
+ *   nothing more: it runs once.
+ */
+#ifndef HOST_HOST_H
+#define HOST_HOST_H
+
+#include <platform.h>
+
+#include "kernel/lib/err.h"
+
+/* ------------------------------------------------------------------ CPUs */
+
+/*
+ * Make the calling thread a CPU. Returns its id (>= 0), or -1 if it
+ * already is one or all MAX_CPUS ids are taken.
+ */
+int host_cpu_register(void);
+
+/*
+ * Stop being a CPU (CPU only). Runs the offline hooks first (with IRQs
+ * unmasked, still as this CPU), then stops this CPU's timer and drops any
+ * pending IRQs. The id becomes free for the next registration.
+ */
+void host_cpu_unregister(void);
+
+/*
+ * Call fn(cpu) on every CPU that unregisters, before it goes offline
+ * (the per-CPU page cache drains itself this way). At most
+ * HOST_MAX_OFFLINE_HOOKS hooks; returns E_NOSPC beyond that.
+ */
+#define HOST_MAX_OFFLINE_HOOKS 8
+MUST_CHECK err_t host_cpu_on_offline(void (*fn)(unsigned cpu));
+
+/* Number of CPUs online now. */
+unsigned host_cpus_online(void);
+
+/* ------------------------------------------------------------ interrupts */
+
+#define HOST_IRQ_VECTORS 8
+enum {
+	HOST_IRQ_TIMER = 0, /* the per-CPU periodic timer */
+	HOST_IRQ_CALL = 1,  /* "run this on that CPU" (IPI) */
+	HOST_IRQ_TEST = 7,  /* free for tests */
+};
+
+typedef void (*host_irq_handler_t)(unsigned vector);
+
+/* Install fn as the handler of vector (NULL: ignore the vector). */
+MUST_CHECK err_t host_irq_set_handler(unsigned vector, host_irq_handler_t fn);
+
+/*
+ * Raise vector on CPU cpu (which may be the caller). Not from IRQ context:
+ * it takes the CPU registry lock. E_RANGE for a bad vector, E_STATE if that
+ * CPU is not online.
+ */
+MUST_CHECK err_t host_irq_raise(unsigned cpu, unsigned vector);
+
+/*
+ * Start this CPU's periodic timer (CPU only): HOST_IRQ_TIMER is raised on
+ * this CPU every period_ns nanoseconds, by a POSIX timer whose signal is
+ * directed at this thread (SIGEV_THREAD_ID). Restarting changes the period.
+ */
+MUST_CHECK err_t host_timer_start(uint64_t period_ns);
+void host_timer_stop(void);
+
+/* Handler runs on CPU cpu so far, over all vectors (for tests and stats). */
+uint64_t host_irq_count(unsigned cpu);
+
+/* The signal that carries simulated IRQs. */
+int host_irq_signal(void);
+
+/* ---------------------------------------------------------------- memory */
+
+/*
+ * Reserve the physical-memory arena: bytes of address space (rounded up to
+ * pages), mapped MAP_NORESERVE so only touched pages cost memory. Physical
+ * address p is arena offset p. E_ALREADY if one exists, E_NOMEM if the
+ * mapping fails, E_INVAL for 0 bytes.
+ */
+MUST_CHECK err_t host_arena_init(uint64_t bytes);
+
+/* Unmap the arena (no CPU may use it any more). */
+void host_arena_fini(void);
+
+#endif /* HOST_HOST_H */

@@ -1,0 +1,39 @@
+/*
+ * State shared by the host platform's own files (cpu.c, irq.c). Not for
+ * anyone else.
+ *
+ * Lock: host_registry_lock (a pthread mutex, host-only code) protects
+ * which ids are online and their thread handles: [R] below.
+ * [a] atomic, [c] only the CPU's own thread.
+ */
+#ifndef HOST_INTERNAL_H
+#define HOST_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "host/host.h"
+
+struct host_cpu {
+	_Atomic uint64_t pending;  /* [a] vectors raised and not yet run */
+	_Atomic uint64_t irq_runs; /* [a] handler runs (owner adds, anyone reads) */
+	_Atomic bool online;       /* [R] to write; racy reads are hints */
+	pthread_t thread;          /* [R] */
+	pid_t tid;                 /* [R] */
+	bool timer_armed;          /* [c] */
+	timer_t timer;             /* [c] */
+} CACHE_ALIGNED;
+
+extern struct host_cpu host_cpus[MAX_CPUS];
+extern pthread_mutex_t host_registry_lock;
+
+/* The pending word of a thread that is not a CPU: always zero. */
+extern _Atomic uint64_t host_no_pending;
+
+/* Install the IRQ signal handler (idempotent, thread-safe). */
+void host_irq_install(void);
+
+#endif /* HOST_INTERNAL_H */

@@ -1,0 +1,152 @@
+/*
+ * The platform contract: everything portable code may ask of the machine.
+ *
+ * Every portable source (kernel/mm, percpu, locks) includes <platform.h>,
+ * which the include path resolves to exactly one implementation:
+ *
+ *   -Ihost                 host/platform.h: threads play CPUs, POSIX timer
+ *                          signals play interrupts, an mmap'd arena plays RAM
+ *   -Ikernel/arch/x86_64   kernel/arch/x86_64/platform.h: the real machine
+ *
+ * Each implementation includes this file first and then defines every hook
+ * below with exactly the contract written here, either static inline (the
+ * hooks declared static inline, which sit on fast paths) or out of line.
+ * Portable code relies on nothing else from its platform.
+ */
+#ifndef KERNEL_PLATFORM_CONTRACT_H
+#define KERNEL_PLATFORM_CONTRACT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/config.h"
+#include "kernel/lib/compiler.h"
+#include "kernel/types.h"
+
+/* ------------------------------------------------------------------ CPUs */
+
+#define MAX_CPUS CONFIG_MAX_CPUS
+
+/*
+ * The id of the CPU running the caller, in [0, MAX_CPUS).
+ * Pre: the caller runs on an online CPU (kernel: after the CPU's per-CPU
+ * area is installed; host: the thread has registered as a CPU). Calling it
+ * elsewhere panics in debug builds.
+ * Stable: code never migrates between CPUs (the kernel has no scheduler;
+ * a host thread keeps its id until it unregisters), so the value may be
+ * cached for as long as the caller runs.
+ */
+static inline unsigned cpu_id(void);
+
+/*
+ * One more than the highest CPU id that has been online since start-up.
+ * Per-CPU arrays are walked over [0, ncpus()). Never decreases.
+ */
+static inline unsigned ncpus(void);
+
+/*
+ * Whether CPU c is online now. Racy: a host CPU may go offline right after
+ * the call; callers that need a stable answer must serialise with that.
+ */
+bool cpu_online(unsigned c);
+
+/*
+ * Busy-wait hint, called once per iteration of every spin loop.
+ * Kernel: `pause`. Host: `pause`, and every so often a yield of the thread:
+ * a host thread, like a vCPU, can be descheduled while holding what others
+ * wait for, and spinning through its whole time slice only delays it.
+ */
+static inline void cpu_relax(void);
+
+/* ------------------------------------------------------------ interrupts */
+
+/* Saved interrupt state; only irq_restore() interprets it. */
+typedef struct {
+	unsigned long flags;
+} irqflags_t;
+
+/*
+ * Mask interrupts on this CPU and return the previous state.
+ * Pairs nest: inside an outer pair, an inner irq_restore() keeps interrupts
+ * masked. Kernel: pushf; cli. Host: a thread-local "masked" flag; a
+ * simulated IRQ arriving while it is set is recorded, not run.
+ */
+static inline irqflags_t irq_save(void);
+
+/*
+ * Restore the state saved by the matching irq_save() on this CPU.
+ * If this unmasks, every IRQ that was raised while masked runs before
+ * irq_restore() returns: once per raised vector, however many times it was
+ * raised (a pending bit, as in the local APIC's IRR).
+ */
+static inline void irq_restore(irqflags_t f);
+
+/* Whether interrupts are unmasked on this CPU. */
+static inline bool irqs_enabled(void);
+
+/*
+ * Whether the caller runs in an interrupt handler (at any depth). Handlers
+ * run with interrupts masked.
+ */
+static inline bool in_irq(void);
+
+/* ---------------------------------------------------------------- memory */
+
+/*
+ * Kernel virtual address of physical address pa, and back.
+ * Pre: pa lies in memory the platform maps (kernel: the direct map of all
+ * RAM; host: the arena). virt_to_phys() takes only pointers that
+ * phys_to_virt() produced (or that point into the same mapping).
+ */
+static inline void *phys_to_virt(paddr_t pa);
+static inline paddr_t virt_to_phys(const void *va);
+
+/* ------------------------------------------------------------------ time */
+
+/*
+ * A cycle counter (the TSC on both platforms): monotonic on one CPU,
+ * roughly comparable across CPUs. For measuring, never for correctness.
+ */
+static inline uint64_t cycles(void);
+
+/* ----------------------------------------------------------- diagnostics */
+
+/*
+ * Print "panic: cpu N: <message>" and stop for good. Kernel: halt every
+ * CPU and leave QEMU with a non-zero exit code. Host: abort().
+ * Callable in any context, with interrupts masked or from a handler.
+ */
+NORETURN void panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/*
+ * Print one line (the newline is added). Lines from different CPUs never
+ * interleave. Callable in any context. (Not log(): that is libm's.)
+ */
+void klog(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* Check an invariant in debug builds; a broken invariant is a panic. */
+#if CONFIG_DEBUG
+#define ASSERT(cond)                                                    \
+	do {                                                            \
+		if (unlikely(!(cond)))                                  \
+			panic("assertion failed: %s at %s", #cond, HERE); \
+	} while (0)
+#else
+#define ASSERT(cond) ((void)sizeof(cond))
+#endif
+
+/* ------------------------------------------------- race-detector hints */
+
+/*
+ * Tell a race detector that the caller has just acquired, or is about to
+ * release, the synchronisation object at obj (a lock word). Needed where
+ * the synchronisation itself is invisible to it: Concurrency Kit's x86-64
+ * atomics are inline asm, which ThreadSanitizer cannot see. Pairing:
+ * hb_release(obj) on one CPU happens-before a later hb_acquire(obj) on any
+ * CPU. No-ops except in host ThreadSanitizer builds.
+ */
+static inline void hb_acquire(const void *obj);
+static inline void hb_release(const void *obj);
+
+#endif /* KERNEL_PLATFORM_CONTRACT_H */

@@ -1,0 +1,28 @@
+# Unit tests (cmocka), built in every variant; the lock tests also with the
+# MCS spinlock.
+
+LOCK_TESTS :=
+UNIT_TESTS := test_platform
+TEST_VARIANTS := normal tsan asan
+LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
+
+# $(call unit_test,<variant>,<test>)
+define unit_test
+build/$(1)/tests/$(2): build/$(1)/tests/$(2).o build/$(1)/tests/support.o build/$(1)/libhost.a
+	$$(call say,LD,$$@)
+	$$(Q)$$(CC_$(1)) $$(LDFLAGS_$(1)) -pthread -o $$@ $$^ -lcmocka $$(HOST_LDLIBS)
+endef
+
+$(foreach v,$(TEST_VARIANTS),$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(v),$(t)))))
+$(foreach v,$(LOCK_TEST_VARIANTS),$(foreach t,$(LOCK_TESTS),$(eval $(call unit_test,$(v),$(t)))))
+
+UNIT_BINS := \
+	$(foreach v,$(TEST_VARIANTS),$(addprefix build/$(v)/tests/,$(UNIT_TESTS))) \
+	$(foreach v,$(LOCK_TEST_VARIANTS),$(addprefix build/$(v)/tests/,$(LOCK_TESTS)))
+
+.PHONY: test-unit build-tests
+build-tests: $(UNIT_BINS)
+
+## test-unit: build and run the unit tests in every variant
+test-unit: deps $(UNIT_BINS)
+	tools/run-tests.sh $(UNIT_BINS)

@@ -1,0 +1,84 @@
+/*
+ * Helpers shared by the unit tests: running code in a child process (to
+ * check that something panics, with the right message), and running a
+ * function on n threads registered as CPUs.
+ */
+#ifndef TESTS_SUPPORT_H
+#define TESTS_SUPPORT_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "host/host.h"
+
+struct child_result {
+	bool exited;      /* exited normally, with exit_code */
+	int exit_code;
+	bool signaled;    /* killed by signal signo */
+	int signo;
+	char err[8192];   /* what it wrote to stderr (truncated) */
+};
+
+/*
+ * Run fn(arg) in a forked child, capturing its stderr. A child still
+ * running after 30 s is killed by SIGALRM (so a hang fails the test).
+ */
+void run_in_child(void (*fn)(void *), void *arg, struct child_result *r);
+
+/* Assert the child aborted (panic) and its stderr contains needle. */
+#define assert_child_panicked_with(r, needle)                          \
+	do {                                                           \
+		if (!(r)->signaled || (r)->signo != SIGABRT ||         \
+		    strstr((r)->err, (needle)) == NULL)                \
+			print_error("child: signaled=%d signo=%d "     \
+				    "exited=%d code=%d stderr:\n%s\n", \
+				    (r)->signaled, (r)->signo,         \
+				    (r)->exited, (r)->exit_code,       \
+				    (r)->err);                         \
+		assert_true((r)->signaled);                            \
+		assert_int_equal((r)->signo, SIGABRT);                 \
+		assert_non_null(strstr((r)->err, (needle)));           \
+	} while (0)
+
+/*
+ * CHECK(cond): an assertion for worker threads and IRQ handlers, where
+ * cmocka's assert_*() cannot be used (they longjmp to the test's frame on
+ * the main thread). A failure is printed and counted; run_on_cpus() and
+ * assert_no_check_failures() turn the count into a test failure.
+ */
+extern _Atomic unsigned check_failures;
+void check_failed(const char *what, const char *where);
+#define CHECK(cond)                                    \
+	do {                                           \
+		if (!(cond))                           \
+			check_failed(#cond, HERE);     \
+	} while (0)
+#define assert_no_check_failures() \
+	assert_int_equal(atomic_exchange(&check_failures, 0), 0)
+
+/*
+ * Run fn(index, arg) on n threads at once, each registered as a CPU for the
+ * duration (index is the thread's number 0..n-1, not necessarily its CPU
+ * id). Returns when all have finished and unregistered, and fails the
+ * test if any CHECK() failed meanwhile.
+ */
+typedef void (*cpu_fn)(unsigned index, void *arg);
+void run_on_cpus(unsigned n, cpu_fn fn, void *arg);
+
+/* Sleep for ms milliseconds (interrupted sleeps are resumed). */
+void sleep_ms(unsigned ms);
+
+/* A deterministic pseudo-random generator (xorshift64*). */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+#endif /* TESTS_SUPPORT_H */

@@ -1,0 +1,352 @@
+/*
+ * The host platform: CPU registration, soft IRQ masking, simulated IRQs
+ * (deferred while masked, run exactly once at unmask, delivered to the
+ * right thread), and the physical-memory arena.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "tests/support.h"
+
+/* ------------------------------------------------------------ CPUs */
+
+static void test_register_gives_lowest_free_id(void **state)
+{
+	(void)state;
+	int id = host_cpu_register();
+
+	assert_int_equal(id, 0);
+	assert_int_equal(cpu_id(), 0);
+	assert_true(cpu_online(0));
+	assert_int_equal(host_cpu_register(), -1); /* already a CPU */
+	assert_true(ncpus() >= 1);
+	host_cpu_unregister();
+	assert_false(cpu_online(0));
+	assert_int_equal(host_cpu_register(), 0); /* id 0 is free again */
+	host_cpu_unregister();
+}
+
+static _Atomic unsigned id_seen[MAX_CPUS];
+
+static void record_id(unsigned index, void *arg)
+{
+	(void)index;
+	(void)arg;
+	atomic_fetch_add(&id_seen[cpu_id()], 1);
+	CHECK(cpu_online(cpu_id()));
+}
+
+static void test_threads_get_distinct_ids(void **state)
+{
+	(void)state;
+	memset(id_seen, 0, sizeof(id_seen));
+	run_on_cpus(8, record_id, NULL);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(atomic_load(&id_seen[i]), 1);
+	for (unsigned i = 8; i < MAX_CPUS; i++)
+		assert_int_equal(atomic_load(&id_seen[i]), 0);
+	assert_int_equal(host_cpus_online(), 0);
+}
+
+static void call_cpu_id_unregistered(void *arg)
+{
+	(void)arg;
+	(void)cpu_id();
+}
+
+static void test_cpu_id_off_cpu_panics(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_in_child(call_cpu_id_unregistered, NULL, &r);
+	assert_child_panicked_with(&r, "not a registered CPU");
+}
+
+static _Atomic int hook_cpu = -1;
+
+static void offline_hook(unsigned cpu)
+{
+	/* Runs as the departing CPU, still online. */
+	CHECK(cpu_id() == cpu);
+	CHECK(cpu_online(cpu));
+	atomic_store(&hook_cpu, (int)cpu);
+}
+
+static void test_offline_hook_runs_on_unregister(void **state)
+{
+	(void)state;
+	assert_int_equal(host_cpu_on_offline(offline_hook), E_OK);
+	assert_int_equal(host_cpu_on_offline(NULL), E_INVAL);
+	int id = host_cpu_register();
+	host_cpu_unregister();
+	assert_int_equal(atomic_load(&hook_cpu), id);
+	assert_no_check_failures();
+}
+
+/* ----------------------------------------------------- IRQ masking */
+
+static void test_irq_save_restore_nests(void **state)
+{
+	(void)state;
+	assert_true(host_cpu_register() >= 0);
+	assert_true(irqs_enabled());
+	irqflags_t outer = irq_save();
+	assert_false(irqs_enabled());
+	irqflags_t inner = irq_save();
+	assert_false(irqs_enabled());
+	irq_restore(inner);
+	assert_false(irqs_enabled()); /* the outer pair still masks */
+	irq_restore(outer);
+	assert_true(irqs_enabled());
+	host_cpu_unregister();
+}
+
+static _Atomic unsigned test_irq_runs;
+static _Atomic bool test_irq_bad_context;
+
+static void count_irq(unsigned vector)
+{
+	CHECK(vector == HOST_IRQ_TEST);
+	if (!in_irq() || irqs_enabled())
+		atomic_store(&test_irq_bad_context, true);
+	atomic_fetch_add(&test_irq_runs, 1);
+}
+
+static void test_irq_runs_at_once_when_unmasked(void **state)
+{
+	(void)state;
+	atomic_store(&test_irq_runs, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, count_irq), E_OK);
+	unsigned me = (unsigned)host_cpu_register();
+	assert_int_equal(host_irq_raise(me, HOST_IRQ_TEST), E_OK);
+	/* A signal a thread sends itself is delivered before kill returns;
+	 * allow the sanitizer runtimes a moment in case they defer it. */
+	for (int i = 0; i < 1000 && atomic_load(&test_irq_runs) == 0; i++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&test_irq_runs), 1);
+	assert_false(atomic_load(&test_irq_bad_context));
+	assert_false(in_irq());
+	host_cpu_unregister();
+	assert_no_check_failures();
+}
+
+static void test_deferred_irq_runs_once_at_unmask(void **state)
+{
+	(void)state;
+	atomic_store(&test_irq_runs, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, count_irq), E_OK);
+	unsigned me = (unsigned)host_cpu_register();
+
+	irqflags_t f = irq_save();
+	assert_int_equal(host_irq_raise(me, HOST_IRQ_TEST), E_OK);
+	assert_int_equal(host_irq_raise(me, HOST_IRQ_TEST), E_OK);
+	sleep_ms(20); /* the signals arrive and find IRQs masked */
+	irqflags_t inner = irq_save();
+	irq_restore(inner); /* an inner restore must not run it */
+	assert_int_equal(atomic_load(&test_irq_runs), 0);
+	irq_restore(f);
+	/* Ran inside irq_restore, once: the two raises were one pending bit. */
+	assert_int_equal(atomic_load(&test_irq_runs), 1);
+	sleep_ms(20);
+	assert_int_equal(atomic_load(&test_irq_runs), 1);
+	assert_false(atomic_load(&test_irq_bad_context));
+	host_cpu_unregister();
+	assert_no_check_failures();
+}
+
+static void test_raise_rejects_bad_targets(void **state)
+{
+	(void)state;
+	assert_int_equal(host_irq_raise(0, HOST_IRQ_VECTORS), E_RANGE);
+	assert_int_equal(host_irq_raise(MAX_CPUS, HOST_IRQ_TEST), E_RANGE);
+	assert_int_equal(host_irq_raise(5, HOST_IRQ_TEST), E_STATE); /* offline */
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_VECTORS, count_irq),
+			 E_RANGE);
+}
+
+/*
+ * Masking holds under fire: one thread masks and unmasks in a loop while
+ * another raises IRQs at it; the handler must never run inside a masked
+ * section, and every raise is eventually served.
+ */
+/* volatile: our own signal handler reads it between the two stores. */
+static _Thread_local volatile bool in_masked_section;
+static _Atomic bool ran_while_masked;
+static _Atomic unsigned victim_cpu;
+static _Atomic bool victim_ready, victim_done;
+
+static void check_not_masked(unsigned vector)
+{
+	(void)vector;
+	if (in_masked_section)
+		atomic_store(&ran_while_masked, true);
+	atomic_fetch_add(&test_irq_runs, 1);
+}
+
+static void mask_loop(unsigned index, void *arg)
+{
+	(void)arg;
+	if (index == 0) {
+		atomic_store(&victim_cpu, cpu_id());
+		atomic_store(&victim_ready, true);
+		for (unsigned i = 0; i < 200000; i++) {
+			irqflags_t f = irq_save();
+			in_masked_section = true;
+			for (volatile int k = 0; k < 20; k++)
+				;
+			in_masked_section = false;
+			irq_restore(f);
+		}
+		atomic_store(&victim_done, true);
+	} else {
+		unsigned raised = 0;
+
+		while (!atomic_load(&victim_ready))
+			cpu_relax();
+		while (!atomic_load(&victim_done)) {
+			CHECK(host_irq_raise(atomic_load(&victim_cpu),
+							HOST_IRQ_TEST) == E_OK);
+			raised++;
+		}
+		CHECK(raised > 0);
+	}
+}
+
+static void test_irq_never_runs_while_masked(void **state)
+{
+	(void)state;
+	atomic_store(&test_irq_runs, 0);
+	atomic_store(&ran_while_masked, false);
+	atomic_store(&victim_ready, false);
+	atomic_store(&victim_done, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, check_not_masked),
+			 E_OK);
+	run_on_cpus(2, mask_loop, NULL);
+	assert_false(atomic_load(&ran_while_masked));
+	assert_true(atomic_load(&test_irq_runs) > 0);
+}
+
+/* Timer IRQs land on the thread whose timer it is, and only there. */
+static pthread_t cpu_thread[MAX_CPUS];
+static _Atomic unsigned ticks[MAX_CPUS];
+static _Atomic unsigned wrong_thread;
+
+static void tick(unsigned vector)
+{
+	CHECK(vector == HOST_IRQ_TIMER);
+	if (!pthread_equal(pthread_self(), cpu_thread[cpu_id()]))
+		atomic_fetch_add(&wrong_thread, 1);
+	atomic_fetch_add(&ticks[cpu_id()], 1);
+}
+
+static void run_timer(unsigned index, void *arg)
+{
+	(void)index;
+	(void)arg;
+	cpu_thread[cpu_id()] = pthread_self();
+	uint64_t before = host_irq_count(cpu_id());
+	CHECK(host_timer_start(2 * 1000 * 1000) == E_OK); /* 2 ms */
+	/* Busy for a while: compute, sleep, and mask now and then. */
+	for (int i = 0; i < 50; i++) {
+		irqflags_t f = irq_save();
+		for (volatile int k = 0; k < 10000; k++)
+			;
+		irq_restore(f);
+		sleep_ms(2);
+	}
+	host_timer_stop();
+	/* Masked, so a straggling tick cannot land between the two reads. */
+	irqflags_t f = irq_save();
+	unsigned mine = atomic_load(&ticks[cpu_id()]);
+	uint64_t counted = host_irq_count(cpu_id()) - before;
+	irq_restore(f);
+	CHECK(mine >= 5);
+	CHECK(counted == mine);
+}
+
+static void test_timer_irqs_reach_their_own_thread(void **state)
+{
+	(void)state;
+	memset(ticks, 0, sizeof(ticks));
+	atomic_store(&wrong_thread, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, tick), E_OK);
+	run_on_cpus(4, run_timer, NULL);
+	assert_int_equal(atomic_load(&wrong_thread), 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL), E_OK);
+}
+
+/* An IPI raised by one CPU runs on the target CPU. */
+static _Atomic int ipi_ran_on = -1;
+static _Atomic int ipi_target = -1;
+
+static void ipi_handler(unsigned vector)
+{
+	(void)vector;
+	atomic_store(&ipi_ran_on, (int)cpu_id());
+}
+
+static void ipi_pair(unsigned index, void *arg)
+{
+	(void)arg;
+	if (index == 1) {
+		atomic_store(&ipi_target, (int)cpu_id());
+		while (atomic_load(&ipi_ran_on) < 0)
+			sleep_ms(1);
+	} else {
+		while (atomic_load(&ipi_target) < 0)
+			cpu_relax();
+		CHECK(host_irq_raise((unsigned)atomic_load(&ipi_target),
+						HOST_IRQ_TEST) == E_OK);
+	}
+}
+
+static void test_ipi_runs_on_target_cpu(void **state)
+{
+	(void)state;
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, ipi_handler), E_OK);
+	run_on_cpus(2, ipi_pair, NULL);
+	assert_int_equal(atomic_load(&ipi_ran_on), atomic_load(&ipi_target));
+}
+
+/* ----------------------------------------------------------- arena */
+
+static void test_arena_maps_physical_addresses(void **state)
+{
+	(void)state;
+	assert_int_equal(host_arena_init(0), E_INVAL);
+	assert_int_equal(host_arena_init(64 << 20), E_OK);
+	assert_int_equal(host_arena_init(64 << 20), E_ALREADY);
+
+	uint8_t *a = phys_to_virt(PADDR(0));
+	uint8_t *b = phys_to_virt(PADDR(0x123456));
+	assert_ptr_equal(b, a + 0x123456);
+	*b = 0x5a;
+	assert_int_equal(*(uint8_t *)phys_to_virt(PADDR(0x123456)), 0x5a);
+	assert_int_equal(virt_to_phys(b).v, 0x123456);
+	assert_int_equal(virt_to_phys(phys_to_virt(PADDR(64 << 20))).v,
+			 64 << 20);
+	host_arena_fini();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_gives_lowest_free_id),
+		cmocka_unit_test(test_threads_get_distinct_ids),
+		cmocka_unit_test(test_cpu_id_off_cpu_panics),
+		cmocka_unit_test(test_offline_hook_runs_on_unregister),
+		cmocka_unit_test(test_irq_save_restore_nests),
+		cmocka_unit_test(test_irq_runs_at_once_when_unmasked),
+		cmocka_unit_test(test_deferred_irq_runs_once_at_unmask),
+		cmocka_unit_test(test_raise_rejects_bad_targets),
+		cmocka_unit_test(test_irq_never_runs_while_masked),
+		cmocka_unit_test(test_timer_irqs_reach_their_own_thread),
+		cmocka_unit_test(test_ipi_runs_on_target_cpu),
+		cmocka_unit_test(test_arena_maps_physical_addresses),
+	};
+
+	return cmocka_run_group_tests_name("platform", tests, NULL, NULL);
+}

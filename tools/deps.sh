@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those missing.
+# Fast when everything is there: one `dpkg -s` per package, no network.
+set -euo pipefail
+
+PACKAGES=(
+	make gcc g++ clang libclang-rt-14-dev binutils   # compilers, sanitizer runtimes
+	libck-dev liburcu-dev libcmocka-dev libbenchmark-dev
+	qemu-system-x86                                   # the kernel runs here
+	spin                                              # model checking (make verify)
+	python3 python3-matplotlib                        # tools/plot
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#PACKAGES[@]} packages installed"
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages and not root; run as root: apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
