@@ -16,6 +16,7 @@ MAKEFLAGS += --no-builtin-rules
 include mk/config.mk
 include mk/host.mk
 include mk/tests.mk
+include mk/stress.mk
 
 .PHONY: help deps test run build clean
 
@@ -28,9 +29,10 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant
+## test: unit tests in every variant, short sanitizer stress runs
 test: deps
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory stress-short
 	@echo "make test: all passed"
 
 ## run: build the kernel and boot it under QEMU (SMP=, MEM=, ACCEL=)
@@ -39,7 +41,7 @@ run: deps
 	@echo "          'make test' runs everything that exists today."
 
 ## build: build every host program in every variant
-build: build-tests
+build: build-tests build-stress
 
 ## clean: remove build outputs
 clean:

@@ -2,7 +2,9 @@
 # per variant into build/<variant>/libhost.a.
 
 PORTABLE_SRCS := \
-	kernel/lib/err.c
+	kernel/lib/err.c \
+	locks/spinlock.c \
+	locks/lockcheck.c
 
 HOST_PLATFORM_SRCS := \
 	host/cpu.c \

@@ -1,8 +1,8 @@
 # Unit tests (cmocka), built in every variant; the lock tests also with the
 # MCS spinlock.
 
-LOCK_TESTS :=
-UNIT_TESTS := test_platform
+LOCK_TESTS := test_spinlock test_lockcheck
+UNIT_TESTS := test_platform $(LOCK_TESTS)
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 
