@@ -3,6 +3,7 @@
 
 PORTABLE_SRCS := \
 	kernel/lib/err.c \
+	kernel/mm/memmap.c \
 	locks/spinlock.c \
 	locks/lockcheck.c
 
