@@ -4,6 +4,7 @@
 PORTABLE_SRCS := \
 	kernel/lib/err.c \
 	kernel/mm/memmap.c \
+	kernel/mm/bootmem.c \
 	locks/spinlock.c \
 	locks/lockcheck.c
 
