@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "host/internal.h"
+#include "kernel/smp_call.h"
 
 _Thread_local struct host_cpu_local host_self = {
 	.id = -1,
@@ -64,6 +65,13 @@ int host_cpu_register(void)
 	return id;
 }
 
+/*
+ * Going offline, in an order that strands nothing: stop taking interrupts
+ * (timer off, masked), stop being a target (offline under the registry
+ * lock, so no new IPI is raised), run the calls addressed to us before
+ * that, then the offline hooks (the page caches drain here, and no
+ * interrupt can refill them now), and only then give up the id.
+ */
 void host_cpu_unregister(void)
 {
 	unsigned id = cpu_id();
@@ -71,27 +79,26 @@ void host_cpu_unregister(void)
 	unsigned n;
 
 	ASSERT(irqs_enabled() && !in_irq());
+	host_timer_stop();
+	atomic_store_explicit(&host_self.irq_off, true, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+
 	pthread_mutex_lock(&host_registry_lock);
+	atomic_store_explicit(&host_cpus[id].online, false,
+			      memory_order_release);
 	n = n_offline_hooks;
 	for (unsigned i = 0; i < n; i++)
 		hooks[i] = offline_hooks[i];
 	pthread_mutex_unlock(&host_registry_lock);
+	smp_call_serve();
 	for (unsigned i = 0; i < n; i++)
 		hooks[i](id);
 
-	host_timer_stop();
-	/* Mask for good: no handler may run on a half-offline CPU. */
-	atomic_store_explicit(&host_self.irq_off, true, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
 	host_self.id = -1;
 	host_self.pending = &host_no_pending;
 	atomic_signal_fence(memory_order_seq_cst);
-
-	pthread_mutex_lock(&host_registry_lock);
 	atomic_store_explicit(&host_cpus[id].pending, 0, memory_order_relaxed);
-	atomic_store_explicit(&host_cpus[id].online, false,
-			      memory_order_release);
-	pthread_mutex_unlock(&host_registry_lock);
 	atomic_store_explicit(&host_self.irq_off, false, memory_order_relaxed);
 }
 

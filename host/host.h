@@ -32,15 +32,17 @@
 int host_cpu_register(void);
 
 /*
- * Stop being a CPU (CPU only). Runs the offline hooks first (with IRQs
- * unmasked, still as this CPU), then stops this CPU's timer and drops any
- * pending IRQs. The id becomes free for the next registration.
+ * Stop being a CPU (CPU only). Stops this CPU's timer and masks its IRQs,
+ * takes it offline (no IPI can target it any more), runs the cross-CPU
+ * calls already addressed to it, then the offline hooks (still as this
+ * CPU, IRQs masked), and drops anything else pending. The id becomes free
+ * for the next registration.
  */
 void host_cpu_unregister(void);
 
 /*
- * Call fn(cpu) on every CPU that unregisters, before it goes offline
- * (the per-CPU page cache drains itself this way). At most
+ * Call fn(cpu) on every CPU that unregisters, as that CPU, with its IRQs
+ * masked (the per-CPU page cache drains itself this way). At most
  * HOST_MAX_OFFLINE_HOOKS hooks; returns E_NOSPC beyond that.
  */
 #define HOST_MAX_OFFLINE_HOOKS 8
@@ -54,13 +56,16 @@ unsigned host_cpus_online(void);
 #define HOST_IRQ_VECTORS 8
 enum {
 	HOST_IRQ_TIMER = 0, /* the per-CPU periodic timer */
-	HOST_IRQ_CALL = 1,  /* "run this on that CPU" (IPI) */
+	HOST_IRQ_CALL = 1,  /* smp_call_all()'s IPI (reserved: host/smp.c) */
 	HOST_IRQ_TEST = 7,  /* free for tests */
 };
 
 typedef void (*host_irq_handler_t)(unsigned vector);
 
-/* Install fn as the handler of vector (NULL: ignore the vector). */
+/*
+ * Install fn as the handler of vector (NULL: ignore the vector).
+ * E_RANGE for a bad vector, E_INVAL for the reserved HOST_IRQ_CALL.
+ */
 MUST_CHECK err_t host_irq_set_handler(unsigned vector, host_irq_handler_t fn);
 
 /*

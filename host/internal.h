@@ -36,4 +36,13 @@ extern _Atomic uint64_t host_no_pending;
 /* Install the IRQ signal handler (idempotent, thread-safe). */
 void host_irq_install(void);
 
+/*
+ * Raise vector on online CPU cpu. Pre: host_registry_lock held (which keeps
+ * the target online and its thread alive).
+ */
+void host_irq_raise_locked(unsigned cpu, unsigned vector);
+
+/* The HOST_IRQ_CALL handler: runs smp_call_serve(). */
+void host_smp_call_irq(unsigned vector);
+
 #endif /* HOST_INTERNAL_H */

@@ -114,6 +114,7 @@ static void install(void)
 {
 	struct sigaction sa;
 
+	atomic_store(&handlers[HOST_IRQ_CALL], host_smp_call_irq);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -131,6 +132,8 @@ err_t host_irq_set_handler(unsigned vector, host_irq_handler_t fn)
 {
 	if (vector >= HOST_IRQ_VECTORS)
 		return E_RANGE;
+	if (vector == HOST_IRQ_CALL)
+		return E_INVAL;
 	atomic_store_explicit(&handlers[vector], fn, memory_order_release);
 	return E_OK;
 }
@@ -147,15 +150,19 @@ err_t host_irq_raise(unsigned cpu, unsigned vector)
 				  memory_order_relaxed)) {
 		e = E_STATE;
 	} else {
-		/* Release pairs with the acquire exchange in dispatch_masked. */
-		atomic_fetch_or_explicit(&host_cpus[cpu].pending,
-					 UINT64_C(1) << vector,
-					 memory_order_release);
-		/* The target is online, so its thread exists until we unlock. */
-		pthread_kill(host_cpus[cpu].thread, host_irq_signal());
+		host_irq_raise_locked(cpu, vector);
 	}
 	pthread_mutex_unlock(&host_registry_lock);
 	return e;
+}
+
+void host_irq_raise_locked(unsigned cpu, unsigned vector)
+{
+	/* Release pairs with the acquire exchange in dispatch_masked. */
+	atomic_fetch_or_explicit(&host_cpus[cpu].pending, UINT64_C(1) << vector,
+				 memory_order_release);
+	/* The target is online, so its thread exists until the lock drops. */
+	pthread_kill(host_cpus[cpu].thread, host_irq_signal());
 }
 
 err_t host_timer_start(uint64_t period_ns)

@@ -2,6 +2,7 @@
  * panic() and klog() for the host: whole lines with one write(2) each, so
  * lines from different threads never interleave.
  */
+#include <execinfo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,5 +42,11 @@ void panic(const char *fmt, ...)
 	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
 	write_line(buf, sizeof(buf), n + m);
+	{
+		void *frames[32];
+		int depth = backtrace(frames, 32);
+
+		backtrace_symbols_fd(frames, depth, STDERR_FILENO);
+	}
 	abort();
 }

@@ -91,6 +91,26 @@ static inline bool irqs_enabled(void);
  */
 static inline bool in_irq(void);
 
+/*
+ * Run fn(arg) on every online CPU, the caller's included, and return when
+ * all have finished. Elsewhere fn runs in interrupt context (an IPI); on
+ * the caller's CPU, with interrupts masked. fn must not block or take a
+ * lock the caller might hold.
+ * Pre: interrupts enabled, not in IRQ context, no spinlock held (a CPU
+ * waiting with interrupts masked for one that waits for it would deadlock;
+ * Linux's smp_call_function has the same rule).
+ */
+void smp_call_all(void (*fn)(void *arg), void *arg);
+
+/*
+ * Interrupt CPU cpu so that it runs smp_call_serve() (kernel/smp_call.h)
+ * in IRQ context, as soon as it has interrupts enabled. Returns false, and
+ * sends nothing, if that CPU is not online. Pre: not in IRQ context.
+ * (Used by kernel/smp_call.c; the kernel sends a fixed IPI, the host a
+ * signal.)
+ */
+bool ipi_call(unsigned cpu);
+
 /* ---------------------------------------------------------------- memory */
 
 /*

@@ -88,14 +88,14 @@ bool lockcheck_held(const void *lock);
  */
 void lockcheck_reset(void);
 
-#else /* !CONFIG_LOCK_DEBUG: nothing is evaluated */
+#else /* !CONFIG_LOCK_DEBUG: m is not even evaluated (it has no field) */
 
-#define lockcheck_map_init(m, name)              ((void)0)
-#define lockcheck_acquire(m, lock, site)         ((void)0)
-#define lockcheck_acquired(lock)                 ((void)0)
-#define lockcheck_acquired_try(m, lock, site)    ((void)0)
-#define lockcheck_release(m, lock, site)         ((void)0)
-#define lockcheck_held(lock)                     (true)
+#define lockcheck_map_init(m, name)              ((void)(name))
+#define lockcheck_acquire(m, lock, site)         ((void)(site))
+#define lockcheck_acquired(lock)                 ((void)(lock))
+#define lockcheck_acquired_try(m, lock, site)    ((void)(site))
+#define lockcheck_release(m, lock, site)         ((void)(site))
+#define lockcheck_held(lock)                     ((void)(lock), true)
 #define lockcheck_reset()                        ((void)0)
 
 #endif /* CONFIG_LOCK_DEBUG */

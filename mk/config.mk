@@ -28,7 +28,7 @@ CLANG_WARN := -Wthread-safety -Werror=thread-safety
 # -Ihost: portable sources' <platform.h> is the host platform.
 HOST_CPPFLAGS := -I. -Ihost -D_GNU_SOURCE
 HOST_CFLAGS := -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
-HOST_LDLIBS := -lck -lpthread -lrt
+HOST_LDLIBS := -lck -lpthread -lrt -rdynamic
 
 VARIANTS := normal tsan asan normal-mcs tsan-mcs
 

@@ -3,6 +3,7 @@
 
 PORTABLE_SRCS := \
 	kernel/lib/err.c \
+	kernel/smp_call.c \
 	kernel/mm/memmap.c \
 	kernel/mm/bootmem.c \
 	locks/spinlock.c \
@@ -12,7 +13,8 @@ HOST_PLATFORM_SRCS := \
 	host/cpu.c \
 	host/irq.c \
 	host/arena.c \
-	host/log.c
+	host/log.c \
+	host/smp.c
 
 HOST_LIB_SRCS := $(PORTABLE_SRCS) $(HOST_PLATFORM_SRCS)
 

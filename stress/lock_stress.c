@@ -13,7 +13,6 @@
  * Prints one line and exits 0, or 1 on any violation:
  *   lock_stress impl=ticket threads=8 irq=on ops=N irq_ops=M violations=0
  */
-#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,18 +23,19 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "host/util.h"
 #include "locks/spinlock.h"
 
 #define NACCOUNTS 8
 #define INITIAL   1000000
 
-struct account {
+struct bank_account {
 	spinlock_t lock;
 	int64_t balance;         /* [lock] */
 	_Atomic unsigned inside; /* [a] CPUs inside the critical section */
 } CACHE_ALIGNED;
 
-static struct account accounts[NACCOUNTS];
+static struct bank_account accounts[NACCOUNTS];
 static spinlock_t irq_lock = SPINLOCK_INIT("stress.irq");
 static uint64_t irq_side GUARDED_BY(irq_lock);   /* bumped by IRQs */
 static uint64_t thread_side GUARDED_BY(irq_lock); /* bumped by threads */
@@ -63,20 +63,6 @@ static void usage(const char *prog)
 	exit(2);
 }
 
-static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo ||
-	    v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 static struct options parse(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -95,12 +81,12 @@ static struct options parse(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (!parse_uint(optarg, 1, MAX_CPUS, &v))
+			if (!parse_u64(optarg, 1, MAX_CPUS, &v))
 				usage(argv[0]);
 			o.threads = (unsigned)v;
 			break;
 		case 's':
-			if (!parse_uint(optarg, 1, 86400, &v))
+			if (!parse_u64(optarg, 1, 86400, &v))
 				usage(argv[0]);
 			o.seconds = (unsigned)v;
 			break;
@@ -108,12 +94,12 @@ static struct options parse(int argc, char **argv)
 			o.irq = true;
 			break;
 		case 'u':
-			if (!parse_uint(optarg, 10, 1000000, &v))
+			if (!parse_u64(optarg, 10, 1000000, &v))
 				usage(argv[0]);
 			o.irq_us = (unsigned)v;
 			break;
 		case 'r':
-			if (!parse_uint(optarg, 0, UINT64_MAX, &v))
+			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
 				usage(argv[0]);
 			o.seed = v;
 			break;
@@ -126,21 +112,13 @@ static struct options parse(int argc, char **argv)
 	return o;
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * UINT64_C(2685821657736338717);
-}
-
-static void enter(struct account *a)
+static void enter(struct bank_account *a)
 {
 	if (atomic_fetch_add_explicit(&a->inside, 1, memory_order_relaxed) != 0)
 		atomic_fetch_add(&violations, 1);
 }
 
-static void leave(struct account *a)
+static void leave(struct bank_account *a)
 {
 	atomic_fetch_sub_explicit(&a->inside, 1, memory_order_relaxed);
 }
@@ -149,7 +127,7 @@ static void leave(struct account *a)
 static void transfer(unsigned i, unsigned j, int64_t amount, bool try_second)
 	NO_THREAD_SAFETY_ANALYSIS /* locks chosen at run time */
 {
-	struct account *a = &accounts[i], *b = &accounts[j];
+	struct bank_account *a = &accounts[i], *b = &accounts[j];
 
 	spin_lock(&a->lock);
 	enter(a);

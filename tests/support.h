@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "host/host.h"
+#include "host/util.h"
 
 struct child_result {
 	bool exited;      /* exited normally, with exit_code */
@@ -71,14 +72,5 @@ void run_on_cpus(unsigned n, cpu_fn fn, void *arg);
 
 /* Sleep for ms milliseconds (interrupted sleeps are resumed). */
 void sleep_ms(unsigned ms);
-
-/* A deterministic pseudo-random generator (xorshift64*). */
-static inline uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * UINT64_C(2685821657736338717);
-}
 
 #endif /* TESTS_SUPPORT_H */

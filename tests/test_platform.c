@@ -69,9 +69,10 @@ static _Atomic int hook_cpu = -1;
 
 static void offline_hook(unsigned cpu)
 {
-	/* Runs as the departing CPU, still online. */
+	/* Runs as the departing CPU, no longer a target, IRQs masked. */
 	CHECK(cpu_id() == cpu);
-	CHECK(cpu_online(cpu));
+	CHECK(!cpu_online(cpu));
+	CHECK(!irqs_enabled());
 	atomic_store(&hook_cpu, (int)cpu);
 }
 

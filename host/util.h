@@ -1,0 +1,41 @@
+/*
+ * Small helpers for host programs (tests, stress harnesses, benchmarks):
+ * strict number parsing for command lines and a deterministic generator.
+ */
+#ifndef HOST_UTIL_H
+#define HOST_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/*
+ * s as an unsigned number in [lo, hi] (decimal, or 0x hex): the whole
+ * string, no sign, no overflow. Returns false (and leaves *out) otherwise.
+ */
+static inline bool parse_u64(const char *s, uint64_t lo, uint64_t hi,
+			     uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo ||
+	    v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* xorshift64*: a fast, deterministic generator (the seed must not be 0). */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+#endif /* HOST_UTIL_H */
