@@ -17,6 +17,7 @@ include mk/config.mk
 include mk/host.mk
 include mk/tests.mk
 include mk/stress.mk
+include mk/verify.mk
 
 .PHONY: help deps test run build clean
 
@@ -29,10 +30,11 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, short sanitizer stress runs
+## test: unit tests in every variant, short sanitizer stress runs, the model
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory stress-short
+	$(MAKE) --no-print-directory verify
 	@echo "make test: all passed"
 
 ## run: build the kernel and boot it under QEMU (SMP=, MEM=, ACCEL=)

@@ -22,6 +22,7 @@
 #include <platform.h>
 
 #include "kernel/lib/err.h"
+#include "kernel/mm/frame.h"
 
 /* ------------------------------------------------------------------ CPUs */
 
@@ -101,5 +102,30 @@ MUST_CHECK err_t host_arena_init(uint64_t bytes);
 
 /* Unmap the arena (no CPU may use it any more). */
 void host_arena_fini(void);
+
+/* --------------------------------------------------- the memory system */
+
+/*
+ * A PC-like memory map of `bytes` of RAM (<= the arena): usable low memory
+ * to 639 KiB, the BIOS hole to 1 MiB, usable from 1 MiB, and the first MiB
+ * reserved (MEM_LOW) as the kernel does. E_RANGE if bytes does not fit.
+ */
+MUST_CHECK err_t host_mm_pc_map(struct memmap *m, uint64_t bytes);
+
+/*
+ * Boot the memory system on map m (or on host_mm_pc_map(bytes)) the way
+ * the kernel does: boot allocator, early frames, frame allocator with
+ * configuration cfg. CPU only; the arena must cover the map. A CPU that
+ * unregisters drains its page caches first.
+ */
+MUST_CHECK err_t host_mm_boot_map(const struct memmap *m,
+				  const struct frame_config *cfg);
+MUST_CHECK err_t host_mm_boot(uint64_t bytes, const struct frame_config *cfg);
+
+/*
+ * Forget the memory system (no CPU may be using it), for a fresh boot.
+ * CPU only.
+ */
+void host_mm_shutdown(void);
 
 #endif /* HOST_HOST_H */

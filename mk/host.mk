@@ -6,6 +6,12 @@ PORTABLE_SRCS := \
 	kernel/smp_call.c \
 	kernel/mm/memmap.c \
 	kernel/mm/bootmem.c \
+	kernel/mm/page.c \
+	kernel/mm/buddy.c \
+	kernel/mm/account.c \
+	kernel/mm/scrub.c \
+	kernel/mm/frame.c \
+	percpu/pcp.c \
 	locks/spinlock.c \
 	locks/lockcheck.c
 
@@ -14,7 +20,8 @@ HOST_PLATFORM_SRCS := \
 	host/irq.c \
 	host/arena.c \
 	host/log.c \
-	host/smp.c
+	host/smp.c \
+	host/machine.c
 
 HOST_LIB_SRCS := $(PORTABLE_SRCS) $(HOST_PLATFORM_SRCS)
 

@@ -2,7 +2,8 @@
 # MCS spinlock.
 
 LOCK_TESTS := test_spinlock test_lockcheck
-UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem
+UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
+	test_buddy test_frame
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 

@@ -10,6 +10,11 @@ static const char *const names[E_COUNT] = {
 	[E_ALREADY] = "E_ALREADY",
 	[E_STATE] = "E_STATE",
 	[E_NOT_ALLOCATED] = "E_NOT_ALLOCATED",
+	[E_BAD_ORDER] = "E_BAD_ORDER",
+	[E_RESERVED] = "E_RESERVED",
+	[E_REFERENCED] = "E_REFERENCED",
+	[E_QUOTA] = "E_QUOTA",
+	[E_DYING] = "E_DYING",
 };
 
 const char *err_name(err_t e)

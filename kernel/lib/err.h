@@ -19,6 +19,11 @@ typedef enum err {
 	E_ALREADY,       /* already initialised */
 	E_STATE,         /* call not valid in the module's current state */
 	E_NOT_ALLOCATED, /* freeing memory that is not allocated (double free) */
+	E_BAD_ORDER,     /* freeing a block with an order it was not allocated at */
+	E_RESERVED,      /* a frame the allocator does not manage */
+	E_REFERENCED,    /* freeing a frame that others still reference */
+	E_QUOTA,         /* the account would exceed its max_pages */
+	E_DYING,         /* the account is dying */
 	E_COUNT
 } err_t;
 

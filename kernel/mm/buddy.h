@@ -1,0 +1,126 @@
+/*
+ * The lock-free buddy allocator: one instance per zone, orders
+ * 0..BUDDY_MAX_ORDER, over per-order atomic free maps. See buddy.c for the
+ * design and its correctness argument.
+ *
+ * A block is (pfn, order) with pfn a multiple of 2^order relative to the
+ * zone base. The buddy knows nothing of owners or usage: the frame layer
+ * keeps the descriptors. It does keep one bit of them: PF_ZEROED on the
+ * head of a free block (set by whoever frees a block known to be zero,
+ * combined with AND when blocks merge, copied when they split), so a
+ * caller can read a block's zeroed-ness from its head after allocating it.
+ *
+ * Every operation is lock-free (no locks, no heap) and may run in any
+ * context, IRQ handlers included. In the locked configuration (buddy_init
+ * with locked = true, for benchmarks) every operation runs under one zone
+ * spinlock with interrupts masked: the same code, serialised.
+ *
+ * Pre for every call: the caller runs on a CPU (cpu_id() is valid).
+ */
+#ifndef KERNEL_MM_BUDDY_H
+#define KERNEL_MM_BUDDY_H
+
+#include <stdatomic.h>
+
+#include "kernel/types.h"
+#include "locks/spinlock.h"
+
+#define BUDDY_MAX_ORDER 10
+#define BUDDY_ORDERS    (BUDDY_MAX_ORDER + 1)
+#define BUDDY_MAX_PAGES (UINT64_C(1) << BUDDY_MAX_ORDER)
+
+/* Free blocks of one order: bit i set iff block i is free (and maximal). */
+struct freemap {
+	_Atomic uint64_t *bits;    /* [a] nwords words */
+	_Atomic uint64_t *summary; /* [a] bit w: bits[w] may be non-zero */
+	uint64_t nwords;           /* [I] */
+	uint64_t nsum;             /* [I] summary words */
+};
+
+/* One CPU's view of one zone: its share of the free count, and hints. */
+struct buddy_cpu {
+	_Atomic int64_t free_pages;           /* [a] may go negative */
+	_Atomic uint32_t hint[BUDDY_ORDERS];  /* [a] word of the last find */
+} CACHE_ALIGNED;
+
+struct buddy {
+	uint64_t base;                     /* [I] first pfn (aligned) */
+	uint64_t npages;                   /* [I] pages spanned */
+	struct freemap map[BUDDY_ORDERS];  /* [I] */
+	bool locked;                       /* [I] the locked configuration */
+	struct buddy_cpu *cpu;             /* [I] MAX_CPUS entries */
+	/* Written rarely, read on every operation: a line of their own. */
+	_Atomic uint32_t nonempty CACHE_ALIGNED; /* [a] bit k: map k may be
+						    non-empty */
+	_Atomic bool any_zeroed;           /* [a] a zeroed block was ever freed */
+	/*
+	 * The locked configuration's zone lock: serialises whole operations
+	 * (taken with interrupts masked). Lock order: innermost; nothing is
+	 * taken under it.
+	 */
+	spinlock_t lock CACHE_ALIGNED;
+};
+
+/* Metadata bytes for a zone spanning npages (a multiple of 2^MAX_ORDER). */
+uint64_t buddy_metadata_bytes(uint64_t npages);
+
+/*
+ * A zone of npages frames from base (both multiples of 2^MAX_ORDER), with
+ * meta (buddy_metadata_bytes(npages) bytes) for its maps. Starts empty:
+ * frames arrive with buddy_free(). Boot CPU only.
+ */
+void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
+		bool locked);
+
+/*
+ * Allocate one block of 2^order frames. Returns false if none is free
+ * (after retrying while the free count says memory is free but no block
+ * could be found, which happens while blocks are being merged).
+ * Linearisation point: the atomic clear of the block's bit.
+ * Pre: order <= BUDDY_MAX_ORDER.
+ */
+MUST_CHECK bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out);
+
+/*
+ * Allocate up to n blocks of one order (for per-CPU cache refills): whole
+ * words of the order's map at once, then large blocks carved into pieces.
+ * Returns how many were stored in out[].
+ */
+unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
+			  pfn_t *out);
+
+/*
+ * Free a block the caller owns (its head descriptor is PAGE_NONE).
+ * zeroed: its frames are known to be zero. Merges with free buddies.
+ * Linearisation point: the compare-and-swap that publishes the (merged)
+ * block in its map.
+ */
+void buddy_free(struct buddy *b, pfn_t pfn, unsigned order, bool zeroed);
+
+/*
+ * Free n blocks of one order (per-CPU cache drains). Runs of adjacent
+ * blocks (in either direction) are freed as larger blocks, saving merges.
+ * The array may be reordered.
+ */
+void buddy_free_bulk(struct buddy *b, pfn_t *pfns, unsigned n, unsigned order);
+
+/* Free frames in the maps (exact when no operation is in flight). */
+int64_t buddy_free_pages(const struct buddy *b);
+
+/*
+ * The order of the free block headed by pfn, or -1 if no free block starts
+ * there (racy; for validation at quiescence).
+ */
+int buddy_free_order_at(const struct buddy *b, pfn_t pfn);
+
+/*
+ * Check the maps at quiescence: no two free blocks overlap, no two buddies
+ * below the top order are both free (fully coalesced), summaries cover
+ * every set bit, and the free count matches the maps. Logs what is wrong.
+ */
+bool buddy_validate(const struct buddy *b);
+
+/* Frames in free blocks of each order, into pages[BUDDY_ORDERS]. */
+void buddy_count(const struct buddy *b, uint64_t pages[BUDDY_ORDERS]);
+
+#endif /* KERNEL_MM_BUDDY_H */

@@ -1,0 +1,634 @@
+/*
+ * The frame API. See frame.h for the contract.
+ *
+ * State: zones[], cfg, drop_hooks[] are [I] after frame_init() (written on
+ * the boot CPU before `ready` is published with release). early[] belongs
+ * to the boot CPU before frame_init(). Descriptors are owned as page.h
+ * says; a block between its claim and its arrival in a cache, the buddy or
+ * the scrub queue is "in transit": PAGE_NONE, owned by the freeing or
+ * allocating thread alone.
+ */
+#include <string.h>
+
+#include "kernel/mm/frame.h"
+#include "kernel/mm/scrub.h"
+#include "percpu/pcp.h"
+
+struct zone zones[ZONE_COUNT];
+
+static struct frame_config cfg;
+static _Atomic bool ready;
+static frame_drop_fn drop_hooks[PAGE_USAGE_COUNT];
+static _Atomic uint64_t zero_skipped;
+
+/* Frames handed out before the frame table existed. */
+#define EARLY_MAX 64
+struct early_frame {
+	uint64_t pfn;
+	uint8_t order;
+	uint8_t usage;
+};
+static struct bootmem *early_bm;
+static struct early_frame early[EARLY_MAX];
+static unsigned nearly;
+
+#define TRANSIT ps_make(0, PAGE_NONE, 0, 0)
+
+bool frame_ready(void)
+{
+	return atomic_load_explicit(&ready, memory_order_acquire);
+}
+
+/* --------------------------------------------------------- early boot */
+
+void frame_early_init(struct bootmem *bm)
+{
+	early_bm = bm;
+	nearly = 0;
+}
+
+static struct frame_result early_alloc(unsigned order, enum page_usage usage)
+{
+	struct bootmem_result r;
+
+	if (early_bm == NULL)
+		return (struct frame_result){ E_STATE, PFN(0) };
+	if (nearly == EARLY_MAX)
+		return (struct frame_result){ E_NOMEM, PFN(0) };
+	r = bootmem_alloc(early_bm, UINT64_C(1) << order, UINT64_C(1) << order);
+	if (r.err != E_OK)
+		return (struct frame_result){ r.err == E_STATE ? E_STATE
+							       : E_NOMEM, PFN(0) };
+	early[nearly++] = (struct early_frame){ r.pfn.v, (uint8_t)order,
+						(uint8_t)usage };
+	return (struct frame_result){ E_OK, r.pfn };
+}
+
+/* --------------------------------------------------------------- init */
+
+static uint64_t usable_end_pfn(const struct memmap *map)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < map->count; i++)
+		if (map->region[i].type == MEM_USABLE)
+			end = MAX(end, map->region[i].end >> PAGE_SHIFT);
+	return end;
+}
+
+static void setup_zones(uint64_t span_end)
+{
+	static const struct {
+		const char *name;
+		uint64_t lo, hi;
+	} spec[ZONE_COUNT] = {
+		[ZONE_DMA] = { "DMA", 0, ZONE_DMA_END },
+		[ZONE_DMA32] = { "DMA32", ZONE_DMA_END, ZONE_DMA32_END },
+		[ZONE_NORMAL] = { "NORMAL", ZONE_DMA32_END, UINT64_MAX },
+	};
+
+	for (unsigned i = 0; i < ZONE_COUNT; i++) {
+		struct zone *z = &zones[i];
+
+		memset(z, 0, sizeof(*z));
+		z->id = (enum zone_id)i;
+		z->name = spec[i].name;
+		z->start = spec[i].lo;
+		z->end = MAX(spec[i].lo, MIN(spec[i].hi, span_end));
+		z->pcp = cfg.pcp && i != ZONE_DMA;
+		spin_lock_init(&z->fallback_lock, "zone.fallback");
+	}
+}
+
+static void give_back_meta(struct bootmem *bm, const uint64_t bytes[],
+			   const pfn_t at[], unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (bytes[i] > 0) {
+			err_t e = bootmem_free(bm, at[i], (bytes[i] + PAGE_SIZE - 1) /
+							  PAGE_SIZE);
+
+			ASSERT(e == E_OK);
+			(void)e;
+		}
+	}
+}
+
+/* Metadata from the boot allocator; on failure, gives back what it took. */
+static err_t take_meta(struct bootmem *bm, uint64_t bytes[], pfn_t at[],
+		       unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t pages = (bytes[i] + PAGE_SIZE - 1) / PAGE_SIZE;
+		struct bootmem_result r;
+
+		if (pages == 0)
+			continue;
+		r = bootmem_alloc(bm, pages, 1);
+		if (r.err != E_OK) {
+			give_back_meta(bm, bytes, at, i);
+			return E_NOMEM;
+		}
+		at[i] = r.pfn;
+	}
+	return E_OK;
+}
+
+static void mark_meta(pfn_t at, uint64_t bytes)
+{
+	page_table_mark(at, (bytes + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_META);
+}
+
+/* Usable memory starts as PAGE_KERNEL: what boot took keeps that usage. */
+static void mark_usable(const struct memmap *map)
+{
+	for (unsigned i = 0; i < map->count; i++) {
+		const struct mem_region *r = &map->region[i];
+		uint64_t s = ALIGN_UP(r->base, PAGE_SIZE) >> PAGE_SHIFT;
+		uint64_t e = r->end >> PAGE_SHIFT;
+
+		if (r->type == MEM_USABLE && s < e)
+			page_table_mark(PFN(s), e - s, PAGE_KERNEL);
+	}
+}
+
+static void adopt_early_frames(void)
+{
+	for (unsigned i = 0; i < nearly; i++) {
+		struct page *p = pfn_to_page(PFN(early[i].pfn));
+
+		page_set_state(p, ps_make(1, early[i].usage, early[i].order, 0));
+		zone_of(PFN(early[i].pfn))->managed += UINT64_C(1)
+						      << early[i].order;
+	}
+	nearly = 0;
+	early_bm = NULL;
+}
+
+static void handoff(void *ctx, pfn_t pfn, unsigned order)
+{
+	struct zone *z = zone_of(pfn);
+
+	(void)ctx;
+	ASSERT(z != NULL);
+	page_table_mark(pfn, UINT64_C(1) << order, PAGE_NONE);
+	z->managed += UINT64_C(1) << order;
+	buddy_free(&z->buddy, pfn, order, false);
+}
+
+static void set_reserve(void)
+{
+	struct zone *dma = &zones[ZONE_DMA];
+
+	if (cfg.dma_reserve == UINT64_MAX)
+		dma->reserve = MIN(dma->managed / 4, UINT64_C(1024));
+	else
+		dma->reserve = MIN(cfg.dma_reserve, dma->managed);
+}
+
+err_t frame_init(struct bootmem *bm, const struct memmap *map,
+		 const struct frame_config *config)
+{
+	uint64_t bytes[1 + ZONE_COUNT], span_end, handed;
+	pfn_t at[1 + ZONE_COUNT], self;
+	uint64_t self_pages;
+	err_t e;
+
+	if (frame_ready())
+		return E_ALREADY;
+	span_end = ALIGN_UP(usable_end_pfn(map), BUDDY_MAX_PAGES);
+	if (span_end == 0)
+		return E_INVAL;
+	cfg = *config;
+	setup_zones(span_end);
+	bytes[0] = page_table_bytes(span_end);
+	for (unsigned i = 0; i < ZONE_COUNT; i++)
+		bytes[1 + i] = zone_present(&zones[i])
+			? buddy_metadata_bytes(zones[i].end - zones[i].start)
+			: 0;
+	e = take_meta(bm, bytes, at, 1 + ZONE_COUNT);
+	if (e != E_OK)
+		return e;
+
+	page_table_init(phys_to_virt(pfn_to_pa(at[0])), span_end);
+	mark_usable(map);
+	for (unsigned i = 0; i < 1 + ZONE_COUNT; i++)
+		if (bytes[i] > 0)
+			mark_meta(at[i], bytes[i]);
+	bootmem_self(bm, &self, &self_pages);
+	page_table_mark(self, self_pages, PAGE_META);
+	for (unsigned i = 0; i < ZONE_COUNT; i++)
+		if (zone_present(&zones[i]))
+			buddy_init(&zones[i].buddy, PFN(zones[i].start),
+				   zones[i].end - zones[i].start,
+				   phys_to_virt(pfn_to_pa(at[1 + i])),
+				   cfg.buddy_locked);
+	adopt_early_frames();
+	e = bootmem_end(bm, BUDDY_MAX_ORDER, handoff, NULL, &handed);
+	ASSERT(e == E_OK);
+	(void)e;
+	set_reserve();
+	pcp_init(cfg.cpus != 0 ? cfg.cpus : ncpus());
+	atomic_store_explicit(&ready, true, memory_order_release);
+	return E_OK;
+}
+
+void frame_fini(void)
+{
+	atomic_store(&ready, false);
+	pcp_fini();
+	scrub_fini();
+	memset(zones, 0, sizeof(zones));
+	memset(drop_hooks, 0, sizeof(drop_hooks));
+	page_table_fini();
+	early_bm = NULL;
+	nearly = 0;
+	atomic_store(&zero_skipped, 0);
+}
+
+void frame_set_drop_hook(enum page_usage usage, frame_drop_fn fn)
+{
+	ASSERT(page_usage_allocatable(usage));
+	drop_hooks[usage] = fn;
+}
+
+/* ----------------------------------------------------------- allocate */
+
+/* A DMA-zone block for a request that fell back: keep the reserve. */
+static struct page *take_above_reserve(struct zone *z, unsigned order)
+{
+	irqflags_t f = spin_lock_irqsave(&z->fallback_lock);
+	struct page *p = NULL;
+	pfn_t pfn;
+
+	if (buddy_free_pages(&z->buddy) >=
+		    (int64_t)(z->reserve + (UINT64_C(1) << order)) &&
+	    buddy_alloc(&z->buddy, order, &pfn))
+		p = pfn_to_page(pfn);
+	spin_unlock_irqrestore(&z->fallback_lock, f);
+	return p;
+}
+
+static struct page *take(struct zone *z, unsigned order, bool may_use_reserve)
+{
+	pfn_t pfn;
+
+	if (z->managed == 0)
+		return NULL;
+	if (pcp_caches(z, order))
+		return pcp_alloc(z, order);
+	if (z->reserve > 0 && !may_use_reserve)
+		return take_above_reserve(z, order);
+	return buddy_alloc(&z->buddy, order, &pfn) ? pfn_to_page(pfn) : NULL;
+}
+
+/* The zones a request may use, best first; terminated by NULL. */
+static struct zone *const chain_dma[] = { &zones[ZONE_DMA], NULL };
+static struct zone *const chain_dma32[] = { &zones[ZONE_DMA32],
+					    &zones[ZONE_DMA], NULL };
+static struct zone *const chain_any[] = { &zones[ZONE_NORMAL],
+					  &zones[ZONE_DMA32], &zones[ZONE_DMA],
+					  NULL };
+
+static struct zone *const *zone_chain(unsigned flags)
+{
+	return flags & FRAME_DMA ? chain_dma
+	       : flags & FRAME_DMA32 ? chain_dma32 : chain_any;
+}
+
+/* Whether any CPU caches frames of a zone in the chain (racy hint). */
+static bool chain_cached(struct zone *const *chain)
+{
+	for (; *chain != NULL; chain++)
+		if ((*chain)->pcp && pcp_cached(*chain) > 0)
+			return true;
+	return false;
+}
+
+static struct page *find_block(unsigned order, unsigned flags)
+{
+	struct zone *const *chain = zone_chain(flags);
+
+	for (unsigned pass = 0; pass < 2; pass++) {
+		for (struct zone *const *z = chain; *z != NULL; z++) {
+			struct page *p = take(*z, order, flags & FRAME_DMA);
+
+			if (p != NULL)
+				return p;
+		}
+		/*
+		 * What other CPUs cache is free too: drain it and look again.
+		 * Not when every cache is empty, which saves an IPI to every
+		 * CPU per failing allocation when memory stays exhausted.
+		 */
+		if (!cfg.pcp || !chain_cached(chain))
+			break;
+		pcp_drain_all();
+	}
+	return NULL;
+}
+
+struct frame_result frame_alloc_for(struct account *acct, unsigned order,
+				    unsigned flags, enum page_usage usage)
+{
+	bool charge = acct != NULL && !(flags & FRAME_NOACCOUNT);
+	struct page *p;
+	unsigned was;
+	err_t e;
+
+	if (order > FRAME_MAX_ORDER || (flags & ~FRAME_FLAGS_ALL) ||
+	    !page_usage_allocatable(usage))
+		return (struct frame_result){ E_INVAL, PFN(0) };
+	if (!frame_ready())
+		return early_alloc(order, usage);
+	if (charge && (e = account_charge(acct, UINT64_C(1) << order)) != E_OK)
+		return (struct frame_result){ e, PFN(0) };
+	p = find_block(order, flags);
+	if (p == NULL) {
+		if (charge)
+			account_uncharge(acct, UINT64_C(1) << order);
+		return (struct frame_result){ E_NOMEM, PFN(0) };
+	}
+	was = ps_flags(page_state(p));
+	/* A free reset the descriptor (release()); only the owner is new. */
+	ASSERT(p->owner == NULL && p->u.raw[0] == 0 && p->u.raw[1] == 0);
+	if (charge)
+		p->owner = acct;
+	page_set_state(p, ps_make(1, usage, order, 0));
+	if (flags & FRAME_ZERO) {
+		if (was & PF_ZEROED)
+			atomic_fetch_add_explicit(&zero_skipped, 1,
+						  memory_order_relaxed);
+		else
+			memset(page_to_virt(p), 0, PAGE_SIZE << order);
+	}
+	return (struct frame_result){ E_OK, page_to_pfn(p) };
+}
+
+struct frame_result frame_alloc(unsigned order, unsigned flags)
+{
+	return frame_alloc_for(NULL, order, flags, PAGE_FRAME);
+}
+
+err_t frames_alloc(size_t n, unsigned flags, pfn_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct frame_result r = frame_alloc(0, flags);
+
+		if (r.err != E_OK) {
+			while (i-- > 0) {
+				err_t e = frame_free(out[i], 0);
+
+				ASSERT(e == E_OK);
+				(void)e;
+			}
+			return r.err;
+		}
+		out[i] = r.pfn;
+	}
+	return E_OK;
+}
+
+/* --------------------------------------------------------------- free */
+
+/* We own the block (its head is in transit): send it where it goes. */
+static void release(struct page *p, unsigned order)
+{
+	struct account *a = p->owner;
+	pfn_t pfn = page_to_pfn(p);
+	struct zone *z = zone_of(pfn);
+
+	p->owner = NULL;
+	p->u.raw[0] = p->u.raw[1] = 0;
+	if (a != NULL) {
+		account_uncharge(a, UINT64_C(1) << order);
+		if (account_dying(a)) {
+			scrub_queue(p, order);
+			return;
+		}
+	}
+	ASSERT(z != NULL);
+	if (pcp_caches(z, order))
+		pcp_free(z, p, order);
+	else
+		buddy_free(&z->buddy, pfn, order, false);
+}
+
+/* Why a block with state s cannot be freed as order, or E_OK. */
+static err_t check_freeable(uint64_t s, unsigned order)
+{
+	enum page_usage u = ps_usage(s);
+
+	if (u == PAGE_META || u == PAGE_KERNEL || u == PAGE_RESERVED)
+		return E_RESERVED;
+	if (!page_usage_allocatable(u) || ps_ref(s) == 0)
+		return E_NOT_ALLOCATED;
+	if (ps_order(s) != order)
+		return E_BAD_ORDER;
+	if (ps_ref(s) > 1)
+		return E_REFERENCED;
+	return E_OK;
+}
+
+err_t frame_free(pfn_t pfn, unsigned order)
+{
+	uint64_t n = UINT64_C(1) << order;
+	struct page *p;
+	uint64_t s;
+
+	if (order > FRAME_MAX_ORDER)
+		return E_INVAL;
+	if (!frame_ready())
+		return E_STATE;
+	if (!IS_ALIGNED(pfn.v, n) || pfn.v >= frame_table_pages ||
+	    n > frame_table_pages - pfn.v)
+		return E_RANGE;
+	p = pfn_to_page(pfn);
+	s = page_state(p);
+	do {
+		err_t e = check_freeable(s, order);
+
+		if (e != E_OK)
+			return e;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state, &s, TRANSIT, memory_order_acq_rel,
+		memory_order_acquire));
+	release(p, order);
+	return E_OK;
+}
+
+err_t frame_put(struct page *p)
+{
+	uint64_t s = page_state(p), next;
+
+	do {
+		if (!page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
+			return E_NOT_ALLOCATED;
+		next = ps_ref(s) == 1 ? TRANSIT : s - 1;
+		/* Release: our uses happen-before the last put's reset;
+		 * acquire: the last put sees everyone's. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state, &s, next, memory_order_acq_rel,
+		memory_order_acquire));
+	if (ps_ref(s) > 1)
+		return E_OK;
+	if (drop_hooks[ps_usage(s)] != NULL)
+		drop_hooks[ps_usage(s)](p, ps_order(s));
+	release(p, ps_order(s));
+	return E_OK;
+}
+
+/* -------------------------------------------------------------- stats */
+
+void frame_get_stats(struct frame_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < ZONE_COUNT; i++) {
+		const struct zone *z = &zones[i];
+		struct frame_zone_stats *zs = &st->zone[i];
+
+		zs->name = z->name;
+		zs->present = zone_present(z);
+		if (!zs->present)
+			continue;
+		zs->managed = z->managed;
+		zs->cached = pcp_cached(z);
+		zs->free = (uint64_t)MAX(buddy_free_pages(&z->buddy), 0) +
+			   zs->cached;
+		zs->reserve = z->reserve;
+		st->managed += zs->managed;
+		st->free += zs->free;
+	}
+	st->scrub_backlog = scrub_backlog();
+	st->allocated = st->managed - MIN(st->managed,
+					  st->free + st->scrub_backlog);
+}
+
+uint64_t frame_zero_skipped(void)
+{
+	return atomic_load_explicit(&zero_skipped, memory_order_relaxed);
+}
+
+/* --------------------------------------------------------- validation */
+
+struct walk {
+	uint64_t free, cached, scrub, allocated;
+};
+
+/* Tails of the block at pfn head nothing and have no references. */
+static bool tails_clean(uint64_t pfn, unsigned order)
+{
+	for (uint64_t i = 1; i < (UINT64_C(1) << order); i++) {
+		uint64_t s = page_state(pfn_to_page(PFN(pfn + i)));
+
+		if (ps_usage(s) != PAGE_NONE || ps_ref(s) != 0) {
+			klog("frame: frame %llu inside the order-%u block at "
+			     "%llu is %s with refcount %u",
+			     (unsigned long long)(pfn + i), order,
+			     (unsigned long long)pfn,
+			     page_usage_name(ps_usage(s)), ps_ref(s));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One block (or unmanaged frame) at pfn: account it, return its size. */
+static uint64_t walk_block(const struct zone *z, uint64_t pfn, struct walk *w)
+{
+	uint64_t s = page_state(pfn_to_page(PFN(pfn)));
+	enum page_usage u = ps_usage(s);
+	unsigned order = ps_order(s);
+	int k;
+
+	switch (u) {
+	case PAGE_META:
+	case PAGE_KERNEL:
+	case PAGE_RESERVED:
+		return 1;
+	case PAGE_NONE:
+		k = buddy_free_order_at(&z->buddy, PFN(pfn));
+		if (k < 0 || ps_ref(s) != 0) {
+			klog("frame: frame %llu of %s heads nothing and is in "
+			     "no free block: lost", (unsigned long long)pfn,
+			     z->name);
+			return 0;
+		}
+		order = (unsigned)k;
+		w->free += UINT64_C(1) << order;
+		break;
+	case PAGE_PCP:
+	case PAGE_SCRUB:
+		if (ps_ref(s) != 0) {
+			klog("frame: %s block at %llu has refcount %u",
+			     page_usage_name(u), (unsigned long long)pfn,
+			     ps_ref(s));
+			return 0;
+		}
+		*(u == PAGE_PCP ? &w->cached : &w->scrub) += UINT64_C(1) << order;
+		break;
+	default:
+		if (ps_ref(s) == 0) {
+			klog("frame: allocated block at %llu has refcount 0",
+			     (unsigned long long)pfn);
+			return 0;
+		}
+		w->allocated += UINT64_C(1) << order;
+		break;
+	}
+	if (pfn + (UINT64_C(1) << order) > z->end || !tails_clean(pfn, order))
+		return 0;
+	return UINT64_C(1) << order;
+}
+
+static bool validate_zone(const struct zone *z, uint64_t *scrub)
+{
+	struct walk w = { 0, 0, 0, 0 };
+	uint64_t pages[BUDDY_ORDERS], in_maps = 0, cached;
+
+	if (!buddy_validate(&z->buddy) || !pcp_validate(z, &cached))
+		return false;
+	for (uint64_t pfn = z->start; pfn < z->end;) {
+		uint64_t n = walk_block(z, pfn, &w);
+
+		if (n == 0)
+			return false;
+		pfn += n;
+	}
+	buddy_count(&z->buddy, pages);
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		in_maps += pages[k];
+	if (w.free != in_maps || w.cached != cached ||
+	    w.free + w.cached + w.scrub + w.allocated != z->managed) {
+		klog("frame: %s: walk found free %llu cached %llu scrub %llu "
+		     "allocated %llu; maps hold %llu, caches %llu, managed %llu",
+		     z->name, (unsigned long long)w.free,
+		     (unsigned long long)w.cached, (unsigned long long)w.scrub,
+		     (unsigned long long)w.allocated,
+		     (unsigned long long)in_maps, (unsigned long long)cached,
+		     (unsigned long long)z->managed);
+		return false;
+	}
+	*scrub += w.scrub;
+	return true;
+}
+
+bool frame_validate(void)
+{
+	uint64_t queued, scrubbing = 0;
+
+	if (!frame_ready())
+		return false;
+	if (!scrub_validate(&queued))
+		return false;
+	for (unsigned i = 0; i < ZONE_COUNT; i++)
+		if (zone_present(&zones[i]) &&
+		    !validate_zone(&zones[i], &scrubbing))
+			return false;
+	if (scrubbing != queued) {
+		klog("frame: %llu frames marked for scrubbing, %llu queued",
+		     (unsigned long long)scrubbing, (unsigned long long)queued);
+		return false;
+	}
+	return true;
+}

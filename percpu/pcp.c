@@ -1,0 +1,248 @@
+/*
+ * Per-CPU page caches. See pcp.h for the design.
+ *
+ * Protection: caches[cpu][zone] is [c]: only CPU cpu touches it, with
+ * interrupts masked. count is an atomic only so that statistics on other
+ * CPUs may read it (the owner stores it with plain loads and stores).
+ * params[][] is [I] after pcp_init().
+ */
+#include <string.h>
+
+#include "percpu/pcp.h"
+
+struct pcp_list {
+	struct page *head;      /* [c] */
+	_Atomic unsigned count; /* [c] writes; racy reads elsewhere */
+};
+
+struct pcp {
+	struct pcp_list list[PCP_ORDERS];
+} CACHE_ALIGNED;
+
+struct pcp_params {
+	unsigned batch; /* blocks moved per refill or drain */
+	unsigned high;  /* drain when the count exceeds this; 0: not cached */
+};
+
+static struct pcp caches[MAX_CPUS][ZONE_COUNT];
+static struct pcp_params params[ZONE_COUNT][PCP_ORDERS];
+
+static const unsigned cached_order[PCP_ORDERS] = { 0, 1, 2, 3, 9 };
+static const struct pcp_params defaults[PCP_ORDERS] = {
+	{ 32, 128 }, { 8, 32 }, { 8, 32 }, { 8, 32 }, { 1, 2 },
+};
+
+void pcp_init(unsigned cpus)
+{
+	memset(caches, 0, sizeof(caches));
+	memset(params, 0, sizeof(params));
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		/* Each CPU may cache up to 1/8 of the zone over all orders. */
+		uint64_t budget = zones[z].managed / 8 / MAX(cpus, 1u) /
+				  PCP_ORDERS;
+
+		zones[z].pcp_orders = 0;
+		if (!zones[z].pcp)
+			continue;
+		for (unsigned i = 0; i < PCP_ORDERS; i++) {
+			struct pcp_params p = defaults[i];
+			uint64_t block = UINT64_C(1) << cached_order[i];
+
+			while (p.high > 0 && p.high * block > budget) {
+				p.high /= 2;
+				p.batch = MAX(1u, MIN(p.batch, p.high / 2));
+			}
+			if (p.high < p.batch)
+				p.high = 0;
+			params[z][i] = p;
+			if (p.high > 0)
+				zones[z].pcp_orders |= 1u << cached_order[i];
+		}
+	}
+}
+
+/* ------------------------------------------------------ list ops [c] */
+
+static unsigned count_of(const struct pcp_list *l)
+{
+	return atomic_load_explicit(&l->count, memory_order_relaxed);
+}
+
+static void push(struct pcp_list *l, struct page *p)
+{
+	p->u.next = l->head;
+	l->head = p;
+	atomic_store_explicit(&l->count, count_of(l) + 1, memory_order_relaxed);
+}
+
+static struct page *pop(struct pcp_list *l)
+{
+	struct page *p = l->head;
+
+	if (p != NULL) {
+		l->head = p->u.next;
+		p->u.next = NULL;
+		atomic_store_explicit(&l->count, count_of(l) - 1,
+				      memory_order_relaxed);
+	}
+	return p;
+}
+
+static unsigned zeroed_flag(const struct page *p)
+{
+	return ps_flags(page_state(p)) & PF_ZEROED;
+}
+
+/* Pre (both): interrupts masked, l is this CPU's list for (z, order). */
+static void refill(struct zone *z, struct pcp_list *l, unsigned order,
+		   unsigned batch)
+{
+	pfn_t got[PCP_MAX_BATCH];
+	unsigned n = buddy_alloc_bulk(&z->buddy, order, batch, got);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct page *p = pfn_to_page(got[i]);
+
+		page_set_state(p, ps_make(0, PAGE_PCP, order, zeroed_flag(p)));
+		push(l, p);
+	}
+}
+
+static void drain(struct zone *z, struct pcp_list *l, unsigned order,
+		  unsigned n)
+{
+	pfn_t out[PCP_MAX_BATCH];
+	unsigned k = 0;
+
+	for (struct page *p; k < n && (p = pop(l)) != NULL; k++) {
+		page_set_state(p, ps_make(0, PAGE_NONE, 0, zeroed_flag(p)));
+		out[k] = page_to_pfn(p);
+	}
+	if (k > 0)
+		buddy_free_bulk(&z->buddy, out, k, order);
+}
+
+/* ------------------------------------------------------------- API */
+
+struct page *pcp_alloc(struct zone *z, unsigned order)
+{
+	int i = pcp_index(order);
+	irqflags_t f = irq_save();
+	struct pcp_list *l = &caches[cpu_id()][z->id].list[i];
+	struct page *p;
+
+	ASSERT(pcp_caches(z, order));
+	if (l->head == NULL)
+		refill(z, l, order, params[z->id][i].batch);
+	p = pop(l);
+	irq_restore(f);
+	return p;
+}
+
+void pcp_free(struct zone *z, struct page *p, unsigned order)
+{
+	int i = pcp_index(order);
+	irqflags_t f = irq_save();
+	struct pcp_list *l = &caches[cpu_id()][z->id].list[i];
+	const struct pcp_params *pp = &params[z->id][i];
+
+	ASSERT(pcp_caches(z, order));
+	page_set_state(p, ps_make(0, PAGE_PCP, order, 0));
+	push(l, p);
+	if (count_of(l) > pp->high)
+		drain(z, l, order, pp->batch);
+	irq_restore(f);
+}
+
+void pcp_drain_local(void)
+{
+	irqflags_t f = irq_save();
+	unsigned cpu = cpu_id();
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		if (!zones[z].pcp)
+			continue;
+		for (unsigned i = 0; i < PCP_ORDERS; i++) {
+			struct pcp_list *l = &caches[cpu][z].list[i];
+
+			while (l->head != NULL)
+				drain(&zones[z], l, cached_order[i],
+				      PCP_MAX_BATCH);
+		}
+	}
+	irq_restore(f);
+}
+
+static void drain_ipi(void *arg)
+{
+	(void)arg;
+	pcp_drain_local();
+}
+
+void pcp_drain_all(void)
+{
+	if (irqs_enabled() && !in_irq())
+		smp_call_all(drain_ipi, NULL);
+	else
+		pcp_drain_local();
+}
+
+uint64_t pcp_cached(const struct zone *z)
+{
+	uint64_t n = 0;
+
+	for (unsigned c = 0; c < ncpus(); c++)
+		for (unsigned i = 0; i < PCP_ORDERS; i++)
+			n += (uint64_t)count_of(&caches[c][z->id].list[i])
+			     << cached_order[i];
+	return n;
+}
+
+static bool validate_list(const struct zone *z, const struct pcp_list *l,
+			  unsigned order, uint64_t *frames)
+{
+	unsigned n = 0;
+
+	for (const struct page *p = l->head; p != NULL; p = p->u.next) {
+		uint64_t s = page_state(p);
+		pfn_t pfn = page_to_pfn(p);
+
+		if (ps_usage(s) != PAGE_PCP || ps_order(s) != order ||
+		    ps_ref(s) != 0 || zone_of(pfn) != z ||
+		    n > count_of(l)) {
+			klog("pcp: bad entry pfn %llu (%s, order %u, ref %u) "
+			     "in the order-%u list of %s",
+			     (unsigned long long)pfn.v,
+			     page_usage_name(ps_usage(s)), ps_order(s),
+			     ps_ref(s), order, z->name);
+			return false;
+		}
+		n++;
+	}
+	if (n != count_of(l)) {
+		klog("pcp: %s order-%u list holds %u blocks, count says %u",
+		     z->name, order, n, count_of(l));
+		return false;
+	}
+	*frames += (uint64_t)n << order;
+	return true;
+}
+
+bool pcp_validate(const struct zone *z, uint64_t *frames)
+{
+	*frames = 0;
+	for (unsigned c = 0; c < MAX_CPUS; c++)
+		for (unsigned i = 0; i < PCP_ORDERS; i++)
+			if (!validate_list(z, &caches[c][z->id].list[i],
+					   cached_order[i], frames))
+				return false;
+	return true;
+}
+
+void pcp_fini(void)
+{
+	memset(caches, 0, sizeof(caches));
+	memset(params, 0, sizeof(params));
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		zones[z].pcp_orders = 0;
+}

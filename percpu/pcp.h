@@ -1,0 +1,90 @@
+/*
+ * Per-CPU page caches, in front of each zone's buddy, for orders 0-3 and 9
+ * (the orders Linux caches).
+ *
+ * Each CPU has, per zone and cached order, a stack of blocks linked
+ * through their head descriptors (state PAGE_PCP, u.next), a count, and
+ * the order's batch and high mark:
+ *   alloc: pop; if empty, refill `batch` blocks from the buddy first
+ *          (whole map words at once, or a large block carved up);
+ *   free:  push; if count > high, drain `batch` blocks to the buddy
+ *          (adjacent ones are freed together as larger blocks).
+ * Only the owning CPU touches its caches, always with interrupts masked:
+ * no lock and no atomic read-modify-write on the fast path. An interrupt
+ * handler allocating on the same CPU is safe (ALO-01) because the code it
+ * interrupted had interrupts masked while touching the cache, so the
+ * handler runs between operations, never inside one.
+ *
+ * Remote drain: pcp_drain_all() runs pcp_drain_local() on every CPU with
+ * smp_call_all() (an IPI in the kernel, a signal on the host), so a CPU
+ * that is short of memory can get back what other CPUs have cached, even
+ * if they are idle. A host CPU drains its caches when it unregisters.
+ *
+ * Cached frames count as free in the counters.
+ */
+#ifndef PERCPU_PCP_H
+#define PERCPU_PCP_H
+
+#include "kernel/mm/page.h"
+#include "kernel/mm/zone.h"
+
+#define PCP_ORDERS    5  /* cached orders: 0, 1, 2, 3, 9 */
+#define PCP_MAX_BATCH 64
+
+/* Index of order in the caches, or -1 if it is not cached. */
+static inline int pcp_index(unsigned order)
+{
+	return order <= 3 ? (int)order : order == 9 ? 4 : -1;
+}
+
+/*
+ * Size the caches of every zone with z->pcp set, for about cpus CPUs: the
+ * caches of all CPUs together hold at most ~1/8 of a zone; an order whose
+ * share is too small for one batch is not cached. Boot CPU only.
+ */
+void pcp_init(unsigned cpus);
+
+/* Whether blocks of this order in zone z go through the caches. */
+static inline bool pcp_caches(const struct zone *z, unsigned order)
+{
+	return (z->pcp_orders >> order) & 1;
+}
+
+/*
+ * Take a block of 2^order frames from this CPU's cache for zone z,
+ * refilling it from the buddy if empty. Returns its head (still
+ * PAGE_PCP: the caller sets the state), or NULL if the zone has none.
+ * Pre: pcp_caches(z, order). Any context.
+ */
+struct page *pcp_alloc(struct zone *z, unsigned order);
+
+/*
+ * Put a block the caller owns (head in transit, PAGE_NONE) into this
+ * CPU's cache for zone z. Pre: pcp_caches(z, order). Any context.
+ */
+void pcp_free(struct zone *z, struct page *p, unsigned order);
+
+/* Return everything this CPU has cached to the buddies. Any context. */
+void pcp_drain_local(void);
+
+/*
+ * Drain every CPU's caches: with smp_call_all() when interrupts are
+ * enabled outside IRQ context; otherwise (where waiting for other CPUs
+ * could deadlock) only this CPU's.
+ */
+void pcp_drain_all(void);
+
+/* Frames cached for zone z on all CPUs (exact at quiescence). */
+uint64_t pcp_cached(const struct zone *z);
+
+/*
+ * Check every CPU's caches for zone z at quiescence: each entry is a
+ * PAGE_PCP head of the list's order in zone z, counts match the lists.
+ * Sets *frames to the frames cached.
+ */
+bool pcp_validate(const struct zone *z, uint64_t *frames);
+
+/* Forget every cache (host tests only, with the frame allocator). */
+void pcp_fini(void);
+
+#endif /* PERCPU_PCP_H */

@@ -1,0 +1,353 @@
+/*
+ * The lock-free buddy on its own: splitting and merging, batch claims and
+ * carving, bulk frees of runs, zeroed-block tracking, its invariants (no
+ * overlap, never two free buddies), and concurrent use from many CPUs with
+ * interrupts that allocate too. Both configurations: lock-free and locked.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/mm/buddy.h"
+#include "kernel/mm/page.h"
+#include "tests/support.h"
+
+#define MIB       (UINT64_C(1) << 20)
+#define BASE_PFN  (8 * MIB / PAGE_SIZE) /* the zone: 32 MiB from 8 MiB */
+#define NPAGES    (32 * MIB / PAGE_SIZE)
+#define NBLOCKS   (NPAGES / BUDDY_MAX_PAGES)
+
+static struct buddy b;
+
+struct fixture {
+	bool locked;
+	unsigned churn_ops; /* per CPU in the concurrent test */
+};
+
+static int setup(void **state)
+{
+	const struct fixture *fx = *state;
+
+	if (host_arena_init(64 * MIB) != E_OK || host_cpu_register() < 0)
+		return -1;
+	/* Frame table at 0, buddy metadata at 1 MiB (both fit below 8 MiB). */
+	page_table_init(phys_to_virt(PADDR(0)), 64 * MIB / PAGE_SIZE);
+	page_table_mark(PFN(BASE_PFN), NPAGES, PAGE_NONE);
+	buddy_init(&b, PFN(BASE_PFN), NPAGES, phys_to_virt(PADDR(MIB)),
+		   fx != NULL && fx->locked);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	host_cpu_unregister();
+	page_table_fini();
+	host_arena_fini();
+	return 0;
+}
+
+/* Fill the zone with its top-order blocks, as the boot hand-off does. */
+static void fill(void)
+{
+	for (uint64_t i = 0; i < NBLOCKS; i++)
+		buddy_free(&b, PFN(BASE_PFN + i * BUDDY_MAX_PAGES),
+			   BUDDY_MAX_ORDER, false);
+}
+
+static void assert_all_top_order(void)
+{
+	uint64_t pages[BUDDY_ORDERS];
+
+	assert_true(buddy_validate(&b));
+	buddy_count(&b, pages);
+	for (unsigned k = 0; k < BUDDY_MAX_ORDER; k++)
+		assert_int_equal(pages[k], 0);
+	assert_int_equal(pages[BUDDY_MAX_ORDER], NPAGES);
+	assert_int_equal(buddy_free_pages(&b), NPAGES);
+}
+
+static void test_split_publishes_upper_halves(void **state)
+{
+	uint64_t pages[BUDDY_ORDERS];
+	pfn_t p;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN); /* lowest block, lowest half */
+	buddy_count(&b, pages);
+	/* One free block of each order 0..9 from the split, plus the rest. */
+	for (unsigned k = 0; k < BUDDY_MAX_ORDER; k++)
+		assert_int_equal(pages[k], UINT64_C(1) << k);
+	assert_int_equal(pages[BUDDY_MAX_ORDER], NPAGES - BUDDY_MAX_PAGES);
+	assert_int_equal(buddy_free_order_at(&b, PFN(BASE_PFN + 1)), 0);
+	assert_int_equal(buddy_free_order_at(&b, PFN(BASE_PFN + 512)), 9);
+	assert_int_equal(buddy_free_order_at(&b, PFN(BASE_PFN + 3)), -1);
+	assert_true(buddy_validate(&b));
+
+	buddy_free(&b, p, 0, false);
+	assert_all_top_order(); /* merged all the way back up */
+}
+
+static void test_every_order_round_trips(void **state)
+{
+	pfn_t p[BUDDY_ORDERS];
+
+	(void)state;
+	fill();
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++) {
+		assert_true(buddy_alloc(&b, k, &p[k]));
+		assert_int_equal((p[k].v - BASE_PFN) % (UINT64_C(1) << k), 0);
+	}
+	assert_true(buddy_validate(&b));
+	for (unsigned k = BUDDY_ORDERS; k-- > 0;)
+		buddy_free(&b, p[k], k, false);
+	assert_all_top_order();
+}
+
+static void test_exhaustion_and_refill(void **state)
+{
+	static pfn_t got[NPAGES];
+	pfn_t extra;
+
+	(void)state;
+	fill();
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(buddy_alloc(&b, 0, &got[i]));
+	assert_false(buddy_alloc(&b, 0, &extra));
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	/* Free in a scrambled order: still coalesces completely. */
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint64_t j = (i * 7919) % NPAGES;
+
+		buddy_free(&b, got[j], 0, false);
+	}
+	assert_all_top_order();
+}
+
+static void test_bulk_alloc_words_then_carving(void **state)
+{
+	pfn_t out[64];
+	unsigned n;
+
+	(void)state;
+	fill();
+	/* From an empty order-0 map: a carved order-5 block, in order. */
+	n = buddy_alloc_bulk(&b, 0, 32, out);
+	assert_int_equal(n, 32);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(out[i].v, BASE_PFN + i);
+	assert_int_equal(buddy_free_pages(&b), NPAGES - 32);
+	assert_true(buddy_validate(&b));
+	/* Give back every other one: they land in the order-0 map... */
+	for (unsigned i = 0; i < 32; i += 2)
+		buddy_free(&b, out[i], 0, false);
+	/* ...and one bulk claim takes them all from one word. */
+	n = buddy_alloc_bulk(&b, 0, 64, out);
+	assert_int_equal(n, 64);
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(out[i].v, BASE_PFN + 2 * i);
+	assert_true(buddy_validate(&b));
+}
+
+static void test_bulk_free_merges_runs(void **state)
+{
+	pfn_t out[64], scrambled[64];
+	unsigned n;
+
+	(void)state;
+	fill();
+	n = buddy_alloc_bulk(&b, 1, 32, out);
+	assert_int_equal(n, 32);
+	/* Descending run (what a LIFO cache drains), then a broken run. */
+	for (unsigned i = 0; i < 32; i++)
+		scrambled[i] = out[31 - i];
+	buddy_free_bulk(&b, scrambled, 16, 1);
+	for (unsigned i = 16; i < 32; i++)
+		scrambled[i] = out[(i * 5) % 16]; /* 0..15, shuffled */
+	buddy_free_bulk(&b, scrambled + 16, 16, 1);
+	assert_all_top_order();
+}
+
+static void test_zeroed_blocks_tracked(void **state)
+{
+	pfn_t a, c;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 3, &a));
+	assert_true(buddy_alloc(&b, 3, &c));
+	assert_int_equal(c.v, a.v + 8);
+	/* A zeroed block keeps its mark while free... */
+	buddy_free(&b, a, 3, true);
+	assert_true(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
+	/* ...and merging with a dirty buddy clears it. */
+	buddy_free(&b, c, 3, false);
+	assert_all_top_order();
+	assert_false(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
+
+	/*
+	 * Two zeroed buddies make a zeroed parent (its own buddy is held, so
+	 * merging stops there); splits copy the mark.
+	 */
+	pfn_t d;
+	assert_true(buddy_alloc(&b, 2, &a));
+	assert_true(buddy_alloc(&b, 2, &c));
+	assert_true(buddy_alloc(&b, 3, &d));
+	assert_int_equal(c.v, a.v + 4);
+	assert_int_equal(d.v, a.v + 8);
+	buddy_free(&b, a, 2, true);
+	buddy_free(&b, c, 2, true);
+	assert_true(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
+	assert_int_equal(buddy_free_order_at(&b, a), 3);
+	assert_true(buddy_alloc(&b, 1, &c)); /* splits the zeroed order 3 */
+	assert_int_equal(c.v, a.v);
+	assert_true(ps_flags(page_state(pfn_to_page(c))) & PF_ZEROED);
+	assert_true(ps_flags(page_state(pfn_to_page(PFN(a.v + 2)))) & PF_ZEROED);
+	assert_true(ps_flags(page_state(pfn_to_page(PFN(a.v + 4)))) & PF_ZEROED);
+	assert_true(buddy_validate(&b));
+}
+
+/* buddy_validate() fails on broken maps (it can fail, so it means something). */
+static void test_validate_catches_free_buddies(void **state)
+{
+	(void)state;
+	fill();
+	assert_true(buddy_validate(&b));
+	/* Forge two free buddies at order 0 behind the allocator's back. */
+	pfn_t p;
+	assert_true(buddy_alloc(&b, 1, &p));
+	atomic_fetch_or(&b.map[0].bits[0], 3); /* blocks 0 and 1 */
+	assert_false(buddy_validate(&b));
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(3));
+	/* Overlap: a free order-0 block inside a free order-1 block. */
+	buddy_free(&b, p, 1, false);
+	atomic_fetch_or(&b.map[0].bits[0], 1);
+	assert_false(buddy_validate(&b));
+}
+
+/* ----------------------------------------------------- concurrency */
+
+#define CPUS 8
+#define HOLD 48
+
+struct held {
+	pfn_t pfn;
+	unsigned order;
+};
+
+static _Atomic uint8_t owner_of[NPAGES];  /* shadow: who holds each frame */
+static _Atomic uint64_t irq_allocs;
+
+static void take_frames(pfn_t p, unsigned order, uint8_t me)
+{
+	for (uint64_t i = 0; i < (UINT64_C(1) << order); i++) {
+		uint8_t was = atomic_exchange(&owner_of[p.v - BASE_PFN + i], me);
+
+		CHECK(was == 0); /* handed to two owners */
+	}
+}
+
+static void give_frames(pfn_t p, unsigned order, uint8_t me)
+{
+	for (uint64_t i = 0; i < (UINT64_C(1) << order); i++) {
+		uint8_t was = atomic_exchange(&owner_of[p.v - BASE_PFN + i], 0);
+
+		CHECK(was == me);
+	}
+}
+
+/* The timer interrupt allocates and frees a block too (ALO-01). */
+static void irq_alloc_free(unsigned vector)
+{
+	pfn_t p;
+
+	(void)vector;
+	if (buddy_alloc(&b, 0, &p)) {
+		take_frames(p, 0, 255);
+		give_frames(p, 0, 255);
+		buddy_free(&b, p, 0, false);
+		atomic_fetch_add(&irq_allocs, 1);
+	}
+}
+
+static void churn(unsigned index, void *arg)
+{
+	const struct fixture *fx = arg;
+	struct held h[HOLD];
+	unsigned n = 0;
+	uint64_t rng = index + 1;
+	uint8_t me = (uint8_t)(index + 1);
+
+	CHECK(host_timer_start(300 * 1000) == E_OK);
+	for (unsigned op = 0; op < fx->churn_ops; op++) {
+		uint64_t r = rng_next(&rng);
+
+		if (n < HOLD && (n == 0 || r % 3 != 0)) {
+			unsigned order = (unsigned)(r >> 8) % 4;
+			pfn_t p;
+
+			if (r % 17 == 0)
+				order = 9;
+			if (buddy_alloc(&b, order, &p)) {
+				take_frames(p, order, me);
+				h[n++] = (struct held){ p, order };
+			}
+		} else {
+			unsigned i = (unsigned)(r >> 16) % n;
+
+			give_frames(h[i].pfn, h[i].order, me);
+			buddy_free(&b, h[i].pfn, h[i].order, false);
+			h[i] = h[--n];
+		}
+	}
+	host_timer_stop();
+	while (n > 0) {
+		n--;
+		give_frames(h[n].pfn, h[n].order, me);
+		buddy_free(&b, h[n].pfn, h[n].order, false);
+	}
+}
+
+/*
+ * 8 CPUs on 2 cores. The locked configuration does fewer operations: its
+ * FIFO zone lock handed to preempted threads (and to timer interrupts) is
+ * slow by design, which is what the benchmarks show.
+ */
+static void test_concurrent_churn_with_irqs(void **state)
+{
+	fill();
+	memset(owner_of, 0, sizeof(owner_of));
+	atomic_store(&irq_allocs, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, irq_alloc_free),
+			 E_OK);
+	run_on_cpus(CPUS, churn, *state);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL), E_OK);
+	assert_true(atomic_load(&irq_allocs) > 0);
+	/* Nothing lost, nothing left over, and coalesced back to the top. */
+	assert_all_top_order();
+}
+
+int main(void)
+{
+	static const struct fixture lockfree = { false, 20000 };
+	static const struct fixture locked = { true, 1000 };
+#define T(f, fx) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, \
+							   (void *)&fx)
+#define BOTH(f) T(f, lockfree), T(f, locked)
+	const struct CMUnitTest tests[] = {
+		BOTH(test_split_publishes_upper_halves),
+		BOTH(test_every_order_round_trips),
+		BOTH(test_exhaustion_and_refill),
+		BOTH(test_bulk_alloc_words_then_carving),
+		BOTH(test_bulk_free_merges_runs),
+		BOTH(test_zeroed_blocks_tracked),
+		T(test_validate_catches_free_buddies, lockfree),
+		BOTH(test_concurrent_churn_with_irqs),
+	};
+#undef BOTH
+#undef T
+
+	return cmocka_run_group_tests_name("buddy", tests, NULL, NULL);
+}

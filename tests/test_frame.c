@@ -1,0 +1,925 @@
+/*
+ * The frame API: every checklist row of this layer (XEN-UE-*, XEN-ZONE,
+ * XEN-DMA-POOL, XEN-QUOTA, XEN-SCRUB, XEN-AVAIL, ALO-01, ALO-02, ALO-04,
+ * MOP-02, T3-T5, T8), bad input that must change nothing (checked against
+ * a byte snapshot of the allocator), the early-boot path, per-CPU caches
+ * and their remote drain. Runs in the full configuration; the buddy and
+ * the stress harness cover the others.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/mm/scrub.h"
+#include "percpu/pcp.h"
+#include "tests/support.h"
+
+#define MIB (UINT64_C(1) << 20)
+#define RAM (64 * MIB)
+
+static const struct frame_config full = FRAME_CONFIG_FULL;
+
+static int setup(void **state)
+{
+	(void)state;
+	if (host_arena_init(RAM) != E_OK || host_cpu_register() < 0)
+		return -1;
+	return host_mm_boot(RAM, &full) == E_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	host_mm_shutdown();
+	host_cpu_unregister();
+	host_arena_fini();
+	return 0;
+}
+
+/* --------------------------------------------------------- snapshots */
+
+/* Everything the allocator is: descriptors, free maps, counters. */
+struct snapshot {
+	struct frame_stats stats;
+	struct page *table;
+	uint64_t *maps[ZONE_COUNT];
+	size_t map_bytes[ZONE_COUNT];
+};
+
+static void snap(struct snapshot *s)
+{
+	s->table = malloc(frame_table_pages * sizeof(struct page));
+	memcpy(s->table, frame_table, frame_table_pages * sizeof(struct page));
+	frame_get_stats(&s->stats);
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		const struct buddy *b = &zones[z].buddy;
+
+		s->map_bytes[z] = 0;
+		s->maps[z] = NULL;
+		if (!zone_present(&zones[z]))
+			continue;
+		s->map_bytes[z] = buddy_metadata_bytes(b->npages) -
+				  MAX_CPUS * sizeof(struct buddy_cpu);
+		s->maps[z] = malloc(s->map_bytes[z]);
+		memcpy(s->maps[z], (const void *)b->map[0].bits, s->map_bytes[z]);
+	}
+}
+
+static void assert_unchanged(struct snapshot *s)
+{
+	struct frame_stats now;
+
+	frame_get_stats(&now);
+	assert_memory_equal(&now, &s->stats, sizeof(now));
+	assert_memory_equal(frame_table, s->table,
+			    frame_table_pages * sizeof(struct page));
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		if (s->maps[z] != NULL)
+			assert_memory_equal((const void *)zones[z].buddy.map[0].bits,
+					    s->maps[z], s->map_bytes[z]);
+		free(s->maps[z]);
+	}
+	free(s->table);
+}
+
+static uint64_t free_frames(void)
+{
+	struct frame_stats st;
+
+	frame_get_stats(&st);
+	return st.free;
+}
+
+/* ----------------------------------------------------- basic behaviour */
+
+/* T3: a new frame is fully initialised: one reference, usage, order. */
+static void test_t3_new_frame_is_initialised(void **state)
+{
+	struct account a;
+
+	(void)state;
+	account_init(&a, "t3", 1000);
+	struct frame_result r = frame_alloc_for(&a, 2, 0, PAGE_PAGETABLE);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(r.pfn.v % 4, 0);
+	struct page *p = pfn_to_page(r.pfn);
+	uint64_t s = page_state(p);
+	assert_int_equal(ps_ref(s), 1);
+	assert_int_equal(ps_usage(s), PAGE_PAGETABLE);
+	assert_int_equal(ps_order(s), 2);
+	assert_ptr_equal(p->owner, &a);
+	assert_int_equal(p->u.raw[0] | p->u.raw[1], 0);
+	assert_int_equal(account_pages(&a), 4);
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(r.pfn, 2), E_OK);
+	assert_int_equal(account_pages(&a), 0);
+	assert_true(frame_validate());
+}
+
+static void test_frame_zero_clears_memory(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(1, 0);
+	assert_int_equal(r.err, E_OK);
+	memset(phys_to_virt(pfn_to_pa(r.pfn)), 0xaa, 2 * PAGE_SIZE);
+	assert_int_equal(frame_free(r.pfn, 1), E_OK);
+	/* The per-CPU cache hands the same block back (LIFO). */
+	struct frame_result z = frame_alloc(1, FRAME_ZERO);
+	assert_int_equal(z.err, E_OK);
+	assert_int_equal(z.pfn.v, r.pfn.v);
+	const uint8_t *m = phys_to_virt(pfn_to_pa(z.pfn));
+	for (uint64_t i = 0; i < 2 * PAGE_SIZE; i++)
+		assert_int_equal(m[i], 0);
+	assert_int_equal(frame_free(z.pfn, 1), E_OK);
+}
+
+/* -------------------------------------------------------- bad input */
+
+/* XEN-UE-DOUBLE and every other bad free: an error, and no change. */
+static void test_xen_ue_double_and_bad_frees_change_nothing(void **state)
+{
+	struct snapshot s;
+	pfn_t self;
+
+	(void)state;
+	struct frame_result f = frame_alloc(0, 0), g = frame_alloc(2, 0);
+	assert_int_equal(f.err, E_OK);
+	assert_int_equal(g.err, E_OK);
+	assert_int_equal(frame_free(f.pfn, 0), E_OK);
+
+	snap(&s);
+	assert_int_equal(frame_free(f.pfn, 0), E_NOT_ALLOCATED);  /* double */
+	assert_int_equal(frame_free(PFN(g.pfn.v + 1), 0), E_NOT_ALLOCATED);
+	assert_int_equal(frame_free(g.pfn, 1), E_BAD_ORDER);
+	assert_int_equal(frame_free(g.pfn, 3), g.pfn.v % 8 ? E_RANGE
+							   : E_BAD_ORDER);
+	assert_int_equal(frame_free(PFN(g.pfn.v + 2), 2), E_RANGE); /* unaligned */
+	assert_int_equal(frame_free(PFN(frame_table_pages), 0), E_RANGE);
+	assert_int_equal(frame_free(PFN(UINT64_MAX - 1), 0), E_RANGE);
+	assert_int_equal(frame_free(g.pfn, FRAME_MAX_ORDER + 1), E_INVAL);
+	self = page_to_pfn(&frame_table[0]); /* pfn 0: low memory, reserved */
+	assert_int_equal(frame_free(self, 0), E_RESERVED);
+	/* The frame table's own frames are metadata. */
+	assert_int_equal(frame_free(pa_to_pfn(virt_to_phys(frame_table)), 0),
+			 E_RESERVED);
+	assert_unchanged(&s);
+
+	/* A frame someone else still references. */
+	frame_get(pfn_to_page(g.pfn));
+	snap(&s);
+	assert_int_equal(frame_free(g.pfn, 2), E_REFERENCED);
+	assert_unchanged(&s);
+	assert_int_equal(frame_put(pfn_to_page(g.pfn)), E_OK);
+	assert_int_equal(frame_free(g.pfn, 2), E_OK);
+	assert_true(frame_validate());
+}
+
+/* A frame that was never allocated: every free frame in the buddy. */
+static void test_free_of_never_allocated_frames(void **state)
+{
+	struct snapshot s;
+	const struct zone *z = &zones[ZONE_DMA32];
+
+	(void)state;
+	snap(&s);
+	for (uint64_t pfn = z->start; pfn < z->end; pfn += 97) {
+		uint64_t u = ps_usage(page_state(pfn_to_page(PFN(pfn))));
+
+		if (u == PAGE_NONE)
+			assert_int_equal(frame_free(PFN(pfn), 0), E_NOT_ALLOCATED);
+	}
+	assert_unchanged(&s);
+}
+
+/* XEN-UE-ORDER: order > max fails from every entry point. */
+static void test_xen_ue_order_rejected_everywhere(void **state)
+{
+	struct account a;
+	struct snapshot s;
+	pfn_t out[4];
+
+	(void)state;
+	account_init(&a, "order", 1 << 20);
+	snap(&s);
+	assert_int_equal(frame_alloc(FRAME_MAX_ORDER + 1, 0).err, E_INVAL);
+	assert_int_equal(frame_alloc(255, 0).err, E_INVAL);
+	assert_int_equal(frame_alloc_for(&a, FRAME_MAX_ORDER + 1, 0,
+					 PAGE_FRAME).err, E_INVAL);
+	assert_int_equal(frame_free(PFN(0), FRAME_MAX_ORDER + 1), E_INVAL);
+	/* Other malformed requests, while we are here. */
+	assert_int_equal(frame_alloc(0, 1u << 20).err, E_INVAL);
+	assert_int_equal(frame_alloc_for(NULL, 0, 0, PAGE_META).err, E_INVAL);
+	assert_int_equal(frames_alloc(4, 1u << 20, out), E_INVAL);
+	assert_unchanged(&s);
+	assert_int_equal(account_pages(&a), 0);
+}
+
+/* Two CPUs free the same frame at once: exactly one succeeds. */
+struct race {
+	pthread_barrier_t go;
+	_Atomic uint64_t pfn;
+	_Atomic unsigned ok, refused, rounds;
+};
+
+static void racing_free(unsigned index, void *arg)
+{
+	struct race *r = arg;
+
+	for (unsigned round = 0; round < 2000; round++) {
+		if (index == 0) {
+			struct frame_result f = frame_alloc(0, 0);
+
+			CHECK(f.err == E_OK);
+			atomic_store(&r->pfn, f.pfn.v);
+		}
+		pthread_barrier_wait(&r->go);
+		err_t e = frame_free(PFN(atomic_load(&r->pfn)), 0);
+		if (e == E_OK)
+			atomic_fetch_add(&r->ok, 1);
+		else if (e == E_NOT_ALLOCATED)
+			atomic_fetch_add(&r->refused, 1);
+		pthread_barrier_wait(&r->go);
+		if (index == 0)
+			atomic_fetch_add(&r->rounds, 1);
+	}
+}
+
+static void test_racing_double_free_exactly_one_wins(void **state)
+{
+	struct race r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	pthread_barrier_init(&r.go, NULL, 2);
+	run_on_cpus(2, racing_free, &r);
+	pthread_barrier_destroy(&r.go);
+	assert_int_equal(atomic_load(&r.ok), atomic_load(&r.rounds));
+	assert_int_equal(atomic_load(&r.refused), atomic_load(&r.rounds));
+	assert_true(frame_validate());
+}
+
+/* ---------------------------------------------------------- refcounts */
+
+/* MOP-02 / T5: the count equals the owners, under concurrent gets/puts. */
+static struct page *shared;
+
+static void get_put(unsigned index, void *arg)
+{
+	(void)index;
+	(void)arg;
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 50; i++)
+			frame_get(shared);
+		CHECK(frame_refcount(shared) >= 51);
+		for (int i = 0; i < 50; i++)
+			CHECK(frame_put(shared) == E_OK);
+	}
+}
+
+static void test_mop02_refcount_equals_owners(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	shared = pfn_to_page(r.pfn);
+	uint64_t before = free_frames();
+	run_on_cpus(4, get_put, NULL);
+	/* Our one reference is left; the frame is still allocated. */
+	assert_int_equal(frame_refcount(shared), 1);
+	assert_int_equal(ps_usage(page_state(shared)), PAGE_FRAME);
+	assert_int_equal(free_frames(), before);
+	/* The last put frees it; another put is refused, changing nothing. */
+	assert_int_equal(frame_put(shared), E_OK);
+	assert_int_equal(free_frames(), before + 1);
+	assert_int_equal(frame_put(shared), E_NOT_ALLOCATED);
+	assert_int_equal(free_frames(), before + 1);
+	assert_true(frame_validate());
+}
+
+/* T4: into_raw / from_raw keep the count. */
+static void test_t4_raw_round_trip_keeps_count(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	struct page *p = pfn_to_page(r.pfn);
+
+	frame_get(p);
+	paddr_t raw = frame_into_raw(p);
+	assert_int_equal(frame_refcount(p), 2);
+	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
+	struct page *q = frame_from_raw(raw);
+	assert_ptr_equal(q, p);
+	assert_int_equal(frame_refcount(q), 2);
+	assert_int_equal(frame_put(q), E_OK);
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(frame_put(p), E_NOT_ALLOCATED);
+}
+
+/* T8: the last put runs the drop hook, resets, and only then frees. */
+static _Atomic unsigned drops;
+static uint16_t inuse_seen;
+
+static void slab_dropped(struct page *p, unsigned order)
+{
+	inuse_seen = p->u.slab.inuse; /* not reset yet */
+	CHECK(order == 0);
+	atomic_fetch_add(&drops, 1);
+}
+
+static void test_t8_reset_before_reuse(void **state)
+{
+	struct account a;
+
+	(void)state;
+	account_init(&a, "t8", 10);
+	frame_set_drop_hook(PAGE_SLAB, slab_dropped);
+	struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_SLAB);
+	struct page *p = pfn_to_page(r.pfn);
+	p->u.slab.inuse = 7;
+	p->u.slab.freelist = p;
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(atomic_load(&drops), 1);
+	assert_int_equal(inuse_seen, 7);
+	assert_int_equal(account_pages(&a), 0);
+	/* Reused at once (LIFO cache) and clean. */
+	struct frame_result again = frame_alloc(0, 0);
+	assert_int_equal(again.pfn.v, r.pfn.v);
+	assert_null(p->owner);
+	assert_int_equal(p->u.raw[0] | p->u.raw[1], 0);
+	assert_int_equal(frame_free(again.pfn, 0), E_OK);
+	assert_no_check_failures();
+}
+
+/* ------------------------------------------------------------- zones */
+
+static void test_xen_zone_requests_stay_in_their_zone(void **state)
+{
+	static pfn_t got[RAM / PAGE_SIZE];
+	unsigned n = 0;
+
+	(void)state;
+	/* FRAME_DMA: only below 16 MiB, until the zone is empty. */
+	for (;;) {
+		struct frame_result r = frame_alloc(4, FRAME_DMA);
+
+		if (r.err != E_OK) {
+			assert_int_equal(r.err, E_NOMEM);
+			break;
+		}
+		assert_true(r.pfn.v + 16 <= ZONE_DMA_END);
+		got[n++] = r.pfn;
+	}
+	assert_true(n > 0);
+	while (n > 0)
+		assert_int_equal(frame_free(got[--n], 4), E_OK);
+	/* Top-order blocks: none crosses the 16 MiB border. */
+	for (;;) {
+		struct frame_result r = frame_alloc(FRAME_MAX_ORDER, 0);
+
+		if (r.err != E_OK)
+			break;
+		assert_ptr_equal(zone_of(r.pfn),
+				 zone_of(PFN(r.pfn.v + BUDDY_MAX_PAGES - 1)));
+		got[n++] = r.pfn;
+	}
+	while (n > 0)
+		assert_int_equal(frame_free(got[--n], FRAME_MAX_ORDER), E_OK);
+	assert_true(frame_validate());
+}
+
+/*
+ * XEN-DMA-POOL: ordinary requests drain the DMA32 zone, then fall back
+ * into DMA only down to its reserve; FRAME_DMA requests can then still
+ * have the reserve.
+ */
+static void test_xen_dma_pool_reserve_kept(void **state)
+{
+	static pfn_t got[RAM / PAGE_SIZE];
+	unsigned n = 0, dma_ordinary = 0, dma_special = 0;
+	bool seen_dma = false;
+	struct zone *dma = &zones[ZONE_DMA];
+
+	(void)state;
+	assert_true(dma->reserve > 0);
+	for (;;) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		if (r.err != E_OK)
+			break;
+		if (r.pfn.v < ZONE_DMA_END) {
+			seen_dma = true;
+			dma_ordinary++;
+		} else {
+			assert_false(seen_dma); /* DMA32 first, all of it */
+		}
+		got[n++] = r.pfn;
+	}
+	assert_true(dma_ordinary > 0);
+	assert_int_equal(buddy_free_pages(&dma->buddy), dma->reserve);
+	for (;;) {
+		struct frame_result r = frame_alloc(0, FRAME_DMA);
+
+		if (r.err != E_OK)
+			break;
+		assert_true(r.pfn.v < ZONE_DMA_END);
+		dma_special++;
+		got[n++] = r.pfn;
+	}
+	assert_int_equal(dma_special, dma->reserve);
+	assert_int_equal(free_frames(), 0);
+	while (n > 0)
+		assert_int_equal(frame_free(got[--n], 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* A machine with memory above 4 GiB: NORMAL first; DMA32 requests stay low. */
+static void test_xen_zone_normal_and_dma32(void **state)
+{
+	const uint64_t gib4 = UINT64_C(4) << 30;
+	const struct memmap_entry e[] = {
+		{ MIB, 31 * MIB, MEM_USABLE },
+		{ gib4, 64 * MIB, MEM_USABLE },
+	};
+	struct memmap m;
+	pfn_t got[8];
+
+	(void)state;
+	host_mm_shutdown();
+	host_arena_fini();
+	assert_int_equal(host_arena_init(gib4 + 64 * MIB), E_OK);
+	memmap_init(&m);
+	assert_int_equal(memmap_add_entries(&m, e, 2), E_OK);
+	assert_int_equal(host_mm_boot_map(&m, &full), E_OK);
+	assert_true(zone_present(&zones[ZONE_NORMAL]));
+
+	struct frame_result r = frame_alloc(3, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_true(r.pfn.v >= ZONE_DMA32_END); /* NORMAL first */
+	got[0] = r.pfn;
+	r = frame_alloc(3, FRAME_DMA32);
+	assert_int_equal(r.err, E_OK);
+	assert_true(r.pfn.v >= ZONE_DMA_END && r.pfn.v < ZONE_DMA32_END);
+	got[1] = r.pfn;
+	r = frame_alloc(3, FRAME_DMA);
+	assert_int_equal(r.err, E_OK);
+	assert_true(r.pfn.v < ZONE_DMA_END);
+	got[2] = r.pfn;
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(frame_free(got[i], 3), E_OK);
+	assert_true(frame_validate());
+}
+
+/* ------------------------------------------------------------ quotas */
+
+static void test_xen_quota_limits_and_unaccounted(void **state)
+{
+	struct account a;
+	pfn_t got[9];
+	struct snapshot s;
+
+	(void)state;
+	account_init(&a, "quota", 8);
+	for (unsigned i = 0; i < 8; i++) { /* exactly max_pages: fine */
+		struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_FRAME);
+
+		assert_int_equal(r.err, E_OK);
+		got[i] = r.pfn;
+	}
+	assert_int_equal(account_pages(&a), 8);
+	snap(&s);
+	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_QUOTA);
+	assert_int_equal(frame_alloc_for(&a, 3, 0, PAGE_FRAME).err, E_QUOTA);
+	assert_unchanged(&s);
+	assert_int_equal(account_pages(&a), 8);
+
+	/* Unaccounted: neither checked nor counted, nor uncharged later. */
+	struct frame_result u = frame_alloc_for(&a, 1, FRAME_NOACCOUNT, PAGE_FRAME);
+	assert_int_equal(u.err, E_OK);
+	assert_int_equal(account_pages(&a), 8);
+	assert_null(pfn_to_page(u.pfn)->owner);
+	assert_int_equal(frame_free(u.pfn, 1), E_OK);
+	assert_int_equal(account_pages(&a), 8);
+
+	assert_int_equal(frame_free(got[0], 0), E_OK);
+	assert_int_equal(account_pages(&a), 7);
+	struct frame_result big = frame_alloc_for(&a, 1, 0, PAGE_FRAME);
+	assert_int_equal(big.err, E_QUOTA); /* 7 + 2 > 8 */
+	struct frame_result one = frame_alloc_for(&a, 0, 0, PAGE_FRAME);
+	assert_int_equal(one.err, E_OK);
+	got[0] = one.pfn;
+
+	/* A dying account gets nothing, changing nothing. */
+	account_set_dying(&a);
+	assert_int_equal(frame_free(got[1], 0), E_OK); /* goes to scrubbing */
+	snap(&s);
+	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_DYING);
+	assert_unchanged(&s);
+	for (unsigned i = 0; i < 8; i++)
+		if (i != 1)
+			assert_int_equal(frame_free(got[i], 0), E_OK);
+	assert_int_equal(account_pages(&a), 0);
+	assert_int_equal(scrub_run(UINT64_MAX), 8);
+	assert_true(frame_validate());
+}
+
+/* ---------------------------------------------------------- scrubbing */
+
+static void test_xen_scrub_dying_frames_zeroed_before_reuse(void **state)
+{
+	static pfn_t all[RAM / PAGE_SIZE];
+	static bool mine[RAM / PAGE_SIZE];
+	struct account a;
+	unsigned n = 0;
+	uint64_t run;
+	pfn_t again[64];
+	struct frame_stats st;
+
+	(void)state;
+	account_init(&a, "dying", UINT64_MAX);
+	memset(mine, 0, sizeof(mine));
+	/* Take every ordinary frame for the account, dirty them all. */
+	for (;;) {
+		struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_FRAME);
+
+		if (r.err != E_OK)
+			break;
+		memset(phys_to_virt(pfn_to_pa(r.pfn)), 0x5a, PAGE_SIZE);
+		all[n++] = r.pfn;
+		mine[r.pfn.v] = true;
+	}
+	account_set_dying(&a);
+	/* Free an aligned run of 64 frames (its neighbours stay allocated). */
+	for (run = ZONE_DMA_END;; run += 64) {
+		bool whole = true;
+
+		for (uint64_t i = 0; i < 64; i++)
+			whole &= mine[run + i];
+		if (whole)
+			break;
+	}
+	for (uint64_t i = 0; i < 64; i++)
+		assert_int_equal(frame_free(PFN(run + i), 0), E_OK);
+	frame_get_stats(&st);
+	assert_int_equal(st.scrub_backlog, 64);
+	assert_int_equal(account_pages(&a), n - 64);
+
+	/* Nothing ordinary is free, and the queued frames are not handed out. */
+	assert_int_equal(frame_alloc(0, 0).err, E_NOMEM);
+	const uint8_t *m = phys_to_virt(pfn_to_pa(PFN(run)));
+	assert_int_equal(m[0], 0x5a); /* not reused, not yet scrubbed */
+	assert_true(frame_validate());
+
+	/* Bounded batches. */
+	assert_int_equal(scrub_run(16), 16);
+	frame_get_stats(&st);
+	assert_int_equal(st.scrub_backlog, 48);
+	assert_int_equal(scrub_run(UINT64_MAX), 48);
+	assert_int_equal(scrub_backlog(), 0);
+	assert_true(frame_validate());
+
+	/* Now reused: zero, and FRAME_ZERO needs no clearing. */
+	uint64_t skipped = frame_zero_skipped();
+	for (unsigned i = 0; i < 64; i++) {
+		struct frame_result r = frame_alloc(0, FRAME_ZERO);
+
+		assert_int_equal(r.err, E_OK);
+		assert_true(r.pfn.v >= run && r.pfn.v < run + 64);
+		m = phys_to_virt(pfn_to_pa(r.pfn));
+		for (uint64_t b = 0; b < PAGE_SIZE; b++)
+			assert_int_equal(m[b], 0);
+		again[i] = r.pfn;
+	}
+	assert_int_equal(frame_zero_skipped() - skipped, 64);
+	for (unsigned i = 0; i < 64; i++)
+		assert_int_equal(frame_free(again[i], 0), E_OK);
+	for (unsigned i = 0; i < n; i++)
+		if (all[i].v < run || all[i].v >= run + 64)
+			assert_int_equal(frame_free(all[i], 0), E_OK);
+	assert_int_equal(scrub_run(UINT64_MAX), n - 64);
+	assert_int_equal(account_pages(&a), 0);
+	assert_true(frame_validate());
+}
+
+/* ------------------------------------------------ counters (XEN-AVAIL) */
+
+static void test_xen_avail_counters_match_a_scan(void **state)
+{
+	pfn_t held[200];
+	uint64_t rng = 7;
+	unsigned n = 0;
+	struct frame_stats st;
+
+	(void)state;
+	for (int op = 0; op < 3000; op++) {
+		uint64_t r = rng_next(&rng);
+
+		if (n < 200 && r % 3 != 0) {
+			struct frame_result f = frame_alloc((unsigned)(r >> 8) % 4, 0);
+
+			if (f.err == E_OK)
+				held[n++] = f.pfn;
+		} else if (n > 0) {
+			unsigned i = (unsigned)(r >> 16) % n;
+
+			assert_int_equal(frame_free(held[i],
+				ps_order(page_state(pfn_to_page(held[i])))), E_OK);
+			held[i] = held[--n];
+		}
+	}
+	assert_true(frame_validate()); /* the scan agrees with the counters */
+	frame_get_stats(&st);
+	uint64_t free_total = 0, held_pages = 0;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		uint64_t pages[BUDDY_ORDERS], maps = 0, cached = 0;
+
+		if (!st.zone[z].present)
+			continue;
+		buddy_count(&zones[z].buddy, pages);
+		for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+			maps += pages[k];
+		assert_true(pcp_validate(&zones[z], &cached));
+		assert_int_equal(st.zone[z].free, maps + cached);
+		assert_int_equal(st.zone[z].cached, cached);
+		free_total += maps + cached;
+	}
+	for (unsigned i = 0; i < n; i++)
+		held_pages += UINT64_C(1) << ps_order(page_state(pfn_to_page(held[i])));
+	assert_int_equal(st.free, free_total);
+	assert_int_equal(st.allocated, held_pages);
+	assert_int_equal(st.free + st.allocated + st.scrub_backlog, st.managed);
+	while (n > 0) {
+		n--;
+		assert_int_equal(frame_free(held[n],
+			ps_order(page_state(pfn_to_page(held[n])))), E_OK);
+	}
+	assert_true(frame_validate());
+}
+
+/* frame_validate() can fail: a frame that is nowhere is reported lost. */
+static void test_validate_finds_a_lost_frame(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_true(frame_validate());
+	struct page *p = pfn_to_page(r.pfn);
+	uint64_t s = page_state(p);
+	page_set_state(p, ps_make(0, PAGE_NONE, 0, 0)); /* forget it */
+	assert_false(frame_validate());
+	page_set_state(p, s);
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+}
+
+/* ------------------------------------------------ ALO-02: fragmented */
+
+static void test_alo02_noncontiguous_request_succeeds(void **state)
+{
+	static pfn_t all[RAM / PAGE_SIZE], out[RAM / PAGE_SIZE];
+	unsigned n = 0, holes = 0;
+
+	(void)state;
+	for (;;) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		if (r.err != E_OK)
+			break;
+		all[n++] = r.pfn;
+	}
+	/*
+	 * Free every other DMA32 frame: plenty free, no two adjacent. (The
+	 * DMA zone keeps its reserve, which ordinary requests cannot use.)
+	 */
+	for (unsigned i = 0; i < n; i++) {
+		if (all[i].v % 2 == 0 && all[i].v >= ZONE_DMA_END) {
+			assert_int_equal(frame_free(all[i], 0), E_OK);
+			holes++;
+			all[i] = PFN(UINT64_MAX);
+		}
+	}
+	assert_int_equal(frame_alloc(1, 0).err, E_NOMEM);
+	uint64_t before = free_frames();
+	assert_int_equal(frames_alloc(holes + 1, 0, out), E_NOMEM);
+	assert_int_equal(free_frames(), before); /* all or nothing */
+	assert_int_equal(frames_alloc(holes, 0, out), E_OK);
+	assert_int_equal(free_frames(), zones[ZONE_DMA].reserve);
+	for (unsigned i = 0; i < holes; i++)
+		assert_int_equal(frame_free(out[i], 0), E_OK);
+	for (unsigned i = 0; i < n; i++)
+		if (all[i].v != UINT64_MAX)
+			assert_int_equal(frame_free(all[i], 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* ------------------------------------------ per-CPU caches and drains */
+
+struct drain_test {
+	_Atomic int phase;
+	_Atomic uint64_t got;
+};
+
+/*
+ * CPU 0 fills its cache and then idles; CPU 1 takes every frame there is.
+ * It gets them all: CPU 0's cache is drained by an IPI.
+ */
+static void cached_vs_greedy(unsigned index, void *arg)
+{
+	struct drain_test *t = arg;
+
+	if (index == 0) {
+		pfn_t mine[64];
+
+		for (unsigned i = 0; i < 64; i++) {
+			struct frame_result r = frame_alloc(0, 0);
+
+			CHECK(r.err == E_OK);
+			mine[i] = r.pfn;
+		}
+		for (unsigned i = 0; i < 64; i++)
+			CHECK(frame_free(mine[i], 0) == E_OK);
+		atomic_store(&t->phase, 1);
+		while (atomic_load(&t->phase) != 2)
+			sleep_ms(1); /* idle, interrupts on */
+	} else {
+		static pfn_t all[RAM / PAGE_SIZE];
+		uint64_t n = 0;
+
+		while (atomic_load(&t->phase) != 1)
+			sleep_ms(1);
+		for (;;) {
+			struct frame_result r = frame_alloc(0, 0);
+
+			if (r.err != E_OK)
+				break;
+			all[n++] = r.pfn;
+		}
+		atomic_store(&t->got, n);
+		while (n > 0)
+			CHECK(frame_free(all[--n], 0) == E_OK);
+		atomic_store(&t->phase, 2);
+	}
+}
+
+static void test_remote_drain_frees_other_cpus_caches(void **state)
+{
+	struct drain_test t = { 0, 0 };
+	struct frame_stats st;
+
+	(void)state;
+	pcp_drain_local(); /* this (main) CPU caches nothing */
+	frame_get_stats(&st);
+	uint64_t ordinary = st.free - zones[ZONE_DMA].reserve;
+	run_on_cpus(2, cached_vs_greedy, &t);
+	assert_int_equal(atomic_load(&t.got), ordinary);
+	/* Both CPUs unregistered, so their caches were drained. */
+	assert_int_equal(pcp_cached(&zones[ZONE_DMA32]), 0);
+	assert_true(frame_validate());
+}
+
+static void fill_cache_and_leave(unsigned index, void *arg)
+{
+	pfn_t mine[16];
+
+	(void)index;
+	(void)arg;
+	for (unsigned i = 0; i < 16; i++)
+		mine[i] = frame_alloc(0, 0).pfn;
+	for (unsigned i = 0; i < 16; i++)
+		CHECK(frame_free(mine[i], 0) == E_OK);
+	CHECK(pcp_cached(&zones[ZONE_DMA32]) > 0);
+}
+
+static void test_unregister_drains_the_cache(void **state)
+{
+	(void)state;
+	pcp_drain_local(); /* our own (CPU 0's) cache */
+	run_on_cpus(1, fill_cache_and_leave, NULL);
+	assert_int_equal(pcp_cached(&zones[ZONE_DMA32]), 0);
+	assert_true(frame_validate());
+}
+
+/* ALO-01: timer interrupts allocate while their CPU is inside the allocator. */
+static _Atomic uint64_t irq_ops;
+
+static void irq_allocates(unsigned vector)
+{
+	unsigned order = atomic_load(&irq_ops) % 2 ? 0 : 9;
+	struct frame_result r = frame_alloc(order, 0);
+
+	(void)vector;
+	if (r.err == E_OK) {
+		CHECK(frame_free(r.pfn, order) == E_OK);
+		atomic_fetch_add(&irq_ops, 1);
+	}
+}
+
+static void alloc_loop(unsigned index, void *arg)
+{
+	pfn_t held[32];
+	unsigned n = 0;
+	uint64_t rng = index + 11;
+
+	(void)arg;
+	CHECK(host_timer_start(200 * 1000) == E_OK);
+	for (int op = 0; op < 30000; op++) {
+		uint64_t r = rng_next(&rng);
+
+		if (n < 32 && r % 2) {
+			struct frame_result f = frame_alloc(r % 3 == 0 ? 9 : 0, 0);
+
+			if (f.err == E_OK)
+				held[n++] = f.pfn;
+		} else if (n > 0) {
+			n--;
+			CHECK(frame_free(held[n], ps_order(page_state(
+				pfn_to_page(held[n])))) == E_OK);
+		}
+	}
+	host_timer_stop();
+	while (n > 0) {
+		n--;
+		CHECK(frame_free(held[n], ps_order(page_state(
+			pfn_to_page(held[n])))) == E_OK);
+	}
+}
+
+static void test_alo01_irq_allocations_inside_allocator(void **state)
+{
+	(void)state;
+	atomic_store(&irq_ops, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, irq_allocates), E_OK);
+	run_on_cpus(4, alloc_loop, NULL);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL), E_OK);
+	assert_true(atomic_load(&irq_ops) > 0);
+	assert_true(frame_validate());
+	struct frame_stats st;
+	frame_get_stats(&st);
+	assert_int_equal(st.allocated, 0);
+}
+
+/* ----------------------------------------------- early boot (ALO-04) */
+
+static void test_alo04_early_typed_frames_join_the_table(void **state)
+{
+	static struct memmap m;
+	static struct bootmem bm;
+	pfn_t early[3];
+
+	(void)state;
+	host_mm_shutdown();
+	assert_int_equal(frame_alloc(0, 0).err, E_STATE); /* no allocator */
+	assert_int_equal(host_mm_pc_map(&m, RAM), E_OK);
+	memset(&bm, 0, sizeof(bm));
+	assert_int_equal(bootmem_init(&bm, &m, BOOTMEM_NO_LIMIT), E_OK);
+	frame_early_init(&bm);
+	/* Page-table nodes before the frame table exists. */
+	for (unsigned i = 0; i < 3; i++) {
+		struct frame_result r = frame_alloc_for(NULL, 0, 0, PAGE_PAGETABLE);
+
+		assert_int_equal(r.err, E_OK);
+		early[i] = r.pfn;
+	}
+	assert_int_equal(frame_free(early[0], 0), E_STATE);
+	assert_int_equal(frame_init(&bm, &m, &full), E_OK);
+	assert_int_equal(frame_init(&bm, &m, &full), E_ALREADY);
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t s = page_state(pfn_to_page(early[i]));
+
+		assert_int_equal(ps_usage(s), PAGE_PAGETABLE);
+		assert_int_equal(ps_ref(s), 1);
+	}
+	assert_true(frame_validate());
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(frame_put(pfn_to_page(early[i])), E_OK);
+	assert_true(frame_validate());
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_t3_new_frame_is_initialised),
+		T(test_frame_zero_clears_memory),
+		T(test_xen_ue_double_and_bad_frees_change_nothing),
+		T(test_free_of_never_allocated_frames),
+		T(test_xen_ue_order_rejected_everywhere),
+		T(test_racing_double_free_exactly_one_wins),
+		T(test_mop02_refcount_equals_owners),
+		T(test_t4_raw_round_trip_keeps_count),
+		T(test_t8_reset_before_reuse),
+		T(test_xen_zone_requests_stay_in_their_zone),
+		T(test_xen_dma_pool_reserve_kept),
+		T(test_xen_zone_normal_and_dma32),
+		T(test_xen_quota_limits_and_unaccounted),
+		T(test_xen_scrub_dying_frames_zeroed_before_reuse),
+		T(test_xen_avail_counters_match_a_scan),
+		T(test_validate_finds_a_lost_frame),
+		T(test_alo02_noncontiguous_request_succeeds),
+		T(test_remote_drain_frees_other_cpus_caches),
+		T(test_unregister_drains_the_cache),
+		T(test_alo01_irq_allocations_inside_allocator),
+		T(test_alo04_early_typed_frames_join_the_table),
+	};
+#undef T
+
+	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
+}
