@@ -1,12 +1,13 @@
-# Stress harnesses (host, sanitizer builds). `make stress-short` runs each
-# briefly (part of `make test`); `make stress` runs them long: SECONDS=
-# sets each run's length.
+# Stress harnesses (host, sanitizer builds): tools/run-stress.sh runs each
+# in the TSan and ASan variants with 8 threads on the 2-core machine and
+# simulated IRQs. `make stress-short` runs each briefly (part of make
+# test); `make stress` runs them long: SECONDS= sets each run's length.
 
 SECONDS ?= 120
 STRESS_SHORT_SECONDS ?= 3
 STRESS_THREADS ?= 8
 
-STRESS_PROGS := lock_stress
+STRESS_PROGS := lock_stress frame_stress
 STRESS_VARIANTS := tsan asan tsan-mcs normal
 
 define stress_prog
@@ -24,16 +25,8 @@ build-stress: $(STRESS_BINS)
 
 ## stress-short: every stress harness for a few seconds under TSan and ASan
 stress-short: deps $(STRESS_BINS)
-	@set -e; for v in tsan asan tsan-mcs; do \
-		echo "=== lock_stress ($$v)"; \
-		timeout -k 10 $$(( $(STRESS_SHORT_SECONDS) * 5 + 60 )) build/$$v/stress/lock_stress --threads $(STRESS_THREADS) \
-			--seconds $(STRESS_SHORT_SECONDS) --irq; \
-	done
+	tools/run-stress.sh $(STRESS_SHORT_SECONDS) $(STRESS_THREADS)
 
 ## stress: every stress harness for SECONDS (default 120) under TSan and ASan
 stress: deps $(STRESS_BINS)
-	@set -e; for v in tsan asan tsan-mcs; do \
-		echo "=== lock_stress ($$v, $(SECONDS) s)"; \
-		timeout -k 10 $$(( $(SECONDS) * 5 + 60 )) build/$$v/stress/lock_stress --threads $(STRESS_THREADS) \
-			--seconds $(SECONDS) --irq; \
-	done
+	tools/run-stress.sh $(SECONDS) $(STRESS_THREADS)
