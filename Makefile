@@ -18,6 +18,7 @@ include mk/host.mk
 include mk/tests.mk
 include mk/stress.mk
 include mk/verify.mk
+include mk/bench.mk
 
 .PHONY: help deps test run build clean
 
@@ -35,6 +36,7 @@ test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
+	$(MAKE) --no-print-directory bench-smoke
 	@echo "make test: all passed"
 
 ## run: build the kernel and boot it under QEMU (SMP=, MEM=, ACCEL=)
@@ -43,7 +45,7 @@ run: deps
 	@echo "          'make test' runs everything that exists today."
 
 ## build: build every host program in every variant
-build: build-tests build-stress
+build: build-tests build-stress build-bench
 
 ## clean: remove build outputs
 clean:

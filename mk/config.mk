@@ -5,6 +5,7 @@
 #   build/tsan        clang -O1 -g -fsanitize=thread      race detection
 #   build/asan        clang -O1 -g -fsanitize=address,undefined
 #   build/normal-mcs, build/tsan-mcs   the same with the MCS spinlock
+#   build/bench       gcc   -O2 -g, debug checks off (benchmarks only)
 # clang builds also run clang's thread-safety analysis (-Wthread-safety).
 
 # `make V=1` shows full command lines.
@@ -30,7 +31,7 @@ HOST_CPPFLAGS := -I. -Ihost -D_GNU_SOURCE
 HOST_CFLAGS := -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
 HOST_LDLIBS := -lck -lpthread -lrt -rdynamic
 
-VARIANTS := normal tsan asan normal-mcs tsan-mcs
+VARIANTS := normal tsan asan normal-mcs tsan-mcs bench
 
 CC_normal := gcc
 CXX_normal := g++
@@ -52,6 +53,11 @@ CC_normal-mcs := $(CC_normal)
 CXX_normal-mcs := $(CXX_normal)
 CFLAGS_normal-mcs := $(CFLAGS_normal) -DCONFIG_SPINLOCK_MCS=1
 LDFLAGS_normal-mcs := $(LDFLAGS_normal)
+
+CC_bench := gcc
+CXX_bench := g++
+CFLAGS_bench := -O2 -g -DCONFIG_DEBUG=0
+LDFLAGS_bench :=
 
 CC_tsan-mcs := $(CC_tsan)
 CXX_tsan-mcs := $(CXX_tsan)
