@@ -177,7 +177,7 @@ static void test_raise_rejects_bad_targets(void **state)
 static _Thread_local volatile bool in_masked_section;
 static _Atomic bool ran_while_masked;
 static _Atomic unsigned victim_cpu;
-static _Atomic bool victim_ready, victim_done;
+static _Atomic bool victim_ready, victim_done, raiser_done;
 
 static void check_not_masked(unsigned vector)
 {
@@ -208,6 +208,10 @@ static void mask_loop(unsigned index, void *arg)
 			irq_restore(f);
 		}
 		atomic_store(&victim_done, true);
+		/* Stay a CPU until the raiser stops: a raise at a CPU that
+		   has gone is (rightly) an error. */
+		while (!atomic_load(&raiser_done))
+			cpu_relax();
 	} else {
 		while (!atomic_load(&victim_ready))
 			cpu_relax();
@@ -216,6 +220,7 @@ static void mask_loop(unsigned index, void *arg)
 					     HOST_IRQ_TEST) == E_OK);
 			atomic_fetch_add(&raises, 1);
 		}
+		atomic_store(&raiser_done, true);
 	}
 }
 
@@ -226,6 +231,7 @@ static void test_irq_never_runs_while_masked(void **state)
 	atomic_store(&ran_while_masked, false);
 	atomic_store(&victim_ready, false);
 	atomic_store(&victim_done, false);
+	atomic_store(&raiser_done, false);
 	atomic_store(&raises, 0);
 	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, check_not_masked),
 			 E_OK);
