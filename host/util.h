@@ -1,6 +1,6 @@
 /*
  * Small helpers for host programs (tests, stress harnesses, benchmarks):
- * strict number parsing for command lines and a deterministic generator.
+ * strict number parsing for command lines, and the generator.
  */
 #ifndef HOST_UTIL_H
 #define HOST_UTIL_H
@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "kernel/lib/rng.h"
 
 /*
  * s as an unsigned number in [lo, hi] (decimal, or 0x hex): the whole
@@ -27,15 +29,6 @@ static inline bool parse_u64(const char *s, uint64_t lo, uint64_t hi,
 		return false;
 	*out = v;
 	return true;
-}
-
-/* xorshift64*: a fast, deterministic generator (the seed must not be 0). */
-static inline uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * UINT64_C(2685821657736338717);
 }
 
 #endif /* HOST_UTIL_H */

@@ -10,8 +10,10 @@ STRESS_THREADS ?= 8
 STRESS_PROGS := lock_stress frame_stress
 STRESS_VARIANTS := tsan asan tsan-mcs normal
 
+# frame_torture is the workload frame_stress shares with the kernel's
+# self-test; linking it into both is harmless.
 define stress_prog
-build/$(1)/stress/$(2): build/$(1)/stress/$(2).o build/$(1)/libhost.a
+build/$(1)/stress/$(2): build/$(1)/stress/$(2).o build/$(1)/stress/frame_torture.o build/$(1)/libhost.a
 	$$(call say,LD,$$@)
 	$$(Q)$$(CC_$(1)) $$(LDFLAGS_$(1)) -pthread -o $$@ $$^ $$(HOST_LDLIBS)
 endef
