@@ -3,7 +3,7 @@
 
 LOCK_TESTS := test_spinlock test_lockcheck
 UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
-	test_buddy test_frame
+	test_buddy test_frame test_klib
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 
@@ -14,6 +14,26 @@ build/$(1)/tests/$(2): build/$(1)/tests/$(2).o build/$(1)/tests/support.o build/
 	$$(Q)$$(CC_$(1)) $$(LDFLAGS_$(1)) -pthread -o $$@ $$^ -lcmocka $$(HOST_LDLIBS)
 endef
 
+# test_klib checks the kernel's printf and string functions against
+# glibc's: both files are compiled for it with every function renamed to
+# klib_*, and without builtins, so the code under test is really ours.
+KLIB_RENAMES := $(foreach f,snprintf vsnprintf memset memcpy memmove memcmp \
+	strlen strcmp strstr,-D$(f)=klib_$(f))
+KLIB_SRCS := kernel/lib/printf.c kernel/lib/string.c
+
+define klib_test
+build/$(1)/tests/klib/%.o: kernel/lib/%.c
+	@mkdir -p $$(@D)
+	$$(call say,CC,$$@)
+	$$(Q)$$(CC_$(1)) $$(HOST_CPPFLAGS) $$(HOST_CFLAGS) $$(CFLAGS_$(1)) \
+		$$(KLIB_RENAMES) -fno-builtin \
+		$$(if $$(filter gcc,$$(CC_$(1))),-fno-tree-loop-distribute-patterns) \
+		-c $$< -o $$@
+
+build/$(1)/tests/test_klib: $$(patsubst kernel/lib/%.c,build/$(1)/tests/klib/%.o,$$(KLIB_SRCS))
+endef
+
+$(foreach v,$(TEST_VARIANTS),$(eval $(call klib_test,$(v))))
 $(foreach v,$(TEST_VARIANTS),$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 $(foreach v,$(LOCK_TEST_VARIANTS),$(foreach t,$(LOCK_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 
