@@ -19,8 +19,9 @@ include mk/tests.mk
 include mk/stress.mk
 include mk/verify.mk
 include mk/bench.mk
+include mk/kernel.mk
 
-.PHONY: help deps test run build clean
+.PHONY: help deps test build clean
 
 ## help: list the targets
 help:
@@ -31,21 +32,17 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, short sanitizer stress runs, the model
+## test: unit tests in every variant, short sanitizer stress runs, the model, kernel boots
 test: deps
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory bench-smoke
 	@echo "make test: all passed"
 
-## run: build the kernel and boot it under QEMU (SMP=, MEM=, ACCEL=)
-run: deps
-	@echo "make run: kernel not built yet (the SMP kernel lands with its own issue);"
-	@echo "          'make test' runs everything that exists today."
-
 ## build: build every host program in every variant
-build: build-tests build-stress build-bench
+build: build-tests build-stress build-bench kernel
 
 ## clean: remove build outputs
 clean:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
 # Fast when everything is there: one `dpkg -s` per package, no network.
+#   usage: tools/deps.sh [EXTRA_PACKAGE...]   (make debug adds gdb)
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +10,7 @@ PACKAGES=(
 	qemu-system-x86                                   # the kernel runs here
 	spin                                              # model checking (make verify)
 	python3 python3-matplotlib                        # tools/plot
+	"$@"
 )
 
 missing=()

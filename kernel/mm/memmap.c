@@ -197,7 +197,7 @@ bool memmap_validate(const struct memmap *m)
 void memmap_dump(const struct memmap *m)
 {
 	for (unsigned i = 0; i < m->count; i++)
-		klog("  [%#014llx-%#014llx) %s",
+		klog("  [0x%012llx-0x%012llx) %s",
 		     (unsigned long long)m->region[i].base,
 		     (unsigned long long)m->region[i].end,
 		     mem_type_name(m->region[i].type));

@@ -1,0 +1,94 @@
+/*
+ * Per-CPU areas. Each CPU's GS base points at its struct percpu, so
+ * cpu_id() is one load (%gs:offsetof(id)) and needs no table lookup.
+ *
+ * [I] set when the CPU comes up; [c] only this CPU touches it.
+ */
+#ifndef KERNEL_ARCH_X86_64_PERCPU_H
+#define KERNEL_ARCH_X86_64_PERCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/config.h"
+#include "kernel/lib/compiler.h"
+
+#define GDT_ENTRIES 7 /* null, kcode, kdata, code32, (unused), TSS (2) */
+
+/* The 64-bit task-state segment: only the interrupt stacks are used. */
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct tss) == 104, "TSS layout");
+
+struct idt_entry {
+	uint16_t offset_lo;
+	uint16_t selector;
+	uint8_t ist;
+	uint8_t type; /* 0x8e: present, DPL 0, 64-bit interrupt gate */
+	uint16_t offset_mid;
+	uint32_t offset_hi;
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct idt_entry) == 16, "IDT entry layout");
+
+struct percpu {
+	struct percpu *self;     /* [I] %gs:0, for taking the address */
+	uint32_t id;             /* [I] 0 .. ncpus()-1, boot CPU 0 */
+	uint32_t apic_id;        /* [I] its local APIC's id */
+	uint32_t irq_depth;      /* [c] > 0 inside an interrupt handler */
+	uint32_t relax;          /* [c] spare */
+	uint64_t stack_top;      /* [I] */
+	uint64_t ticks;          /* [c] timer interrupts taken */
+	uint64_t gdt[GDT_ENTRIES];           /* [I] */
+	struct tss tss;                      /* [I] */
+	struct idt_entry idt[256] CACHE_ALIGNED; /* [I] */
+	uint8_t df_stack[4096] __attribute__((aligned(16))); /* double faults */
+} CACHE_ALIGNED;
+
+extern struct percpu percpu[CONFIG_MAX_CPUS];
+
+/* This CPU's area. Pre: its GS base is set. */
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *p;
+
+	__asm__ __volatile__("movq %%gs:%c1, %0"
+			     : "=r"(p) : "i"(offsetof(struct percpu, self)));
+	return p;
+}
+
+static inline uint32_t this_cpu_id(void)
+{
+	uint32_t id;
+
+	__asm__ __volatile__("movl %%gs:%c1, %0"
+			     : "=r"(id) : "i"(offsetof(struct percpu, id)));
+	return id;
+}
+
+static inline uint32_t this_cpu_irq_depth(void)
+{
+	uint32_t d;
+
+	__asm__ __volatile__("movl %%gs:%c1, %0"
+			     : "=r"(d) : "i"(offsetof(struct percpu, irq_depth)));
+	return d;
+}
+
+/* Point GS at p and fill in its identity (the CPU's own, early). */
+void percpu_install(struct percpu *p, uint32_t id, uint32_t apic_id,
+		    uint64_t stack_top);
+
+/* Build and load this CPU's GDT, TSS and IDT (after percpu_install). */
+void cpu_tables_init(struct percpu *p);
+
+#endif /* KERNEL_ARCH_X86_64_PERCPU_H */

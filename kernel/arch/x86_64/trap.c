@@ -1,0 +1,125 @@
+/*
+ * Trap dispatch. Exceptions are always fatal here: the report gives the
+ * vector, error code, every register, CR2 and a backtrace on the serial
+ * console, then QEMU exits with a failure code. Interrupts (vector >= 32)
+ * run their handler with the CPU's irq_depth raised (in_irq()), then get
+ * their end-of-interrupt.
+ *
+ * handlers[] is [I]: filled on the boot CPU before interrupts are enabled.
+ */
+#include <platform.h>
+
+#include "kernel/arch/x86_64/console.h"
+#include "kernel/arch/x86_64/lapic.h"
+#include "kernel/arch/x86_64/qemu.h"
+#include "kernel/arch/x86_64/trap.h"
+
+extern const uint64_t isr_table[256];
+static trap_handler_t handlers[256];
+
+static const char *const exception_names[32] = {
+	"divide error", "debug", "NMI", "breakpoint", "overflow",
+	"bound range exceeded", "invalid opcode", "device not available",
+	"double fault", "coprocessor segment overrun", "invalid TSS",
+	"segment not present", "stack-segment fault", "general protection",
+	"page fault", "reserved", "x87 floating point", "alignment check",
+	"machine check", "SIMD floating point", "virtualization",
+	"control protection", "reserved", "reserved", "reserved", "reserved",
+	"reserved", "reserved", "hypervisor injection", "VMM communication",
+	"security", "reserved",
+};
+
+void trap_set_handler(unsigned vector, trap_handler_t fn)
+{
+	ASSERT(vector >= 32 && vector < 256);
+	handlers[vector] = fn;
+}
+
+void idt_init_cpu(struct percpu *p)
+{
+	struct dt_ptr ptr = { sizeof(p->idt) - 1, (uint64_t)(uintptr_t)p->idt };
+
+	for (unsigned v = 0; v < 256; v++) {
+		uint64_t a = isr_table[v];
+
+		p->idt[v] = (struct idt_entry){
+			.offset_lo = (uint16_t)a,
+			.selector = 0x08,
+			.ist = v == 8 ? 1 : 0, /* double fault: its own stack */
+			.type = 0x8e,          /* present, 64-bit interrupt gate */
+			.offset_mid = (uint16_t)(a >> 16),
+			.offset_hi = (uint32_t)(a >> 32),
+		};
+	}
+	lidt(&ptr);
+}
+
+/* A frame pointer worth following: aligned, in kernel memory. */
+static bool plausible_frame(uint64_t rbp)
+{
+	return rbp != 0 && (rbp & 7) == 0 &&
+	       (rbp >= KERNEL_BASE ||
+		(rbp >= DIRECT_MAP_BASE && rbp < DIRECT_MAP_BASE + (UINT64_C(1) << 46)));
+}
+
+void backtrace_from(uint64_t rbp)
+{
+	klog("backtrace (addr2line -e build/kernel/kernel.elf ADDRESS):");
+	for (int i = 0; i < 16 && plausible_frame(rbp); i++) {
+		const uint64_t *fp = (const uint64_t *)(uintptr_t)rbp;
+
+		klog("  #%d %#llx", i, (unsigned long long)fp[1]);
+		rbp = fp[0];
+	}
+}
+
+static NORETURN void report_exception(const struct trap_frame *f)
+{
+	const char *name = exception_names[f->vector];
+
+	console_take_over();
+	klog("exception %llu (%s) on CPU %u, error code %#llx",
+	     (unsigned long long)f->vector, name, cpu_id(),
+	     (unsigned long long)f->error);
+	klog("  rip %016llx  cs %04llx  rflags %016llx  rsp %016llx  ss %04llx",
+	     (unsigned long long)f->rip, (unsigned long long)f->cs,
+	     (unsigned long long)f->rflags, (unsigned long long)f->rsp,
+	     (unsigned long long)f->ss);
+	klog("  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx",
+	     (unsigned long long)f->rax, (unsigned long long)f->rbx,
+	     (unsigned long long)f->rcx, (unsigned long long)f->rdx);
+	klog("  rsi %016llx  rdi %016llx  rbp %016llx  r8  %016llx",
+	     (unsigned long long)f->rsi, (unsigned long long)f->rdi,
+	     (unsigned long long)f->rbp, (unsigned long long)f->r8);
+	klog("  r9  %016llx  r10 %016llx  r11 %016llx  r12 %016llx",
+	     (unsigned long long)f->r9, (unsigned long long)f->r10,
+	     (unsigned long long)f->r11, (unsigned long long)f->r12);
+	klog("  r13 %016llx  r14 %016llx  r15 %016llx  cr2 %016llx",
+	     (unsigned long long)f->r13, (unsigned long long)f->r14,
+	     (unsigned long long)f->r15, (unsigned long long)read_cr2());
+	klog("  #  %#llx (faulting instruction)", (unsigned long long)f->rip);
+	backtrace_from(f->rbp);
+	qemu_exit(QEMU_EXIT_FAILURE);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	struct percpu *p;
+
+	if (f->vector < 32)
+		report_exception(f);
+	/* Spurious interrupts (the LAPIC's, or a masked PIC's IRQ 7 or
+	   15) are not in service: no handler, no end-of-interrupt. */
+	if (f->vector == VECTOR_SPURIOUS ||
+	    (f->vector >= PIC_VECTOR_BASE && f->vector < PIC_VECTOR_BASE + 16))
+		return;
+	p = this_cpu();
+	p->irq_depth++;
+	if (handlers[f->vector] != NULL)
+		handlers[f->vector]();
+	else
+		klog("cpu %u: unexpected interrupt, vector %llu", p->id,
+		     (unsigned long long)f->vector);
+	lapic_eoi();
+	p->irq_depth--;
+}

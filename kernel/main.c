@@ -1,0 +1,312 @@
+/*
+ * The kernel: boot the memory system and every CPU, test it all, leave
+ * QEMU with a code saying whether everything passed.
+ *
+ * Boot order, and why:
+ *   1. this CPU's per-CPU area, console, GDT/TSS/IDT: so anything that
+ *      goes wrong from here on is reported;
+ *   2. the multiboot memory map -> memmap (MEM-01), then ACPI's MADT (the
+ *      CPUs and the LAPIC address, KSP-02), both read through the boot
+ *      tables, which map the first 4 GiB;
+ *   3. the boot allocator below 4 GiB, and the frame API's early path on
+ *      it, which gives typed page-table frames (ALO-04/NOE-01) to
+ *   4. the kernel's own page tables: direct map of all RAM, LAPIC uncached;
+ *   5. the LAPIC, clock calibration, the frame allocator (which takes the
+ *      frame table from the boot allocator and inherits the rest);
+ *   6. the timer, interrupts on, the other CPUs;
+ *   7. self-tests on all CPUs, then exit.
+ * Command line (space-separated; anything else is an error):
+ *   probe           only boot, touch 256 MiB and exit (the runner's
+ *                   accelerator probe)
+ *   torture_ms=N    how long the all-CPU frame torture runs (default 2000)
+ *   fail=WHAT       fail on purpose after boot, so that tests can check
+ *                   the runner notices: panic, fault (a page fault),
+ *                   triple (a triple fault), hang, test (a self-test fails)
+ */
+#include <string.h>
+
+#include <platform.h>
+
+#include "kernel/arch/x86_64/acpi.h"
+#include "kernel/arch/x86_64/console.h"
+#include "kernel/arch/x86_64/lapic.h"
+#include "kernel/arch/x86_64/multiboot.h"
+#include "kernel/arch/x86_64/paging.h"
+#include "kernel/arch/x86_64/qemu.h"
+#include "kernel/arch/x86_64/smp.h"
+#include "kernel/arch/x86_64/time.h"
+#include "kernel/arch/x86_64/trap.h"
+#include "kernel/mm/frame.h"
+#include "kernel/selftest.h"
+#include "kernel/smp_call.h"
+
+#define TIMER_HZ 100
+#define GIB      (UINT64_C(1) << 30)
+
+extern char _load_start_phys[], _kernel_end[], boot_stack_top[];
+
+static struct memmap map;
+static struct bootmem bm;
+static struct acpi_madt_info madt;
+static char cmdline[256];
+
+enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
+			FAIL_HANG, FAIL_TEST };
+
+struct boot_args {
+	bool probe;
+	uint64_t torture_ms;
+	enum injected_failure fail;
+};
+
+static const char *const failure_names[] = {
+	[FAIL_PANIC] = "panic", [FAIL_FAULT] = "fault",
+	[FAIL_TRIPLE] = "triple", [FAIL_HANG] = "hang", [FAIL_TEST] = "test",
+};
+
+NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
+
+static uint64_t image_end_phys(void)
+{
+	return (uint64_t)(uintptr_t)_kernel_end - KERNEL_BASE;
+}
+
+static void boot_fail(const char *what, err_t e)
+{
+	panic("boot: %s: %s", what, err_name(e));
+}
+
+/*
+ * The processor and the hypervisor, as CPUID tells them: the log says
+ * which accelerator a run used (KVM says "KVMKVMKVM", QEMU's TCG
+ * "TCGTCGTCGTCG").
+ */
+static void log_cpu(void)
+{
+	uint32_t r[4], brand[12] = { 0 }, hv[3] = { 0 };
+
+	cpuid(0x80000000, 0, r);
+	if (r[0] >= 0x80000004)
+		for (uint32_t i = 0; i < 3; i++)
+			cpuid(0x80000002 + i, 0, &brand[4 * i]);
+	cpuid(1, 0, r);
+	if (r[2] & (1u << 31)) { /* running under a hypervisor */
+		cpuid(0x40000000, 0, r);
+		hv[0] = r[1];
+		hv[1] = r[2];
+		hv[2] = r[3];
+	}
+	klog("cpu: %.48s; hypervisor: %.12s", (const char *)brand,
+	     hv[0] ? (const char *)hv : "none");
+}
+
+static void read_firmware(uint32_t magic, uint32_t info_pa)
+{
+	err_t e = multiboot_parse(magic, info_pa,
+				  (uint64_t)(uintptr_t)_load_start_phys,
+				  image_end_phys(), &map, cmdline,
+				  sizeof(cmdline));
+
+	if (e != E_OK)
+		boot_fail("multiboot information", e);
+	klog("memory map (%llu MiB usable):",
+	     (unsigned long long)(memmap_bytes(&map, MEM_USABLE) >> 20));
+	memmap_dump(&map);
+	if ((e = acpi_parse_madt(&madt)) != E_OK)
+		boot_fail("ACPI MADT", e);
+	klog("ACPI: %u CPUs, local APIC at %#llx%s", madt.ncpus,
+	     (unsigned long long)madt.lapic_phys,
+	     madt.skipped ? " (some beyond CONFIG_MAX_CPUS ignored)" : "");
+}
+
+static void boot_memory(void)
+{
+	const struct frame_config cfg = { true, false, UINT64_MAX, madt.ncpus };
+	struct frame_stats st;
+	err_t e;
+
+	/* Everything before the new tables must be below 4 GiB. */
+	if ((e = bootmem_init(&bm, &map, PFN(4 * GIB >> PAGE_SHIFT))) != E_OK)
+		boot_fail("boot allocator", e);
+	frame_early_init(&bm);
+	if ((e = paging_init(&map, madt.lapic_phys, image_end_phys())) != E_OK)
+		boot_fail("page tables", e);
+	legacy_pic_disable();
+	lapic_set_base(madt.lapic_phys);
+	lapic_enable();
+	percpu[0].apic_id = lapic_id();
+	time_calibrate();
+	klog("clocks: TSC %llu MHz, LAPIC timer %llu kHz",
+	     (unsigned long long)(tsc_hz() / 1000000),
+	     (unsigned long long)(lapic_timer_hz() / 1000));
+	if ((e = frame_init(&bm, &map, &cfg)) != E_OK)
+		boot_fail("frame allocator", e);
+	frame_get_stats(&st);
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		if (st.zone[z].present)
+			klog("zone %-6s %8llu frames, %llu free",
+			     st.zone[z].name,
+			     (unsigned long long)st.zone[z].managed,
+			     (unsigned long long)st.zone[z].free);
+}
+
+static void call_ipi(void)
+{
+	smp_call_serve();
+}
+
+static void start_cpus(void)
+{
+	unsigned started;
+
+	trap_set_handler(VECTOR_TIMER, timer_tick);
+	trap_set_handler(VECTOR_CALL, call_ipi);
+	lapic_timer_start(TIMER_HZ);
+	sti();
+	started = smp_start_aps(&madt, TIMER_HZ);
+	klog("CPUs online: %u (%u started, %u listed by ACPI)", ncpus(),
+	     started, madt.ncpus);
+}
+
+/* A decimal number in [lo, hi], the whole of s[0..n). */
+static bool parse_number(const char *s, size_t n, uint64_t lo, uint64_t hi,
+			 uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 12)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* One word of the command line; false if it is not one we know. */
+static bool parse_word(const char *w, size_t n, struct boot_args *a)
+{
+	static const char torture[] = "torture_ms=";
+	const size_t tn = sizeof(torture) - 1;
+
+	if (n == 5 && memcmp(w, "probe", 5) == 0) {
+		a->probe = true;
+		return true;
+	}
+	if (n > 5 && memcmp(w, "fail=", 5) == 0) {
+		for (unsigned i = FAIL_PANIC; i < ARRAY_SIZE(failure_names); i++) {
+			if (strlen(failure_names[i]) == n - 5 &&
+			    memcmp(w + 5, failure_names[i], n - 5) == 0) {
+				a->fail = i;
+				return true;
+			}
+		}
+		return false;
+	}
+	return n > tn && memcmp(w, torture, tn) == 0 &&
+	       parse_number(w + tn, n - tn, 1, 3600 * 1000, &a->torture_ms);
+}
+
+static void parse_cmdline(struct boot_args *a)
+{
+	const char *p = cmdline;
+
+	*a = (struct boot_args){ .torture_ms = 2000 };
+	for (;;) {
+		size_t n = 0;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return;
+		while (p[n] != ' ' && p[n] != '\0')
+			n++;
+		if (!parse_word(p, n, a)) {
+			klog("boot: bad command line word '%.*s' (known: probe, "
+			     "torture_ms=1..3600000, fail=panic|fault|triple|"
+			     "hang|test)", (int)n, p);
+			qemu_exit(QEMU_EXIT_FAILURE);
+		}
+		p += n;
+	}
+}
+
+/* The failures tools/test-kernel.sh checks the runner for. */
+static void inject_failure(enum injected_failure f)
+{
+	if (f == FAIL_NONE || f == FAIL_TEST)
+		return;
+	klog("boot: failing on purpose (fail=%s)", failure_names[f]);
+	switch (f) {
+	case FAIL_PANIC:
+		panic("injected by fail=panic");
+	case FAIL_FAULT:
+		/* The lower half is unmapped once the boot tables are gone. */
+		*(volatile uint64_t *)(uintptr_t)0x1000 = 1;
+		break;
+	case FAIL_TRIPLE:
+		cpu_triple_fault();
+	case FAIL_HANG:
+		cli();
+		for (;;)
+			hlt();
+	default:
+		break;
+	}
+	panic("fail=%s did not fail", failure_names[f]);
+}
+
+/*
+ * The accelerator probe: memory-touching work the runner can time (up to
+ * 256 MiB, in top-order blocks, each written once).
+ */
+static void probe(void)
+{
+	uint64_t t0 = time_ns(), bytes = 0;
+
+	for (int i = 0; i < 64; i++) {
+		struct frame_result r = frame_alloc(FRAME_MAX_ORDER, 0);
+
+		if (r.err != E_OK)
+			break;
+		memset(phys_to_virt(pfn_to_pa(r.pfn)), i,
+		       PAGE_SIZE << FRAME_MAX_ORDER);
+		bytes += PAGE_SIZE << FRAME_MAX_ORDER;
+	}
+	klog("probe: touched %llu MiB in %llu ms",
+	     (unsigned long long)(bytes >> 20),
+	     (unsigned long long)((time_ns() - t0) / 1000000));
+	qemu_exit(QEMU_EXIT_SUCCESS);
+}
+
+void kernel_main(uint32_t magic, uint32_t info_pa)
+{
+	struct boot_args args;
+	struct frame_stats st;
+
+	percpu_install(&percpu[0], 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
+	smp_boot_cpu_online();
+	console_init();
+	cpu_tables_init(&percpu[0]);
+	klog("kernel: booting (x86-64, multiboot)");
+	log_cpu();
+	read_firmware(magic, info_pa);
+	parse_cmdline(&args);
+	boot_memory();
+	start_cpus();
+	if (args.probe)
+		probe();
+	inject_failure(args.fail);
+	frame_get_stats(&st);
+	qemu_exit(selftest_run(&(struct selftest_opts){
+			  .expected_cpus = MIN(madt.ncpus, CONFIG_MAX_CPUS) +
+					   (args.fail == FAIL_TEST),
+			  .torture_ms = args.torture_ms,
+			  .boot_allocated = st.allocated })
+			  ? QEMU_EXIT_SUCCESS
+			  : QEMU_EXIT_FAILURE);
+}

@@ -1,0 +1,505 @@
+/*
+ * In-kernel self-tests. See selftest.h.
+ *
+ * Each test is a function that returns whether it passed; CHECK() logs
+ * the first condition that failed. Tests that need every CPU use
+ * smp_run_all() (all CPUs at once, process context, interrupts on) or
+ * smp_call_all() (an IPI), and timer_set_hook() to act inside every CPU's
+ * timer interrupt. The tests run in the order of the table at the bottom;
+ * the last one checks the allocator as a whole after all the others.
+ *
+ * Per-CPU scratch arrays are static (the boot stack is 16 KiB).
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include <platform.h>
+
+#include "kernel/arch/x86_64/cpu.h"
+#include "kernel/arch/x86_64/lapic.h"
+#include "kernel/arch/x86_64/paging.h"
+#include "kernel/arch/x86_64/smp.h"
+#include "kernel/arch/x86_64/time.h"
+#include "kernel/mm/frame.h"
+#include "kernel/mm/scrub.h"
+#include "kernel/selftest.h"
+#include "locks/spinlock.h"
+#include "percpu/pcp.h"
+#include "stress/frame_torture.h"
+
+#define CHECK(cond)                                                     \
+	do {                                                            \
+		if (!(cond)) {                                          \
+			klog("selftest:   check failed: %s (%s)", #cond,  \
+			     HERE);                                     \
+			return false;                                   \
+		}                                                       \
+	} while (0)
+
+/* CHECK for an err_t, naming the error. */
+#define CHECK_ERR(expr, want)                                           \
+	do {                                                            \
+		err_t got_ = (expr);                                    \
+		if (got_ != (want)) {                                   \
+			klog("selftest:   %s returned %s, expected %s (%s)", \
+			     #expr, err_name(got_), err_name(want), HERE); \
+			return false;                                   \
+		}                                                       \
+	} while (0)
+
+static struct selftest_opts opts;
+static uint64_t scratch[MAX_CPUS]; /* per-CPU results of the current test */
+
+/* ---------------------------------------------------------------- CPUs */
+
+static bool test_every_cpu_online(void)
+{
+	CHECK(ncpus() == opts.expected_cpus);
+	for (unsigned c = 0; c < ncpus(); c++)
+		CHECK(cpu_online(c));
+	CHECK(!cpu_online(ncpus()));
+	CHECK(cpu_id() == 0);
+	return true;
+}
+
+static void read_apic_base(void *arg)
+{
+	(void)arg;
+	scratch[cpu_id()] = lapic_msr_base();
+}
+
+/*
+ * KSP-02: the kernel took the local APIC's address from the ACPI MADT,
+ * not from a constant; every CPU's IA32_APIC_BASE MSR agrees with it.
+ */
+static bool test_lapic_address_from_firmware(void)
+{
+	smp_call_all(read_apic_base, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (scratch[c] != lapic_base_phys()) {
+			klog("selftest:   CPU %u: MSR says %#llx, MADT said %#llx",
+			     c, (unsigned long long)scratch[c],
+			     (unsigned long long)lapic_base_phys());
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Every CPU's LAPIC timer ticks, idle CPUs included (they halt). */
+static bool test_timer_ticks_on_every_cpu(void)
+{
+	for (unsigned c = 0; c < ncpus(); c++)
+		scratch[c] = timer_ticks(c);
+	udelay(100 * 1000); /* 10 ticks at 100 Hz */
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (timer_ticks(c) < scratch[c] + 2) {
+			klog("selftest:   CPU %u ticked %llu times in 100 ms", c,
+			     (unsigned long long)(timer_ticks(c) - scratch[c]));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void count_call(void *arg)
+{
+	unsigned me = cpu_id();
+	bool ok = me == *(unsigned *)arg ? !irqs_enabled() : in_irq();
+
+	/* Each CPU writes only its own slot; the caller reads after the
+	   call returned, which orders it after every CPU's fn. */
+	scratch[me] += ok ? 1 : 1000;
+}
+
+/* smp_call_all() reaches every CPU once, by IPI, and waits for all. */
+static bool test_call_all_reaches_every_cpu(void)
+{
+	unsigned me = cpu_id();
+
+	memset(scratch, 0, sizeof(scratch));
+	for (int round = 0; round < 100; round++)
+		smp_call_all(count_call, &me);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (scratch[c] != 100) {
+			klog("selftest:   CPU %u: %llu (100 calls, 1000 per call "
+			     "in the wrong context)", c,
+			     (unsigned long long)scratch[c]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* --------------------------------------------------------------- locks */
+
+static spinlock_t counter_lock; /* protects counter; leaf; taken in IRQs */
+static uint64_t counter;        /* [counter_lock] */
+static uint64_t irq_adds[MAX_CPUS]; /* [c] by the CPU's timer hook */
+static uint64_t lock_deadline;      /* time_ns() at which the loops stop */
+
+static void bump(void)
+{
+	/* A read and a later write: lost updates show without exclusion. */
+	volatile uint64_t *c = &counter;
+	uint64_t v = *c;
+
+	*c = v + 1;
+}
+
+/*
+ * A CPU's timer takes the lock at most IRQ_TAKES times, and only while
+ * the loops run. The interrupts' share must stay bounded: with more vCPUs
+ * than host cores every contended hand-over of a FIFO lock waits for the
+ * next vCPU in line to be scheduled (at -smp 64 on 2 cores, tens of
+ * milliseconds), and
+ * ticks that keep queueing for the lock faster than that leave the CPUs
+ * doing nothing but handling timer interrupts.
+ */
+#define IRQ_TAKES 2
+
+static void lock_in_irq(void)
+{
+	unsigned me = cpu_id();
+	irqflags_t f;
+
+	if (irq_adds[me] >= IRQ_TAKES || time_ns() >= lock_deadline)
+		return;
+	f = spin_lock_irqsave(&counter_lock);
+	bump();
+	irq_adds[me]++;
+	spin_unlock_irqrestore(&counter_lock, f);
+}
+
+/*
+ * Bounded by time, not by count: with more vCPUs than host cores a FIFO
+ * lock waits for descheduled vCPUs at every hand-over (each can cost a
+ * host time slice), so a fixed count could take minutes at -smp 16 on 2
+ * cores.
+ */
+static void lock_loop(void *arg)
+{
+	uint64_t n = 0;
+
+	(void)arg;
+	while (time_ns() < lock_deadline) {
+		irqflags_t f = spin_lock_irqsave(&counter_lock);
+
+		bump();
+		spin_unlock_irqrestore(&counter_lock, f);
+		n++;
+	}
+	scratch[cpu_id()] = n;
+}
+
+/*
+ * Every CPU increments one counter under a spinlock for 300 ms while every
+ * CPU's timer interrupt does too (ALO-01 on real interrupts: the lock is
+ * taken with interrupts masked, so a handler never spins on its own CPU's
+ * hold). No increment may be lost.
+ */
+static bool test_spinlock_excludes_cpus_and_irqs(void)
+{
+	uint64_t loops = 0, irqs = 0;
+
+	spin_lock_init(&counter_lock, "selftest.counter");
+	counter = 0;
+	memset(irq_adds, 0, sizeof(irq_adds));
+	memset(scratch, 0, sizeof(scratch));
+	lock_deadline = time_ns() + 300 * 1000000;
+	timer_set_hook(lock_in_irq);
+	smp_run_all(lock_loop, NULL);
+	timer_set_hook(NULL); /* returns when no handler runs it any more */
+	for (unsigned c = 0; c < ncpus(); c++) {
+		loops += scratch[c];
+		irqs += irq_adds[c];
+	}
+	klog("selftest:   %llu increments by %u CPUs, %llu in interrupts",
+	     (unsigned long long)(loops + irqs), ncpus(),
+	     (unsigned long long)irqs);
+	CHECK(loops > 0 && irqs > 0);
+	CHECK(counter == loops + irqs);
+	return true;
+}
+
+/* --------------------------------------------------------- page tables */
+
+static bool test_page_tables(void)
+{
+	return paging_validate();
+}
+
+/* -------------------------------------------------------------- frames */
+
+static bool same_stats(const struct frame_stats *a, const struct frame_stats *b)
+{
+	if (a->managed != b->managed || a->free != b->free ||
+	    a->allocated != b->allocated || a->scrub_backlog != b->scrub_backlog)
+		return false;
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		if (a->zone[z].free != b->zone[z].free ||
+		    a->zone[z].cached != b->zone[z].cached)
+			return false;
+	return true;
+}
+
+/* A bad call: the error it must return, and nothing changed. */
+#define CHECK_REJECTED(expr, want)                                      \
+	do {                                                            \
+		struct frame_stats before_, after_;                     \
+		frame_get_stats(&before_);                              \
+		CHECK_ERR(expr, want);                                  \
+		frame_get_stats(&after_);                               \
+		CHECK(same_stats(&before_, &after_));                   \
+	} while (0)
+
+/* The frame API's error cases (XEN-UE-*) on the real machine. */
+static bool test_frame_bad_input_changes_nothing(void)
+{
+	struct frame_result r = frame_alloc(1, 0);
+	pfn_t kernel_pfn = pa_to_pfn(virt_to_phys((const void *)selftest_run));
+
+	CHECK_ERR(r.err, E_OK);
+	CHECK_REJECTED(frame_alloc(FRAME_MAX_ORDER + 1, 0).err, E_INVAL);
+	CHECK_REJECTED(frame_alloc(0, 1u << 20).err, E_INVAL);
+	CHECK_REJECTED(frame_free(r.pfn, FRAME_MAX_ORDER + 1), E_INVAL);
+	CHECK_REJECTED(frame_free(r.pfn, 0), E_BAD_ORDER);
+	CHECK_REJECTED(frame_free(PFN(r.pfn.v + 1), 0), E_NOT_ALLOCATED);
+	CHECK_REJECTED(frame_free(PFN(r.pfn.v + 1), 1), E_RANGE);
+	CHECK_REJECTED(frame_free(PFN(frame_table_pages), 0), E_RANGE);
+	CHECK_REJECTED(frame_free(kernel_pfn, 0), E_RESERVED);
+	CHECK_ERR(frame_free(r.pfn, 1), E_OK);
+	CHECK_REJECTED(frame_free(r.pfn, 1), E_NOT_ALLOCATED);
+	return true;
+}
+
+/* Zone flags hold on the machine's real memory map; FRAME_ZERO zeroes. */
+static bool test_frame_zones_and_zeroing(void)
+{
+	struct frame_result dma = frame_alloc(0, FRAME_DMA);
+	struct frame_result dma32 = frame_alloc(3, FRAME_DMA32 | FRAME_ZERO);
+	const uint64_t *w;
+
+	CHECK_ERR(dma.err, E_OK);
+	CHECK_ERR(dma32.err, E_OK);
+	CHECK(dma.pfn.v < ZONE_DMA_END);
+	CHECK(dma32.pfn.v + 8 <= ZONE_DMA32_END);
+	w = phys_to_virt(pfn_to_pa(dma32.pfn));
+	for (size_t i = 0; i < (PAGE_SIZE << 3) / sizeof(*w); i++)
+		CHECK(w[i] == 0);
+	CHECK_ERR(frame_free(dma.pfn, 0), E_OK);
+	CHECK_ERR(frame_free(dma32.pfn, 3), E_OK);
+	return true;
+}
+
+static uint64_t clock_ns(void)
+{
+	return time_ns();
+}
+
+static void torture_on_cpu(void *arg)
+{
+	(void)arg;
+	torture_cpu(cpu_id());
+}
+
+/* The shadow owner map: as many frames as one top-order block covers. */
+static bool owner_map_alloc(struct torture_opts *t, pfn_t *pfn,
+			    unsigned *order)
+{
+	uint64_t bytes = frame_table_pages * sizeof(*t->owner);
+	struct frame_result r;
+
+	*order = 0;
+	while (*order < FRAME_MAX_ORDER && (PAGE_SIZE << *order) < bytes)
+		(*order)++;
+	r = frame_alloc(*order, FRAME_ZERO);
+	if (r.err != E_OK)
+		return false;
+	*pfn = r.pfn;
+	t->owner = phys_to_virt(pfn_to_pa(r.pfn));
+	t->owner_frames = MIN(frame_table_pages,
+			      (PAGE_SIZE << *order) / sizeof(*t->owner));
+	return true;
+}
+
+/*
+ * stress/frame_torture on every CPU at once: mixed orders, cross-CPU
+ * frees, accounts dying, and every CPU's timer interrupt allocating and
+ * freeing inside whatever its CPU was doing; then drain and validate.
+ */
+static bool test_frame_torture_all_cpus_with_irqs(void)
+{
+	struct torture_opts t = {
+		.cpus = ncpus(), .orders = { 0, 1, 3, 9 }, .norders = 4,
+		.irq = true, .seed = rdtsc() | 1,
+		.run_ns = opts.torture_ms * 1000000, .clock_ns = clock_ns,
+	};
+	struct torture_result r;
+	char line[256];
+	unsigned order;
+	pfn_t map;
+	bool ok;
+
+	CHECK(owner_map_alloc(&t, &map, &order));
+	CHECK_ERR(torture_init(&t), E_OK);
+	timer_set_hook(torture_irq);
+	smp_run_all(torture_on_cpu, NULL);
+	timer_set_hook(NULL);
+	ok = torture_finish(&r);
+	torture_format(&r, line, sizeof(line));
+	klog("selftest:   cpus=%u seed=%#llx %s", t.cpus,
+	     (unsigned long long)t.seed, line);
+	CHECK_ERR(frame_free(map, order), E_OK);
+	CHECK(ok);
+	CHECK(r.ops > 0 && r.irq_ops > 0);
+	return true;
+}
+
+static uint64_t cached_frames(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		n += pcp_cached(&zones[z]);
+	return n;
+}
+
+/* Leave some frames in this CPU's page caches. */
+static void fill_cache(void *arg)
+{
+	pfn_t got[64];
+	unsigned n = 0;
+
+	(void)arg;
+	scratch[cpu_id()] = 0;
+	while (n < ARRAY_SIZE(got)) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		if (r.err != E_OK)
+			break;
+		got[n++] = r.pfn;
+	}
+	while (n > 0)
+		if (frame_free(got[--n], 0) != E_OK)
+			scratch[cpu_id()]++; /* counted as a failure */
+}
+
+/* Chain frames through their first word; PFN(0) ends the chain. */
+static void chain_push(pfn_t *head, pfn_t f)
+{
+	*(uint64_t *)phys_to_virt(pfn_to_pa(f)) = head->v;
+	*head = f;
+}
+
+static pfn_t chain_pop(pfn_t *head)
+{
+	pfn_t f = *head;
+
+	*head = PFN(*(uint64_t *)phys_to_virt(pfn_to_pa(f)));
+	return f;
+}
+
+/*
+ * Remote drain: with every other CPU's caches holding frames, exhaust
+ * memory from CPU 0. The last allocations must still succeed: the
+ * allocator drains the other CPUs' caches by IPI. Every frame but the DMA
+ * reserve is handed out, and all come back.
+ */
+static bool test_frame_exhaustion_drains_remote_caches(void)
+{
+	struct frame_stats st;
+	uint64_t want, got = 0, cached;
+	pfn_t head = PFN(0);
+	struct frame_result r;
+
+	pcp_drain_all();
+	smp_run_all(fill_cache, NULL);
+	for (unsigned c = 0; c < ncpus(); c++)
+		CHECK(scratch[c] == 0);
+	cached = cached_frames();
+	klog("selftest:   %llu frames cached on %u CPUs before exhaustion",
+	     (unsigned long long)cached, ncpus());
+	CHECK(cached > 0);
+	frame_get_stats(&st);
+	want = st.free - st.zone[ZONE_DMA].reserve;
+	while ((r = frame_alloc(0, 0)).err == E_OK) {
+		CHECK(r.pfn.v != 0); /* the chain's end marker: reserved */
+		chain_push(&head, r.pfn);
+		got++;
+	}
+	CHECK_ERR(r.err, E_NOMEM);
+	CHECK(cached_frames() == 0);
+	klog("selftest:   allocated %llu of %llu free frames",
+	     (unsigned long long)got, (unsigned long long)st.free);
+	while (head.v != 0)
+		CHECK_ERR(frame_free(chain_pop(&head), 0), E_OK);
+	CHECK(got == want);
+	return true;
+}
+
+/* After everything: nothing lost, fully coalesced, every invariant. */
+static bool test_frame_allocator_whole_at_end(void)
+{
+	struct frame_stats st;
+
+	(void)scrub_run(UINT64_MAX);
+	pcp_drain_all();
+	frame_get_stats(&st);
+	CHECK(frame_validate());
+	CHECK(st.scrub_backlog == 0);
+	/* Allocated: what boot took (page tables, AP stacks), no more. */
+	klog("selftest:   %llu frames managed, %llu free, %llu allocated",
+	     (unsigned long long)st.managed, (unsigned long long)st.free,
+	     (unsigned long long)st.allocated);
+	CHECK(st.allocated == opts.boot_allocated);
+	return true;
+}
+
+/* ------------------------------------------------------------- driver */
+
+struct selftest {
+	const char *name;
+	bool (*run)(void);
+};
+
+static const struct selftest tests[] = {
+	{ "every_cpu_online", test_every_cpu_online },
+	{ "lapic_address_from_firmware", test_lapic_address_from_firmware },
+	{ "timer_ticks_on_every_cpu", test_timer_ticks_on_every_cpu },
+	{ "call_all_reaches_every_cpu", test_call_all_reaches_every_cpu },
+	{ "spinlock_excludes_cpus_and_irqs",
+	  test_spinlock_excludes_cpus_and_irqs },
+	{ "page_tables", test_page_tables },
+	{ "frame_bad_input_changes_nothing",
+	  test_frame_bad_input_changes_nothing },
+	{ "frame_zones_and_zeroing", test_frame_zones_and_zeroing },
+	{ "frame_torture_all_cpus_with_irqs",
+	  test_frame_torture_all_cpus_with_irqs },
+	{ "frame_exhaustion_drains_remote_caches",
+	  test_frame_exhaustion_drains_remote_caches },
+	{ "frame_allocator_whole_at_end", test_frame_allocator_whole_at_end },
+};
+
+bool selftest_run(const struct selftest_opts *o)
+{
+	unsigned passed = 0, failed = 0;
+
+	opts = *o;
+	klog("selftest: %u tests on %u CPUs", (unsigned)ARRAY_SIZE(tests),
+	     ncpus());
+	for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
+		uint64_t t0 = time_ns();
+		bool ok = tests[i].run();
+
+		klog("selftest: %s %s (%llu ms)", ok ? "PASS" : "FAIL",
+		     tests[i].name,
+		     (unsigned long long)((time_ns() - t0) / 1000000));
+		if (ok)
+			passed++;
+		else
+			failed++;
+	}
+	klog("selftest: %u passed, %u failed", passed, failed);
+	return failed == 0;
+}

@@ -1,0 +1,102 @@
+# The kernel: the portable sources plus the x86-64 platform, built
+# freestanding into build/kernel/kernel.elf (symbols, for gdb) and
+# flattened into build/kernel/kernel.bin (what QEMU's -kernel loads: a
+# multiboot image using the a.out kludge, see boot/boot.S).
+
+KERNEL_DIR := build/kernel
+
+KERNEL_SRCS := \
+	boot/boot.S \
+	boot/trampoline.S \
+	kernel/arch/x86_64/entry.S \
+	kernel/arch/x86_64/acpi.c \
+	kernel/arch/x86_64/console.c \
+	kernel/arch/x86_64/lapic.c \
+	kernel/arch/x86_64/multiboot.c \
+	kernel/arch/x86_64/paging.c \
+	kernel/arch/x86_64/percpu.c \
+	kernel/arch/x86_64/smp.c \
+	kernel/arch/x86_64/time.c \
+	kernel/arch/x86_64/trap.c \
+	kernel/lib/printf.c \
+	kernel/lib/string.c \
+	kernel/main.c \
+	kernel/selftest.c \
+	stress/frame_torture.c \
+	$(PORTABLE_SRCS)
+
+KERNEL_OBJS := $(addprefix $(KERNEL_DIR)/,$(addsuffix .o,$(basename $(KERNEL_SRCS))))
+
+# Headers: ours first (<string.h>, <stdio.h>, <limits.h> from kernel/lib,
+# <platform.h> from the arch), then GCC's freestanding ones (<stdint.h>,
+# <stdatomic.h>...), then Concurrency Kit's through links in
+# $(KERNEL_DIR)/include, so that nothing else from /usr/include leaks in.
+GCC_INCLUDE := $(shell gcc -print-file-name=include)
+KERNEL_CPPFLAGS := -nostdinc -Ikernel/lib/include -I. -Ikernel/arch/x86_64 \
+	-isystem $(GCC_INCLUDE) -isystem $(KERNEL_DIR)/include
+
+# No red zone (interrupts push onto the same stack), no SSE (interrupts do
+# not save it), top-2-GiB code model, frame pointers for backtraces.
+KERNEL_CFLAGS := -std=gnu11 $(WARN) -ffreestanding -fno-strict-aliasing \
+	-O2 -g -mcmodel=kernel -mno-red-zone -mgeneral-regs-only \
+	-fno-pic -fno-pie -fno-stack-protector -fno-omit-frame-pointer \
+	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns
+
+# (ELF segment permissions mean nothing here: the image is flattened.)
+KERNEL_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,boot/kernel.ld \
+	-Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,-z,noexecstack \
+	-Wl,--no-warn-rwx-segments
+
+$(KERNEL_DIR)/include/.stamp:
+	@mkdir -p $(@D)
+	$(Q)ln -sf /usr/include/ck_*.h $(@D)/
+	$(Q)ln -sfn /usr/include/gcc $(@D)/gcc
+	@touch $@
+
+$(KERNEL_DIR)/%.o: %.c $(KERNEL_DIR)/include/.stamp
+	@mkdir -p $(@D)
+	$(call say,KCC,$@)
+	$(Q)gcc $(KERNEL_CPPFLAGS) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(KERNEL_DIR)/%.o: %.S
+	@mkdir -p $(@D)
+	$(call say,KAS,$@)
+	$(Q)gcc $(KERNEL_CPPFLAGS) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+
+$(KERNEL_DIR)/kernel.elf: $(KERNEL_OBJS) boot/kernel.ld
+	$(call say,KLD,$@)
+	$(Q)gcc $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) -lgcc
+
+$(KERNEL_DIR)/kernel.bin: $(KERNEL_DIR)/kernel.elf
+	$(call say,OBJCOPY,$@)
+	$(Q)objcopy -O binary $< $@
+
+-include $(KERNEL_OBJS:.o=.d)
+
+# QEMU runs: tools/qemu-run.sh picks the accelerator, applies a timeout
+# and turns the exit code and the self-test summary into pass or fail.
+SMP ?= $(shell nproc)
+MEM ?= 1G
+ACCEL ?= auto
+TORTURE_MS ?= 3000
+KERNEL_TEST_SMP ?= 1 2 4
+
+.PHONY: kernel run test-kernel debug
+
+## kernel: build the kernel image (build/kernel/kernel.bin)
+kernel: $(KERNEL_DIR)/kernel.bin
+
+## run: boot the kernel under QEMU on SMP= CPUs (default: all), MEM=, ACCEL=kvm|tcg|auto
+run: deps $(KERNEL_DIR)/kernel.bin
+	tools/qemu-run.sh --smp $(SMP) --mem $(MEM) --accel $(ACCEL) \
+		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin
+
+## test-kernel: boot under TCG with -smp 1, 2 and 4 (all self-tests pass), and check the runner catches failures
+test-kernel: deps $(KERNEL_DIR)/kernel.bin
+	tools/test-kernel.sh $(KERNEL_DIR)/kernel.bin "$(KERNEL_TEST_SMP)" 1000
+
+## debug: boot under QEMU stopped at the first instruction and attach gdb (tools/gdb/kernel.gdb)
+debug: $(KERNEL_DIR)/kernel.bin
+	@tools/deps.sh gdb
+	tools/qemu-run.sh --smp $(SMP) --mem $(MEM) --accel tcg --gdb \
+		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin
