@@ -103,6 +103,16 @@ static inline bool in_irq(void);
 void smp_call_all(void (*fn)(void *arg), void *arg);
 
 /*
+ * smp_call_all() restricted to the online CPUs for which want(cpu, arg)
+ * is true, the caller's included (Linux's on_each_cpu_cond()). The caller
+ * evaluates want once per CPU before interrupting it; want must be quick,
+ * must not block, and may read other CPUs' state racily: a CPU it skips
+ * is simply not called. Same preconditions as smp_call_all().
+ */
+void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
+		   void (*fn)(void *arg), void *arg);
+
+/*
  * Interrupt CPU cpu so that it runs smp_call_serve() (kernel/smp_call.h)
  * in IRQ context, as soon as it has interrupts enabled. Returns false, and
  * sends nothing, if that CPU is not online. Pre: not in IRQ context.

@@ -1,6 +1,7 @@
 /*
- * smp_call_all(): run a function on every online CPU and wait, over the
- * platform's ipi_call() (a real IPI in the kernel, a signal on the host).
+ * smp_call_all() and smp_call_cond(): run a function on every online CPU,
+ * or on those a predicate picks, and wait, over the platform's ipi_call()
+ * (a real IPI in the kernel, a signal on the host).
  *
  * reqs[s] belongs to CPU s: it writes fn and arg, then sets one pending bit
  * per target (release) and interrupts the target, and waits until every
@@ -58,7 +59,8 @@ static bool all_done(const struct call_req *r)
 	return true;
 }
 
-void smp_call_all(void (*fn)(void *arg), void *arg)
+void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
+		   void (*fn)(void *arg), void *arg)
 {
 	unsigned me = cpu_id();
 	struct call_req *r = &reqs[me];
@@ -70,7 +72,7 @@ void smp_call_all(void (*fn)(void *arg), void *arg)
 	for (unsigned c = 0; c < ncpus(); c++) {
 		uint64_t bit = UINT64_C(1) << (c % 64);
 
-		if (c == me || !cpu_online(c))
+		if (c == me || !cpu_online(c) || (want && !want(c, arg)))
 			continue;
 		atomic_fetch_or_explicit(&r->pending[c / 64], bit,
 					 memory_order_release);
@@ -78,10 +80,17 @@ void smp_call_all(void (*fn)(void *arg), void *arg)
 			atomic_fetch_and_explicit(&r->pending[c / 64], ~bit,
 						  memory_order_relaxed);
 	}
-	f = irq_save();
-	fn(arg);
-	irq_restore(f);
+	if (!want || want(me, arg)) {
+		f = irq_save();
+		fn(arg);
+		irq_restore(f);
+	}
 	/* Interrupts stay enabled while we wait: we serve others' calls. */
 	while (!all_done(r))
 		cpu_relax();
+}
+
+void smp_call_all(void (*fn)(void *arg), void *arg)
+{
+	smp_call_cond(NULL, fn, arg);
 }

@@ -1,7 +1,7 @@
 /*
- * Cross-CPU calls. smp_call_all() is declared in the platform contract;
- * this header is for the platforms, whose call IPI handler runs
- * smp_call_serve().
+ * Cross-CPU calls. smp_call_all() and smp_call_cond() are declared in the
+ * platform contract; this header is for the platforms, whose call IPI
+ * handler runs smp_call_serve().
  */
 #ifndef KERNEL_SMP_CALL_H
 #define KERNEL_SMP_CALL_H

@@ -6,6 +6,7 @@
  * CPUs may read it (the owner stores it with plain loads and stores).
  * params[][] is [I] after pcp_init().
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "percpu/pcp.h"
@@ -179,12 +180,72 @@ static void drain_ipi(void *arg)
 	pcp_drain_local();
 }
 
+/* smp_call_cond() predicate: whether cpu caches anything (racy). */
+static bool cpu_has_cached(unsigned cpu, void *arg)
+{
+	(void)arg;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		if (!zones[z].pcp)
+			continue;
+		for (unsigned i = 0; i < PCP_ORDERS; i++)
+			if (count_of(&caches[cpu][z].list[i]) > 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Drain rounds are shared. drain_seq counts round starts and ends (odd
+ * while one runs); only the CPU that moves it from even to odd sends
+ * IPIs, and only to CPUs that cache something (Linux's drain_all_pages()
+ * keeps rounds apart with a mutex and skips CPUs without pages too).
+ * A caller whose ticket predates a round that has since ended takes that
+ * round as its own. When memory runs short on many CPUs at once, each
+ * would otherwise interrupt every other CPU: 64 vCPUs on 2 host cores
+ * spent tens of seconds in back-to-back rounds. A waiter keeps interrupts
+ * enabled, so the round it waits for drains its cache too.
+ */
+static _Atomic uint64_t drain_seq;
+
+uint64_t pcp_drain_ticket(void)
+{
+	return atomic_load_explicit(&drain_seq, memory_order_acquire);
+}
+
+void pcp_drain_since(uint64_t ticket)
+{
+	/* Where drain_seq stands once the first round to start after the
+	 * ticket has ended (if one runs at the ticket, it is not that one). */
+	uint64_t done = ticket + 2 + (ticket & 1);
+	uint64_t s;
+
+	if (!irqs_enabled() || in_irq()) {
+		pcp_drain_local();
+		return;
+	}
+	while ((s = pcp_drain_ticket()) < done) {
+		if (s & 1) {
+			while (pcp_drain_ticket() == s)
+				cpu_relax();
+		} else if (atomic_compare_exchange_strong_explicit(
+				   &drain_seq, &s, s + 1, memory_order_acquire,
+				   memory_order_relaxed)) {
+			smp_call_cond(cpu_has_cached, drain_ipi, NULL);
+			atomic_store_explicit(&drain_seq, s + 2,
+					      memory_order_release);
+			return;
+		}
+	}
+}
+
 void pcp_drain_all(void)
 {
-	if (irqs_enabled() && !in_irq())
-		smp_call_all(drain_ipi, NULL);
-	else
-		pcp_drain_local();
+	pcp_drain_since(pcp_drain_ticket());
+}
+
+uint64_t pcp_drain_rounds(void)
+{
+	return pcp_drain_ticket() / 2;
 }
 
 uint64_t pcp_cached(const struct zone *z)

@@ -15,10 +15,10 @@
  * interrupted had interrupts masked while touching the cache, so the
  * handler runs between operations, never inside one.
  *
- * Remote drain: pcp_drain_all() runs pcp_drain_local() on every CPU with
- * smp_call_all() (an IPI in the kernel, a signal on the host), so a CPU
- * that is short of memory can get back what other CPUs have cached, even
- * if they are idle. A host CPU drains its caches when it unregisters.
+ * Remote drain: pcp_drain_all() runs pcp_drain_local() on every CPU that
+ * caches something with smp_call_cond() (an IPI in the kernel, a signal
+ * on the host), so a CPU that is short of memory can get back what other
+ * CPUs have cached, even if they are idle. A host CPU drains its caches when it unregisters.
  *
  * Cached frames count as free in the counters.
  */
@@ -68,11 +68,27 @@ void pcp_free(struct zone *z, struct page *p, unsigned order);
 void pcp_drain_local(void);
 
 /*
- * Drain every CPU's caches: with smp_call_all() when interrupts are
- * enabled outside IRQ context; otherwise (where waiting for other CPUs
- * could deadlock) only this CPU's.
+ * Drain every CPU's caches: with smp_call_cond() IPIs to the CPUs that
+ * cache something when interrupts are enabled outside IRQ context;
+ * otherwise (where waiting for other CPUs could deadlock) only this
+ * CPU's. Rounds are shared: if another CPU's round is under way, wait for
+ * it to end and then run (or share) the next one. What was cached before
+ * the call is back in the buddies on return, except what CPUs the round
+ * had already passed cached again meanwhile.
  */
 void pcp_drain_all(void);
+
+/*
+ * The same, for a caller that read ticket = pcp_drain_ticket() before it
+ * looked for memory and found none: if a round that started after the
+ * ticket has already ended, that round is the one the caller needed, so
+ * return at once (the caller looks again) instead of starting another.
+ */
+uint64_t pcp_drain_ticket(void);
+void pcp_drain_since(uint64_t ticket);
+
+/* IPI rounds run so far (a shared round counts once). */
+uint64_t pcp_drain_rounds(void);
 
 /* Frames cached for zone z on all CPUs (exact at quiescence). */
 uint64_t pcp_cached(const struct zone *z);

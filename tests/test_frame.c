@@ -775,6 +775,75 @@ static void test_remote_drain_frees_other_cpus_caches(void **state)
 	assert_true(frame_validate());
 }
 
+/*
+ * Eight CPUs with full caches all drain everyone at once: every call
+ * returns (overlapping calls share a round instead of deadlocking or
+ * piling up), and afterwards no CPU caches anything.
+ */
+struct concurrent_drain {
+	_Atomic unsigned filled, drained;
+	_Atomic uint64_t cached_after;
+};
+
+static void rendezvous(_Atomic unsigned *count, unsigned n)
+{
+	atomic_fetch_add(count, 1);
+	while (atomic_load(count) < n)
+		cpu_relax();
+}
+
+static void fill_then_drain_all(unsigned index, void *arg)
+{
+	struct concurrent_drain *t = arg;
+	pfn_t mine[32];
+
+	for (unsigned i = 0; i < ARRAY_SIZE(mine); i++) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		CHECK(r.err == E_OK);
+		mine[i] = r.pfn;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(mine); i++)
+		CHECK(frame_free(mine[i], 0) == E_OK);
+	rendezvous(&t->filled, 8);
+	pcp_drain_all();
+	rendezvous(&t->drained, 8);
+	if (index == 0) /* everyone is registered and idle here */
+		atomic_store(&t->cached_after, pcp_cached(&zones[ZONE_DMA32]));
+}
+
+static void test_concurrent_drains_share_rounds(void **state)
+{
+	struct concurrent_drain t = { 0, 0, UINT64_MAX };
+	uint64_t rounds = pcp_drain_rounds();
+
+	(void)state;
+	pcp_drain_local();
+	run_on_cpus(8, fill_then_drain_all, &t);
+	assert_int_equal(atomic_load(&t.cached_after), 0);
+	assert_in_range(pcp_drain_rounds() - rounds, 1, 8);
+	assert_true(frame_validate());
+}
+
+/*
+ * An allocation that saw a drain round begin and end while it looked for
+ * memory takes that round as its own instead of starting another; one
+ * whose ticket is current starts one.
+ */
+static void test_drain_since_reuses_a_round_that_already_ran(void **state)
+{
+	uint64_t ticket = pcp_drain_ticket();
+	uint64_t rounds = pcp_drain_rounds();
+
+	(void)state;
+	pcp_drain_all();
+	assert_int_equal(pcp_drain_rounds(), rounds + 1);
+	pcp_drain_since(ticket);
+	assert_int_equal(pcp_drain_rounds(), rounds + 1);
+	pcp_drain_since(pcp_drain_ticket());
+	assert_int_equal(pcp_drain_rounds(), rounds + 2);
+}
+
 static void fill_cache_and_leave(unsigned index, void *arg)
 {
 	pfn_t mine[16];
@@ -916,6 +985,8 @@ int main(void)
 		T(test_alo02_noncontiguous_request_succeeds),
 		T(test_remote_drain_frees_other_cpus_caches),
 		T(test_unregister_drains_the_cache),
+		T(test_concurrent_drains_share_rounds),
+		T(test_drain_since_reuses_a_round_that_already_ran),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
 	};

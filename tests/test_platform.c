@@ -322,6 +322,52 @@ static void test_ipi_runs_on_target_cpu(void **state)
 	assert_int_equal(atomic_load(&ipi_ran_on), atomic_load(&ipi_target));
 }
 
+/*
+ * smp_call_cond() runs the function exactly on the CPUs its predicate
+ * picks: once on each odd CPU, never on an even one (the caller, CPU 0,
+ * included), and returns only after all of them have run it.
+ */
+static _Atomic unsigned cond_calls[8];
+static _Atomic bool cond_done;
+
+static bool odd_cpu(unsigned cpu, void *arg)
+{
+	(void)arg;
+	return cpu % 2 == 1;
+}
+
+static void count_cond_call(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&cond_calls[cpu_id()], 1);
+}
+
+static void call_odd_cpus(unsigned index, void *arg)
+{
+	(void)arg;
+	if (cpu_id() != 0) {
+		while (!atomic_load(&cond_done)) /* serving calls */
+			cpu_relax();
+		return;
+	}
+	for (unsigned c = 1; c < 6; c++)
+		while (ncpus() <= c || !cpu_online(c))
+			cpu_relax();
+	smp_call_cond(odd_cpu, count_cond_call, NULL);
+	for (unsigned c = 0; c < 6; c++)
+		CHECK(atomic_load(&cond_calls[c]) == c % 2);
+	atomic_store(&cond_done, true);
+	(void)index;
+}
+
+static void test_call_cond_runs_only_where_wanted(void **state)
+{
+	(void)state;
+	run_on_cpus(6, call_odd_cpus, NULL);
+	for (unsigned c = 0; c < 6; c++)
+		assert_int_equal(atomic_load(&cond_calls[c]), c % 2);
+}
+
 /* ----------------------------------------------------------- arena */
 
 static void test_arena_maps_physical_addresses(void **state)
@@ -356,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_irq_never_runs_while_masked),
 		cmocka_unit_test(test_timer_irqs_reach_their_own_thread),
 		cmocka_unit_test(test_ipi_runs_on_target_cpu),
+		cmocka_unit_test(test_call_cond_runs_only_where_wanted),
 		cmocka_unit_test(test_arena_maps_physical_addresses),
 	};
 

@@ -308,8 +308,9 @@ static bool chain_cached(struct zone *const *chain)
 static struct page *find_block(unsigned order, unsigned flags)
 {
 	struct zone *const *chain = zone_chain(flags);
+	uint64_t ticket = cfg.pcp ? pcp_drain_ticket() : 0;
 
-	for (unsigned pass = 0; pass < 2; pass++) {
+	for (unsigned pass = 0;; pass++) {
 		for (struct zone *const *z = chain; *z != NULL; z++) {
 			struct page *p = take(*z, order, flags & FRAME_DMA);
 
@@ -319,13 +320,13 @@ static struct page *find_block(unsigned order, unsigned flags)
 		/*
 		 * What other CPUs cache is free too: drain it and look again.
 		 * Not when every cache is empty, which saves an IPI to every
-		 * CPU per failing allocation when memory stays exhausted.
+		 * CPU per failing allocation when memory stays exhausted; and
+		 * not if a round began and ended while we looked (the ticket).
 		 */
-		if (!cfg.pcp || !chain_cached(chain))
-			break;
-		pcp_drain_all();
+		if (pass > 0 || !cfg.pcp || !chain_cached(chain))
+			return NULL;
+		pcp_drain_since(ticket);
 	}
-	return NULL;
 }
 
 struct frame_result frame_alloc_for(struct account *acct, unsigned order,
