@@ -53,9 +53,11 @@ bool cpu_online(unsigned c);
 
 /*
  * Busy-wait hint, called once per iteration of every spin loop.
- * Kernel: `pause`. Host: `pause`, and every so often a yield of the thread:
- * a host thread, like a vCPU, can be descheduled while holding what others
+ * Both platforms: `pause`, and every so often give the CPU away, because a
+ * host thread, like a vCPU, can be descheduled while holding what others
  * wait for, and spinning through its whole time slice only delays it.
+ * Host: a yield of the thread. Kernel: with interrupts enabled, a halt
+ * until the next interrupt (at most one timer tick).
  */
 static inline void cpu_relax(void);
 

@@ -45,7 +45,7 @@ struct percpu {
 	uint32_t id;             /* [I] 0 .. ncpus()-1, boot CPU 0 */
 	uint32_t apic_id;        /* [I] its local APIC's id */
 	uint32_t irq_depth;      /* [c] > 0 inside an interrupt handler */
-	uint32_t relax;          /* [c] spare */
+	uint32_t relax;          /* [c] cpu_relax() calls, wrapping */
 	uint64_t stack_top;      /* [I] */
 	uint64_t ticks;          /* [c] timer interrupts taken */
 	uint64_t gdt[GDT_ENTRIES];           /* [I] */
@@ -82,6 +82,17 @@ static inline uint32_t this_cpu_irq_depth(void)
 	__asm__ __volatile__("movl %%gs:%c1, %0"
 			     : "=r"(d) : "i"(offsetof(struct percpu, irq_depth)));
 	return d;
+}
+
+/* Count one more cpu_relax() on this CPU; returns the new count. */
+static inline uint32_t this_cpu_relax_count(void)
+{
+	uint32_t n = 1;
+
+	__asm__ __volatile__("xaddl %0, %%gs:%c1"
+			     : "+r"(n) : "i"(offsetof(struct percpu, relax))
+			     : "memory");
+	return n + 1;
 }
 
 /* Point GS at p and fill in its identity (the CPU's own, early). */

@@ -179,5 +179,5 @@ void smp_run_all(void (*fn)(void *arg), void *arg)
 		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
 	fn(arg);
 	while (atomic_load_explicit(&work_done, memory_order_acquire) < others)
-		pause();
+		cpu_relax();
 }
