@@ -324,6 +324,26 @@ static bool owner_map_alloc(struct torture_opts *t, pfn_t *pfn,
 }
 
 /*
+ * Blocks each of cpus workers may hold so that all of them together, at
+ * the average block size of the orders used, take about half of the free
+ * memory: pressure enough to hit E_NOMEM now and then (and so the remote
+ * drain path), not so much that most allocations fail, which would
+ * measure little but the cost of drain rounds (with 64 vCPUs on 2 host
+ * cores, a round waits until each target vCPU has been scheduled).
+ */
+static unsigned torture_hold(const struct torture_opts *t)
+{
+	struct frame_stats st;
+	uint64_t frames = 0, hold;
+
+	for (unsigned i = 0; i < t->norders; i++)
+		frames += UINT64_C(1) << t->orders[i];
+	frame_get_stats(&st);
+	hold = st.free / 2 / t->cpus / (frames / t->norders);
+	return (unsigned)MAX(UINT64_C(1), MIN(hold, UINT64_C(64)));
+}
+
+/*
  * stress/frame_torture on every CPU at once: mixed orders, cross-CPU
  * frees, accounts dying, and every CPU's timer interrupt allocating and
  * freeing inside whatever its CPU was doing; then drain and validate.
@@ -341,6 +361,7 @@ static bool test_frame_torture_all_cpus_with_irqs(void)
 	pfn_t map;
 	bool ok;
 
+	t.hold = torture_hold(&t);
 	CHECK(owner_map_alloc(&t, &map, &order));
 	CHECK_ERR(torture_init(&t), E_OK);
 	timer_set_hook(torture_irq);
@@ -348,7 +369,7 @@ static bool test_frame_torture_all_cpus_with_irqs(void)
 	timer_set_hook(NULL);
 	ok = torture_finish(&r);
 	torture_format(&r, line, sizeof(line));
-	klog("selftest:   cpus=%u seed=%#llx %s", t.cpus,
+	klog("selftest:   cpus=%u hold=%u seed=%#llx %s", t.cpus, t.hold,
 	     (unsigned long long)t.seed, line);
 	CHECK_ERR(frame_free(map, order), E_OK);
 	CHECK(ok);

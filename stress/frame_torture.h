@@ -43,9 +43,10 @@ struct torture_opts {
 	unsigned cpus;        /* workers, 1..MAX_CPUS */
 	unsigned orders[FRAME_MAX_ORDER + 1]; /* block orders to use */
 	unsigned norders;     /* 1..FRAME_MAX_ORDER+1 */
+	unsigned hold;        /* blocks a worker holds at most, 1..64 (0: 64) */
 	bool irq;             /* torture_irq() allocates and frees */
 	uint64_t seed;
-	uint64_t run_ns;      /* worker 0 stops everyone after this long */
+	uint64_t run_ns;      /* every worker stops after this long */
 	uint64_t (*clock_ns)(void); /* a monotonic clock */
 	/* The shadow owner map, zeroed: one tag per frame, for frames below
 	   owner_frames (the caller sizes it to the frame table; frames above
