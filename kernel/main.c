@@ -164,8 +164,10 @@ static void start_cpus(void)
 	lapic_timer_start(TIMER_HZ);
 	sti();
 	started = smp_start_aps(&madt, TIMER_HZ);
-	klog("CPUs online: %u (%u started, %u listed by ACPI)", ncpus(),
-	     started, madt.ncpus);
+	/* The TSC starts at 0 when QEMU resets the machine. */
+	klog("CPUs online: %u (%u started, %u listed by ACPI; %llu ms after "
+	     "reset)", ncpus(), started, madt.ncpus,
+	     (unsigned long long)(rdtsc() / (tsc_hz() / 1000)));
 }
 
 /* A decimal number in [lo, hi], the whole of s[0..n). */

@@ -99,7 +99,7 @@ probe_time() {
 	t1=$(now)
 	case $rc in
 	33) elapsed "$t0" "$t1" ;;
-	124|137) echo "over ${limit} (stopped)" ;;
+	124|137) echo ">${limit} (stopped)" ;;
 	*) echo "failed (exit $rc)" ;;
 	esac
 }
