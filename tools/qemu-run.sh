@@ -99,10 +99,12 @@ probe_time() {
 	t1=$(now)
 	case $rc in
 	33) elapsed "$t0" "$t1" ;;
-	124|137) echo ">${limit} (stopped)" ;;
+	124|137) echo ">${limit} s (stopped)" ;;
 	*) echo "failed (exit $rc)" ;;
 	esac
 }
+# A probe result for people: seconds get their unit.
+with_unit() { if [[ "$1" =~ ^[0-9.]+$ ]]; then echo "$1 s"; else echo "$1"; fi; }
 
 pick_accel() {
 	local tcg kvm limit
@@ -123,7 +125,7 @@ pick_accel() {
 	else
 		accel=tcg
 	fi
-	echo "qemu-run: accel=auto: probe boot (touch 256 MiB) took tcg ${tcg} s, kvm ${kvm} s: $(echo $accel | tr a-z A-Z)" >&2
+	echo "qemu-run: accel=auto: probe boot (touch 256 MiB) took tcg $(with_unit "$tcg"), kvm $(with_unit "$kvm"): $(echo $accel | tr a-z A-Z)" >&2
 }
 
 if [ "$accel" = auto ]; then
