@@ -49,6 +49,7 @@ static struct memmap map;
 static struct bootmem bm;
 static struct acpi_madt_info madt;
 static char cmdline[256];
+static uint64_t entry_tsc; /* TSC at kernel_main() */
 
 enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
 			FAIL_HANG, FAIL_TEST };
@@ -164,10 +165,10 @@ static void start_cpus(void)
 	lapic_timer_start(TIMER_HZ);
 	sti();
 	started = smp_start_aps(&madt, TIMER_HZ);
-	/* The TSC starts at 0 when QEMU resets the machine. */
+	/* From kernel entry: under KVM the TSC does not start at reset. */
 	klog("CPUs online: %u (%u started, %u listed by ACPI; %llu ms after "
-	     "reset)", ncpus(), started, madt.ncpus,
-	     (unsigned long long)(rdtsc() / (tsc_hz() / 1000)));
+	     "kernel entry)", ncpus(), started, madt.ncpus,
+	     (unsigned long long)((rdtsc() - entry_tsc) / (tsc_hz() / 1000)));
 }
 
 /* A decimal number in [lo, hi], the whole of s[0..n). */
@@ -290,6 +291,7 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 	struct boot_args args;
 	struct frame_stats st;
 
+	entry_tsc = rdtsc();
 	percpu_install(&percpu[0], 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
 	smp_boot_cpu_online();
 	console_init();
