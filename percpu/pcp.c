@@ -195,7 +195,7 @@ static bool cpu_has_cached(unsigned cpu, void *arg)
 }
 
 /*
- * Drain rounds are shared. drain_seq counts round starts and ends (odd
+ * Drain rounds are shared. pcp_drain_seq counts round starts and ends (odd
  * while one runs); only the CPU that moves it from even to odd sends
  * IPIs, and only to CPUs that cache something (Linux's drain_all_pages()
  * keeps rounds apart with a mutex and skips CPUs without pages too).
@@ -205,16 +205,11 @@ static bool cpu_has_cached(unsigned cpu, void *arg)
  * spent tens of seconds in back-to-back rounds. A waiter keeps interrupts
  * enabled, so the round it waits for drains its cache too.
  */
-static _Atomic uint64_t drain_seq;
-
-uint64_t pcp_drain_ticket(void)
-{
-	return atomic_load_explicit(&drain_seq, memory_order_acquire);
-}
+_Atomic uint64_t pcp_drain_seq;
 
 void pcp_drain_since(uint64_t ticket)
 {
-	/* Where drain_seq stands once the first round to start after the
+	/* Where pcp_drain_seq stands once the first round to start after the
 	 * ticket has ended (if one runs at the ticket, it is not that one). */
 	uint64_t done = ticket + 2 + (ticket & 1);
 	uint64_t s;
@@ -228,10 +223,10 @@ void pcp_drain_since(uint64_t ticket)
 			while (pcp_drain_ticket() == s)
 				cpu_relax();
 		} else if (atomic_compare_exchange_strong_explicit(
-				   &drain_seq, &s, s + 1, memory_order_acquire,
+				   &pcp_drain_seq, &s, s + 1, memory_order_acquire,
 				   memory_order_relaxed)) {
 			smp_call_cond(cpu_has_cached, drain_ipi, NULL);
-			atomic_store_explicit(&drain_seq, s + 2,
+			atomic_store_explicit(&pcp_drain_seq, s + 2,
 					      memory_order_release);
 			return;
 		}

@@ -18,12 +18,15 @@
  * Remote drain: pcp_drain_all() runs pcp_drain_local() on every CPU that
  * caches something with smp_call_cond() (an IPI in the kernel, a signal
  * on the host), so a CPU that is short of memory can get back what other
- * CPUs have cached, even if they are idle. A host CPU drains its caches when it unregisters.
+ * CPUs have cached, even if they are idle. A host CPU drains its caches
+ * when it unregisters.
  *
  * Cached frames count as free in the counters.
  */
 #ifndef PERCPU_PCP_H
 #define PERCPU_PCP_H
+
+#include <stdatomic.h>
 
 #include "kernel/mm/page.h"
 #include "kernel/mm/zone.h"
@@ -84,11 +87,20 @@ void pcp_drain_all(void);
  * ticket has already ended, that round is the one the caller needed, so
  * return at once (the caller looks again) instead of starting another.
  */
-uint64_t pcp_drain_ticket(void);
+static inline uint64_t pcp_drain_ticket(void);
 void pcp_drain_since(uint64_t ticket);
 
 /* IPI rounds run so far (a shared round counts once). */
 uint64_t pcp_drain_rounds(void);
+
+/* [a] Drain rounds' starts and ends, odd while one runs (pcp.c). */
+extern _Atomic uint64_t pcp_drain_seq;
+
+/* Inline: every allocation reads a ticket before it looks. */
+static inline uint64_t pcp_drain_ticket(void)
+{
+	return atomic_load_explicit(&pcp_drain_seq, memory_order_acquire);
+}
 
 /* Frames cached for zone z on all CPUs (exact at quiescence). */
 uint64_t pcp_cached(const struct zone *z);
