@@ -204,6 +204,10 @@ static bool cpu_has_cached(unsigned cpu, void *arg)
  * would otherwise interrupt every other CPU: 64 vCPUs on 2 host cores
  * spent tens of seconds in back-to-back rounds. A waiter keeps interrupts
  * enabled, so the round it waits for drains its cache too.
+ *
+ * Ordering: the store that ends a round (release) pairs with the load in
+ * pcp_drain_ticket() (acquire): a caller that sees a round ended also
+ * sees the blocks it returned to the buddies.
  */
 _Atomic uint64_t pcp_drain_seq;
 

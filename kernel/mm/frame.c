@@ -305,28 +305,34 @@ static bool chain_cached(struct zone *const *chain)
 	return false;
 }
 
+static struct page *take_from(struct zone *const *chain, unsigned order,
+			      unsigned flags)
+{
+	for (; *chain != NULL; chain++) {
+		struct page *p = take(*chain, order, flags & FRAME_DMA);
+
+		if (p != NULL)
+			return p;
+	}
+	return NULL;
+}
+
 static struct page *find_block(unsigned order, unsigned flags)
 {
 	struct zone *const *chain = zone_chain(flags);
 	uint64_t ticket = cfg.pcp ? pcp_drain_ticket() : 0;
+	struct page *p = take_from(chain, order, flags);
 
-	for (unsigned pass = 0;; pass++) {
-		for (struct zone *const *z = chain; *z != NULL; z++) {
-			struct page *p = take(*z, order, flags & FRAME_DMA);
-
-			if (p != NULL)
-				return p;
-		}
-		/*
-		 * What other CPUs cache is free too: drain it and look again.
-		 * Not when every cache is empty, which saves an IPI to every
-		 * CPU per failing allocation when memory stays exhausted; and
-		 * not if a round began and ended while we looked (the ticket).
-		 */
-		if (pass > 0 || !cfg.pcp || !chain_cached(chain))
-			return NULL;
-		pcp_drain_since(ticket);
-	}
+	/*
+	 * What other CPUs cache is free too: drain it and look again.
+	 * Not when every cache is empty, which saves an IPI to every CPU per
+	 * failing allocation when memory stays exhausted; and not if a round
+	 * began and ended while we looked (the ticket).
+	 */
+	if (p != NULL || !cfg.pcp || !chain_cached(chain))
+		return p;
+	pcp_drain_since(ticket);
+	return take_from(chain, order, flags);
 }
 
 struct frame_result frame_alloc_for(struct account *acct, unsigned order,
