@@ -14,6 +14,7 @@
  *                 (acquire) may read the sites.
  *   class->irq_marks [a] written under G, read racily as a fast-path hint.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -193,36 +194,53 @@ found:
 	return n;
 }
 
-/* Append one edge "\"b\" at S2 while holding \"a\" (taken at S1)". */
-static size_t describe_edge(char *buf, size_t cap, unsigned a, unsigned b)
+/* Append to buf[0..cap) at len, truncating; returns the new length. */
+__attribute__((format(printf, 4, 5)))
+static size_t appendf(char *buf, size_t cap, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (len + 1 >= cap)
+		return len;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, cap - len, fmt, ap);
+	va_end(ap);
+	return n < 0 ? len : MIN(len + (size_t)n, cap - 1);
+}
+
+/* Append one edge "\"b\" acquired at S2 while holding \"a\" (at S1)". */
+static size_t describe_edge(char *buf, size_t cap, size_t len, unsigned a,
+			    unsigned b)
 {
 	const struct edge_site *s = &edge_site[a][b];
-	int n = snprintf(buf, cap, "\"%s\" acquired at %s while holding \"%s\" "
-			 "(acquired at %s)", classes[b].name, s->acq_site,
-			 classes[a].name, s->held_site);
 
-	return n < 0 ? 0 : MIN((size_t)n, cap > 0 ? cap - 1 : 0);
+	return appendf(buf, cap, len, "\"%s\" acquired at %s while holding "
+		       "\"%s\" (acquired at %s)", classes[b].name,
+		       s->acq_site, classes[a].name, s->held_site);
+}
+
+/* Append every edge of path[0..n), joined by ", and ". */
+static size_t describe_path(char *buf, size_t cap, size_t len,
+			    const unsigned *path, unsigned n)
+{
+	for (unsigned i = 0; i + 1 < n; i++) {
+		if (i > 0)
+			len = appendf(buf, cap, len, ", and ");
+		len = describe_edge(buf, cap, len, path[i], path[i + 1]);
+	}
+	return len;
 }
 
 static void format_inversion(char *msg, size_t cap, const unsigned *path,
 			     unsigned n, unsigned a, unsigned b)
 {
-	size_t len;
-	int k;
+	size_t len = appendf(msg, cap, 0, "lock order inversion on CPU %u: ",
+			     cpu_id());
 
-	k = snprintf(msg, cap, "lock order inversion on CPU %u: ", cpu_id());
-	len = k < 0 ? 0 : MIN((size_t)k, cap - 1);
-	len += describe_edge(msg + len, cap - len, a, b);
-	k = snprintf(msg + len, cap - len, "; but earlier ");
-	len += k < 0 ? 0 : MIN((size_t)k, cap - len - 1);
-	for (unsigned i = 0; i + 1 < n; i++) {
-		if (i > 0) {
-			k = snprintf(msg + len, cap - len, ", and ");
-			len += k < 0 ? 0 : MIN((size_t)k, cap - len - 1);
-		}
-		len += describe_edge(msg + len, cap - len, path[i],
-				     path[i + 1]);
-	}
+	len = describe_edge(msg, cap, len, a, b);
+	len = appendf(msg, cap, len, "; but earlier ");
+	(void)describe_path(msg, cap, len, path, n);
 }
 
 /* Classes reachable from x over one or more edges. Pre: graph_lock. */
@@ -274,27 +292,18 @@ static bool find_irq_dependency(char *msg, size_t cap)
 			       ~irq_dep_reported[sc] & ~(UINT64_C(1) << sc);
 		unsigned path[LOCKCHECK_MAX_CLASSES], n, uc;
 		size_t len;
-		int k;
 
 		if (bad == 0)
 			continue;
 		uc = (unsigned)__builtin_ctzll(bad);
 		irq_dep_reported[sc] |= UINT64_C(1) << uc;
 		n = find_path(sc, uc, path);
-		k = snprintf(msg, cap, "irq-safe -> irq-unsafe dependency: "
-			     "\"%s\" is taken in IRQ context at %s, \"%s\" is "
-			     "held with IRQs enabled at %s, and ",
-			     classes[sc].name, classes[sc].irq_site[0],
-			     classes[uc].name, classes[uc].irq_site[1]);
-		len = k < 0 ? 0 : MIN((size_t)k, cap - 1);
-		for (unsigned i = 0; i + 1 < n; i++) {
-			if (i > 0) {
-				k = snprintf(msg + len, cap - len, ", and ");
-				len += k < 0 ? 0 : MIN((size_t)k, cap - len - 1);
-			}
-			len += describe_edge(msg + len, cap - len, path[i],
-					     path[i + 1]);
-		}
+		len = appendf(msg, cap, 0, "irq-safe -> irq-unsafe dependency: "
+			      "\"%s\" is taken in IRQ context at %s, \"%s\" is "
+			      "held with IRQs enabled at %s, and ",
+			      classes[sc].name, classes[sc].irq_site[0],
+			      classes[uc].name, classes[uc].irq_site[1]);
+		(void)describe_path(msg, cap, len, path, n);
 		return true;
 	}
 	return false;
