@@ -261,17 +261,25 @@ struct bootmem_result bootmem_alloc(struct bootmem *bm, uint64_t count,
 	return (struct bootmem_result){ E_NOMEM, PFN(0) };
 }
 
-err_t bootmem_alloc_at(struct bootmem *bm, pfn_t start, uint64_t count)
+/* The range holding [start, start + count), or why there is none. */
+static err_t checked_range(struct bootmem *bm, pfn_t start, uint64_t count,
+			   struct bootmem_range **r)
 {
-	struct bootmem_range *r;
-
 	if (!ready(bm))
 		return E_STATE;
 	if (count == 0)
 		return E_INVAL;
-	r = range_of(bm, start.v, count);
-	if (r == NULL)
-		return E_RANGE;
+	*r = range_of(bm, start.v, count);
+	return *r == NULL ? E_RANGE : E_OK;
+}
+
+err_t bootmem_alloc_at(struct bootmem *bm, pfn_t start, uint64_t count)
+{
+	struct bootmem_range *r;
+	err_t e = checked_range(bm, start, count, &r);
+
+	if (e != E_OK)
+		return e;
 	if (scan_first(r->bits, start.v - r->start,
 		       start.v + count - r->start, true) != NONE)
 		return E_BUSY;
@@ -282,14 +290,10 @@ err_t bootmem_alloc_at(struct bootmem *bm, pfn_t start, uint64_t count)
 err_t bootmem_free(struct bootmem *bm, pfn_t start, uint64_t count)
 {
 	struct bootmem_range *r;
+	err_t e = checked_range(bm, start, count, &r);
 
-	if (!ready(bm))
-		return E_STATE;
-	if (count == 0)
-		return E_INVAL;
-	r = range_of(bm, start.v, count);
-	if (r == NULL)
-		return E_RANGE;
+	if (e != E_OK)
+		return e;
 	if (start.v < bm->self_start + bm->self_pages &&
 	    bm->self_start < start.v + count)
 		return E_INVAL;
