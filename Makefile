@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The SMP memory-allocator kernel and its host harness.
 #
 #   make run    build the kernel, boot it under QEMU on all host CPUs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_bench: a quick micro-benchmark of the frame allocator on the host
  * (the full Google Benchmark suite is bench/'s own issue).

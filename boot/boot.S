@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Multiboot (v1) entry: from 32-bit protected mode to the 64-bit kernel.
  *

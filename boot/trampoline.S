@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The application-processor trampoline: real mode -> protected mode ->
  * long mode -> the kernel's ap_entry().

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The host's "physical memory": one anonymous mapping. Physical address p
  * is offset p into it, so phys_to_virt() is an addition.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Host CPUs: threads register to get a CPU id, and unregister to give it
  * back. See host/host.h for the contract, host/internal.h for the locking.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Host-only API: what tests, stress harnesses and benchmarks use to set up
  * the machine the portable code runs on. Portable code never includes this.

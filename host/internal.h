@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * State shared by the host platform's own files (cpu.c, irq.c). Not for
  * anyone else.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * panic() and klog() for the host: whole lines with one write(2) each, so
  * lines from different threads never interleave.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Booting the memory system on the host the way the kernel boots it:
  * a memory map, the boot allocator over it, then the frame allocator,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The host platform: implements kernel/platform_contract.h for a Linux
  * process, so the allocator sources run unchanged as a normal program.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The host's call IPI: HOST_IRQ_CALL, raised like any simulated IRQ; its
  * handler runs the portable smp_call_serve() (kernel/smp_call.c).

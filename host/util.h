@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small helpers for host programs (tests, stress harnesses, benchmarks):
  * strict number parsing for command lines, and the generator.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Build-time configuration. Every switch has a default here and is
  * overridden with -DCONFIG_...=value by the build (see mk/config.mk).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kernel: boot the memory system and every CPU, test it all, leave
  * QEMU with a code saying whether everything passed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The platform contract: everything portable code may ask of the machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * In-kernel self-tests, run after boot with every CPU online. Each test
  * prints one line (PASS or FAIL with the reason, and how long it took);

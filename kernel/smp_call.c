@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * smp_call_all() and smp_call_cond(): run a function on every online CPU,
  * or on those a predicate picks, and wait, over the platform's ipi_call()

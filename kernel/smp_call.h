@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cross-CPU calls. smp_call_all() and smp_call_cond() are declared in the
  * platform contract; this header is for the platforms, whose call IPI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock checker: see locks/lockcheck.h for what it reports.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock checker (debug builds: CONFIG_LOCK_DEBUG). Called by the lock
  * primitives around every acquisition and release; it finds, at the moment

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Spinlock support: initialisation, and the MCS queue nodes.
  *

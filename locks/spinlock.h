@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Spinlocks: FIFO-fair, IRQ-safe, checked in debug builds.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks (host). Built in the bench variant: -O2, debug checks off.
 # Results go to results/ (JSON, and the table as Markdown).
 

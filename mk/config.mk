@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Compilers, flags and build variants for host programs.
 #
 # Every variant builds the same sources into its own directory:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The host library: the portable sources plus the host platform, built once
 # per variant into build/<variant>/libhost.a.
 

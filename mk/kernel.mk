@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The kernel: the portable sources plus the x86-64 platform, built
 # freestanding into build/kernel/kernel.elf (symbols, for gdb) and
 # flattened into build/kernel/kernel.bin (what QEMU's -kernel loads: a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Stress harnesses (host, sanitizer builds): tools/run-stress.sh runs each
 # in the TSan and ASan variants with 8 threads on the 2-core machine and
 # simulated IRQs. `make stress-short` runs each briefly (part of make

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Unit tests (cmocka), built in every variant; the lock tests also with the
 # MCS spinlock.
 

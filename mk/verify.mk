@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Model checking: the lock-free buddy's core protocol in Promela
 # (kernel/mm/buddy.pml), exhaustively with spin (about 30 s, 1 GiB).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU page caches, in front of each zone's buddy, for orders 0-3 and 9
  * (the orders Linux caches).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_stress: the frame allocator under contention, preemption,
  * interrupts and memory pressure, on the host.

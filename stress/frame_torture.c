@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_torture: see frame_torture.h. Portable: only the platform
  * contract, the allocator and the spinlock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_torture: the frame allocator's concurrent workload, portable, so
  * that the host stress harness (threads play CPUs, signals play the timer)

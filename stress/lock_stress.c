@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock_stress: spinlocks under contention, preemption and interrupts.
  *

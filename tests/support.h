@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the unit tests: running code in a child process (to
  * check that something panics, with the right message), and running a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The boot allocator, against the Xen specification's rows in
  * design/CHECKLIST.md (XEN-BOOT-*): allocate-at, alignment, double

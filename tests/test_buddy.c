@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock-free buddy on its own: splitting and merging, batch claims and
  * carving, bulk frees of runs, zeroed-block tracking, its invariants (no

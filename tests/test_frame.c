@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The frame API: every checklist row of this layer (XEN-UE-*, XEN-ZONE,
  * XEN-DMA-POOL, XEN-QUOTA, XEN-SCRUB, XEN-AVAIL, ALO-01, ALO-02, ALO-04,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kernel's own C library (kernel/lib/printf.c, kernel/lib/string.c),
  * checked against the host's. The build compiles both files for this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock checker: order inversions between lock classes (reported with
  * every acquisition site), IRQ-safety violations, and the cases that must

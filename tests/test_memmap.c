@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The memory map: MEM-01's proof of concept, precedence and merging, bad
  * input (which must change nothing), and property tests on random maps

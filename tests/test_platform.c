@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The host platform: CPU registration, soft IRQ masking, simulated IRQs
  * (deferred while masked, run exactly once at unmask, delivered to the

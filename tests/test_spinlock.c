@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Spinlocks (built once with the ticket lock and once with MCS): mutual
  * exclusion under contention and preemption, IRQ safety with simulated

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install the Debian packages the project needs, only those missing.
 # Fast when everything is there: one `dpkg -s` per package, no network.
 #   usage: tools/deps.sh [EXTRA_PACKAGE...]   (make debug adds gdb)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Boot the kernel under QEMU and turn the run into pass or fail.
 #
 #   tools/qemu-run.sh [options] build/kernel/kernel.bin

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Run every stress harness in every sanitizer variant for SECONDS each,
 # with more threads than cores and simulated IRQs. Each run prints its
 # summary line; a failed or hung run (killed after 5 x SECONDS + 120 s)

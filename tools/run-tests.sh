@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Run cmocka test binaries, one after another, and sum up.
 # Each binary's own output ends with cmocka's summary; this script then
 # prints one line: "N passed, N failed" over all tests of all binaries

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The kernel's boot tests (make test-kernel), all under TCG:
 #   1. boot with each -smp in SMP_LIST; every self-test must pass;
 #   2. boot with each injected failure (kernel command line fail=...) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Compiler helpers shared by every source, kernel and host alike.
  *

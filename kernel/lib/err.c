@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "kernel/lib/err.h"
 
 static const char *const names[E_COUNT] = {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Error values. Every fallible call in the memory system returns an err_t
  * (or a result struct holding one) and is marked MUST_CHECK. A call that

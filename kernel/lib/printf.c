@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * vsnprintf for the freestanding kernel: flags '-', '0', '#', width and
  * precision (numbers or '*'), length modifiers hh h l ll z, conversions

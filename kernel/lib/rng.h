@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xorshift64*: a fast, deterministic pseudo-random generator for tests,
  * stress harnesses and benchmarks (kernel and host). The seed must not be 0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The string functions portable code and the compiler (for struct copies
  * and zeroing) need in the freestanding kernel. Byte loops, except that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Accounts: who frames are charged to (Xen's domains, with tot_pages and
  * max_pages). An allocation for an account fails, changing nothing, if it

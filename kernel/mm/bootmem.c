@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The boot-time page allocator. See bootmem.h for the contract.
  *

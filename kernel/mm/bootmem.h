@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The boot-time page allocator (Xen's boot allocator: seed 000, sections 2
  * and 3; design/ALLOCATOR.md "Boot: memmap and bootmem").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock-free buddy allocator: one instance per zone, orders
  * 0..BUDDY_MAX_ORDER, over per-order atomic free maps. See buddy.c for the

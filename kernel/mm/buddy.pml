@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A Promela model of the lock-free buddy's core (kernel/mm/buddy.c), for
  * `make verify` (Debian's spin).

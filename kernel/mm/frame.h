@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The frame API: physical frames for everyone above the allocator.
  *

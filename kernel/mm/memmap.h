@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The physical memory map: the boot loader's list of (base, length, type)
  * entries, made into sorted, disjoint, typed regions.

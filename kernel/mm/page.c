@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The frame table: installation and boot-time marking. The descriptors
  * themselves are handled inline (page.h) by the layers that own them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The frame table: one struct page per physical frame, found by pfn.
  *

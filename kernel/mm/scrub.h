@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The scrub queue: blocks freed by a dying account wait here, counted in
  * the backlog, until the scrubber has zeroed them; only then do they go

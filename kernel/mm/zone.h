@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Zones: physical memory by address, each with its own buddy allocator,
  * so no block ever spans two zones (XEN-ZONE).

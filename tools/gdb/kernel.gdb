@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Attach gdb to a kernel that `make debug` started (QEMU -s -S: stopped
 # at the first instruction, gdb stub on localhost:1234).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ACPI table walking (ACPI 6.x, sections 5.2.5 - 5.2.12).
  */

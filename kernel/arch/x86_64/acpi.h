@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ACPI, as far as SMP needs it: RSDP -> RSDT or XSDT -> MADT, for the
  * processors (their local APIC ids) and the local APIC's MMIO address.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * COM1 at 0x3f8, 115200 8N1, polled. See console.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The serial console (COM1): klog() and panic() of the platform contract
  * write here. One line at a time under the console lock, so lines from

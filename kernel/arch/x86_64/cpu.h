@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * x86-64 instructions and architectural facts the kernel uses. Every line
  * of inline assembly outside boot/ and entry.S is here, each with why.

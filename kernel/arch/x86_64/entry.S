@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Interrupt and exception entry: one stub per vector pushes a zero where
  * the CPU pushes no error code, then the vector, and jumps to the common

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Local APIC registers (Intel SDM vol. 3, 11.4). Offsets from the base;
  * each register is a 32-bit word on a 16-byte boundary.

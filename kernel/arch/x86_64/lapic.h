@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The local APIC, in xAPIC mode: memory-mapped registers at the address
  * the ACPI MADT gives (finding KSP-02: never a hard-coded address), mapped

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Multiboot 0.6.96 information structure (the fields used here).
  */

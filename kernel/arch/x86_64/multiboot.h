@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The multiboot (v1) information the boot loader passes: its memory map
  * becomes the kernel's struct memmap, with the kernel image, the boot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Boot-time construction of the kernel's page tables. See paging.h.
  * Runs on the boot CPU alone, before any other CPU starts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kernel's page tables, built once at boot to replace the boot tables
  * (boot/boot.S): the direct map of every RAM region of the memory map

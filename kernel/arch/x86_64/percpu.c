@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU areas and descriptor tables. Each CPU has its own GDT (with its
  * own TSS descriptor), TSS (with a stack for double faults) and IDT.

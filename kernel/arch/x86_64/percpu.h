@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU areas. Each CPU's GS base points at its struct percpu, so
  * cpu_id() is one load (%gs:offsetof(id)) and needs no table lookup.

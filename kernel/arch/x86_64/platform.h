@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kernel platform: implements kernel/platform_contract.h on the real
  * machine (under QEMU). See the contract for what each hook promises.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Leaving QEMU: its isa-debug-exit device (iobase 0xf4, which the runner
  * adds) ends QEMU with status (value << 1) | 1 when a value is written.

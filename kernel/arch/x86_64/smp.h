@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bringing up the application processors, and running work on all CPUs.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Time: the TSC and the local APIC timer, both calibrated at boot against
  * the PIT (channel 2, gated through port 0x61), which runs at a known

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Trap dispatch. Exceptions are always fatal here: the report gives the
  * vector, error code, every register, CR2 and a backtrace on the serial

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Traps and interrupts: the IDT, exception reports, interrupt handlers.
  */

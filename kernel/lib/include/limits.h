@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <limits.h> for the freestanding kernel build (x86-64, LP64). GCC's own
  * copy chains to the C library's; Concurrency Kit's ck_limits.h wants it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <stdio.h> for the freestanding kernel build: formatting only
  * (kernel/lib/printf.c). Output goes through klog().

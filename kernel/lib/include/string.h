@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <string.h> for the freestanding kernel build (kernel/lib/string.c).
  * Host builds use the C library's; portable code uses only these.
