@@ -21,6 +21,7 @@ include mk/stress.mk
 include mk/verify.mk
 include mk/bench.mk
 include mk/kernel.mk
+include mk/mutants.mk
 
 .PHONY: help deps test build clean
 

@@ -78,6 +78,16 @@ MUST_CHECK err_t host_irq_set_handler(unsigned vector, host_irq_handler_t fn);
 MUST_CHECK err_t host_irq_raise(unsigned cpu, unsigned vector);
 
 /*
+ * An interrupt arrives on this CPU at this very instruction (CPU only;
+ * any context): vector is raised here, and its handler runs before this
+ * returns if IRQs are unmasked, else at the irq_restore() that unmasks
+ * them, exactly as a device interrupt would. Tests call it from a pause
+ * point (kernel/lib/pause.h) to put an interrupt at a chosen step.
+ * E_RANGE for a bad vector.
+ */
+MUST_CHECK err_t host_irq_raise_self(unsigned vector);
+
+/*
  * Start this CPU's periodic timer (CPU only): HOST_IRQ_TIMER is raised on
  * this CPU every period_ns nanoseconds, by a POSIX timer whose signal is
  * directed at this thread (SIGEV_THREAD_ID). Restarting changes the period.

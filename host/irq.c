@@ -157,6 +157,21 @@ err_t host_irq_raise(unsigned cpu, unsigned vector)
 	return e;
 }
 
+err_t host_irq_raise_self(unsigned vector)
+{
+	if (vector >= HOST_IRQ_VECTORS)
+		return E_RANGE;
+	if (host_self.id < 0)
+		host_not_a_cpu();
+	/* Release pairs with the acquire exchange in dispatch_masked. */
+	atomic_fetch_or_explicit(host_self.pending, UINT64_C(1) << vector,
+				 memory_order_release);
+	atomic_signal_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&host_self.irq_off, memory_order_relaxed))
+		host_irq_run_pending();
+	return E_OK;
+}
+
 void host_irq_raise_locked(unsigned cpu, unsigned vector)
 {
 	/* Release pairs with the acquire exchange in dispatch_masked. */

@@ -18,6 +18,14 @@
 #define CONFIG_LOCK_DEBUG CONFIG_DEBUG
 #endif
 
+/*
+ * Pause points (kernel/lib/pause.h): named places in concurrent code where
+ * a test can force an interleaving. Host debug builds only.
+ */
+#ifndef CONFIG_PAUSE_POINTS
+#define CONFIG_PAUSE_POINTS 0
+#endif
+
 /* Spinlock implementation: 0 = ticket lock (default), 1 = MCS queue lock. */
 #ifndef CONFIG_SPINLOCK_MCS
 #define CONFIG_SPINLOCK_MCS 0

@@ -32,21 +32,24 @@ HOST_CPPFLAGS := -I. -Ihost -D_GNU_SOURCE
 HOST_CFLAGS := -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
 HOST_LDLIBS := -lck -lpthread -lrt -rdynamic
 
+# Test builds have pause points (kernel/lib/pause.h); benchmarks do not.
+PAUSE_POINTS := -DCONFIG_PAUSE_POINTS=1
+
 VARIANTS := normal tsan asan normal-mcs tsan-mcs bench
 
 CC_normal := gcc
 CXX_normal := g++
-CFLAGS_normal := -O2 -g
+CFLAGS_normal := -O2 -g $(PAUSE_POINTS)
 LDFLAGS_normal :=
 
 CC_tsan := clang
 CXX_tsan := clang++
-CFLAGS_tsan := -O1 -g -fsanitize=thread $(CLANG_WARN)
+CFLAGS_tsan := -O1 -g -fsanitize=thread $(CLANG_WARN) $(PAUSE_POINTS)
 LDFLAGS_tsan := -fsanitize=thread
 
 CC_asan := clang
 CXX_asan := clang++
-CFLAGS_asan := -O1 -g -fno-omit-frame-pointer \
+CFLAGS_asan := -O1 -g -fno-omit-frame-pointer $(PAUSE_POINTS) \
 	-fsanitize=address,undefined -fno-sanitize-recover=all $(CLANG_WARN)
 LDFLAGS_asan := -fsanitize=address,undefined
 

@@ -22,7 +22,8 @@ HOST_PLATFORM_SRCS := \
 	host/arena.c \
 	host/log.c \
 	host/smp.c \
-	host/machine.c
+	host/machine.c \
+	host/pause.c
 
 HOST_LIB_SRCS := $(PORTABLE_SRCS) $(HOST_PLATFORM_SRCS)
 

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/lib/pause.h"
 #include "tests/support.h"
 
 #define CHILD_TIMEOUT_S 30
@@ -102,4 +103,89 @@ void sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* ---------------------------------------------------------- pause points */
+
+struct pause_slot {
+	_Atomic bool armed;
+	_Atomic bool fired;
+	const char *point;
+	_Atomic unsigned skip;
+	int cpu;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static struct pause_slot pause_slots[PAUSE_SLOTS];
+
+static void pause_hook(const char *point, void *unused)
+{
+	(void)unused;
+	for (unsigned s = 0; s < PAUSE_SLOTS; s++) {
+		struct pause_slot *p = &pause_slots[s];
+		bool yes = true;
+
+		if (!atomic_load(&p->armed) || strcmp(point, p->point) != 0 ||
+		    (p->cpu >= 0 && (unsigned)p->cpu != cpu_id()))
+			continue;
+		if (atomic_load(&p->skip) > 0) {
+			atomic_fetch_sub(&p->skip, 1);
+			continue;
+		}
+		/* Exactly one thread takes the action. */
+		if (!atomic_compare_exchange_strong(&p->armed, &yes, false))
+			continue;
+		p->fn(p->arg);
+		atomic_store(&p->fired, true);
+	}
+}
+
+void pause_arm(unsigned slot, const char *point, unsigned skip, int cpu,
+	       void (*fn)(void *arg), void *arg)
+{
+	struct pause_slot *p = &pause_slots[slot];
+
+	assert_true(slot < PAUSE_SLOTS);
+	atomic_store(&p->armed, false);
+	p->point = point;
+	atomic_store(&p->skip, skip);
+	p->cpu = cpu;
+	p->fn = fn;
+	p->arg = arg;
+	atomic_store(&p->fired, false);
+	atomic_store(&p->armed, true);
+	pause_set_hook(pause_hook, NULL);
+}
+
+bool pause_fired(unsigned slot)
+{
+	return atomic_load(&pause_slots[slot].fired);
+}
+
+void pause_reset(void)
+{
+	pause_set_hook(NULL, NULL);
+	for (unsigned s = 0; s < PAUSE_SLOTS; s++)
+		atomic_store(&pause_slots[s].armed, false);
+}
+
+void gate_pass(void *gate)
+{
+	struct gate *g = gate;
+
+	atomic_store(&g->state, 1);
+	while (atomic_load(&g->state) != 2)
+		sched_yield();
+}
+
+void gate_wait_reached(struct gate *g)
+{
+	while (atomic_load(&g->state) == 0)
+		sched_yield();
+}
+
+void gate_open(struct gate *g)
+{
+	atomic_store(&g->state, 2);
 }

@@ -71,6 +71,40 @@ void check_failed(const char *what, const char *where);
 typedef void (*cpu_fn)(unsigned index, void *arg);
 void run_on_cpus(unsigned n, cpu_fn fn, void *arg);
 
+/*
+ * Forced interleavings (kernel/lib/pause.h). pause_arm() sets up to
+ * PAUSE_SLOTS actions: slot s runs fn(arg) once, on the thread that
+ * reaches point for the (skip + 1)-th time on CPU cpu (-1: any CPU).
+ * A slot disarms itself before fn runs, so fn may run code that reaches
+ * the same point again (an interrupt handler allocating, say). The hook
+ * is installed by the first pause_arm() and removed by pause_reset(),
+ * which every test using it calls at its end.
+ *
+ *     pause_arm(0, "buddy.free.merged", 0, -1, irq_now, NULL);
+ *
+ * where irq_now() calls host_irq_raise_self(): an interrupt at that step.
+ */
+#define PAUSE_SLOTS 4
+void pause_arm(unsigned slot, const char *point, unsigned skip, int cpu,
+	       void (*fn)(void *arg), void *arg);
+/* Whether slot's action has run. */
+bool pause_fired(unsigned slot);
+/* Disarm every slot and remove the hook. */
+void pause_reset(void);
+
+/*
+ * A gate for two threads: the one that reaches a point waits in
+ * gate_pass() until another thread calls gate_open(); gate_wait_reached()
+ * lets that other thread wait until the first one is parked there.
+ * Use as a pause_arm() action: pause_arm(0, "x.y", 0, -1, gate_pass, &g).
+ */
+struct gate {
+	_Atomic int state; /* 0 idle, 1 parked, 2 open */
+};
+void gate_pass(void *gate);
+void gate_wait_reached(struct gate *g);
+void gate_open(struct gate *g);
+
 /* Sleep for ms milliseconds (interrupted sleeps are resumed). */
 void sleep_ms(unsigned ms);
 
