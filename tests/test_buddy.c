@@ -334,6 +334,188 @@ static void test_concurrent_churn_with_irqs(void **state)
 	assert_all_top_order();
 }
 
+/* ------------------------------------- forced interleavings (pause points) */
+
+/*
+ * Each test below puts an interrupt at one exact step of an operation on
+ * this CPU (a pause point, kernel/lib/pause.h): the interrupt runs the
+ * other side of a race right there, every run. Lock-free configuration
+ * only: in the locked one the interrupt waits for the zone lock's
+ * irq_restore, so there is no race to force.
+ */
+#define AT(i) PFN(BASE_PFN + (i))
+#define W100 (100 * 64) /* first frame of order-0 map word 100 */
+
+enum irq_action { IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW };
+static _Atomic int irq_action;
+static _Atomic bool irq_ok;
+static pfn_t irq_got;
+static _Atomic int64_t irq_count_seen;
+
+static void test_irq(unsigned vector)
+{
+	(void)vector;
+	switch (atomic_load(&irq_action)) {
+	case IRQ_FREE_TWO: /* two blocks into word 100 (their buddies held) */
+		buddy_free(&b, AT(W100 + 2), 0, false);
+		buddy_free(&b, AT(W100 + 4), 0, false);
+		break;
+	case IRQ_ALLOC:
+		atomic_store(&irq_count_seen, buddy_free_pages(&b));
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_FREE_LOW: /* a block into word 0, behind a scan of it */
+		buddy_free(&b, AT(0), 0, false);
+		break;
+	}
+}
+
+static void irq_now(void *action)
+{
+	atomic_store(&irq_action, (int)(intptr_t)action);
+	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+}
+
+/*
+ * Every frame allocated as an order-0 block, then one failing allocation
+ * so that its full passes clear every hint: the maps and hints are empty.
+ */
+static void allocate_everything(void)
+{
+	static pfn_t got[NPAGES];
+	pfn_t p;
+
+	fill();
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(buddy_alloc(&b, 0, &got[i]));
+	assert_false(buddy_alloc(&b, 0, &p));
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(atomic_load(&b.nonempty), 0);
+	atomic_store(&irq_ok, false);
+	atomic_store(&irq_count_seen, -1);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, test_irq), E_OK);
+}
+
+static void end_forced(void)
+{
+	pause_reset();
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
+	assert_no_check_failures();
+}
+
+/*
+ * Defect 1 (the order bit) and the stale-hint half of defect 2. CPU A
+ * (this thread), in a full pass, claims the last block of word 100 and
+ * tidies: between its loads, interrupt B publishes two blocks into word
+ * 100 (seeing summary and order bits set, it writes neither); A clears
+ * the word's summary bit; interrupt C allocates: its hinted passes skip
+ * word 100 and clear order bit 0 (map 0 looks empty). C must still get a
+ * block (the hint-free last pass), and when A finds the word non-empty
+ * again it must restore the order bit too, or map 0 stays invisible.
+ */
+static void test_hidden_publish_keeps_order_bit(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	buddy_free(&b, AT(W100), 0, false);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 0); /* word 100: no fast find */
+	pause_arm(0, "buddy.empty_word.before_clear", 0, -1, irq_now,
+		  (void *)IRQ_FREE_TWO);
+	pause_arm(1, "buddy.empty_word.cleared", 0, -1, irq_now,
+		  (void *)IRQ_ALLOC);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN + W100);
+	assert_true(pause_fired(0) && pause_fired(1));
+	assert_int_equal(atomic_load(&irq_count_seen), 2);
+	assert_true(atomic_load(&irq_ok)); /* not out of memory: 2 were free */
+	assert_true(irq_got.v == BASE_PFN + W100 + 2 ||
+		    irq_got.v == BASE_PFN + W100 + 4);
+	assert_true(buddy_validate(&b)); /* order bit 0 set again */
+	assert_true(atomic_load(&b.nonempty) & 1);
+	assert_int_equal(buddy_free_pages(&b), 1);
+	end_forced();
+}
+
+/*
+ * Defect 2, a merge in transit: a free claims its free buddy and is
+ * interrupted before it publishes the merged block. The interrupt's
+ * allocation finds nothing, so the count must not show those frames
+ * either: they belong to the interrupted free until it publishes them.
+ */
+static void test_merge_in_transit_is_not_counted(void **state)
+{
+	(void)state;
+	allocate_everything();
+	buddy_free(&b, AT(W100), 0, false);
+	pause_arm(0, "buddy.free.merged", 0, -1, irq_now, (void *)IRQ_ALLOC);
+	buddy_free(&b, AT(W100 + 1), 0, false);
+	assert_true(pause_fired(0));
+	assert_false(atomic_load(&irq_ok));
+	assert_int_equal(atomic_load(&irq_count_seen), 0);
+	assert_int_equal(buddy_free_order_at(&b, AT(W100)), 1);
+	assert_int_equal(buddy_free_pages(&b), 2);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/* Defect 2, a split in transit: its halves count once published. */
+static void test_split_in_transit_is_not_counted(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	buddy_free(&b, AT(W100), 0, false);
+	buddy_free(&b, AT(W100 + 1), 0, false); /* one order-1 block */
+	pause_arm(0, "buddy.split.claimed", 0, -1, irq_now, (void *)IRQ_ALLOC);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_false(atomic_load(&irq_ok));
+	assert_int_equal(atomic_load(&irq_count_seen), 0);
+	assert_int_equal(buddy_free_pages(&b), 1);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * The last pass retries when a block was published while it ran: here
+ * into word 0, which the pass had already read. Failing then would be
+ * out of memory with a block free and counted.
+ */
+static void test_last_pass_sees_publish_behind_it(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	pause_arm(0, "buddy.alloc.last_pass_found_none", 0, -1, irq_now,
+		  (void *)IRQ_FREE_LOW);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/* The same for a bulk claim (per-CPU cache refills). */
+static void test_bulk_last_pass_sees_publish_behind_it(void **state)
+{
+	pfn_t p[4];
+
+	(void)state;
+	allocate_everything();
+	pause_arm(0, "buddy.alloc.last_pass_found_none", 0, -1, irq_now,
+		  (void *)IRQ_FREE_LOW);
+	assert_int_equal(buddy_alloc_bulk(&b, 0, 4, p), 1);
+	assert_true(pause_fired(0));
+	assert_int_equal(p[0].v, BASE_PFN);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000 };
@@ -350,6 +532,11 @@ int main(void)
 		BOTH(test_zeroed_blocks_tracked),
 		T(test_validate_catches_free_buddies, lockfree),
 		BOTH(test_concurrent_churn_with_irqs),
+		T(test_hidden_publish_keeps_order_bit, lockfree),
+		T(test_merge_in_transit_is_not_counted, lockfree),
+		T(test_split_in_transit_is_not_counted, lockfree),
+		T(test_last_pass_sees_publish_behind_it, lockfree),
+		T(test_bulk_last_pass_sees_publish_behind_it, lockfree),
 	};
 #undef BOTH
 #undef T

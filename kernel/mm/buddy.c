@@ -51,28 +51,67 @@
  *   alloc: the claim CAS (at the order it found a block in; the split that
  *          follows only publishes halves the caller does not get).
  *   free:  the publish CAS of the final, merged block.
+ *   a failing alloc: the end of its last pass (COMPLETENESS).
  *
  * WHY RETRIES END (lock-freedom)
  *   A claim CAS fails only if its word changed, i.e. another operation
  *   changed the map: some thread progressed. A free's CAS fails likewise.
- *   A free merges at most BUDDY_MAX_ORDER times. A search visits each
- *   summary word once per pass; an allocation makes at most three passes
- *   (more only while the free count shows memory that searches cannot
- *   see, i.e. blocks in transit, which their owners publish in a bounded
- *   number of their own steps).
+ *   A free merges at most BUDDY_MAX_ORDER times. A hinted pass visits each
+ *   summary word once. An allocation makes a fast pass, a full pass, and
+ *   then last passes (COMPLETENESS), each of which ends the allocation
+ *   unless a block was published while it ran: another operation's
+ *   progress. (Not wait-free: a CPU can keep losing blocks to others.)
+ *
+ * HINTS
+ *   Three levels, each a hint for the one below: map word bits; summary
+ *   bit w ("word w may be non-empty"); order bit k ("map k may be
+ *   non-empty"). Setters go bottom-up: a publish sets the map bit, then
+ *   the summary bit, then the order bit, each by load-then-fetch_or (only
+ *   if it looks clear). Only a full pass clears hints, top-down after
+ *   looking: it clears a word's summary bit after finding the word empty
+ *   (or leaving it empty), and an order bit after a full pass found the
+ *   map empty; and after each clear it reads the level below again and,
+ *   if that is non-empty by then, sets back what it cleared AND EVERY
+ *   LEVEL ABOVE, exactly as a publisher would (note_empty_word sets the
+ *   order bit too: a publisher that saw both bits set before the clear
+ *   wrote neither, and a search that trusted the cleared summary bit may
+ *   have cleared the order bit since; restoring only the summary bit left
+ *   map k invisible for good, defect 1 of issue 8).
+ *   Claim: at quiescence, word non-zero => summary bit set => order bit
+ *   set. Per level, with sequentially consistent accesses: take the last
+ *   clear of a hint bit and the last step that made the level below
+ *   non-empty. If the clear came first, that step's setter, loading the
+ *   hint afterwards, sees it clear and sets it; if the clear came last,
+ *   the clearer's re-read sees the level below non-empty and sets it back.
+ *   Either way the bit ends set, and whoever sets it (publisher or
+ *   clearer) goes on to the level above, where the same argument applies.
+ *   In between, hints can be stale-negative: a search may miss a block
+ *   (while a clearer, perhaps an interrupted one, is between its clear and
+ *   its re-read). Searches that use hints therefore never conclude that
+ *   memory is exhausted: the last pass does.
+ *
+ * COMPLETENESS (when an allocation may fail)
+ *   Rule: buddy_alloc(k) fails only if at the end of its last pass no
+ *   block of order >= k was free and counted (FREE COUNT). Blocks in
+ *   transit, i.e. claimed by a merge or split that has not yet published
+ *   its result, belong to that operation and are neither free nor
+ *   counted: an interrupt that lands on a CPU in the middle of a merge
+ *   cannot have the frames that merge holds, and the count says so.
+ *   The last pass reads every word of every map of order >= k, ignoring
+ *   hints, and claims the first set bit it finds. Around it, it reads the
+ *   publish epoch (the sum of the per-CPU `added` counters, which only
+ *   grow). A block B free and counted for the whole pass is found: its
+ *   publish happened before the add that the first epoch read saw (the
+ *   counters are sequentially consistent), so the scan reads B's word
+ *   after B's bit was set and, B staying free, its CAS loop ends with B.
+ *   If the pass found nothing and the epoch did not move, nothing was
+ *   counted during the pass, so a block counted at its end was counted
+ *   throughout, and free throughout (a block claimed and republished
+ *   moves the epoch): there is none. Otherwise the pass is repeated.
+ *   The hinted passes before it are only a fast path. buddy_alloc_bulk()
+ *   returns 0 only under the same rule (its last pass takes one block).
  *
  * SEARCH
- *   Hint protocol. A publish sets the map bit first, then the summary bit,
- *   then the order bit, each only if it is not set already. Only a full
- *   search clears hints: when it finds a map word empty (or leaves it
- *   empty) it clears the word's summary bit and then reads the word again,
- *   setting the bit back if the word has a bit by then (likewise the order
- *   bit after it finds a whole map empty). With sequentially consistent
- *   accesses, a bit set concurrently is seen by that second read or by the
- *   publisher's own summary set, so a word is never left non-empty with
- *   its summary clear; in between a search may miss it, which the
- *   allocation's retry covers.
- *
  *   Fast and full passes. An allocation first makes a fast pass: in each
  *   order, a window of FAST_WORDS map words from this CPU's hint. Each
  *   CPU's hints start in a different place and then follow the blocks the
@@ -101,16 +140,22 @@
  *   Otherwise: merged = both halves zeroed; split halves copy the parent.
  *
  * FREE COUNT
- *   Per-CPU counters, summed on demand. An allocation subtracts before it
- *   claims (adding back on failure), a free adds after it publishes, so the
- *   sum never exceeds the frames truly free: safe for reserve checks.
+ *   The frames in free blocks that are published: two per-CPU counters,
+ *   summed on demand, free = sum(added) - sum(taken). Every claim (an
+ *   allocation's, a merge's claim of the buddy) adds to `taken` before
+ *   its CAS, giving the frames back if the CAS does not take them; every
+ *   publish (a free's final block, a split's upper halves) adds to `added`
+ *   after the bits are set. So the sum never exceeds what the maps hold
+ *   (safe for reserve checks), frames in transit are never counted, and
+ *   at quiescence it is exact (buddy_validate checks). `added` is also the
+ *   publish epoch of COMPLETENESS.
  */
 #include <string.h>
 
+#include "kernel/lib/pause.h"
 #include "kernel/mm/buddy.h"
 #include "kernel/mm/page.h"
 
-#define ALLOC_PASSES 3   /* one fast, then full ones */
 #define FAST_WORDS   16  /* map words (two cache lines) a fast pass looks at */
 
 /* ------------------------------------------------------------ helpers */
@@ -130,10 +175,36 @@ static uint64_t bit_of(uint64_t idx)
 	return UINT64_C(1) << (idx % 64);
 }
 
-static void count_free(struct buddy *b, int64_t delta)
+/*
+ * FREE COUNT: frames leave the count before the CAS that claims them
+ * (frames < 0: a claim that failed gives them back) ...
+ */
+static void count_taken(struct buddy *b, int64_t frames)
 {
-	atomic_fetch_add_explicit(&b->cpu[cpu_id()].free_pages, delta,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->cpu[cpu_id()].taken, frames,
+				  memory_order_seq_cst);
+}
+
+/*
+ * ... and join it after the step that published them. Sequentially
+ * consistent: the publish happens-before any read of the epoch that sees
+ * this add (COMPLETENESS).
+ */
+static void count_added(struct buddy *b, uint64_t frames)
+{
+	atomic_fetch_add_explicit(&b->cpu[cpu_id()].added, frames,
+				  memory_order_seq_cst);
+}
+
+/* Frames ever published (the publish epoch: it only grows). */
+static uint64_t publish_epoch(const struct buddy *b)
+{
+	uint64_t sum = 0;
+
+	for (unsigned c = 0; c < ncpus(); c++)
+		sum += atomic_load_explicit(&b->cpu[c].added,
+					    memory_order_seq_cst);
+	return sum;
 }
 
 static bool head_zeroed(uint64_t pfn)
@@ -169,15 +240,22 @@ static void note_nonempty(struct buddy *b, unsigned k, uint64_t w)
 		atomic_fetch_or(&b->nonempty, 1u << k);
 }
 
-/* Word w of map k looked empty: clear its summary bit, then re-check. */
-static void note_empty_word(struct freemap *m, uint64_t w)
+/*
+ * Word w of map k looked empty: clear its summary bit, then re-check. If
+ * a block arrived meanwhile, its publisher may have seen the summary and
+ * order bits still set and written neither, and the order bit may have
+ * been cleared since by a search that trusted our cleared summary bit:
+ * so set both back, as a publisher would (HINTS).
+ */
+static void note_empty_word(struct buddy *b, unsigned k, uint64_t w)
 {
-	_Atomic uint64_t *s = &m->summary[w / 64];
-	uint64_t sbit = bit_of(w);
+	struct freemap *m = &b->map[k];
 
-	atomic_fetch_and(s, ~sbit);
+	PAUSE("buddy.empty_word.before_clear");
+	atomic_fetch_and(&m->summary[w / 64], ~bit_of(w));
+	PAUSE("buddy.empty_word.cleared");
 	if (atomic_load(&m->bits[w]) != 0)
-		atomic_fetch_or(s, sbit);
+		note_nonempty(b, k, w);
 }
 
 /* A full scan of map k found nothing: clear its order bit, re-check. */
@@ -196,34 +274,52 @@ static void note_empty_map(struct buddy *b, unsigned k)
 
 /* ----------------------------------------------------------- claiming */
 
+/* The lowest (at most) want set bits of v. */
+static uint64_t lowest_bits(uint64_t v, unsigned want)
+{
+	uint64_t take = 0;
+
+	for (unsigned i = 0; i < want && v != 0; i++) {
+		take |= v & -v;
+		v &= v - 1;
+	}
+	return take;
+}
+
 /*
- * Claim up to want set bits of word w (the lowest ones) with one CAS.
- * Returns the bits claimed (0 if the word was or became empty). In a full
- * search (tidy), a word left empty gets its summary bit cleared.
+ * Claim up to want set bits of word w of map k (the lowest ones) with one
+ * CAS, their frames taken out of the free count first. Returns the bits
+ * claimed (0 if the word was or became empty). In a full search (tidy), a
+ * word left empty gets its summary bit cleared.
  * Acquire: we will read the blocks' head descriptors.
  */
-static uint64_t claim_in_word(struct freemap *m, uint64_t w, unsigned want,
-			      bool tidy)
+static uint64_t claim_in_word(struct buddy *b, unsigned k, uint64_t w,
+			      unsigned want, bool tidy)
 {
-	uint64_t v = atomic_load_explicit(&m->bits[w], memory_order_relaxed);
+	_Atomic uint64_t *word = &b->map[k].bits[w];
+	uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
+	int64_t held = 0; /* frames taken out of the count for this claim */
 
 	while (v != 0) {
-		uint64_t take = 0, rest = v;
+		uint64_t take = lowest_bits(v, want);
+		int64_t need = (int64_t)__builtin_popcountll(take) << k;
 
-		for (unsigned i = 0; i < want && rest != 0; i++) {
-			take |= rest & -rest;
-			rest &= rest - 1;
+		if (need != held) {
+			count_taken(b, need - held);
+			held = need;
 		}
 		if (atomic_compare_exchange_weak_explicit(
-			    &m->bits[w], &v, v & ~take, memory_order_acq_rel,
+			    word, &v, v & ~take, memory_order_acq_rel,
 			    memory_order_relaxed)) {
 			if (tidy && (v & ~take) == 0)
-				note_empty_word(m, w); /* we took its last bit */
+				note_empty_word(b, k, w); /* took its last bit */
 			return take;
 		}
 	}
+	if (held != 0)
+		count_taken(b, -held);
 	if (tidy)
-		note_empty_word(m, w);
+		note_empty_word(b, k, w);
 	return 0;
 }
 
@@ -231,9 +327,12 @@ static uint64_t claim_in_word(struct freemap *m, uint64_t w, unsigned want,
  * Search summary words [from, to) of map k for a word with a set bit and
  * claim up to want bits there. Returns the claimed bits, *word = the word.
  */
-static uint64_t search_range(struct freemap *m, uint64_t from, uint64_t to,
-			     unsigned want, bool tidy, uint64_t *word)
+static uint64_t search_range(struct buddy *b, unsigned k, uint64_t from,
+			     uint64_t to, unsigned want, bool tidy,
+			     uint64_t *word)
 {
+	struct freemap *m = &b->map[k];
+
 	for (uint64_t w = from; w < to;) {
 		uint64_t s = atomic_load(&m->summary[w / 64]) >> (w % 64);
 
@@ -244,7 +343,7 @@ static uint64_t search_range(struct freemap *m, uint64_t from, uint64_t to,
 		w += (uint64_t)__builtin_ctzll(s);
 		if (w >= to)
 			break;
-		uint64_t got = claim_in_word(m, w, want, tidy);
+		uint64_t got = claim_in_word(b, k, w, want, tidy);
 		if (got != 0) {
 			*word = w;
 			return got;
@@ -270,17 +369,18 @@ static uint64_t claim(struct buddy *b, unsigned k, unsigned want, bool full,
 	if (start >= m->nwords)
 		start = 0;
 	if (full) {
-		got = search_range(m, start, m->nwords, want, true, word);
+		got = search_range(b, k, start, m->nwords, want, true, word);
 		if (got == 0)
-			got = search_range(m, 0, start, want, true, word);
+			got = search_range(b, k, 0, start, want, true, word);
 	} else {
 		uint64_t end = MIN(start + FAST_WORDS, m->nwords);
 
-		got = search_range(m, start, end, want, false, word);
+		got = search_range(b, k, start, end, want, false, word);
 		if (got == 0 && start + FAST_WORDS > m->nwords)
-			got = search_range(m, 0, MIN(start, start + FAST_WORDS -
-							 m->nwords), want, false,
-					   word);
+			got = search_range(b, k, 0,
+					   MIN(start, start + FAST_WORDS -
+							      m->nwords),
+					   want, false, word);
 	}
 	if (got != 0)
 		atomic_store_explicit(hint, (uint32_t)*word,
@@ -320,60 +420,82 @@ static void publish_split(struct buddy *b, unsigned k, uint64_t idx,
 	point_hint(b, k, idx / 64);
 }
 
-/* We own block (idx, j): split it down to order k, keep the lowest part. */
+/*
+ * We own block (idx, j): split it down to order k, keep the lowest part.
+ * The upper halves join the free count once all are published.
+ */
 static uint64_t split(struct buddy *b, uint64_t idx, unsigned j, unsigned k)
 {
 	bool mode = zeroed_in_use(b);
 	bool z = mode && head_zeroed(block_pfn(b, idx, j));
+	uint64_t halves = (UINT64_C(1) << j) - (UINT64_C(1) << k);
 
+	PAUSE("buddy.split.claimed");
 	while (j > k) {
 		j--;
 		idx <<= 1;
 		publish_split(b, j, idx + 1, mode, z);
 	}
+	if (halves != 0)
+		count_added(b, halves);
 	return block_pfn(b, idx, k);
 }
 
 /*
- * Free block (idx, k), merging upwards. One CAS per step decides, on the
- * word holding the block and its buddy: buddy free -> take it and go up;
- * buddy not free -> publish our block. (See INVARIANT above.)
+ * One step of a free at order k, on the word holding block idx and its
+ * buddy: if the buddy is free, claim it (its frames leave the count first)
+ * and return true; else publish block idx and return false. One CAS
+ * decides (see INVARIANT above).
+ */
+static bool merge_or_publish(struct buddy *b, uint64_t idx, unsigned k,
+			     bool zeroed)
+{
+	_Atomic uint64_t *word = &b->map[k].bits[idx / 64];
+	uint64_t mine = bit_of(idx), buddy = bit_of(idx ^ 1);
+	uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
+	int64_t size = INT64_C(1) << k;
+	bool held = false; /* the buddy's frames are out of the count */
+
+	if (k == BUDDY_MAX_ORDER)
+		buddy = 0; /* the top order does not merge */
+	for (;;) {
+		if (v & buddy) {
+			if (!held)
+				count_taken(b, size);
+			held = true;
+			if (atomic_compare_exchange_weak_explicit(
+				    word, &v, v & ~buddy, memory_order_acq_rel,
+				    memory_order_relaxed))
+				return true;
+			continue;
+		}
+		if (held)
+			count_taken(b, -size); /* the buddy went: not ours */
+		held = false;
+		if (zeroed_in_use(b))
+			set_head(block_pfn(b, idx, k), zeroed);
+		/* Sequentially consistent, as in publish_split(). */
+		if (atomic_compare_exchange_weak_explicit(
+			    word, &v, v | mine, memory_order_seq_cst,
+			    memory_order_relaxed))
+			return false;
+	}
+}
+
+/*
+ * Free block (idx, k), merging upwards: the merged block is in transit
+ * (ours alone, out of the count) until it is published.
  */
 static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 {
 	for (;;) {
-		struct freemap *m = &b->map[k];
-		_Atomic uint64_t *word = &m->bits[idx / 64];
-		uint64_t mine = bit_of(idx), buddy = bit_of(idx ^ 1);
-		uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
-		bool merged = false;
-
-		if (k == BUDDY_MAX_ORDER)
-			buddy = 0; /* the top order does not merge */
-		for (;;) {
-			if (v & buddy) {
-				if (atomic_compare_exchange_weak_explicit(
-					    word, &v, v & ~buddy,
-					    memory_order_acq_rel,
-					    memory_order_relaxed)) {
-					merged = true;
-					break;
-				}
-				continue;
-			}
-			if (zeroed_in_use(b))
-				set_head(block_pfn(b, idx, k), zeroed);
-			/* Sequentially consistent, as in publish_split(). */
-			if (atomic_compare_exchange_weak_explicit(
-				    word, &v, v | mine, memory_order_seq_cst,
-				    memory_order_relaxed))
-				break;
-		}
-		if (!merged) {
+		if (!merge_or_publish(b, idx, k, zeroed)) {
 			note_nonempty(b, k, idx / 64);
 			point_hint(b, k, idx / 64);
+			count_added(b, UINT64_C(1) << k);
 			return;
 		}
+		PAUSE("buddy.free.merged");
 		if (zeroed && zeroed_in_use(b))
 			zeroed = head_zeroed(block_pfn(b, idx ^ 1, k));
 		else
@@ -496,22 +618,65 @@ static bool alloc_pass(struct buddy *b, unsigned k, bool full, pfn_t *out)
 	return false;
 }
 
+/*
+ * Claim the first free block of order >= k found by reading every word of
+ * every such map, hints ignored. It leaves hints alone: whoever made one
+ * stale-negative is bound to repair it (HINTS).
+ */
+static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
+		      uint64_t *idx)
+{
+	for (unsigned j = k; j < BUDDY_ORDERS; j++) {
+		struct freemap *m = &b->map[j];
+
+		for (uint64_t w = 0; w < m->nwords; w++) {
+			uint64_t got;
+
+			if (atomic_load_explicit(&m->bits[w],
+						 memory_order_relaxed) == 0)
+				continue;
+			got = claim_in_word(b, j, w, 1, false);
+			if (got == 0)
+				continue;
+			*order = j;
+			*idx = w * 64 + (uint64_t)__builtin_ctzll(got);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The passes of an allocation that the hints could not satisfy: hint-free
+ * passes until one finds a block, or one finds none while nothing was
+ * published (COMPLETENESS).
+ */
+static bool alloc_last_pass(struct buddy *b, unsigned k, pfn_t *out)
+{
+	for (;;) {
+		uint64_t epoch = publish_epoch(b), idx;
+		unsigned j;
+
+		PAUSE("buddy.alloc.last_pass");
+		if (claim_any(b, k, &j, &idx)) {
+			*out = PFN(split(b, idx, j, k));
+			return true;
+		}
+		PAUSE("buddy.alloc.last_pass_found_none");
+		if (publish_epoch(b) == epoch)
+			return false;
+	}
+}
+
 bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 {
-	int64_t pages = INT64_C(1) << order;
 	irqflags_t f = op_begin(b);
-	bool ok = false;
+	bool ok;
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
-	count_free(b, -pages);
-	for (unsigned pass = 0; pass < ALLOC_PASSES && !ok; pass++) {
-		ok = alloc_pass(b, order, pass > 0, out);
-		/* Nothing found: worth another pass only if memory is free. */
-		if (!ok && buddy_free_pages(b) + pages < pages)
-			break;
-	}
-	if (!ok)
-		count_free(b, pages);
+	ok = alloc_pass(b, order, false, out) ||
+	     alloc_pass(b, order, true, out) ||
+	     alloc_last_pass(b, order, out);
 	op_end(b, f);
 	return ok;
 }
@@ -577,10 +742,10 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 	unsigned got = 0;
 
 	ASSERT(order <= BUDDY_MAX_ORDER && n > 0);
-	count_free(b, -((int64_t)n << order));
 	for (unsigned pass = 0; pass < 2 && got < n; pass++)
 		got += bulk_pass(b, order, n - got, pass > 0, out + got);
-	count_free(b, (int64_t)(n - got) << order);
+	if (got == 0 && alloc_last_pass(b, order, out))
+		got = 1;
 	op_end(b, f);
 	return got;
 }
@@ -598,7 +763,6 @@ void buddy_free(struct buddy *b, pfn_t pfn, unsigned order, bool zeroed)
 		atomic_store(&b->any_zeroed, true);
 	}
 	free_block(b, block_idx(b, pfn.v, order), order, zeroed);
-	count_free(b, INT64_C(1) << order);
 	op_end(b, f);
 }
 
@@ -657,7 +821,6 @@ void buddy_free_bulk(struct buddy *b, pfn_t *pfns, unsigned n, unsigned order)
 		free_run(b, lo, lo + len * size, z);
 		i += len;
 	}
-	count_free(b, (int64_t)(n * size));
 	op_end(b, f);
 }
 
@@ -665,8 +828,10 @@ int64_t buddy_free_pages(const struct buddy *b)
 {
 	int64_t sum = 0;
 
-	for (unsigned c = 0; c < MAX_CPUS; c++)
-		sum += atomic_load_explicit(&b->cpu[c].free_pages,
+	for (unsigned c = 0; c < ncpus(); c++)
+		sum += (int64_t)atomic_load_explicit(&b->cpu[c].added,
+						     memory_order_relaxed) -
+		       atomic_load_explicit(&b->cpu[c].taken,
 					    memory_order_relaxed);
 	return sum;
 }

@@ -38,9 +38,15 @@ struct freemap {
 	uint64_t nsum;             /* [I] summary words */
 };
 
-/* One CPU's view of one zone: its share of the free count, and hints. */
+/*
+ * One CPU's view of one zone: its share of the free count, and hints.
+ * free count == sum over CPUs of (added - taken); see FREE COUNT in buddy.c.
+ */
 struct buddy_cpu {
-	_Atomic int64_t free_pages;           /* [a] may go negative */
+	_Atomic uint64_t added;               /* [a] frames published; only
+						 grows (the publish epoch) */
+	_Atomic int64_t taken;                /* [a] frames claimed, less
+						 claims given back */
 	_Atomic uint32_t hint[BUDDY_ORDERS];  /* [a] word of the last find */
 } CACHE_ALIGNED;
 
@@ -74,10 +80,12 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 		bool locked);
 
 /*
- * Allocate one block of 2^order frames. Returns false if none is free
- * (after retrying while the free count says memory is free but no block
- * could be found, which happens while blocks are being merged).
- * Linearisation point: the atomic clear of the block's bit.
+ * Allocate one block of 2^order frames. Returns false only if, when the
+ * call gave up, no free block of order >= order was in the maps
+ * (COMPLETENESS in buddy.c; blocks in transit inside another operation
+ * are not free until it publishes them).
+ * Linearisation point: the atomic clear of the block's bit; of a failure,
+ * the end of its last pass.
  * Pre: order <= BUDDY_MAX_ORDER.
  */
 MUST_CHECK bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out);
@@ -85,7 +93,8 @@ MUST_CHECK bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out);
 /*
  * Allocate up to n blocks of one order (for per-CPU cache refills): whole
  * words of the order's map at once, then large blocks carved into pieces.
- * Returns how many were stored in out[].
+ * Returns how many were stored in out[]; 0 only when buddy_alloc() would
+ * have failed.
  */
 unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 			  pfn_t *out);
@@ -105,7 +114,11 @@ void buddy_free(struct buddy *b, pfn_t pfn, unsigned order, bool zeroed);
  */
 void buddy_free_bulk(struct buddy *b, pfn_t *pfns, unsigned n, unsigned order);
 
-/* Free frames in the maps (exact when no operation is in flight). */
+/*
+ * Free frames: those in published blocks, never those in transit inside
+ * an operation (exact when no operation is in flight; a racy sum of
+ * per-CPU counters otherwise).
+ */
 int64_t buddy_free_pages(const struct buddy *b);
 
 /*
