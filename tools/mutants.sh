@@ -9,15 +9,18 @@
 # (patch -p1) that re-introduces one bug, preceded by header lines:
 #
 #   # claims: ALO-01 defect-1        what it breaks (CHECKLIST IDs, defects)
-#   # kill: make -s build/normal/tests/test_buddy && build/normal/tests/test_buddy
+#   # build: make -s -j2 build/normal/tests/test_buddy
+#   # kill: build/normal/tests/test_buddy
 #   # (free text saying what the mutant does)
 #
 # For each mutant the tree (with its build/ directory, so builds are
 # incremental) is copied to a scratch directory, the patch applied, and
-# the kill command run there with a timeout (MUTANT_TIMEOUT, default 300 s).
-# The mutant is killed if the command fails, survived if it passes. A
-# patch that no longer applies, or that has no kill line, is an error: a
-# mutant that silently stops applying proves nothing.
+# the build command run there (it must succeed: a mutant that does not
+# compile proves nothing), then the kill command, with a timeout
+# (MUTANT_TIMEOUT, default 300 s). The mutant is killed if the kill command
+# fails, survived if it passes. A patch that no longer applies or does not
+# build, or that has no build or kill line, is an error. Logs of the last
+# run are kept in build/mutants/NAME.log.
 #
 # Ends with "mutants: N killed, N survived" and fails unless every mutant
 # was killed and none was broken.
@@ -30,6 +33,8 @@ if [ $# -eq 0 ]; then
 fi
 
 scratch=$(mktemp -d /tmp/mutants.XXXXXX)
+logs=build/mutants
+mkdir -p "$logs"
 trap 'rm -rf "$scratch"' EXIT
 
 killed=0
@@ -38,9 +43,10 @@ broken=0
 for patch in "$@"; do
 	name=$(basename "$patch" .patch)
 	kill_cmd=$(sed -n 's/^# kill: //p' "$patch" | head -1)
+	build_cmd=$(sed -n 's/^# build: //p' "$patch" | head -1)
 	claims=$(sed -n 's/^# claims: //p' "$patch" | head -1)
-	if [ -z "$kill_cmd" ]; then
-		echo "mutant $name: BROKEN (no '# kill:' line)"
+	if [ -z "$kill_cmd" ] || [ -z "$build_cmd" ]; then
+		echo "mutant $name: BROKEN (no '# build:' or '# kill:' line)"
 		broken=$((broken + 1))
 		continue
 	fi
@@ -55,8 +61,17 @@ for patch in "$@"; do
 		continue
 	fi
 	start=$(date +%s)
+	log="$logs/$name.log"
+	if ! (cd "$dir" && timeout -k 10 "$MUTANT_TIMEOUT" bash -c "$build_cmd") \
+		>"$log" 2>&1 </dev/null; then
+		echo "mutant $name: BROKEN (does not build: $log)"
+		tail -5 "$log" | sed 's/^/    /'
+		broken=$((broken + 1))
+		rm -rf "$dir"
+		continue
+	fi
 	(cd "$dir" && timeout -k 10 "$MUTANT_TIMEOUT" bash -c "$kill_cmd") \
-		>"$dir.log" 2>&1 </dev/null
+		>>"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(($(date +%s) - start))
 	if [ "$rc" -ne 0 ]; then
@@ -67,7 +82,7 @@ for patch in "$@"; do
 	else
 		echo "mutant $name: SURVIVED (${secs}s) [$claims]"
 		echo "    kill command passed: $kill_cmd"
-		tail -5 "$dir.log" | sed 's/^/    /'
+		tail -5 "$log" | sed 's/^/    /'
 		survived=$((survived + 1))
 	fi
 	rm -rf "$dir"
