@@ -25,7 +25,8 @@
 #include "stress/frame_torture.h"
 
 struct options {
-	unsigned threads, seconds, mem_mib;
+	unsigned threads, seconds, mem_mib, hold;
+	bool no_oom;
 	bool irq;
 	unsigned orders[FRAME_MAX_ORDER + 1], norders;
 	const char *config;
@@ -42,6 +43,7 @@ static void usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s [--threads N] [--seconds S] [--irq] [--orders LIST]\n"
 		"          [--config full|nopcp|locked] [--mem MIB] [--seed X]\n"
+		"          [--hold N] [--no-oom]\n"
 		"  --threads N     threads, each a CPU (1..%d, default 8)\n"
 		"  --seconds S     run time (1..86400, default 5)\n"
 		"  --irq           timer interrupts allocate and free too\n"
@@ -51,7 +53,10 @@ static void usage(const char *prog)
 		"                  nopcp: lock-free buddy only;\n"
 		"                  locked: buddy under one zone lock (default full)\n"
 		"  --mem MIB       RAM to simulate (32..16384, default 256)\n"
-		"  --seed X        random seed (default 1)\n",
+		"  --seed X        random seed (default 1)\n"
+		"  --hold N        blocks a thread holds at most (1..64, default 64)\n"
+		"  --no-oom        any out-of-memory is a failure (the run must be\n"
+		"                  sized so memory cannot run out: refused if not)\n",
 		prog, MAX_CPUS, FRAME_MAX_ORDER);
 	exit(2);
 }
@@ -103,6 +108,8 @@ static void parse(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "seed", required_argument, NULL, 'r' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "no-oom", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -145,6 +152,14 @@ static void parse(int argc, char **argv)
 			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
 				usage(argv[0]);
 			opt.seed = v;
+			break;
+		case 'H':
+			if (!parse_u64(optarg, 1, 64, &v))
+				usage(argv[0]);
+			opt.hold = (unsigned)v;
+			break;
+		case 'N':
+			opt.no_oom = true;
 			break;
 		default:
 			usage(argv[0]);
@@ -220,6 +235,7 @@ int main(int argc, char **argv)
 	}
 	t = (struct torture_opts){
 		.cpus = opt.threads, .norders = opt.norders, .irq = opt.irq,
+		.hold = opt.hold, .nomem_is_fault = opt.no_oom,
 		.seed = opt.seed,
 		.run_ns = (uint64_t)opt.seconds * 1000000000u,
 		.clock_ns = monotonic_ns,
@@ -227,7 +243,12 @@ int main(int argc, char **argv)
 		.owner_frames = bytes / PAGE_SIZE,
 	};
 	memcpy(t.orders, opt.orders, sizeof(t.orders));
-	if (torture_init(&t) != E_OK ||
+	if (torture_init(&t) != E_OK) {
+		klog("frame_stress: bad options%s", opt.no_oom ?
+		     " (--no-oom: this run could exhaust memory)" : "");
+		return 2;
+	}
+	if (
 	    host_irq_set_handler(HOST_IRQ_TIMER, opt.irq ? timer_irq : NULL) !=
 		    E_OK)
 		return 1;

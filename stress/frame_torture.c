@@ -66,6 +66,24 @@ static _Atomic bool stop;
 static uint64_t allocated_before; /* managed - free at torture_init() */
 static _Atomic uint64_t ops, nomem, remote_frees, irq_ops, deaths, violations;
 
+/* Whether no allocation of the run can find memory exhausted. */
+static bool cannot_run_out(const struct torture_opts *o,
+			   const struct frame_stats *st)
+{
+	unsigned top = 0;
+	uint64_t zone = 0, worst;
+
+	for (unsigned i = 0; i < o->norders; i++)
+		top = MAX(top, o->orders[i]);
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		zone = MAX(zone, st->zone[z].managed);
+	worst = (uint64_t)o->cpus * ((o->hold ? o->hold : HOLD) + MAILBOX +
+				     IRQ_STASH) << top;
+	worst += (uint64_t)o->cpus * 2 * (UINT64_C(1) << FRAME_MAX_ORDER);
+	worst += st->allocated + zone / 8;
+	return worst <= zone / 2;
+}
+
 err_t torture_init(const struct torture_opts *o)
 {
 	struct frame_stats st;
@@ -77,10 +95,12 @@ err_t torture_init(const struct torture_opts *o)
 	for (unsigned i = 0; i < o->norders; i++)
 		if (o->orders[i] > FRAME_MAX_ORDER)
 			return E_INVAL;
+	frame_get_stats(&st);
+	if (o->nomem_is_fault && !cannot_run_out(o, &st))
+		return E_INVAL;
 	opt = *o;
 	if (opt.hold == 0)
 		opt.hold = HOLD;
-	frame_get_stats(&st);
 	allocated_before = st.managed - st.free;
 	memset(workers, 0, sizeof(workers));
 	memset(stashes, 0, sizeof(stashes));
@@ -213,8 +233,12 @@ void torture_irq(void)
 		return;
 	}
 	f = frame_alloc(b.order, 0);
-	if (f.err != E_OK)
+	if (f.err != E_OK) {
+		if (f.err != E_NOMEM || opt.nomem_is_fault)
+			violation(err_name(f.err), &b, irq_tag(cpu), 0);
+		atomic_fetch_add_explicit(&nomem, 1, memory_order_relaxed);
 		return;
+	}
 	b.pfn = f.pfn;
 	own(&b, irq_tag(cpu));
 	sign(&b);
@@ -257,7 +281,8 @@ static void alloc_one(struct worker *w, uint64_t r)
 	else
 		f = frame_alloc(b.order, (r >> 24) % 8 == 0 ? FRAME_ZERO : 0);
 	if (f.err != E_OK) {
-		if (f.err != E_NOMEM && f.err != E_QUOTA)
+		if ((f.err != E_NOMEM && f.err != E_QUOTA) ||
+		    (f.err == E_NOMEM && opt.nomem_is_fault))
 			violation(err_name(f.err), &b, w->tag, 0);
 		atomic_fetch_add_explicit(&nomem, f.err == E_NOMEM,
 					  memory_order_relaxed);

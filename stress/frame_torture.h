@@ -46,6 +46,10 @@ struct torture_opts {
 	unsigned norders;     /* 1..FRAME_MAX_ORDER+1 */
 	unsigned hold;        /* blocks a worker holds at most, 1..64 (0: 64) */
 	bool irq;             /* torture_irq() allocates and frees */
+	/* Size the run so that memory cannot run out (torture_init() checks
+	   the worst case fits, see there) and count every E_NOMEM as a
+	   violation: the allocator's completeness rule under concurrency. */
+	bool nomem_is_fault;
 	uint64_t seed;
 	uint64_t run_ns;      /* every worker stops after this long */
 	uint64_t (*clock_ns)(void); /* a monotonic clock */
@@ -71,7 +75,12 @@ struct torture_result {
 
 /*
  * Reset all state for a run. E_INVAL (nothing changed) for bad options:
- * cpus or orders out of range, no clock, no owner map.
+ * cpus or orders out of range, no clock, no owner map, or nomem_is_fault
+ * on a run whose worst case could exhaust memory: the frames that
+ * workers, mailboxes and interrupt stashes can hold at once, plus what
+ * allocations and frees can hold in transit (two per CPU, a top-order
+ * block each), plus every per-CPU cache full (an eighth of each zone),
+ * must stay within half of the largest zone.
  */
 MUST_CHECK err_t torture_init(const struct torture_opts *o);
 
