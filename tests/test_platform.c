@@ -369,6 +369,108 @@ static void test_call_cond_runs_only_where_wanted(void **state)
 		assert_int_equal(atomic_load(&cond_calls[c]), c % 2);
 }
 
+/* ------------------------------------ forced interleavings (issue 8) */
+
+/* Whether cond() became true within ms milliseconds (a hang is a failure). */
+static bool within_ms(bool (*cond)(void), unsigned ms)
+{
+	for (unsigned i = 0; i < ms && !cond(); i++)
+		sleep_ms(1);
+	return cond();
+}
+
+/* A pause action that only records that the point was reached. */
+static void reached(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * Defect 3, the call side: each pending bit of a cross-CPU call is
+ * cleared by exactly one party, so a caller never returns before a
+ * target that took the call has run it, and a late clear never lands in
+ * a later round. Forced: the caller marks the leaving CPU and is parked
+ * before its IPI; the leaving CPU goes offline and is parked in its last
+ * smp_call_serve() with the call taken; the caller's IPI then fails (the
+ * target is offline). The caller must wait for the target's run, not
+ * take the bit back and return.
+ */
+static struct gate mark_gate, serve_gate;
+static _Atomic int leaver_id = -1;
+static _Atomic bool leaver_go, caller_returned;
+static _Atomic unsigned leaver_calls, calls_at_return;
+
+static bool is_leaver(unsigned cpu, void *arg)
+{
+	(void)arg;
+	return (int)cpu == atomic_load(&leaver_id);
+}
+
+static void count_leaver_call(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&leaver_calls, 1);
+}
+
+static void *leaver_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&leaver_id, host_cpu_register());
+	while (!atomic_load(&leaver_go))
+		cpu_relax();
+	host_cpu_unregister(); /* parks in its last smp_call_serve() */
+	return NULL;
+}
+
+static void *caller_main(void *arg)
+{
+	(void)arg;
+	CHECK(host_cpu_register() >= 0);
+	smp_call_cond(is_leaver, count_leaver_call, NULL);
+	atomic_store(&calls_at_return, atomic_load(&leaver_calls));
+	atomic_store(&caller_returned, true);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static bool caller_settled(void)
+{
+	return atomic_load(&caller_returned) || pause_fired(2);
+}
+
+static void test_call_taken_by_leaving_cpu_is_waited_for(void **state)
+{
+	pthread_t leaver, caller;
+	bool settled, early;
+
+	(void)state;
+	atomic_store(&mark_gate.state, 0);
+	atomic_store(&serve_gate.state, 0);
+	atomic_store(&leaver_calls, 0);
+	pause_arm(0, "smp_call.cond.marked", 0, -1, gate_pass, &mark_gate);
+	pause_arm(1, "smp_call.serve.claimed", 0, -1, gate_pass, &serve_gate);
+	pause_arm(2, "smp_call.cond.wait", 0, -1, reached, NULL);
+	assert_int_equal(pthread_create(&leaver, NULL, leaver_main, NULL), 0);
+	while (atomic_load(&leaver_id) < 0)
+		sleep_ms(1);
+	assert_int_equal(pthread_create(&caller, NULL, caller_main, NULL), 0);
+	gate_wait_reached(&mark_gate);
+	atomic_store(&leaver_go, true);
+	gate_wait_reached(&serve_gate);
+	gate_open(&mark_gate); /* the caller's IPI finds the target offline */
+	settled = within_ms(caller_settled, 5000);
+	early = atomic_load(&caller_returned);
+	gate_open(&serve_gate);
+	pthread_join(leaver, NULL);
+	pthread_join(caller, NULL);
+	pause_reset();
+	assert_true(settled);
+	assert_false(early);
+	assert_int_equal(atomic_load(&calls_at_return), 1);
+	assert_int_equal(atomic_load(&leaver_calls), 1);
+	assert_no_check_failures();
+}
+
 /* ----------------------------------------------------------- arena */
 
 static void test_arena_maps_physical_addresses(void **state)
@@ -404,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_timer_irqs_reach_their_own_thread),
 		cmocka_unit_test(test_ipi_runs_on_target_cpu),
 		cmocka_unit_test(test_call_cond_runs_only_where_wanted),
+		cmocka_unit_test(test_call_taken_by_leaving_cpu_is_waited_for),
 		cmocka_unit_test(test_arena_maps_physical_addresses),
 	};
 
