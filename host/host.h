@@ -29,7 +29,9 @@
 
 /*
  * Make the calling thread a CPU. Returns its id (>= 0), or -1 if it
- * already is one or all MAX_CPUS ids are taken.
+ * already is one or all MAX_CPUS ids are taken. IRQs may be raised at the
+ * new CPU as soon as it is online, before this returns; those run (IRQs
+ * unmasked) before it returns.
  */
 int host_cpu_register(void);
 
@@ -37,8 +39,9 @@ int host_cpu_register(void);
  * Stop being a CPU (CPU only). Stops this CPU's timer and masks its IRQs,
  * takes it offline (no IPI can target it any more), runs the cross-CPU
  * calls already addressed to it, then the offline hooks (still as this
- * CPU, IRQs masked), and drops anything else pending. The id becomes free
- * for the next registration.
+ * CPU, IRQs masked), and drops anything else pending. Only then, when
+ * this thread no longer acts as that CPU, is the id free for the next
+ * registration.
  */
 void host_cpu_unregister(void);
 

@@ -4,7 +4,8 @@
  * anyone else.
  *
  * Lock: host_registry_lock (a pthread mutex, host-only code) protects
- * which ids are online and their thread handles: [R] below.
+ * which ids are held and online, and their thread handles: [R] below.
+ * host/cpu.c says what held and online mean and why the order is right.
  * [a] atomic, [c] only the CPU's own thread.
  */
 #ifndef HOST_INTERNAL_H
@@ -21,7 +22,9 @@
 struct host_cpu {
 	_Atomic uint64_t pending;  /* [a] vectors raised and not yet run */
 	_Atomic uint64_t irq_runs; /* [a] handler runs (owner adds, anyone reads) */
-	_Atomic bool online;       /* [R] to write; racy reads are hints */
+	bool held;                 /* [R] a thread owns the id (taken or leaving) */
+	_Atomic bool online;       /* [R] to write; racy reads are hints;
+				      a target for IRQs (implies held) */
 	pthread_t thread;          /* [R] */
 	pid_t tid;                 /* [R] */
 	bool timer_armed;          /* [c] */

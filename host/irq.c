@@ -23,6 +23,17 @@
  *    that will find it.)
  *  - host_irq_run_pending() loops until it sees an empty pending word after
  *    unmasking, so a bit set while its handlers ran is not stranded.
+ *  - The handler ignores a signal only on a thread that is not a CPU
+ *    (host_self.id < 0), and no raised bit can be waiting for such a
+ *    thread: an IRQ is raised only at an online CPU (checked under the
+ *    registry lock), and a thread sets up its id and pending word, with
+ *    IRQs masked, before it goes online, and clears them only after it
+ *    went offline (host/cpu.c). A signal that arrives while a thread
+ *    registers finds a masked CPU and leaves its bit pending; registration
+ *    ends with the unmasking irq_restore(), which runs it. (Before, a CPU
+ *    was online before its id was set: the handler dropped the signal,
+ *    the bit waited for an irq_restore() that might never come, and a
+ *    smp_call_cond() waiting for that CPU hung.)
  *
  * Where an IRQ can land: in normal and ASan builds, at any instruction
  * (the kernel interrupts the thread). ThreadSanitizer holds asynchronous

@@ -4,52 +4,110 @@
  * or on those a predicate picks, and wait, over the platform's ipi_call()
  * (a real IPI in the kernel, a signal on the host).
  *
- * reqs[s] belongs to CPU s: it writes fn and arg, then sets one pending bit
- * per target (release) and interrupts the target, and waits until every
- * target has cleared its bit. A target that sees its bit (acquire) may
- * read fn and arg; it clears the bit (release) once fn has returned. CPU s
- * reuses its request only after every bit is clear, so a target never
- * sees a request change under it.
+ * reqs[s] belongs to CPU s, the caller. It writes fn and arg, then marks
+ * each target t with two bits and interrupts it:
  *
- * A target that is not online when interrupted (ipi_call() says so) gets
- * its bit cleared again by the caller; a host CPU that goes offline serves
- * what was addressed to it before (host/cpu.c), so no caller waits for a
- * CPU that left.
+ *   pending[t]    fn is owed to t: set first; cleared by whoever took the
+ *                 job, once done with it. The caller waits until every
+ *                 pending bit is clear, and only then reuses the request.
+ *   unclaimed[t]  nobody has taken the job yet: set second (release: fn,
+ *                 arg and the pending bit come with it). Taking the job is
+ *                 clearing this bit with a fetch_and that sees it set, so
+ *                 exactly one party takes it: t in smp_call_serve()
+ *                 (acquire: it then reads fn and arg, runs fn, and clears
+ *                 pending, release), or the caller, when ipi_call() says t
+ *                 is offline (it clears pending itself, running nothing).
+ *
+ * Why this is right:
+ *  - The caller returns only when fn has run on every target that took
+ *    the job: only the taker clears a pending bit, the target after fn.
+ *  - A target never sees the request change under it: it reads fn and arg
+ *    after its claim and before its pending clear, and the caller writes
+ *    them again only after seeing every pending bit clear (acquire).
+ *  - No clear is late, so none can hit a later round: each pending bit is
+ *    cleared once, by its taker, before the round it belongs to can end.
+ *    That holds whichever thread owns the target's id later (a host id is
+ *    given to a new thread only after its old thread has finished its last
+ *    smp_call_serve(), host/cpu.c, but this argument does not need that).
+ *  - No caller waits for a CPU that left: if ipi_call() fails, the target
+ *    is offline and gets no IPI; a host CPU going offline serves once
+ *    more after it stopped being a target (host/cpu.c). Either that serve
+ *    took the job (it runs fn; the caller waits for it) or the caller takes
+ *    it back. Before, the caller cleared the bit even when that last serve
+ *    had seen it and was about to run fn: the caller returned early, and
+ *    the serve's late clear could land in the caller's next round.
+ *  Kernel CPUs never go offline, so there ipi_call() fails for none of
+ *  the targets, which cpu_online() picked.
  */
 #include <stdatomic.h>
 
 #include <platform.h>
 
+#include "kernel/lib/pause.h"
 #include "kernel/smp_call.h"
 
 #define WORDS ((MAX_CPUS + 63) / 64)
 
 struct call_req {
-	void (*fn)(void *arg);          /* [owner] set before the bits */
-	void *arg;                      /* [owner] */
-	_Atomic uint64_t pending[WORDS]; /* [a] targets yet to run it */
+	void (*fn)(void *arg);             /* [owner] set before the bits */
+	void *arg;                         /* [owner] */
+	_Atomic uint64_t pending[WORDS];   /* [a] targets fn is still owed to */
+	_Atomic uint64_t unclaimed[WORDS]; /* [a] targets whose job is not taken */
 } CACHE_ALIGNED;
 
 static struct call_req reqs[MAX_CPUS];
 
+static uint64_t bit_of(unsigned cpu)
+{
+	return UINT64_C(1) << (cpu % 64);
+}
+
+/* Take the job for target t: true for exactly one taker per marking. */
+static bool take_job(struct call_req *r, unsigned t, memory_order mo)
+{
+	return atomic_fetch_and_explicit(&r->unclaimed[t / 64], ~bit_of(t),
+					 mo) & bit_of(t);
+}
+
 void smp_call_serve(void)
 {
 	unsigned me = cpu_id();
-	uint64_t mine = UINT64_C(1) << (me % 64);
 
 	ASSERT(!irqs_enabled());
 	for (unsigned s = 0; s < ncpus(); s++) {
 		struct call_req *r = &reqs[s];
 
-		/* Acquire pairs with the caller's release fetch_or. */
-		if (!(atomic_load_explicit(&r->pending[me / 64],
-					   memory_order_acquire) & mine))
+		/* A look first, as most requests are not for us. Our IPI was
+		 * sent after the caller's release fetch_or, so this sees it. */
+		if (!(atomic_load_explicit(&r->unclaimed[me / 64],
+					   memory_order_acquire) & bit_of(me)))
 			continue;
+		/* Acquire pairs with the caller's release fetch_or. */
+		if (!take_job(r, me, memory_order_acquire))
+			continue; /* the caller took it back */
+		PAUSE("smp_call.serve.claimed");
 		r->fn(r->arg);
-		/* Release: fn's effects happen-before the caller returns. */
-		atomic_fetch_and_explicit(&r->pending[me / 64], ~mine,
+		/* Release: fn's effects, and our reads of the request,
+		 * happen-before the caller's all_done() (acquire). */
+		atomic_fetch_and_explicit(&r->pending[me / 64], ~bit_of(me),
 					  memory_order_release);
 	}
+}
+
+/* Mark target t in r and interrupt it. */
+static void call_one(struct call_req *r, unsigned t)
+{
+	atomic_fetch_or_explicit(&r->pending[t / 64], bit_of(t),
+				 memory_order_relaxed);
+	/* Release: fn, arg and the pending bit before a taker's acquire. */
+	atomic_fetch_or_explicit(&r->unclaimed[t / 64], bit_of(t),
+				 memory_order_release);
+	PAUSE("smp_call.cond.marked");
+	/* Offline meanwhile: no IPI will come; take the job back unless
+	 * t's last serve took it (then we wait for its run). */
+	if (!ipi_call(t) && take_job(r, t, memory_order_relaxed))
+		atomic_fetch_and_explicit(&r->pending[t / 64], ~bit_of(t),
+					  memory_order_relaxed);
 }
 
 static bool all_done(const struct call_req *r)
@@ -70,25 +128,19 @@ void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
 	ASSERT(irqs_enabled() && !in_irq());
 	r->fn = fn;
 	r->arg = arg;
-	for (unsigned c = 0; c < ncpus(); c++) {
-		uint64_t bit = UINT64_C(1) << (c % 64);
-
-		if (c == me || !cpu_online(c) || (want && !want(c, arg)))
-			continue;
-		atomic_fetch_or_explicit(&r->pending[c / 64], bit,
-					 memory_order_release);
-		if (!ipi_call(c)) /* went offline meanwhile */
-			atomic_fetch_and_explicit(&r->pending[c / 64], ~bit,
-						  memory_order_relaxed);
-	}
+	for (unsigned c = 0; c < ncpus(); c++)
+		if (c != me && cpu_online(c) && (!want || want(c, arg)))
+			call_one(r, c);
 	if (!want || want(me, arg)) {
 		f = irq_save();
 		fn(arg);
 		irq_restore(f);
 	}
 	/* Interrupts stay enabled while we wait: we serve others' calls. */
-	while (!all_done(r))
+	while (!all_done(r)) {
+		PAUSE("smp_call.cond.wait");
 		cpu_relax();
+	}
 }
 
 void smp_call_all(void (*fn)(void *arg), void *arg)

@@ -119,6 +119,18 @@ struct pause_slot {
 
 static struct pause_slot pause_slots[PAUSE_SLOTS];
 
+/* Count one hit against p's skip; true if the hit is to be skipped. */
+static bool skip_hit(struct pause_slot *p)
+{
+	unsigned n = atomic_load(&p->skip);
+
+	/* A CAS, not a load then a decrement: two threads at the point
+	   must not both take the last skip (the count would wrap). */
+	while (n > 0 && !atomic_compare_exchange_weak(&p->skip, &n, n - 1))
+		;
+	return n > 0;
+}
+
 static void pause_hook(const char *point, void *unused)
 {
 	(void)unused;
@@ -126,13 +138,13 @@ static void pause_hook(const char *point, void *unused)
 		struct pause_slot *p = &pause_slots[s];
 		bool yes = true;
 
+		/* host_self.id, not cpu_id(): points are also reached by
+		   threads that are not (or not yet) a CPU. */
 		if (!atomic_load(&p->armed) || strcmp(point, p->point) != 0 ||
-		    (p->cpu >= 0 && (unsigned)p->cpu != cpu_id()))
+		    (p->cpu >= 0 && p->cpu != host_self.id))
 			continue;
-		if (atomic_load(&p->skip) > 0) {
-			atomic_fetch_sub(&p->skip, 1);
+		if (skip_hit(p))
 			continue;
-		}
 		/* Exactly one thread takes the action. */
 		if (!atomic_compare_exchange_strong(&p->armed, &yes, false))
 			continue;
@@ -144,9 +156,10 @@ static void pause_hook(const char *point, void *unused)
 void pause_arm(unsigned slot, const char *point, unsigned skip, int cpu,
 	       void (*fn)(void *arg), void *arg)
 {
-	struct pause_slot *p = &pause_slots[slot];
+	struct pause_slot *p;
 
 	assert_true(slot < PAUSE_SLOTS);
+	p = &pause_slots[slot];
 	atomic_store(&p->armed, false);
 	p->point = point;
 	atomic_store(&p->skip, skip);
@@ -155,7 +168,11 @@ void pause_arm(unsigned slot, const char *point, unsigned skip, int cpu,
 	p->arg = arg;
 	atomic_store(&p->fired, false);
 	atomic_store(&p->armed, true);
-	pause_set_hook(pause_hook, NULL);
+	/* Install once: reinstalling clears the hook for a moment, and a
+	   thread already running (parked at another slot's point, say)
+	   could miss its point in that moment. */
+	if (atomic_load(&pause_hook_fn) != pause_hook)
+		pause_set_hook(pause_hook, NULL);
 }
 
 bool pause_fired(unsigned slot)
@@ -173,16 +190,27 @@ void pause_reset(void)
 void gate_pass(void *gate)
 {
 	struct gate *g = gate;
+	int idle = 0;
 
-	atomic_store(&g->state, 1);
+	/* Park unless already opened (then a plain store would re-close
+	   the gate and park us for good). */
+	if (!atomic_compare_exchange_strong(&g->state, &idle, 1))
+		return;
 	while (atomic_load(&g->state) != 2)
 		sched_yield();
 }
 
+#define GATE_REACH_TIMEOUT_MS 30000
+
 void gate_wait_reached(struct gate *g)
 {
-	while (atomic_load(&g->state) == 0)
-		sched_yield();
+	/* Bounded: a point that is never reached fails, not hangs. */
+	for (unsigned ms = 0; atomic_load(&g->state) == 0; ms++) {
+		if (ms == GATE_REACH_TIMEOUT_MS)
+			panic("gate_wait_reached: nobody reached the gate in %u ms",
+			      GATE_REACH_TIMEOUT_MS);
+		sleep_ms(1);
+	}
 }
 
 void gate_open(struct gate *g)

@@ -94,8 +94,11 @@ void pause_reset(void);
 
 /*
  * A gate for two threads: the one that reaches a point waits in
- * gate_pass() until another thread calls gate_open(); gate_wait_reached()
- * lets that other thread wait until the first one is parked there.
+ * gate_pass() until another thread calls gate_open() (or passes at once
+ * if the gate is already open); gate_wait_reached() lets that other
+ * thread wait until the first one is parked there, and panics if none is
+ * within 30 s (a hang is a failure). A gate starts idle (zeroed); set
+ * state to 0 to reuse one.
  * Use as a pause_arm() action: pause_arm(0, "x.y", 0, -1, gate_pass, &g).
  */
 struct gate {

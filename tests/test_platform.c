@@ -369,6 +369,273 @@ static void test_call_cond_runs_only_where_wanted(void **state)
 		assert_int_equal(atomic_load(&cond_calls[c]), c % 2);
 }
 
+/* ------------------------------------ forced interleavings (issue 8) */
+
+/* Whether cond() became true within ms milliseconds (a hang is a failure). */
+static bool within_ms(bool (*cond)(void), unsigned ms)
+{
+	for (unsigned i = 0; i < ms && !cond(); i++)
+		sleep_ms(1);
+	return cond();
+}
+
+/* A pause action that only records that the point was reached. */
+static void reached(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * Defect 3: an id is free for the next thread only once its old thread
+ * has finished with it. The unregistering thread is parked just after it
+ * went offline, before it serves the calls addressed to it and runs the
+ * offline hooks (the page-cache drain) as that CPU; a thread registering
+ * meanwhile must get another id, or two threads use one CPU's caches.
+ */
+static struct gate leave_gate;
+static _Atomic int leaving_id = -1;
+
+static void *register_and_leave(void *arg)
+{
+	(void)arg;
+	atomic_store(&leaving_id, host_cpu_register());
+	host_cpu_unregister(); /* parks at host.cpu.unregister.offline */
+	return NULL;
+}
+
+static void test_id_not_reused_while_unregistering(void **state)
+{
+	pthread_t t;
+	int mine;
+	unsigned fails;
+
+	(void)state;
+	atomic_store(&leave_gate.state, 0);
+	pause_arm(0, "host.cpu.unregister.offline", 0, -1, gate_pass,
+		  &leave_gate);
+	assert_int_equal(pthread_create(&t, NULL, register_and_leave, NULL), 0);
+	gate_wait_reached(&leave_gate);
+	mine = host_cpu_register();
+	gate_open(&leave_gate);
+	pthread_join(t, NULL);
+	if (mine >= 0)
+		host_cpu_unregister();
+	pause_reset();
+	/* offline_hook's CHECKs fail too when the id was taken over. */
+	fails = atomic_exchange(&check_failures, 0);
+	assert_true(atomic_load(&leaving_id) >= 0);
+	assert_true(mine >= 0);
+	assert_int_not_equal(mine, atomic_load(&leaving_id));
+	assert_int_equal(fails, 0);
+}
+
+/*
+ * Defect 4: an IRQ raised at a CPU while its thread registers runs as
+ * soon as the thread can run it, not at some later irq_restore(). The
+ * registering thread is parked just after it went online, with the IRQ
+ * signal blocked, while a leader's smp_call_cond() interrupts it: the
+ * kernel holds the signal and delivers it when the thread unblocks it,
+ * still inside host_cpu_register(). The call must have run when that
+ * returns. Otherwise it is stranded: the new CPU idles as a CPU that only
+ * serves IPIs does (never unmasking) and the leader would wait for good,
+ * so the idler is then told to unmask once, and the test ends.
+ */
+static struct gate join_gate;
+static _Atomic int joiner_id = -1;
+static _Atomic bool leader_go, leader_done, joiner_rescue, joiner_stop;
+static _Atomic unsigned joiner_calls, calls_at_register;
+
+static void park_with_irq_signal_blocked(void *gate)
+{
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	sigaddset(&block, host_irq_signal());
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	gate_pass(gate);
+	pthread_sigmask(SIG_SETMASK, &old, NULL); /* the IPI lands here */
+}
+
+static void *join_and_idle(void *arg)
+{
+	int id;
+
+	(void)arg;
+	id = host_cpu_register();
+	atomic_store(&calls_at_register, atomic_load(&joiner_calls));
+	atomic_store(&joiner_id, id);
+	while (!atomic_load(&joiner_stop)) {
+		if (atomic_load(&joiner_rescue)) {
+			irqflags_t f = irq_save();
+			irq_restore(f);
+		}
+		cpu_relax();
+	}
+	host_cpu_unregister();
+	return NULL;
+}
+
+static bool not_me(unsigned cpu, void *arg)
+{
+	(void)arg;
+	return cpu != cpu_id();
+}
+
+static void count_joiner_call(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&joiner_calls, 1);
+}
+
+static void *lead_a_call(void *arg)
+{
+	(void)arg;
+	CHECK(host_cpu_register() == 0);
+	while (!atomic_load(&leader_go))
+		cpu_relax();
+	smp_call_cond(not_me, count_joiner_call, NULL);
+	atomic_store(&leader_done, true);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static bool leader_is_done(void)
+{
+	return atomic_load(&leader_done);
+}
+
+static bool leader_is_waiting(void)
+{
+	return pause_fired(1);
+}
+
+static bool joiner_registered(void)
+{
+	return atomic_load(&joiner_id) >= 0;
+}
+
+static void test_irq_raised_while_registering_runs(void **state)
+{
+	pthread_t leader, joiner;
+	bool waiting, registered, done;
+
+	(void)state;
+	atomic_store(&join_gate.state, 0);
+	atomic_store(&joiner_calls, 0);
+	pause_arm(0, "host.cpu.register.online", 1, -1,
+		  park_with_irq_signal_blocked, &join_gate);
+	pause_arm(1, "smp_call.cond.wait", 0, -1, reached, NULL);
+	/* The leader registers first (skip 1: its registration passes). */
+	assert_int_equal(pthread_create(&leader, NULL, lead_a_call, NULL), 0);
+	while (!cpu_online(0))
+		sleep_ms(1);
+	assert_int_equal(pthread_create(&joiner, NULL, join_and_idle, NULL), 0);
+	gate_wait_reached(&join_gate);
+	atomic_store(&leader_go, true);
+	waiting = within_ms(leader_is_waiting, 10000); /* its IPI is sent */
+	gate_open(&join_gate);
+	registered = within_ms(joiner_registered, 10000);
+	atomic_store(&joiner_rescue, true); /* a stranded call runs now */
+	done = within_ms(leader_is_done, 10000);
+	assert_true(done); /* else the joins below would hang */
+	atomic_store(&joiner_stop, true);
+	pthread_join(leader, NULL);
+	pthread_join(joiner, NULL);
+	pause_reset();
+	assert_true(waiting);
+	assert_true(registered);
+	assert_int_equal(atomic_load(&joiner_id), 1);
+	assert_int_equal(atomic_load(&calls_at_register), 1);
+	assert_int_equal(atomic_load(&joiner_calls), 1);
+	assert_no_check_failures();
+}
+
+/*
+ * Defect 3, the call side: each pending bit of a cross-CPU call is
+ * cleared by exactly one party, so a caller never returns before a
+ * target that took the call has run it, and a late clear never lands in
+ * a later round. Forced: the caller marks the leaving CPU and is parked
+ * before its IPI; the leaving CPU goes offline and is parked in its last
+ * smp_call_serve() with the call taken; the caller's IPI then fails (the
+ * target is offline). The caller must wait for the target's run, not
+ * take the bit back and return.
+ */
+static struct gate mark_gate, serve_gate;
+static _Atomic int leaver_id = -1;
+static _Atomic bool leaver_go, caller_returned;
+static _Atomic unsigned leaver_calls, calls_at_return;
+
+static bool is_leaver(unsigned cpu, void *arg)
+{
+	(void)arg;
+	return (int)cpu == atomic_load(&leaver_id);
+}
+
+static void count_leaver_call(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&leaver_calls, 1);
+}
+
+static void *leaver_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&leaver_id, host_cpu_register());
+	while (!atomic_load(&leaver_go))
+		cpu_relax();
+	host_cpu_unregister(); /* parks in its last smp_call_serve() */
+	return NULL;
+}
+
+static void *caller_main(void *arg)
+{
+	(void)arg;
+	CHECK(host_cpu_register() >= 0);
+	smp_call_cond(is_leaver, count_leaver_call, NULL);
+	atomic_store(&calls_at_return, atomic_load(&leaver_calls));
+	atomic_store(&caller_returned, true);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static bool caller_settled(void)
+{
+	return atomic_load(&caller_returned) || pause_fired(2);
+}
+
+static void test_call_taken_by_leaving_cpu_is_waited_for(void **state)
+{
+	pthread_t leaver, caller;
+	bool settled, early;
+
+	(void)state;
+	atomic_store(&mark_gate.state, 0);
+	atomic_store(&serve_gate.state, 0);
+	atomic_store(&leaver_calls, 0);
+	pause_arm(0, "smp_call.cond.marked", 0, -1, gate_pass, &mark_gate);
+	pause_arm(1, "smp_call.serve.claimed", 0, -1, gate_pass, &serve_gate);
+	pause_arm(2, "smp_call.cond.wait", 0, -1, reached, NULL);
+	assert_int_equal(pthread_create(&leaver, NULL, leaver_main, NULL), 0);
+	while (atomic_load(&leaver_id) < 0)
+		sleep_ms(1);
+	assert_int_equal(pthread_create(&caller, NULL, caller_main, NULL), 0);
+	gate_wait_reached(&mark_gate);
+	atomic_store(&leaver_go, true);
+	gate_wait_reached(&serve_gate);
+	gate_open(&mark_gate); /* the caller's IPI finds the target offline */
+	settled = within_ms(caller_settled, 10000);
+	early = atomic_load(&caller_returned);
+	gate_open(&serve_gate);
+	pthread_join(leaver, NULL);
+	pthread_join(caller, NULL);
+	pause_reset();
+	assert_true(settled);
+	assert_false(early);
+	assert_int_equal(atomic_load(&calls_at_return), 1);
+	assert_int_equal(atomic_load(&leaver_calls), 1);
+	assert_no_check_failures();
+}
+
 /* ----------------------------------------------------------- arena */
 
 static void test_arena_maps_physical_addresses(void **state)
@@ -404,6 +671,9 @@ int main(void)
 		cmocka_unit_test(test_timer_irqs_reach_their_own_thread),
 		cmocka_unit_test(test_ipi_runs_on_target_cpu),
 		cmocka_unit_test(test_call_cond_runs_only_where_wanted),
+		cmocka_unit_test(test_id_not_reused_while_unregistering),
+		cmocka_unit_test(test_irq_raised_while_registering_runs),
+		cmocka_unit_test(test_call_taken_by_leaving_cpu_is_waited_for),
 		cmocka_unit_test(test_arena_maps_physical_addresses),
 	};
 
