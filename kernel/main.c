@@ -23,6 +23,8 @@
  *   fail=WHAT       fail on purpose after boot, so that tests can check
  *                   the runner notices: panic, fault (a page fault),
  *                   triple (a triple fault), hang, test (a self-test fails)
+ *   test=NAME       run only the self-test NAME (a mutant's kill command
+ *                   runs the one test that claims it)
  */
 #include <string.h>
 
@@ -59,6 +61,8 @@ struct boot_args {
 	bool probe;
 	uint64_t torture_ms;
 	enum injected_failure fail;
+	const char *only; /* test=: in cmdline, only_len chars */
+	size_t only_len;
 };
 
 static const char *const failure_names[] = {
@@ -201,6 +205,11 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 		a->probe = true;
 		return true;
 	}
+	if (n > 5 && memcmp(w, "test=", 5) == 0) {
+		a->only = w + 5;
+		a->only_len = n - 5;
+		return true;
+	}
 	if (n > 5 && memcmp(w, "fail=", 5) == 0) {
 		for (unsigned i = FAIL_PANIC; i < ARRAY_SIZE(failure_names); i++) {
 			if (strlen(failure_names[i]) == n - 5 &&
@@ -232,7 +241,7 @@ static void parse_cmdline(struct boot_args *a)
 		if (!parse_word(p, n, a)) {
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test)", (int)n, p);
+			     "hang|test, test=NAME)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
@@ -311,7 +320,8 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 			  .expected_cpus = MIN(madt.ncpus, CONFIG_MAX_CPUS) +
 					   (args.fail == FAIL_TEST),
 			  .torture_ms = args.torture_ms,
-			  .boot_allocated = st.allocated })
+			  .boot_allocated = st.allocated,
+			  .only = args.only, .only_len = args.only_len })
 			  ? QEMU_EXIT_SUCCESS
 			  : QEMU_EXIT_FAILURE);
 }
