@@ -225,7 +225,18 @@ static bool test_spinlock_excludes_cpus_and_irqs(void)
 
 /* --------------------------------------------------------- page tables */
 
-static bool same_stats(const struct frame_stats *a, const struct frame_stats *b);
+/* The frame allocator's counters are equal (nothing allocated, freed). */
+static bool same_stats(const struct frame_stats *a, const struct frame_stats *b)
+{
+	if (a->managed != b->managed || a->free != b->free ||
+	    a->allocated != b->allocated || a->scrub_backlog != b->scrub_backlog)
+		return false;
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		if (a->zone[z].free != b->zone[z].free ||
+		    a->zone[z].cached != b->zone[z].cached)
+			return false;
+	return true;
+}
 
 static bool test_page_tables(void)
 {
@@ -281,18 +292,6 @@ static bool test_page_tables_refuse_overmap(void)
 }
 
 /* -------------------------------------------------------------- frames */
-
-static bool same_stats(const struct frame_stats *a, const struct frame_stats *b)
-{
-	if (a->managed != b->managed || a->free != b->free ||
-	    a->allocated != b->allocated || a->scrub_backlog != b->scrub_backlog)
-		return false;
-	for (unsigned z = 0; z < ZONE_COUNT; z++)
-		if (a->zone[z].free != b->zone[z].free ||
-		    a->zone[z].cached != b->zone[z].cached)
-			return false;
-	return true;
-}
 
 /* A bad call: the error it must return, and nothing changed. */
 #define CHECK_REJECTED(expr, want)                                      \
