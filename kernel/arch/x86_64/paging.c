@@ -20,6 +20,8 @@ static bool have_1g;    /* [I] the CPU supports 1 GiB pages */
 static const struct memmap *mapped;  /* [I] what paging_init mapped */
 static uint64_t lapic_pa;            /* [I] */
 
+extern uint64_t boot_pml4[]; /* boot/boot.S: the tables the CPUs start on */
+
 uint64_t paging_root(void)
 {
 	return root;
@@ -266,12 +268,15 @@ static const uint64_t *lookup(uint64_t root_pa, uint64_t va, uint64_t *size)
 	}
 }
 
-/* No Global bit anywhere; every table page typed PAGE_PAGETABLE. */
-static bool check_tables(uint64_t pa, unsigned level)
+/*
+ * No Global bit in the tables under pa (BOO-01); with typed, every table
+ * page typed PAGE_PAGETABLE in the frame table.
+ */
+static bool check_tables(uint64_t pa, unsigned level, bool typed)
 {
 	const uint64_t *t = table(pa);
 
-	if (frame_ready() &&
+	if (typed && frame_ready() &&
 	    ps_usage(page_state(pfn_to_page(pa_to_pfn(PADDR(pa))))) !=
 		    PAGE_PAGETABLE) {
 		klog("paging: table page %#llx is not typed as a page table",
@@ -287,7 +292,7 @@ static bool check_tables(uint64_t pa, unsigned level)
 			return false;
 		}
 		if (level > 0 && !(t[i] & PTE_PS) &&
-		    !check_tables(t[i] & PTE_ADDR, level - 1))
+		    !check_tables(t[i] & PTE_ADDR, level - 1, typed))
 			return false;
 	}
 	return true;
@@ -337,7 +342,10 @@ bool paging_validate(void)
 			return false;
 		}
 	}
-	if (!check_tables(root, 3))
+	/* The boot tables too: the APs start on them (boot/boot.S); they
+	   live in the image, so they are not typed as table frames. */
+	if (!check_tables(root, 3, true) ||
+	    !check_tables(virt_to_phys(boot_pml4).v, 3, false))
 		return false;
 	for (unsigned i = 0; i < mapped->count; i++) {
 		const struct mem_region *g = &mapped->region[i];

@@ -64,7 +64,8 @@ uint64_t paging_root(void);
 /*
  * Check the live tables (this CPU's CR3) against what paging_init
  * promised: CR3 is the kernel's root; the lower half is empty (the boot
- * identity map is gone); no entry has the Global bit (BOO-01); every page
+ * identity map is gone); no entry has the Global bit (BOO-01), in these
+ * tables or in the boot tables the APs start on; every page
  * of direct-mapped RAM translates to its own address, writable; the local
  * APIC's page is uncached (BOO-04); every table page is typed
  * PAGE_PAGETABLE in the frame table. Logs the first problem found.
