@@ -106,6 +106,27 @@ static void log_cpu(void)
 	     hv[0] ? (const char *)hv : "none");
 }
 
+/* The MADT, read through the boot tables' map of the first 4 GiB. */
+static void read_madt(void)
+{
+	const struct acpi_mem low4g = { phys_to_virt(PADDR(0)), 4 * GIB };
+	err_t e = acpi_parse_madt(&low4g, &madt);
+
+	if (e != E_OK) {
+		klog("ACPI: %s (at %#llx)", madt.why,
+		     (unsigned long long)madt.where);
+		boot_fail("ACPI MADT", e);
+	}
+	klog("ACPI: %u CPUs, local APIC at %#llx%s", madt.ncpus,
+	     (unsigned long long)madt.lapic_phys,
+	     madt.skipped ? " (some beyond CONFIG_MAX_CPUS ignored)" : "");
+	if (madt.unaddressable > 0)
+		klog("ACPI: %u enabled CPUs ignored: APIC ids above %u (the "
+		     "first: %u), which the xAPIC driver cannot address",
+		     madt.unaddressable, ACPI_XAPIC_MAX_ID,
+		     madt.first_unaddressable);
+}
+
 static void read_firmware(uint32_t magic, uint32_t info_pa)
 {
 	err_t e = multiboot_parse(magic, info_pa,
@@ -118,11 +139,7 @@ static void read_firmware(uint32_t magic, uint32_t info_pa)
 	klog("memory map (%llu MiB usable):",
 	     (unsigned long long)(memmap_bytes(&map, MEM_USABLE) >> 20));
 	memmap_dump(&map);
-	if ((e = acpi_parse_madt(&madt)) != E_OK)
-		boot_fail("ACPI MADT", e);
-	klog("ACPI: %u CPUs, local APIC at %#llx%s", madt.ncpus,
-	     (unsigned long long)madt.lapic_phys,
-	     madt.skipped ? " (some beyond CONFIG_MAX_CPUS ignored)" : "");
+	read_madt();
 }
 
 static void boot_memory(void)
