@@ -28,7 +28,7 @@ include mk/mutants.mk
 ## help: list the targets
 help:
 	@echo "Targets:"
-	@sed -n 's/^## \([^:]*\): \(.*\)/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
+	@sed -n 's/^## \([^:]*\): \(.*\)/  \1\t\2/p' $(filter-out %.d,$(MAKEFILE_LIST)) | expand -t 24
 
 ## deps: install the Debian packages that are missing (checks dpkg first)
 deps:

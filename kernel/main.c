@@ -23,6 +23,8 @@
  *   fail=WHAT       fail on purpose after boot, so that tests can check
  *                   the runner notices: panic, fault (a page fault),
  *                   triple (a triple fault), hang, test (a self-test fails)
+ *   test=NAME       run only the self-test NAME (a mutant's kill command
+ *                   runs the one test that claims it)
  */
 #include <string.h>
 
@@ -59,6 +61,8 @@ struct boot_args {
 	bool probe;
 	uint64_t torture_ms;
 	enum injected_failure fail;
+	const char *only; /* test=: in cmdline, only_len chars */
+	size_t only_len;
 };
 
 static const char *const failure_names[] = {
@@ -102,6 +106,27 @@ static void log_cpu(void)
 	     hv[0] ? (const char *)hv : "none");
 }
 
+/* The MADT, read through the boot tables' map of the first 4 GiB. */
+static void read_madt(void)
+{
+	const struct acpi_mem low4g = { phys_to_virt(PADDR(0)), 4 * GIB };
+	err_t e = acpi_parse_madt(&low4g, &madt);
+
+	if (e != E_OK) {
+		klog("ACPI: %s (at %#llx)", madt.why,
+		     (unsigned long long)madt.where);
+		boot_fail("ACPI MADT", e);
+	}
+	klog("ACPI: %u CPUs, local APIC at %#llx%s", madt.ncpus,
+	     (unsigned long long)madt.lapic_phys,
+	     madt.skipped ? " (some beyond CONFIG_MAX_CPUS ignored)" : "");
+	if (madt.unaddressable > 0)
+		klog("ACPI: %u enabled CPUs ignored: APIC ids above %u (the "
+		     "first: %u), which the xAPIC driver cannot address",
+		     madt.unaddressable, ACPI_XAPIC_MAX_ID,
+		     madt.first_unaddressable);
+}
+
 static void read_firmware(uint32_t magic, uint32_t info_pa)
 {
 	err_t e = multiboot_parse(magic, info_pa,
@@ -114,11 +139,7 @@ static void read_firmware(uint32_t magic, uint32_t info_pa)
 	klog("memory map (%llu MiB usable):",
 	     (unsigned long long)(memmap_bytes(&map, MEM_USABLE) >> 20));
 	memmap_dump(&map);
-	if ((e = acpi_parse_madt(&madt)) != E_OK)
-		boot_fail("ACPI MADT", e);
-	klog("ACPI: %u CPUs, local APIC at %#llx%s", madt.ncpus,
-	     (unsigned long long)madt.lapic_phys,
-	     madt.skipped ? " (some beyond CONFIG_MAX_CPUS ignored)" : "");
+	read_madt();
 }
 
 static void boot_memory(void)
@@ -201,6 +222,11 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 		a->probe = true;
 		return true;
 	}
+	if (n > 5 && memcmp(w, "test=", 5) == 0) {
+		a->only = w + 5;
+		a->only_len = n - 5;
+		return true;
+	}
 	if (n > 5 && memcmp(w, "fail=", 5) == 0) {
 		for (unsigned i = FAIL_PANIC; i < ARRAY_SIZE(failure_names); i++) {
 			if (strlen(failure_names[i]) == n - 5 &&
@@ -232,7 +258,7 @@ static void parse_cmdline(struct boot_args *a)
 		if (!parse_word(p, n, a)) {
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test)", (int)n, p);
+			     "hang|test, test=NAME)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
@@ -311,7 +337,8 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 			  .expected_cpus = MIN(madt.ncpus, CONFIG_MAX_CPUS) +
 					   (args.fail == FAIL_TEST),
 			  .torture_ms = args.torture_ms,
-			  .boot_allocated = st.allocated })
+			  .boot_allocated = st.allocated,
+			  .only = args.only, .only_len = args.only_len })
 			  ? QEMU_EXIT_SUCCESS
 			  : QEMU_EXIT_FAILURE);
 }

@@ -8,6 +8,7 @@
 #define KERNEL_SELFTEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct selftest_opts {
@@ -16,10 +17,13 @@ struct selftest_opts {
 	uint64_t boot_allocated; /* frames boot allocated for good (page
 				    tables, AP stacks): all that may stay
 				    allocated after the tests */
+	const char *only;       /* if not NULL: run only the test of this */
+	size_t only_len;        /* name (only_len chars, not terminated) */
 };
 
 /*
- * Run every test. Boot CPU, interrupts enabled, every other CPU idle in
+ * Run every test (or the one opts->only names; none by that name is a
+ * failure). Boot CPU, interrupts enabled, every other CPU idle in
  * smp_run_all()'s loop, no timer hook set. Returns whether all passed.
  */
 bool selftest_run(const struct selftest_opts *o);

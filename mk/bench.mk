@@ -12,12 +12,17 @@ build/bench/bench/%: build/bench/bench/%.o build/bench/libhost.a
 .PHONY: build-bench bench bench-smoke
 build-bench: $(BENCH_BINS)
 
+# Built in the recipe, after deps (see `run` in mk/kernel.mk).
+# pipefail: without it the pipeline's status is tee's, and a benchmark
+# that crashed or failed would pass.
 ## bench: the frame allocator micro-benchmark (results/frame_bench.*)
-bench: deps $(BENCH_BINS)
+bench: deps
+	@$(MAKE) --no-print-directory build-bench
 	@mkdir -p results
-	build/bench/bench/frame_bench --json results/frame_bench.json | tee results/frame_bench.md
+	set -o pipefail; build/bench/bench/frame_bench --json results/frame_bench.json | tee results/frame_bench.md
 
 ## bench-smoke: each benchmark once, briefly (part of make test; no timing checked)
-bench-smoke: deps $(BENCH_BINS)
+bench-smoke: deps
+	@$(MAKE) --no-print-directory build-bench
 	build/bench/bench/frame_bench --reps 1 --ms 10 > /dev/null
 	@echo "bench-smoke: frame_bench ran"

@@ -32,8 +32,11 @@ KERNEL_OBJS := $(addprefix $(KERNEL_DIR)/,$(addsuffix .o,$(basename $(KERNEL_SRC
 # <platform.h> from the arch), then GCC's freestanding ones (<stdint.h>,
 # <stdatomic.h>...), then Concurrency Kit's through links in
 # $(KERNEL_DIR)/include, so that nothing else from /usr/include leaks in.
-GCC_INCLUDE := $(shell gcc -print-file-name=include)
-KERNEL_CPPFLAGS := -nostdinc -Ikernel/lib/include -I. -Ikernel/arch/x86_64 \
+# Both are recursive (=) and expanded only in recipes: gcc may not be
+# installed yet when the Makefile is read (make deps installs it). The
+# first expansion asks gcc once and keeps the answer.
+GCC_INCLUDE = $(eval GCC_INCLUDE := $(shell gcc -print-file-name=include))$(GCC_INCLUDE)
+KERNEL_CPPFLAGS = -nostdinc -Ikernel/lib/include -I. -Ikernel/arch/x86_64 \
 	-isystem $(GCC_INCLUDE) -isystem $(KERNEL_DIR)/include
 
 # No red zone (interrupts push onto the same stack), no SSE (interrupts do
@@ -76,7 +79,8 @@ $(KERNEL_DIR)/kernel.bin: $(KERNEL_DIR)/kernel.elf
 
 # QEMU runs: tools/qemu-run.sh picks the accelerator, applies a timeout
 # and turns the exit code and the self-test summary into pass or fail.
-SMP ?= $(shell nproc)
+# SMP empty: qemu-run.sh's default, every host CPU.
+SMP ?=
 MEM ?= 1G
 ACCEL ?= auto
 TORTURE_MS ?= 3000
@@ -87,17 +91,23 @@ KERNEL_TEST_SMP ?= 1 2 4
 ## kernel: build the kernel image (build/kernel/kernel.bin)
 kernel: $(KERNEL_DIR)/kernel.bin
 
+# Targets that install dependencies build in their recipe, after deps:
+# as prerequisites next to deps, `make -j` would compile while deps still
+# installs the compiler.
 ## run: boot the kernel under QEMU on SMP= CPUs (default: all), MEM=, ACCEL=kvm|tcg|auto
-run: deps $(KERNEL_DIR)/kernel.bin
-	tools/qemu-run.sh --smp $(SMP) --mem $(MEM) --accel $(ACCEL) \
+run: deps
+	@$(MAKE) --no-print-directory kernel
+	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel $(ACCEL) \
 		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin
 
 ## test-kernel: boot under TCG with -smp 1, 2 and 4 (all self-tests pass), and check the runner catches failures
-test-kernel: deps $(KERNEL_DIR)/kernel.bin
+test-kernel: deps
+	@$(MAKE) --no-print-directory kernel
 	tools/test-kernel.sh $(KERNEL_DIR)/kernel.bin "$(KERNEL_TEST_SMP)" 1000
 
 ## debug: boot under QEMU stopped at the first instruction and attach gdb (tools/gdb/kernel.gdb)
-debug: $(KERNEL_DIR)/kernel.bin
+debug:
 	@tools/deps.sh gdb
-	tools/qemu-run.sh --smp $(SMP) --mem $(MEM) --accel tcg --gdb \
+	@$(MAKE) --no-print-directory kernel
+	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel tcg --gdb \
 		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin

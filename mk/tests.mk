@@ -4,7 +4,7 @@
 
 LOCK_TESTS := test_spinlock test_lockcheck
 UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
-	test_buddy test_frame test_klib
+	test_buddy test_frame test_klib test_acpi
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 
@@ -34,7 +34,14 @@ build/$(1)/tests/klib/%.o: kernel/lib/%.c
 build/$(1)/tests/test_klib: $$(patsubst kernel/lib/%.c,build/$(1)/tests/klib/%.o,$$(KLIB_SRCS))
 endef
 
+# test_acpi runs the kernel's MADT parser as it is: acpi.c has no asm and
+# no platform hooks, so it compiles for the host like a portable source.
+define acpi_test
+build/$(1)/tests/test_acpi: build/$(1)/kernel/arch/x86_64/acpi.o
+endef
+
 $(foreach v,$(TEST_VARIANTS),$(eval $(call klib_test,$(v))))
+$(foreach v,$(TEST_VARIANTS),$(eval $(call acpi_test,$(v))))
 $(foreach v,$(TEST_VARIANTS),$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 $(foreach v,$(LOCK_TEST_VARIANTS),$(foreach t,$(LOCK_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 

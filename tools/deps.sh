@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install the Debian packages the project needs, only those missing.
-# Fast when everything is there: one `dpkg -s` per package, no network.
+# Fast when everything is there: one `dpkg-query` per package, no network.
+# Needs only what every Debian system has (bash, dpkg-query, apt-get, id),
+# so it can run before anything is installed, make included (.ci/run).
 #   usage: tools/deps.sh [EXTRA_PACKAGE...]   (make debug adds gdb)
 set -euo pipefail
 
@@ -16,7 +18,10 @@ PACKAGES=(
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+	# Not through `| grep -q`: under pipefail, grep exiting at the first
+	# match could make dpkg-query's SIGPIPE read as "missing".
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [ "$status" != "install ok installed" ]; then
 		missing+=("$p")
 	fi
 done

@@ -65,9 +65,11 @@ expect_failure page_fault "fail=fault" 60 "reported failure" \
 expect_failure triple_fault "fail=triple" 60 "shut down"
 expect_failure hang "fail=hang" 10 "hang: no exit after 10 s"
 expect_failure failed_selftest "fail=test torture_ms=100" 120 \
-	"reported failure" "selftest: 10 passed, 1 failed"
+	"reported failure" "selftest: [0-9]+ passed, 1 failed"
 expect_failure bad_command_line "fail=bogus" 60 "reported failure" \
 	"bad command line word 'fail=bogus'"
+expect_failure unknown_selftest "test=bogus" 60 "reported failure" \
+	"selftest: no test named 'bogus'"
 
 echo "test-kernel: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -34,6 +34,8 @@
 #define PTE_U    (UINT64_C(1) << 2)  /* user */
 #define PTE_PWT  (UINT64_C(1) << 3)  /* write-through */
 #define PTE_PCD  (UINT64_C(1) << 4)  /* cache disable */
+#define PTE_A    (UINT64_C(1) << 5)  /* accessed: set by the CPU */
+#define PTE_D    (UINT64_C(1) << 6)  /* dirty (in a leaf): set by the CPU */
 #define PTE_PS   (UINT64_C(1) << 7)  /* large page (in a PDPT or PD entry) */
 #define PTE_G    (UINT64_C(1) << 8)  /* global: never set here (BOO-01) */
 #define PTE_NX   (UINT64_C(1) << 63) /* no execute (needs EFER.NXE) */

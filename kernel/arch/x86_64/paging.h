@@ -4,7 +4,9 @@
  * (boot/boot.S): the direct map of every RAM region of the memory map
  * (2 MiB or 1 GiB pages where aligned, write-back), the kernel image at
  * KERNEL_BASE, the local APIC's page uncached (finding BOO-04), and the AP
- * trampoline's page. No Global bit (finding BOO-01). Table pages come from
+ * trampoline's page. No Global bit (finding BOO-01). Nothing is mapped
+ * over a present entry unless replacing is asked for (WF-NO-OVERMAP).
+ * Table pages come from
  * the frame API's early path, typed PAGE_PAGETABLE (ALO-04/NOE-01), and
  * are zeroed before they are linked in.
  *
@@ -25,13 +27,45 @@
 MUST_CHECK err_t paging_init(const struct memmap *m, uint64_t lapic_phys,
 			     uint64_t image_end_phys);
 
+enum paging_mode {
+	PAGING_NEW,     /* every page of the range must be unmapped */
+	PAGING_REPLACE, /* present pages of the range are overwritten */
+};
+
+/*
+ * Map [va, va + len) to [pa, pa + len) in the kernel's tables with the
+ * attribute bits flags (PTE_W, PTE_PWT, PTE_PCD, PTE_G, PTE_NX), in the
+ * largest pages that alignment allows.
+ *   E_BUSY   (WF-NO-OVERMAP) part of the range is mapped and mode is
+ *            PAGING_NEW; or, in either mode, a page would go inside a
+ *            larger page mapped there (that would need a split)
+ *   E_INVAL  va, pa or len not 4 KiB aligned, len 0, other flag bits
+ *   E_RANGE  the range leaves its canonical half, or pa beyond 52 bits
+ *   E_STATE  before paging_init made the root
+ *   E_NOMEM  a table page could not be allocated (then, alone among the
+ *            errors, part of the range may be mapped)
+ * Any other error changes nothing: the whole range is checked first.
+ * Replacing flushes this CPU's TLB only. Not thread-safe: one CPU at a
+ * time, at boot and in self-tests (the page-table layer brings locks and
+ * shootdown).
+ */
+MUST_CHECK err_t paging_map(uint64_t va, uint64_t pa, uint64_t len,
+			    uint64_t flags, enum paging_mode mode);
+
+/*
+ * The leaf entry that maps va in the kernel's tables, with the size of
+ * its page in *size; 0 if va is unmapped (*size then unchanged).
+ */
+uint64_t paging_entry(uint64_t va, uint64_t *size);
+
 /* Physical address of the kernel's PML4 (for CR3). */
 uint64_t paging_root(void);
 
 /*
  * Check the live tables (this CPU's CR3) against what paging_init
  * promised: CR3 is the kernel's root; the lower half is empty (the boot
- * identity map is gone); no entry has the Global bit (BOO-01); every page
+ * identity map is gone); no entry has the Global bit (BOO-01), in these
+ * tables or in the boot tables the APs start on; every page
  * of direct-mapped RAM translates to its own address, writable; the local
  * APIC's page is uncached (BOO-04); every table page is typed
  * PAGE_PAGETABLE in the frame table. Logs the first problem found.
