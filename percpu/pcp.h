@@ -48,10 +48,14 @@ static inline int pcp_index(unsigned order)
  */
 void pcp_init(unsigned cpus);
 
-/* Whether blocks of this order in zone z go through the caches. */
+/*
+ * Whether blocks of this order in zone z go through the caches. Any order
+ * may be asked about: the shift is clamped (bit 63 of the widened mask is
+ * always clear), so an order of 32 or more is "not cached", not undefined.
+ */
 static inline bool pcp_caches(const struct zone *z, unsigned order)
 {
-	return (z->pcp_orders >> order) & 1;
+	return ((uint64_t)z->pcp_orders >> MIN(order, 63u)) & 1;
 }
 
 /*

@@ -8,6 +8,7 @@
  * the stress harness cover the others.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,7 +167,7 @@ static void test_xen_ue_double_and_bad_frees_change_nothing(void **state)
 	assert_unchanged(&s);
 
 	/* A frame someone else still references. */
-	frame_get(pfn_to_page(g.pfn));
+	assert_int_equal(frame_get(pfn_to_page(g.pfn)), E_OK);
 	snap(&s);
 	assert_int_equal(frame_free(g.pfn, 2), E_REFERENCED);
 	assert_unchanged(&s);
@@ -270,7 +271,7 @@ static void get_put(unsigned index, void *arg)
 	(void)arg;
 	for (int round = 0; round < 200; round++) {
 		for (int i = 0; i < 50; i++)
-			frame_get(shared);
+			CHECK(frame_get(shared) == E_OK);
 		CHECK(frame_refcount(shared) >= 51);
 		for (int i = 0; i < 50; i++)
 			CHECK(frame_put(shared) == E_OK);
@@ -304,7 +305,7 @@ static void test_t4_raw_round_trip_keeps_count(void **state)
 	struct frame_result r = frame_alloc(0, 0);
 	struct page *p = pfn_to_page(r.pfn);
 
-	frame_get(p);
+	assert_int_equal(frame_get(p), E_OK);
 	paddr_t raw = frame_into_raw(p);
 	assert_int_equal(frame_refcount(p), 2);
 	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
@@ -963,6 +964,93 @@ static void test_alo04_early_typed_frames_join_the_table(void **state)
 	assert_true(frame_validate());
 }
 
+/* ------------------------------------- defect 6: validate, then compute */
+
+/*
+ * Orders far beyond FRAME_MAX_ORDER are refused before anything shifts by
+ * them (1 << 64 is undefined: the asan variant's UBSan aborts), by every
+ * entry point, changing nothing.
+ */
+static void test_huge_orders_refused_before_any_shift(void **state)
+{
+	static const unsigned orders[] = { FRAME_MAX_ORDER + 1, 31, 32, 63, 64,
+					   65, 100, 255, 256, UINT32_MAX };
+	struct account a;
+	struct snapshot s;
+
+	(void)state;
+	account_init(&a, "huge", UINT64_MAX);
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	snap(&s);
+	for (unsigned i = 0; i < ARRAY_SIZE(orders); i++) {
+		unsigned o = orders[i];
+
+		assert_int_equal(frame_free(PFN(0), o), E_INVAL);
+		assert_int_equal(frame_free(r.pfn, o), E_INVAL);
+		assert_int_equal(frame_alloc(o, 0).err, E_INVAL);
+		assert_int_equal(frame_alloc_for(&a, o, 0, PAGE_FRAME).err,
+				 E_INVAL);
+		assert_int_equal(pcp_index(o), -1);
+		assert_false(pcp_caches(&zones[ZONE_DMA32], o));
+	}
+	assert_unchanged(&s);
+	assert_int_equal(account_pages(&a), 0);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+}
+
+/*
+ * The refcount cannot carry into the usage and order: at FRAME_REF_MAX
+ * frame_get() is refused, changing nothing, in every build (it used to be
+ * a bare increment with only a debug-build assertion).
+ */
+static void test_refcount_limit_keeps_usage_and_order(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(2, 0);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+
+	page_set_state(p, ps_make(FRAME_REF_MAX - 1, PAGE_FRAME, 2, 0));
+	assert_int_equal(frame_get(p), E_OK);
+	uint64_t s = page_state(p);
+	assert_int_equal(ps_ref(s), FRAME_REF_MAX);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(frame_get(p), E_RANGE);
+		assert_int_equal(page_state(p), s);
+	}
+	assert_int_equal(ps_usage(s), PAGE_FRAME);
+	assert_int_equal(ps_order(s), 2);
+	/* Puts still count down from the limit. */
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(ps_ref(page_state(p)), FRAME_REF_MAX - 1);
+	assert_int_equal(frame_get(p), E_OK);
+	page_set_state(p, ps_make(1, PAGE_FRAME, 2, 0));
+	assert_int_equal(frame_free(r.pfn, 2), E_OK);
+	assert_true(frame_validate());
+}
+
+static void get_free_frame(void *arg)
+{
+	err_t e = frame_get(arg);
+
+	(void)e;
+}
+
+/* A get of a frame nobody holds panics in every build. */
+static void test_get_of_a_free_frame_panics(void **state)
+{
+	struct child_result c;
+
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	run_in_child(get_free_frame, pfn_to_page(r.pfn), &c);
+	assert_child_panicked_with(&c, "holds no reference");
+	assert_true(frame_validate());
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -990,6 +1078,9 @@ int main(void)
 		T(test_drain_since_reuses_a_round_that_already_ran),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
+		T(test_huge_orders_refused_before_any_shift),
+		T(test_refcount_limit_keeps_usage_and_order),
+		T(test_get_of_a_free_frame_panics),
 	};
 #undef T
 

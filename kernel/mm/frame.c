@@ -440,14 +440,14 @@ static err_t check_freeable(uint64_t s, unsigned order)
 
 err_t frame_free(pfn_t pfn, unsigned order)
 {
-	uint64_t n = UINT64_C(1) << order;
 	struct page *p;
-	uint64_t s;
+	uint64_t n, s;
 
-	if (order > FRAME_MAX_ORDER)
+	if (order > FRAME_MAX_ORDER) /* before anything shifts by it */
 		return E_INVAL;
 	if (!frame_ready())
 		return E_STATE;
+	n = UINT64_C(1) << order;
 	if (!IS_ALIGNED(pfn.v, n) || pfn.v >= frame_table_pages ||
 	    n > frame_table_pages - pfn.v)
 		return E_RANGE;
@@ -576,9 +576,11 @@ static uint64_t walk_block(const struct zone *z, uint64_t pfn, struct walk *w)
 		*(u == PAGE_PCP ? &w->cached : &w->scrub) += UINT64_C(1) << order;
 		break;
 	default:
-		if (ps_ref(s) == 0) {
-			klog("frame: allocated block at %llu has refcount 0",
-			     (unsigned long long)pfn);
+		if (ps_ref(s) == 0 || ps_ref(s) > FRAME_REF_MAX ||
+		    order > FRAME_MAX_ORDER) {
+			klog("frame: allocated block at %llu has refcount %u, "
+			     "order %u", (unsigned long long)pfn, ps_ref(s),
+			     order);
 			return 0;
 		}
 		w->allocated += UINT64_C(1) << order;

@@ -25,7 +25,9 @@
  * and forget it"); frame_put() (frame.h) drops one, and the one who drops
  * it to zero resets the descriptor and only then frees the frame (Asterinas
  * freed first and reset after, so its from_unused() had to spin).
- * frame_into_raw()/frame_from_raw() leave the count alone.
+ * frame_into_raw()/frame_from_raw() leave the count alone. The count never
+ * exceeds FRAME_REF_MAX (2^31 - 1): frame_get() refuses beyond it, in
+ * every build, so it can never carry into the usage (defect 6).
  *
  * Fields are accessed by name through the helpers here, never by casting a
  * descriptor to something else (finding MOP-01).
@@ -36,6 +38,8 @@
 #include <stdatomic.h>
 
 #include <platform.h>
+
+#include "kernel/lib/err.h"
 
 struct account;
 
@@ -188,19 +192,37 @@ const char *page_usage_name(enum page_usage u);
 
 /* ------------------------------------------------------ refcounts */
 
+/* The most references a frame can have (see frame_get()). */
+#define FRAME_REF_MAX ((UINT32_C(1) << 31) - 1)
+
+/* frame_get()'s slow path (page.c): undo, refuse or panic. */
+MUST_CHECK err_t frame_get_refused(struct page *p, uint64_t old);
+
 /*
  * Take another reference to an allocated frame. Pre: the caller holds one
  * (so the count cannot be zero, and the frame cannot be freed meanwhile).
- * One atomic increment (MOP-02: never create a handle to do it).
+ * One atomic increment (MOP-02: never create a handle to do it), then a
+ * check of the value it replaced:
+ *   E_OK     the reference is taken
+ *   E_RANGE  the count is already FRAME_REF_MAX: the increment is undone
+ *            and nothing changes (a frame shared that widely means a leak
+ *            of references, or a caller that must copy instead)
+ * Panics, in every build, if the frame heads no allocated block (the
+ * caller held no reference: taking one now would hand out a free frame).
+ * The count never carries into the usage: it passes FRAME_REF_MAX only
+ * by one per getter between its increment and its undo, and there are far
+ * fewer of those at once (one per CPU and interrupt level) than the 2^31
+ * values between FRAME_REF_MAX and the carry.
  */
-static inline void frame_get(struct page *p)
+static inline MUST_CHECK err_t frame_get(struct page *p)
 {
 	uint64_t old = atomic_fetch_add_explicit(&p->state, 1,
 						 memory_order_relaxed);
 
-	ASSERT(ps_ref(old) != 0 && ps_ref(old) < UINT32_MAX / 2 &&
-	       page_usage_allocatable(ps_usage(old)));
-	(void)old;
+	if (likely(ps_ref(old) - 1u < FRAME_REF_MAX - 1u &&
+		   page_usage_allocatable(ps_usage(old))))
+		return E_OK;
+	return frame_get_refused(p, old);
 }
 
 /* Current reference count (racy unless the caller holds all of them). */
