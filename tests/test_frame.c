@@ -964,6 +964,77 @@ static void test_alo04_early_typed_frames_join_the_table(void **state)
 	assert_true(frame_validate());
 }
 
+/* --------------------------------------------- defect 5: stale frees */
+
+/*
+ * The loser of two racing frees (or puts) of one frame stops between its
+ * look at the descriptor and its compare-and-swap (pause point); the
+ * winner frees the frame and this CPU's cache hands it to a new owner,
+ * whose state word is the one the loser saw but for the generation. The
+ * loser must fail and leave the new owner's frame alone (it used to free
+ * it: ABA).
+ */
+struct stale_call {
+	struct gate gate;
+	pfn_t pfn;
+	bool put; /* frame_put() instead of frame_free() */
+	_Atomic int err;
+};
+
+static void *stale_caller(void *arg)
+{
+	struct stale_call *c = arg;
+
+	if (host_cpu_register() < 0)
+		panic("stale_caller: cannot register");
+	atomic_store(&c->err, c->put ? frame_put(pfn_to_page(c->pfn))
+				     : frame_free(c->pfn, 0));
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void stale_free_leaves_new_owner_alone(bool put)
+{
+	struct stale_call c = { .pfn = PFN(0), .put = put, .err = -1 };
+	struct frame_result r = frame_alloc(0, 0), again;
+	struct page *p;
+	pthread_t t;
+	uint64_t s;
+
+	assert_int_equal(r.err, E_OK);
+	c.pfn = r.pfn;
+	p = pfn_to_page(r.pfn);
+	pause_arm(0, put ? "frame.put.checked" : "frame.free.checked", 0, -1,
+		  gate_pass, &c.gate);
+	assert_int_equal(pthread_create(&t, NULL, stale_caller, &c), 0);
+	gate_wait_reached(&c.gate); /* it saw: allocated, one reference */
+	assert_int_equal(put ? frame_put(p) : frame_free(r.pfn, 0), E_OK);
+	again = frame_alloc(0, 0); /* LIFO cache: the same frame */
+	assert_int_equal(again.err, E_OK);
+	assert_int_equal(again.pfn.v, r.pfn.v);
+	s = page_state(p);
+	gate_open(&c.gate);
+	pthread_join(t, NULL);
+	pause_reset();
+	assert_int_equal(atomic_load(&c.err), E_NOT_ALLOCATED);
+	assert_int_equal(page_state(p), s); /* the new owner's, untouched */
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(again.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+static void test_stale_free_after_reallocation_fails(void **state)
+{
+	(void)state;
+	stale_free_leaves_new_owner_alone(false);
+}
+
+static void test_stale_put_after_reallocation_fails(void **state)
+{
+	(void)state;
+	stale_free_leaves_new_owner_alone(true);
+}
+
 /* ------------------------------------- defect 6: validate, then compute */
 
 /*
@@ -1078,6 +1149,8 @@ int main(void)
 		T(test_drain_since_reuses_a_round_that_already_ran),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
+		T(test_stale_free_after_reallocation_fails),
+		T(test_stale_put_after_reallocation_fails),
 		T(test_huge_orders_refused_before_any_shift),
 		T(test_refcount_limit_keeps_usage_and_order),
 		T(test_get_of_a_free_frame_panics),

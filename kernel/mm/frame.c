@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "kernel/lib/pause.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
 #include "percpu/pcp.h"
@@ -33,7 +34,10 @@ static struct bootmem *early_bm;
 static struct early_frame early[EARLY_MAX];
 static unsigned nearly;
 
+/* In transit (with the generation of the state it replaces). */
 #define TRANSIT ps_make(0, PAGE_NONE, 0, 0)
+
+_Static_assert(FRAME_MAX_ORDER <= PS_ORDER_MAX, "orders fit the state word");
 
 bool frame_ready(void)
 {
@@ -158,7 +162,7 @@ static void adopt_early_frames(void)
 	for (unsigned i = 0; i < nearly; i++) {
 		struct page *p = pfn_to_page(PFN(early[i].pfn));
 
-		page_set_state(p, ps_make(1, early[i].usage, early[i].order, 0));
+		page_set_allocated(p, early[i].usage, early[i].order);
 		zone_of(PFN(early[i].pfn))->managed += UINT64_C(1)
 						      << early[i].order;
 	}
@@ -362,7 +366,7 @@ struct frame_result frame_alloc_for(struct account *acct, unsigned order,
 	ASSERT(p->owner == NULL && p->u.raw[0] == 0 && p->u.raw[1] == 0);
 	if (charge)
 		p->owner = acct;
-	page_set_state(p, ps_make(1, usage, order, 0));
+	page_set_allocated(p, usage, order);
 	if (flags & FRAME_ZERO) {
 		if (was & PF_ZEROED)
 			atomic_fetch_add_explicit(&zero_skipped, 1,
@@ -422,11 +426,19 @@ static void release(struct page *p, unsigned order)
 		buddy_free(&z->buddy, pfn, order, false);
 }
 
-/* Why a block with state s cannot be freed as order, or E_OK. */
-static err_t check_freeable(uint64_t s, unsigned order)
+/*
+ * Why the block whose head has state s cannot be freed as order, or E_OK;
+ * seen is the state the free first read. Another generation than seen's
+ * means the block was freed and allocated again since then (page.h): the
+ * block the caller meant is gone, and the new owner's is not the caller's
+ * to free.
+ */
+static err_t check_freeable(uint64_t s, uint64_t seen, unsigned order)
 {
 	enum page_usage u = ps_usage(s);
 
+	if (ps_gen(s) != ps_gen(seen))
+		return E_NOT_ALLOCATED;
 	if (u == PAGE_META || u == PAGE_KERNEL || u == PAGE_RESERVED)
 		return E_RESERVED;
 	if (!page_usage_allocatable(u) || ps_ref(s) == 0)
@@ -441,7 +453,7 @@ static err_t check_freeable(uint64_t s, unsigned order)
 err_t frame_free(pfn_t pfn, unsigned order)
 {
 	struct page *p;
-	uint64_t n, s;
+	uint64_t n, s, seen;
 
 	if (order > FRAME_MAX_ORDER) /* before anything shifts by it */
 		return E_INVAL;
@@ -452,14 +464,17 @@ err_t frame_free(pfn_t pfn, unsigned order)
 	    n > frame_table_pages - pfn.v)
 		return E_RANGE;
 	p = pfn_to_page(pfn);
-	s = page_state(p);
+	s = seen = page_state(p);
 	do {
-		err_t e = check_freeable(s, order);
+		err_t e = check_freeable(s, seen, order);
 
 		if (e != E_OK)
 			return e;
+		PAUSE("frame.free.checked");
+		/* Fails, and we look again, if a get or put changed the count
+		 * or the block was freed (and maybe allocated again). */
 	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state, &s, TRANSIT, memory_order_acq_rel,
+		&p->state, &s, ps_keep_gen(TRANSIT, s), memory_order_acq_rel,
 		memory_order_acquire));
 	release(p, order);
 	return E_OK;
@@ -467,12 +482,16 @@ err_t frame_free(pfn_t pfn, unsigned order)
 
 err_t frame_put(struct page *p)
 {
-	uint64_t s = page_state(p), next;
+	uint64_t s = page_state(p), seen = s, next;
 
 	do {
-		if (!page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
+		/* Another generation: freed and allocated again since we
+		 * looked, so ours was not a reference (a racing double put). */
+		if (ps_gen(s) != ps_gen(seen) ||
+		    !page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
 			return E_NOT_ALLOCATED;
-		next = ps_ref(s) == 1 ? TRANSIT : s - 1;
+		next = ps_ref(s) == 1 ? ps_keep_gen(TRANSIT, s) : s - 1;
+		PAUSE("frame.put.checked");
 		/* Release: our uses happen-before the last put's reset;
 		 * acquire: the last put sees everyone's. */
 	} while (!atomic_compare_exchange_weak_explicit(

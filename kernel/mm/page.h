@@ -4,15 +4,41 @@
  *
  * Every descriptor's life is in one 64-bit atomic word, `state`:
  *
- *     bits  0..31  refcount   owners of the frame (allocated blocks only)
- *     bits 32..39  usage      enum page_usage
- *     bits 40..47  order      block order, for heads of blocks
- *     bits 48..55  flags      PF_*
+ *     bits  0..31  refcount    owners of the frame (allocated blocks only)
+ *     bits 32..35  usage       enum page_usage
+ *     bits 36..39  order       block order, for heads of blocks
+ *     bits 40..43  flags       PF_*
+ *     bits 44..63  generation  allocations of this frame as a head, mod 2^20
  *
  * so that a free is one compare-and-swap from "allocated, one owner, this
- * order" to "in transit": of two racing frees of one frame exactly one
- * succeeds, and a free with the wrong order, of a reserved frame or of a
- * frame someone else still references fails without changing anything.
+ * order, this generation" to "in transit": of two racing frees of one
+ * frame exactly one succeeds, and a free with the wrong order, of a
+ * reserved frame or of a frame someone else still references fails
+ * without changing anything.
+ *
+ * The generation (defect 5, ABA): without it, the loser of two racing
+ * frees that looked at the word before the winner freed it would find the
+ * very same word again if the frame had meanwhile been allocated to a new
+ * owner at the same usage and order, and its compare-and-swap would free
+ * the new owner's block. page_set_allocated() is the only writer that
+ * changes the generation (it adds one); page_set_state() and the free's
+ * compare-and-swap keep it. So every allocation of a frame as the head of
+ * a block has a generation that differs from the previous allocation's,
+ * and frame_free()/frame_put() refuse (E_NOT_ALLOCATED) when the word they
+ * compare against carries another generation than the one they first saw.
+ * Width: 20 bits. The check is defeated only if a racing double free (a
+ * bug of the caller in the first place) loses the processor between its
+ * look and its compare-and-swap while the same frame is allocated exactly
+ * a multiple of 2^20 = 1,048,576 times, and is then held by exactly one
+ * owner at the same usage and order: at the allocator's best rate, a
+ * stall of a tenth of a second or more that must also end on one exact
+ * allocation out of a million. A free that starts after the frame was
+ * allocated again cannot be told from the new owner's own free: that is
+ * the limit of an interface of (pfn, order).
+ *
+ * Usage, order and flags are 4 bits each: 9 usages, orders 0..15 (the
+ * buddy's largest is 10), one flag so far; ps_make() asserts that each
+ * value fits.
  *
  * Only the head descriptor of a block says anything: tails keep usage
  * PAGE_NONE, whatever the block is. A free block's head is PAGE_NONE too
@@ -96,15 +122,27 @@ _Static_assert(sizeof(struct page) == 32, "struct page must stay 32 bytes");
 
 #define PS_REF_MASK    UINT64_C(0xffffffff)
 #define PS_USAGE_SHIFT 32
-#define PS_ORDER_SHIFT 40
-#define PS_FLAGS_SHIFT 48
+#define PS_ORDER_SHIFT 36
+#define PS_FLAGS_SHIFT 40
+#define PS_GEN_SHIFT   44
+#define PS_FIELD_MASK  0xfu /* usage, order and flags are 4 bits each */
+#define PS_ORDER_MAX   15u
+#define PS_GEN_BITS    20
+#define PS_GEN_ONE     (UINT64_C(1) << PS_GEN_SHIFT)
+#define PS_GEN_MASK    (~UINT64_C(0) << PS_GEN_SHIFT)
 
+_Static_assert(PAGE_USAGE_COUNT <= PS_FIELD_MASK + 1, "usage is 4 bits");
+_Static_assert(PS_GEN_SHIFT + PS_GEN_BITS == 64, "the generation is the top");
+
+/* A state with generation 0 (the writers below keep or set the real one). */
 static inline uint64_t ps_make(uint32_t ref, enum page_usage usage,
 			       unsigned order, unsigned flags)
 {
-	return (uint64_t)ref | (uint64_t)(usage & 0xff) << PS_USAGE_SHIFT |
-	       (uint64_t)(order & 0xff) << PS_ORDER_SHIFT |
-	       (uint64_t)(flags & 0xff) << PS_FLAGS_SHIFT;
+	ASSERT((unsigned)usage < PAGE_USAGE_COUNT && order <= PS_ORDER_MAX &&
+	       flags <= PS_FIELD_MASK);
+	return (uint64_t)ref | (uint64_t)(usage & PS_FIELD_MASK) << PS_USAGE_SHIFT |
+	       (uint64_t)(order & PS_FIELD_MASK) << PS_ORDER_SHIFT |
+	       (uint64_t)(flags & PS_FIELD_MASK) << PS_FLAGS_SHIFT;
 }
 
 static inline uint32_t ps_ref(uint64_t s)
@@ -114,17 +152,28 @@ static inline uint32_t ps_ref(uint64_t s)
 
 static inline enum page_usage ps_usage(uint64_t s)
 {
-	return (enum page_usage)((s >> PS_USAGE_SHIFT) & 0xff);
+	return (enum page_usage)((s >> PS_USAGE_SHIFT) & PS_FIELD_MASK);
 }
 
 static inline unsigned ps_order(uint64_t s)
 {
-	return (unsigned)((s >> PS_ORDER_SHIFT) & 0xff);
+	return (unsigned)((s >> PS_ORDER_SHIFT) & PS_FIELD_MASK);
 }
 
 static inline unsigned ps_flags(uint64_t s)
 {
-	return (unsigned)((s >> PS_FLAGS_SHIFT) & 0xff);
+	return (unsigned)((s >> PS_FLAGS_SHIFT) & PS_FIELD_MASK);
+}
+
+static inline uint32_t ps_gen(uint64_t s)
+{
+	return (uint32_t)(s >> PS_GEN_SHIFT);
+}
+
+/* next, with the generation of s. */
+static inline uint64_t ps_keep_gen(uint64_t next, uint64_t s)
+{
+	return (next & ~PS_GEN_MASK) | (s & PS_GEN_MASK);
 }
 
 static inline uint64_t page_state(const struct page *p)
@@ -133,12 +182,34 @@ static inline uint64_t page_state(const struct page *p)
 }
 
 /*
- * Set the whole state. Only for whoever owns the descriptor exclusively
- * (the allocator for a block in transit, the CPU that caches it).
+ * Set every field but the generation, which stays. Only for whoever owns
+ * the descriptor exclusively (the allocator for a block in transit, the
+ * CPU that caches it, boot): nobody else writes the word meanwhile, so
+ * reading the generation and storing is as good as one atomic step. Every
+ * layer writes states through this or page_set_allocated(), never with a
+ * plain store, or the generation would be lost.
  */
 static inline void page_set_state(struct page *p, uint64_t s)
 {
-	atomic_store_explicit(&p->state, s, memory_order_release);
+	uint64_t old = atomic_load_explicit(&p->state, memory_order_relaxed);
+
+	atomic_store_explicit(&p->state, ps_keep_gen(s, old),
+			      memory_order_release);
+}
+
+/*
+ * The block p heads becomes allocated: refcount 1, usage, order, no flags,
+ * and the next generation (mod 2^PS_GEN_BITS). Same ownership rule.
+ */
+static inline void page_set_allocated(struct page *p, enum page_usage usage,
+				      unsigned order)
+{
+	uint64_t old = atomic_load_explicit(&p->state, memory_order_relaxed);
+
+	atomic_store_explicit(&p->state,
+			      ps_keep_gen(ps_make(1, usage, order, 0),
+					  old + PS_GEN_ONE),
+			      memory_order_release);
 }
 
 /* ------------------------------------------------------ the table */
