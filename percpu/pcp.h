@@ -82,7 +82,10 @@ void pcp_drain_local(void);
  * CPU's. Rounds are shared: if another CPU's round is under way, wait for
  * it to end and then run (or share) the next one. What was cached before
  * the call is back in the buddies on return, except what CPUs the round
- * had already passed cached again meanwhile.
+ * had already passed cached again meanwhile. Pre: with interrupts
+ * enabled outside IRQ context, the caller holds no spinlock (a CPU
+ * spinning for it with interrupts masked would never answer; debug
+ * builds panic).
  */
 void pcp_drain_all(void);
 

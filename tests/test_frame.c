@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernel/mm/scrub.h"
+#include "locks/spinlock.h"
 #include "percpu/pcp.h"
 #include "tests/support.h"
 
@@ -1122,6 +1123,59 @@ static void test_get_of_a_free_frame_panics(void **state)
 	assert_true(frame_validate());
 }
 
+/* ------------------------------------- defect 7: no lock across a drain */
+
+static spinlock_t held_lock = SPINLOCK_INIT("test.held");
+
+static void drain_holding_a_spinlock(void *arg)
+{
+	(void)arg;
+	spin_lock(&held_lock); /* interrupts stay enabled */
+	pcp_drain_all();
+	spin_unlock(&held_lock);
+}
+
+static void alloc_holding_a_spinlock(void *arg)
+{
+	(void)arg;
+	spin_lock(&held_lock);
+	struct frame_result r = frame_alloc(0, 0);
+	(void)r;
+	spin_unlock(&held_lock);
+}
+
+/*
+ * A drain round waits for every CPU's IPI; a CPU spinning with interrupts
+ * masked for a lock the round's starter holds never answers. So starting
+ * (or waiting for) a round while holding a spinlock panics in debug
+ * builds, naming the lock; so does an allocation that could start one.
+ */
+static void test_drain_round_holding_a_spinlock_panics(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_in_child(drain_holding_a_spinlock, NULL, &r);
+	assert_child_panicked_with(&r, "\"test.held\"");
+	assert_non_null(strstr(r.err, "drain round"));
+	run_in_child(alloc_holding_a_spinlock, NULL, &r);
+	assert_child_panicked_with(&r, "\"test.held\"");
+	assert_non_null(strstr(r.err, "drain round"));
+}
+
+/* With interrupts masked the drain is local and waits for nobody: fine. */
+static void test_local_drain_under_irqsave_lock_is_allowed(void **state)
+{
+	(void)state;
+	irqflags_t f = spin_lock_irqsave(&held_lock);
+	pcp_drain_all();
+	struct frame_result r = frame_alloc(0, 0);
+	spin_unlock_irqrestore(&held_lock, f);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1154,6 +1208,8 @@ int main(void)
 		T(test_huge_orders_refused_before_any_shift),
 		T(test_refcount_limit_keeps_usage_and_order),
 		T(test_get_of_a_free_frame_panics),
+		T(test_drain_round_holding_a_spinlock_panics),
+		T(test_local_drain_under_irqsave_lock_is_allowed),
 	};
 #undef T
 

@@ -8,12 +8,74 @@
  * says; a block between its claim and its arrival in a cache, the buddy or
  * the scrub queue is "in transit": PAGE_NONE, owned by the freeing or
  * allocating thread alone.
+ *
+ * Progress. ALLOCATOR.md asks for a lock-free buddy; the layers above it
+ * may wait, but each wait must end. Every path, and what it may wait on:
+ *
+ *   lock-free    frame_free(), frame_put(), frame_get(): one atomic step,
+ *                or a CAS loop on the head's state that retries only
+ *                because another CPU's step succeeded; account charges (a
+ *                CAS loop); the buddy (the argument atop buddy.c). They
+ *                never wait for another CPU.
+ *   no waiting   the per-CPU caches (pcp.c): only the owning CPU touches
+ *                one, with interrupts masked for one batch (at most
+ *                PCP_MAX_BATCH blocks), or one cache's contents in
+ *                pcp_drain_local(); no lock.
+ *   spinlock     take_above_reserve(), only for a request that fell back
+ *                into the DMA zone because NORMAL and DMA32 had nothing:
+ *                zone.fallback_lock, interrupts masked, held around one
+ *                read of the free count and one buddy_alloc(), which never
+ *                waits. scrub_queue() and the scrubber: scrub_lock, a leaf,
+ *                interrupts masked, held for one list insertion or removal
+ *                (scrub_validate() walks the queue under it, at quiescence
+ *                only). Both locks are FIFO (ticket or MCS), so a CPU waits
+ *                at most one short critical section per other CPU.
+ *   IPI round    an allocation that finds nothing while other CPUs cache
+ *                frames, with interrupts enabled outside IRQ context, calls
+ *                pcp_drain_since() (find_block()), as pcp_drain_all() does:
+ *                it leads a drain round, waiting until every CPU it
+ *                interrupted has drained its caches, or waits for the round
+ *                under way and then at most one more. A CPU answers the
+ *                next time it has interrupts enabled, and every masked
+ *                section above is bounded, so a round ends provided that
+ *                  (a) no CPU holds a spinlock while it leads or waits: a
+ *                      CPU spinning for that lock with interrupts masked
+ *                      would never answer. Debug builds check it
+ *                      (lockcheck_assert_none_held()) on every allocation
+ *                      that could start a round (check_may_drain()) and in
+ *                      pcp_drain_since();
+ *                  (b) leaders and waiters keep interrupts enabled, so two
+ *                      CPUs that start rounds at once answer each other;
+ *                  (c) a CPU that is offline is not interrupted, and one
+ *                      that goes offline first serves what was addressed
+ *                      to it (smp_call.c; host/cpu.c on the host).
+ *                With interrupts masked, or in an IRQ handler, the drain is
+ *                this CPU's caches only and waits for nobody. A preempted
+ *                leader (a descheduled vCPU or host thread) delays the
+ *                waiters until it runs again: this is the one wait that is
+ *                not lock-free, on the path where memory is exhausted.
+ *
+ * Why zone.fallback_lock stays a lock: what it makes atomic is "the free
+ * count is at least reserve + 2^order, and then a block is taken", two
+ * steps over the buddy's own count and maps. Without it, two fallbacks
+ * could each see room for one and both take a block, eating into the
+ * reserve. A lock-free reservation kept here (a count of frames promised
+ * to fallbacks in flight, raised with a CAS and checked against the free
+ * count) counts a fallback's frames twice between its buddy_alloc() and
+ * the release of its promise, so another fallback can fail while there is
+ * room for it: E_NOMEM while memory is free. Taking the block first and
+ * giving it back when the count turns out too low makes FRAME_DMA
+ * requests fail while the reserve is intact. Doing it exactly without a
+ * lock needs a CAS on the buddy's count itself, in buddy.c. The lock costs
+ * little where it is: only requests that NORMAL and DMA32 cannot satisfy
+ * take it, for a bounded section, with interrupts masked.
  */
 #include <string.h>
 
 #include "kernel/lib/pause.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
+#include "locks/lockcheck.h"
 #include "percpu/pcp.h"
 
 struct zone zones[ZONE_COUNT];
@@ -322,11 +384,28 @@ static struct page *take_from(struct zone *const *chain, unsigned order,
 	return NULL;
 }
 
+/*
+ * An allocation with interrupts enabled outside IRQ context may start a
+ * drain round, which waits for every CPU's IPI: it must hold no spinlock.
+ * Checked on every such call (debug builds), not only when memory runs
+ * short, so the mistake shows the first time the code runs.
+ */
+static void check_may_drain(void)
+{
+	if (CONFIG_LOCK_DEBUG && cfg.pcp && irqs_enabled() && !in_irq())
+		lockcheck_assert_none_held("an allocation may start a drain "
+					   "round (it waits for every CPU's "
+					   "IPI)", HERE);
+}
+
 static struct page *find_block(unsigned order, unsigned flags)
 {
 	struct zone *const *chain = zone_chain(flags);
 	uint64_t ticket = cfg.pcp ? pcp_drain_ticket() : 0;
-	struct page *p = take_from(chain, order, flags);
+	struct page *p;
+
+	check_may_drain();
+	p = take_from(chain, order, flags);
 
 	/*
 	 * What other CPUs cache is free too: drain it and look again.

@@ -56,7 +56,8 @@ void page_table_mark(pfn_t start, uint64_t n, enum page_usage usage)
 
 err_t frame_get_refused(struct page *p, uint64_t old)
 {
-	if (page_usage_allocatable(ps_usage(old)) && ps_ref(old) >= FRAME_REF_MAX) {
+	if (page_usage_allocatable(ps_usage(old)) &&
+	    ps_ref(old) >= FRAME_REF_MAX) {
 		/* Nobody can free the frame meanwhile: the count is not 0. */
 		atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
 		return E_RANGE;

@@ -140,7 +140,8 @@ static inline uint64_t ps_make(uint32_t ref, enum page_usage usage,
 {
 	ASSERT((unsigned)usage < PAGE_USAGE_COUNT && order <= PS_ORDER_MAX &&
 	       flags <= PS_FIELD_MASK);
-	return (uint64_t)ref | (uint64_t)(usage & PS_FIELD_MASK) << PS_USAGE_SHIFT |
+	return (uint64_t)ref |
+	       (uint64_t)(usage & PS_FIELD_MASK) << PS_USAGE_SHIFT |
 	       (uint64_t)(order & PS_FIELD_MASK) << PS_ORDER_SHIFT |
 	       (uint64_t)(flags & PS_FIELD_MASK) << PS_FLAGS_SHIFT;
 }
