@@ -93,7 +93,7 @@ static void graph_lock_drop(void)
 static bool is_fatal(enum lockcheck_kind kind)
 {
 	return kind == LOCKCHECK_DEADLOCK || kind == LOCKCHECK_BAD_UNLOCK ||
-	       kind == LOCKCHECK_LIMIT;
+	       kind == LOCKCHECK_LIMIT || kind == LOCKCHECK_HELD_ACROSS_WAIT;
 }
 
 static void report(enum lockcheck_kind kind, const char *msg)
@@ -496,6 +496,37 @@ bool lockcheck_held(const void *lock)
 
 	irq_restore(f);
 	return yes;
+}
+
+unsigned lockcheck_held_count(void)
+{
+	irqflags_t f = irq_save();
+	unsigned n = held[cpu_id()].depth;
+
+	irq_restore(f);
+	return n;
+}
+
+void lockcheck_assert_none_held(const char *what, const char *site)
+{
+	irqflags_t f = irq_save();
+	const struct held_stack *s = &held[cpu_id()];
+	struct held_lock h;
+	char msg[512];
+
+	if (likely(s->depth == 0)) {
+		irq_restore(f);
+		return;
+	}
+	h = s->e[s->depth - 1];
+	irq_restore(f);
+	snprintf(msg, sizeof(msg),
+		 "lock held across a wait for other CPUs: CPU %u %s \"%s\" "
+		 "(taken at %s) at %s, where %s; a CPU spinning for it with "
+		 "interrupts masked would never answer", cpu_id(),
+		 h.waiting ? "is waiting for" : "holds", h.cls->name, h.site,
+		 site, what);
+	report(LOCKCHECK_HELD_ACROSS_WAIT, msg);
 }
 
 void lockcheck_reset(void)

@@ -20,6 +20,10 @@
  *                  somewhere: an IRQ on the second holder's CPU deadlocks
  *                  against the first                                (report)
  *   bad unlock     releasing a lock this CPU does not hold          (fatal)
+ *   held across    a lock held where the code is about to wait for other
+ *   a wait         CPUs to answer an IPI (lockcheck_assert_none_held()):
+ *                  a CPU spinning for that lock with interrupts masked
+ *                  never answers                                    (fatal)
  *
  * A class is a lock name: all locks initialised with the same name share
  * one. Order edges are recorded only between locks taken in the same
@@ -44,6 +48,7 @@ enum lockcheck_kind {
 	LOCKCHECK_IRQ_UNSAFE,
 	LOCKCHECK_BAD_UNLOCK, /* fatal */
 	LOCKCHECK_LIMIT,      /* fatal: a fixed table of the checker is full */
+	LOCKCHECK_HELD_ACROSS_WAIT, /* fatal */
 };
 
 /* Install a report hook; NULL restores the default. Returns the old one. */
@@ -83,6 +88,17 @@ void lockcheck_release(struct lockcheck_map *m, const void *lock,
 /* Whether this CPU holds lock. */
 bool lockcheck_held(const void *lock);
 
+/* Locks this CPU holds or waits for (its interrupt handlers' included). */
+unsigned lockcheck_held_count(void);
+
+/*
+ * For code about to wait until other CPUs answer an IPI (a drain round of
+ * the page caches): reports LOCKCHECK_HELD_ACROSS_WAIT, naming the lock
+ * and where it was taken, if this CPU holds or waits for any. what says
+ * what is about to wait; site is the caller's HERE.
+ */
+void lockcheck_assert_none_held(const char *what, const char *site);
+
 /*
  * Forget every order edge and IRQ mark, keeping the classes (tests only:
  * no CPU may hold or wait for a lock meanwhile).
@@ -97,6 +113,8 @@ void lockcheck_reset(void);
 #define lockcheck_acquired_try(m, lock, site)    ((void)(site))
 #define lockcheck_release(m, lock, site)         ((void)(site))
 #define lockcheck_held(lock)                     ((void)(lock), true)
+#define lockcheck_held_count()                   0u
+#define lockcheck_assert_none_held(what, site)   ((void)(what), (void)(site))
 #define lockcheck_reset()                        ((void)0)
 
 #endif /* CONFIG_LOCK_DEBUG */

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "locks/lockcheck.h"
 #include "percpu/pcp.h"
 
 struct pcp_list {
@@ -204,7 +205,11 @@ static bool cpu_has_cached(unsigned cpu, void *arg)
  * round as its own. When memory runs short on many CPUs at once, each
  * would otherwise interrupt every other CPU: 64 vCPUs on 2 host cores
  * spent tens of seconds in back-to-back rounds. A waiter keeps interrupts
- * enabled, so the round it waits for drains its cache too.
+ * enabled, so the round it waits for drains its cache too. Neither a
+ * leader nor a waiter may hold a spinlock (checked in debug builds): a
+ * CPU spinning for it with interrupts masked would never answer the IPI,
+ * and the round would never end. frame.c's top comment says why every
+ * other wait a round depends on ends.
  *
  * Ordering: the store that ends a round (release) pairs with the load in
  * pcp_drain_ticket() (acquire): a caller that sees a round ended also
@@ -223,6 +228,10 @@ void pcp_drain_since(uint64_t ticket)
 		pcp_drain_local();
 		return;
 	}
+	/* From here we wait: for every CPU's IPI as a round's leader, or
+	 * for another CPU's round (frame.c's top comment). */
+	lockcheck_assert_none_held("a drain round may start (it waits for "
+				   "every CPU's IPI)", HERE);
 	while ((s = pcp_drain_ticket()) < done) {
 		if (s & 1) {
 			while (pcp_drain_ticket() == s)

@@ -48,10 +48,14 @@ static inline int pcp_index(unsigned order)
  */
 void pcp_init(unsigned cpus);
 
-/* Whether blocks of this order in zone z go through the caches. */
+/*
+ * Whether blocks of this order in zone z go through the caches. Any order
+ * may be asked about: the shift is clamped (bit 63 of the widened mask is
+ * always clear), so an order of 32 or more is "not cached", not undefined.
+ */
 static inline bool pcp_caches(const struct zone *z, unsigned order)
 {
-	return (z->pcp_orders >> order) & 1;
+	return ((uint64_t)z->pcp_orders >> MIN(order, 63u)) & 1;
 }
 
 /*
@@ -78,7 +82,10 @@ void pcp_drain_local(void);
  * CPU's. Rounds are shared: if another CPU's round is under way, wait for
  * it to end and then run (or share) the next one. What was cached before
  * the call is back in the buddies on return, except what CPUs the round
- * had already passed cached again meanwhile.
+ * had already passed cached again meanwhile. Pre: with interrupts
+ * enabled outside IRQ context, the caller holds no spinlock (a CPU
+ * spinning for it with interrupts masked would never answer; debug
+ * builds panic).
  */
 void pcp_drain_all(void);
 

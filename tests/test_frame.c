@@ -8,10 +8,12 @@
  * the stress harness cover the others.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernel/mm/scrub.h"
+#include "locks/spinlock.h"
 #include "percpu/pcp.h"
 #include "tests/support.h"
 
@@ -166,7 +168,7 @@ static void test_xen_ue_double_and_bad_frees_change_nothing(void **state)
 	assert_unchanged(&s);
 
 	/* A frame someone else still references. */
-	frame_get(pfn_to_page(g.pfn));
+	assert_int_equal(frame_get(pfn_to_page(g.pfn)), E_OK);
 	snap(&s);
 	assert_int_equal(frame_free(g.pfn, 2), E_REFERENCED);
 	assert_unchanged(&s);
@@ -270,7 +272,7 @@ static void get_put(unsigned index, void *arg)
 	(void)arg;
 	for (int round = 0; round < 200; round++) {
 		for (int i = 0; i < 50; i++)
-			frame_get(shared);
+			CHECK(frame_get(shared) == E_OK);
 		CHECK(frame_refcount(shared) >= 51);
 		for (int i = 0; i < 50; i++)
 			CHECK(frame_put(shared) == E_OK);
@@ -304,7 +306,7 @@ static void test_t4_raw_round_trip_keeps_count(void **state)
 	struct frame_result r = frame_alloc(0, 0);
 	struct page *p = pfn_to_page(r.pfn);
 
-	frame_get(p);
+	assert_int_equal(frame_get(p), E_OK);
 	paddr_t raw = frame_into_raw(p);
 	assert_int_equal(frame_refcount(p), 2);
 	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
@@ -963,6 +965,217 @@ static void test_alo04_early_typed_frames_join_the_table(void **state)
 	assert_true(frame_validate());
 }
 
+/* --------------------------------------------- defect 5: stale frees */
+
+/*
+ * The loser of two racing frees (or puts) of one frame stops between its
+ * look at the descriptor and its compare-and-swap (pause point); the
+ * winner frees the frame and this CPU's cache hands it to a new owner,
+ * whose state word is the one the loser saw but for the generation. The
+ * loser must fail and leave the new owner's frame alone (it used to free
+ * it: ABA).
+ */
+struct stale_call {
+	struct gate gate;
+	pfn_t pfn;
+	bool put; /* frame_put() instead of frame_free() */
+	_Atomic int err;
+};
+
+static void *stale_caller(void *arg)
+{
+	struct stale_call *c = arg;
+
+	if (host_cpu_register() < 0)
+		panic("stale_caller: cannot register");
+	atomic_store(&c->err, c->put ? frame_put(pfn_to_page(c->pfn))
+				     : frame_free(c->pfn, 0));
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void stale_free_leaves_new_owner_alone(bool put)
+{
+	struct stale_call c = { .pfn = PFN(0), .put = put, .err = -1 };
+	struct frame_result r = frame_alloc(0, 0), again;
+	struct page *p;
+	pthread_t t;
+	uint64_t s;
+
+	assert_int_equal(r.err, E_OK);
+	c.pfn = r.pfn;
+	p = pfn_to_page(r.pfn);
+	pause_arm(0, put ? "frame.put.checked" : "frame.free.checked", 0, -1,
+		  gate_pass, &c.gate);
+	assert_int_equal(pthread_create(&t, NULL, stale_caller, &c), 0);
+	gate_wait_reached(&c.gate); /* it saw: allocated, one reference */
+	assert_int_equal(put ? frame_put(p) : frame_free(r.pfn, 0), E_OK);
+	again = frame_alloc(0, 0); /* LIFO cache: the same frame */
+	assert_int_equal(again.err, E_OK);
+	assert_int_equal(again.pfn.v, r.pfn.v);
+	s = page_state(p);
+	gate_open(&c.gate);
+	pthread_join(t, NULL);
+	pause_reset();
+	assert_int_equal(atomic_load(&c.err), E_NOT_ALLOCATED);
+	assert_int_equal(page_state(p), s); /* the new owner's, untouched */
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(again.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+static void test_stale_free_after_reallocation_fails(void **state)
+{
+	(void)state;
+	stale_free_leaves_new_owner_alone(false);
+}
+
+static void test_stale_put_after_reallocation_fails(void **state)
+{
+	(void)state;
+	stale_free_leaves_new_owner_alone(true);
+}
+
+/* ------------------------------------- defect 6: validate, then compute */
+
+/*
+ * Orders far beyond FRAME_MAX_ORDER are refused before anything shifts by
+ * them (1 << 64 is undefined: the asan variant's UBSan aborts), by every
+ * entry point, changing nothing.
+ */
+static void test_huge_orders_refused_before_any_shift(void **state)
+{
+	static const unsigned orders[] = { FRAME_MAX_ORDER + 1, 31, 32, 63, 64,
+					   65, 100, 255, 256, UINT32_MAX };
+	struct account a;
+	struct snapshot s;
+
+	(void)state;
+	account_init(&a, "huge", UINT64_MAX);
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	snap(&s);
+	for (unsigned i = 0; i < ARRAY_SIZE(orders); i++) {
+		unsigned o = orders[i];
+
+		assert_int_equal(frame_free(PFN(0), o), E_INVAL);
+		assert_int_equal(frame_free(r.pfn, o), E_INVAL);
+		assert_int_equal(frame_alloc(o, 0).err, E_INVAL);
+		assert_int_equal(frame_alloc_for(&a, o, 0, PAGE_FRAME).err,
+				 E_INVAL);
+		assert_int_equal(pcp_index(o), -1);
+		assert_false(pcp_caches(&zones[ZONE_DMA32], o));
+	}
+	assert_unchanged(&s);
+	assert_int_equal(account_pages(&a), 0);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+}
+
+/*
+ * The refcount cannot carry into the usage and order: at FRAME_REF_MAX
+ * frame_get() is refused, changing nothing, in every build (it used to be
+ * a bare increment with only a debug-build assertion).
+ */
+static void test_refcount_limit_keeps_usage_and_order(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(2, 0);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+
+	page_set_state(p, ps_make(FRAME_REF_MAX - 1, PAGE_FRAME, 2, 0));
+	assert_int_equal(frame_get(p), E_OK);
+	uint64_t s = page_state(p);
+	assert_int_equal(ps_ref(s), FRAME_REF_MAX);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(frame_get(p), E_RANGE);
+		assert_int_equal(page_state(p), s);
+	}
+	assert_int_equal(ps_usage(s), PAGE_FRAME);
+	assert_int_equal(ps_order(s), 2);
+	/* Puts still count down from the limit. */
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(ps_ref(page_state(p)), FRAME_REF_MAX - 1);
+	assert_int_equal(frame_get(p), E_OK);
+	page_set_state(p, ps_make(1, PAGE_FRAME, 2, 0));
+	assert_int_equal(frame_free(r.pfn, 2), E_OK);
+	assert_true(frame_validate());
+}
+
+static void get_free_frame(void *arg)
+{
+	err_t e = frame_get(arg);
+
+	(void)e;
+}
+
+/* A get of a frame nobody holds panics in every build. */
+static void test_get_of_a_free_frame_panics(void **state)
+{
+	struct child_result c;
+
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	run_in_child(get_free_frame, pfn_to_page(r.pfn), &c);
+	assert_child_panicked_with(&c, "holds no reference");
+	assert_true(frame_validate());
+}
+
+/* ------------------------------------- defect 7: no lock across a drain */
+
+static spinlock_t held_lock = SPINLOCK_INIT("test.held");
+
+static void drain_holding_a_spinlock(void *arg)
+{
+	(void)arg;
+	spin_lock(&held_lock); /* interrupts stay enabled */
+	pcp_drain_all();
+	spin_unlock(&held_lock);
+}
+
+static void alloc_holding_a_spinlock(void *arg)
+{
+	(void)arg;
+	spin_lock(&held_lock);
+	struct frame_result r = frame_alloc(0, 0);
+	(void)r;
+	spin_unlock(&held_lock);
+}
+
+/*
+ * A drain round waits for every CPU's IPI; a CPU spinning with interrupts
+ * masked for a lock the round's starter holds never answers. So starting
+ * (or waiting for) a round while holding a spinlock panics in debug
+ * builds, naming the lock; so does an allocation that could start one.
+ */
+static void test_drain_round_holding_a_spinlock_panics(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_in_child(drain_holding_a_spinlock, NULL, &r);
+	assert_child_panicked_with(&r, "\"test.held\"");
+	assert_non_null(strstr(r.err, "drain round"));
+	run_in_child(alloc_holding_a_spinlock, NULL, &r);
+	assert_child_panicked_with(&r, "\"test.held\"");
+	assert_non_null(strstr(r.err, "drain round"));
+}
+
+/* With interrupts masked the drain is local and waits for nobody: fine. */
+static void test_local_drain_under_irqsave_lock_is_allowed(void **state)
+{
+	(void)state;
+	irqflags_t f = spin_lock_irqsave(&held_lock);
+	pcp_drain_all();
+	struct frame_result r = frame_alloc(0, 0);
+	spin_unlock_irqrestore(&held_lock, f);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -990,6 +1203,13 @@ int main(void)
 		T(test_drain_since_reuses_a_round_that_already_ran),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
+		T(test_stale_free_after_reallocation_fails),
+		T(test_stale_put_after_reallocation_fails),
+		T(test_huge_orders_refused_before_any_shift),
+		T(test_refcount_limit_keeps_usage_and_order),
+		T(test_get_of_a_free_frame_panics),
+		T(test_drain_round_holding_a_spinlock_panics),
+		T(test_local_drain_under_irqsave_lock_is_allowed),
 	};
 #undef T
 

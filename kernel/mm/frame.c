@@ -8,11 +8,74 @@
  * says; a block between its claim and its arrival in a cache, the buddy or
  * the scrub queue is "in transit": PAGE_NONE, owned by the freeing or
  * allocating thread alone.
+ *
+ * Progress. ALLOCATOR.md asks for a lock-free buddy; the layers above it
+ * may wait, but each wait must end. Every path, and what it may wait on:
+ *
+ *   lock-free    frame_free(), frame_put(), frame_get(): one atomic step,
+ *                or a CAS loop on the head's state that retries only
+ *                because another CPU's step succeeded; account charges (a
+ *                CAS loop); the buddy (the argument atop buddy.c). They
+ *                never wait for another CPU.
+ *   no waiting   the per-CPU caches (pcp.c): only the owning CPU touches
+ *                one, with interrupts masked for one batch (at most
+ *                PCP_MAX_BATCH blocks), or one cache's contents in
+ *                pcp_drain_local(); no lock.
+ *   spinlock     take_above_reserve(), only for a request that fell back
+ *                into the DMA zone because NORMAL and DMA32 had nothing:
+ *                zone.fallback_lock, interrupts masked, held around one
+ *                read of the free count and one buddy_alloc(), which never
+ *                waits. scrub_queue() and the scrubber: scrub_lock, a leaf,
+ *                interrupts masked, held for one list insertion or removal
+ *                (scrub_validate() walks the queue under it, at quiescence
+ *                only). Both locks are FIFO (ticket or MCS), so a CPU waits
+ *                at most one short critical section per other CPU.
+ *   IPI round    an allocation that finds nothing while other CPUs cache
+ *                frames, with interrupts enabled outside IRQ context, calls
+ *                pcp_drain_since() (find_block()), as pcp_drain_all() does:
+ *                it leads a drain round, waiting until every CPU it
+ *                interrupted has drained its caches, or waits for the round
+ *                under way and then at most one more. A CPU answers the
+ *                next time it has interrupts enabled, and every masked
+ *                section above is bounded, so a round ends provided that
+ *                  (a) no CPU holds a spinlock while it leads or waits: a
+ *                      CPU spinning for that lock with interrupts masked
+ *                      would never answer. Debug builds check it
+ *                      (lockcheck_assert_none_held()) on every allocation
+ *                      that could start a round (check_may_drain()) and in
+ *                      pcp_drain_since();
+ *                  (b) leaders and waiters keep interrupts enabled, so two
+ *                      CPUs that start rounds at once answer each other;
+ *                  (c) a CPU that is offline is not interrupted, and one
+ *                      that goes offline first serves what was addressed
+ *                      to it (smp_call.c; host/cpu.c on the host).
+ *                With interrupts masked, or in an IRQ handler, the drain is
+ *                this CPU's caches only and waits for nobody. A preempted
+ *                leader (a descheduled vCPU or host thread) delays the
+ *                waiters until it runs again: this is the one wait that is
+ *                not lock-free, on the path where memory is exhausted.
+ *
+ * Why zone.fallback_lock stays a lock: what it makes atomic is "the free
+ * count is at least reserve + 2^order, and then a block is taken", two
+ * steps over the buddy's own count and maps. Without it, two fallbacks
+ * could each see room for one and both take a block, eating into the
+ * reserve. A lock-free reservation kept here (a count of frames promised
+ * to fallbacks in flight, raised with a CAS and checked against the free
+ * count) counts a fallback's frames twice between its buddy_alloc() and
+ * the release of its promise, so another fallback can fail while there is
+ * room for it: E_NOMEM while memory is free. Taking the block first and
+ * giving it back when the count turns out too low makes FRAME_DMA
+ * requests fail while the reserve is intact. Doing it exactly without a
+ * lock needs a CAS on the buddy's count itself, in buddy.c. The lock costs
+ * little where it is: only requests that NORMAL and DMA32 cannot satisfy
+ * take it, for a bounded section, with interrupts masked.
  */
 #include <string.h>
 
+#include "kernel/lib/pause.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
+#include "locks/lockcheck.h"
 #include "percpu/pcp.h"
 
 struct zone zones[ZONE_COUNT];
@@ -33,7 +96,10 @@ static struct bootmem *early_bm;
 static struct early_frame early[EARLY_MAX];
 static unsigned nearly;
 
+/* In transit (with the generation of the state it replaces). */
 #define TRANSIT ps_make(0, PAGE_NONE, 0, 0)
+
+_Static_assert(FRAME_MAX_ORDER <= PS_ORDER_MAX, "orders fit the state word");
 
 bool frame_ready(void)
 {
@@ -158,7 +224,7 @@ static void adopt_early_frames(void)
 	for (unsigned i = 0; i < nearly; i++) {
 		struct page *p = pfn_to_page(PFN(early[i].pfn));
 
-		page_set_state(p, ps_make(1, early[i].usage, early[i].order, 0));
+		page_set_allocated(p, early[i].usage, early[i].order);
 		zone_of(PFN(early[i].pfn))->managed += UINT64_C(1)
 						      << early[i].order;
 	}
@@ -318,11 +384,28 @@ static struct page *take_from(struct zone *const *chain, unsigned order,
 	return NULL;
 }
 
+/*
+ * An allocation with interrupts enabled outside IRQ context may start a
+ * drain round, which waits for every CPU's IPI: it must hold no spinlock.
+ * Checked on every such call (debug builds), not only when memory runs
+ * short, so the mistake shows the first time the code runs.
+ */
+static void check_may_drain(void)
+{
+	if (CONFIG_LOCK_DEBUG && cfg.pcp && irqs_enabled() && !in_irq())
+		lockcheck_assert_none_held("an allocation may start a drain "
+					   "round (it waits for every CPU's "
+					   "IPI)", HERE);
+}
+
 static struct page *find_block(unsigned order, unsigned flags)
 {
 	struct zone *const *chain = zone_chain(flags);
 	uint64_t ticket = cfg.pcp ? pcp_drain_ticket() : 0;
-	struct page *p = take_from(chain, order, flags);
+	struct page *p;
+
+	check_may_drain();
+	p = take_from(chain, order, flags);
 
 	/*
 	 * What other CPUs cache is free too: drain it and look again.
@@ -362,7 +445,7 @@ struct frame_result frame_alloc_for(struct account *acct, unsigned order,
 	ASSERT(p->owner == NULL && p->u.raw[0] == 0 && p->u.raw[1] == 0);
 	if (charge)
 		p->owner = acct;
-	page_set_state(p, ps_make(1, usage, order, 0));
+	page_set_allocated(p, usage, order);
 	if (flags & FRAME_ZERO) {
 		if (was & PF_ZEROED)
 			atomic_fetch_add_explicit(&zero_skipped, 1,
@@ -422,11 +505,19 @@ static void release(struct page *p, unsigned order)
 		buddy_free(&z->buddy, pfn, order, false);
 }
 
-/* Why a block with state s cannot be freed as order, or E_OK. */
-static err_t check_freeable(uint64_t s, unsigned order)
+/*
+ * Why the block whose head has state s cannot be freed as order, or E_OK;
+ * seen is the state the free first read. Another generation than seen's
+ * means the block was freed and allocated again since then (page.h): the
+ * block the caller meant is gone, and the new owner's is not the caller's
+ * to free.
+ */
+static err_t check_freeable(uint64_t s, uint64_t seen, unsigned order)
 {
 	enum page_usage u = ps_usage(s);
 
+	if (ps_gen(s) != ps_gen(seen))
+		return E_NOT_ALLOCATED;
 	if (u == PAGE_META || u == PAGE_KERNEL || u == PAGE_RESERVED)
 		return E_RESERVED;
 	if (!page_usage_allocatable(u) || ps_ref(s) == 0)
@@ -440,26 +531,29 @@ static err_t check_freeable(uint64_t s, unsigned order)
 
 err_t frame_free(pfn_t pfn, unsigned order)
 {
-	uint64_t n = UINT64_C(1) << order;
 	struct page *p;
-	uint64_t s;
+	uint64_t n, s, seen;
 
-	if (order > FRAME_MAX_ORDER)
+	if (order > FRAME_MAX_ORDER) /* before anything shifts by it */
 		return E_INVAL;
 	if (!frame_ready())
 		return E_STATE;
+	n = UINT64_C(1) << order;
 	if (!IS_ALIGNED(pfn.v, n) || pfn.v >= frame_table_pages ||
 	    n > frame_table_pages - pfn.v)
 		return E_RANGE;
 	p = pfn_to_page(pfn);
-	s = page_state(p);
+	s = seen = page_state(p);
 	do {
-		err_t e = check_freeable(s, order);
+		err_t e = check_freeable(s, seen, order);
 
 		if (e != E_OK)
 			return e;
+		PAUSE("frame.free.checked");
+		/* Fails, and we look again, if a get or put changed the count
+		 * or the block was freed (and maybe allocated again). */
 	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state, &s, TRANSIT, memory_order_acq_rel,
+		&p->state, &s, ps_keep_gen(TRANSIT, s), memory_order_acq_rel,
 		memory_order_acquire));
 	release(p, order);
 	return E_OK;
@@ -467,12 +561,16 @@ err_t frame_free(pfn_t pfn, unsigned order)
 
 err_t frame_put(struct page *p)
 {
-	uint64_t s = page_state(p), next;
+	uint64_t s = page_state(p), seen = s, next;
 
 	do {
-		if (!page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
+		/* Another generation: freed and allocated again since we
+		 * looked, so ours was not a reference (a racing double put). */
+		if (ps_gen(s) != ps_gen(seen) ||
+		    !page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
 			return E_NOT_ALLOCATED;
-		next = ps_ref(s) == 1 ? TRANSIT : s - 1;
+		next = ps_ref(s) == 1 ? ps_keep_gen(TRANSIT, s) : s - 1;
+		PAUSE("frame.put.checked");
 		/* Release: our uses happen-before the last put's reset;
 		 * acquire: the last put sees everyone's. */
 	} while (!atomic_compare_exchange_weak_explicit(
@@ -576,9 +674,11 @@ static uint64_t walk_block(const struct zone *z, uint64_t pfn, struct walk *w)
 		*(u == PAGE_PCP ? &w->cached : &w->scrub) += UINT64_C(1) << order;
 		break;
 	default:
-		if (ps_ref(s) == 0) {
-			klog("frame: allocated block at %llu has refcount 0",
-			     (unsigned long long)pfn);
+		if (ps_ref(s) == 0 || ps_ref(s) > FRAME_REF_MAX ||
+		    order > FRAME_MAX_ORDER) {
+			klog("frame: allocated block at %llu has refcount %u, "
+			     "order %u", (unsigned long long)pfn, ps_ref(s),
+			     order);
 			return 0;
 		}
 		w->allocated += UINT64_C(1) << order;

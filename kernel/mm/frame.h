@@ -20,8 +20,10 @@
  * Every call checks its whole input before it changes anything, and a call
  * that fails has changed nothing. Bad frees are caught from the frame
  * table: the first step of a free is one compare-and-swap of the head
- * descriptor from "allocated with one reference at this order" to "in
- * transit", so of two racing frees of one block exactly one succeeds.
+ * descriptor from "allocated with one reference at this order, this
+ * generation" to "in transit", so of two racing frees of one block exactly
+ * one succeeds, even when the block is allocated again between the
+ * loser's look and its compare-and-swap (the generation, page.h).
  *
  * Before frame_init() the same API serves early boot from the boot
  * allocator (after frame_early_init()): typed frames, for page tables
@@ -130,7 +132,10 @@ MUST_CHECK err_t frames_alloc(size_t n, unsigned flags, pfn_t *out);
  *   E_INVAL          order > FRAME_MAX_ORDER
  *   E_RANGE          pfn outside the frame table or not aligned to order
  *   E_NOT_ALLOCATED  not allocated: a double free, a frame never
- *                    allocated, a frame inside another block
+ *                    allocated, a frame inside another block; also the
+ *                    loser of two racing frees when the winner's block
+ *                    was allocated again while the loser looked (it is
+ *                    the new owner's now, and left alone)
  *   E_BAD_ORDER      allocated at another order
  *   E_RESERVED       not a frame the allocator manages
  *   E_REFERENCED     others hold references too (use frame_put)
@@ -143,7 +148,8 @@ MUST_CHECK err_t frame_free(pfn_t pfn, unsigned order);
  * Drop one reference to an allocated block (its head). The one who drops
  * the last runs the usage's drop hook, resets the descriptor and then
  * frees the block. E_NOT_ALLOCATED (changing nothing) if p heads no
- * allocated block.
+ * allocated block, or if it was freed and allocated again while this call
+ * looked (a racing double put: the new owner's reference is not ours).
  */
 MUST_CHECK err_t frame_put(struct page *p);
 

@@ -53,3 +53,17 @@ void page_table_mark(pfn_t start, uint64_t n, enum page_usage usage)
 		page_set_state(pfn_to_page(PFN(start.v + i)),
 			       ps_make(0, usage, 0, 0));
 }
+
+err_t frame_get_refused(struct page *p, uint64_t old)
+{
+	if (page_usage_allocatable(ps_usage(old)) &&
+	    ps_ref(old) >= FRAME_REF_MAX) {
+		/* Nobody can free the frame meanwhile: the count is not 0. */
+		atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+		return E_RANGE;
+	}
+	panic("frame_get: frame %llu heads no allocated block (%s, refcount "
+	      "%u): the caller holds no reference to it",
+	      (unsigned long long)page_to_pfn(p).v,
+	      page_usage_name(ps_usage(old)), ps_ref(old));
+}

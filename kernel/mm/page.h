@@ -4,15 +4,41 @@
  *
  * Every descriptor's life is in one 64-bit atomic word, `state`:
  *
- *     bits  0..31  refcount   owners of the frame (allocated blocks only)
- *     bits 32..39  usage      enum page_usage
- *     bits 40..47  order      block order, for heads of blocks
- *     bits 48..55  flags      PF_*
+ *     bits  0..31  refcount    owners of the frame (allocated blocks only)
+ *     bits 32..35  usage       enum page_usage
+ *     bits 36..39  order       block order, for heads of blocks
+ *     bits 40..43  flags       PF_*
+ *     bits 44..63  generation  allocations of this frame as a head, mod 2^20
  *
  * so that a free is one compare-and-swap from "allocated, one owner, this
- * order" to "in transit": of two racing frees of one frame exactly one
- * succeeds, and a free with the wrong order, of a reserved frame or of a
- * frame someone else still references fails without changing anything.
+ * order, this generation" to "in transit": of two racing frees of one
+ * frame exactly one succeeds, and a free with the wrong order, of a
+ * reserved frame or of a frame someone else still references fails
+ * without changing anything.
+ *
+ * The generation (defect 5, ABA): without it, the loser of two racing
+ * frees that looked at the word before the winner freed it would find the
+ * very same word again if the frame had meanwhile been allocated to a new
+ * owner at the same usage and order, and its compare-and-swap would free
+ * the new owner's block. page_set_allocated() is the only writer that
+ * changes the generation (it adds one); page_set_state() and the free's
+ * compare-and-swap keep it. So every allocation of a frame as the head of
+ * a block has a generation that differs from the previous allocation's,
+ * and frame_free()/frame_put() refuse (E_NOT_ALLOCATED) when the word they
+ * compare against carries another generation than the one they first saw.
+ * Width: 20 bits. The check is defeated only if a racing double free (a
+ * bug of the caller in the first place) loses the processor between its
+ * look and its compare-and-swap while the same frame is allocated exactly
+ * a multiple of 2^20 = 1,048,576 times, and is then held by exactly one
+ * owner at the same usage and order: at the allocator's best rate, a
+ * stall of a tenth of a second or more that must also end on one exact
+ * allocation out of a million. A free that starts after the frame was
+ * allocated again cannot be told from the new owner's own free: that is
+ * the limit of an interface of (pfn, order).
+ *
+ * Usage, order and flags are 4 bits each: 9 usages, orders 0..15 (the
+ * buddy's largest is 10), one flag so far; ps_make() asserts that each
+ * value fits.
  *
  * Only the head descriptor of a block says anything: tails keep usage
  * PAGE_NONE, whatever the block is. A free block's head is PAGE_NONE too
@@ -25,7 +51,9 @@
  * and forget it"); frame_put() (frame.h) drops one, and the one who drops
  * it to zero resets the descriptor and only then frees the frame (Asterinas
  * freed first and reset after, so its from_unused() had to spin).
- * frame_into_raw()/frame_from_raw() leave the count alone.
+ * frame_into_raw()/frame_from_raw() leave the count alone. The count never
+ * exceeds FRAME_REF_MAX (2^31 - 1): frame_get() refuses beyond it, in
+ * every build, so it can never carry into the usage (defect 6).
  *
  * Fields are accessed by name through the helpers here, never by casting a
  * descriptor to something else (finding MOP-01).
@@ -36,6 +64,8 @@
 #include <stdatomic.h>
 
 #include <platform.h>
+
+#include "kernel/lib/err.h"
 
 struct account;
 
@@ -92,15 +122,28 @@ _Static_assert(sizeof(struct page) == 32, "struct page must stay 32 bytes");
 
 #define PS_REF_MASK    UINT64_C(0xffffffff)
 #define PS_USAGE_SHIFT 32
-#define PS_ORDER_SHIFT 40
-#define PS_FLAGS_SHIFT 48
+#define PS_ORDER_SHIFT 36
+#define PS_FLAGS_SHIFT 40
+#define PS_GEN_SHIFT   44
+#define PS_FIELD_MASK  0xfu /* usage, order and flags are 4 bits each */
+#define PS_ORDER_MAX   15u
+#define PS_GEN_BITS    20
+#define PS_GEN_ONE     (UINT64_C(1) << PS_GEN_SHIFT)
+#define PS_GEN_MASK    (~UINT64_C(0) << PS_GEN_SHIFT)
 
+_Static_assert(PAGE_USAGE_COUNT <= PS_FIELD_MASK + 1, "usage is 4 bits");
+_Static_assert(PS_GEN_SHIFT + PS_GEN_BITS == 64, "the generation is the top");
+
+/* A state with generation 0 (the writers below keep or set the real one). */
 static inline uint64_t ps_make(uint32_t ref, enum page_usage usage,
 			       unsigned order, unsigned flags)
 {
-	return (uint64_t)ref | (uint64_t)(usage & 0xff) << PS_USAGE_SHIFT |
-	       (uint64_t)(order & 0xff) << PS_ORDER_SHIFT |
-	       (uint64_t)(flags & 0xff) << PS_FLAGS_SHIFT;
+	ASSERT((unsigned)usage < PAGE_USAGE_COUNT && order <= PS_ORDER_MAX &&
+	       flags <= PS_FIELD_MASK);
+	return (uint64_t)ref |
+	       (uint64_t)(usage & PS_FIELD_MASK) << PS_USAGE_SHIFT |
+	       (uint64_t)(order & PS_FIELD_MASK) << PS_ORDER_SHIFT |
+	       (uint64_t)(flags & PS_FIELD_MASK) << PS_FLAGS_SHIFT;
 }
 
 static inline uint32_t ps_ref(uint64_t s)
@@ -110,17 +153,28 @@ static inline uint32_t ps_ref(uint64_t s)
 
 static inline enum page_usage ps_usage(uint64_t s)
 {
-	return (enum page_usage)((s >> PS_USAGE_SHIFT) & 0xff);
+	return (enum page_usage)((s >> PS_USAGE_SHIFT) & PS_FIELD_MASK);
 }
 
 static inline unsigned ps_order(uint64_t s)
 {
-	return (unsigned)((s >> PS_ORDER_SHIFT) & 0xff);
+	return (unsigned)((s >> PS_ORDER_SHIFT) & PS_FIELD_MASK);
 }
 
 static inline unsigned ps_flags(uint64_t s)
 {
-	return (unsigned)((s >> PS_FLAGS_SHIFT) & 0xff);
+	return (unsigned)((s >> PS_FLAGS_SHIFT) & PS_FIELD_MASK);
+}
+
+static inline uint32_t ps_gen(uint64_t s)
+{
+	return (uint32_t)(s >> PS_GEN_SHIFT);
+}
+
+/* next, with the generation of s. */
+static inline uint64_t ps_keep_gen(uint64_t next, uint64_t s)
+{
+	return (next & ~PS_GEN_MASK) | (s & PS_GEN_MASK);
 }
 
 static inline uint64_t page_state(const struct page *p)
@@ -129,12 +183,34 @@ static inline uint64_t page_state(const struct page *p)
 }
 
 /*
- * Set the whole state. Only for whoever owns the descriptor exclusively
- * (the allocator for a block in transit, the CPU that caches it).
+ * Set every field but the generation, which stays. Only for whoever owns
+ * the descriptor exclusively (the allocator for a block in transit, the
+ * CPU that caches it, boot): nobody else writes the word meanwhile, so
+ * reading the generation and storing is as good as one atomic step. Every
+ * layer writes states through this or page_set_allocated(), never with a
+ * plain store, or the generation would be lost.
  */
 static inline void page_set_state(struct page *p, uint64_t s)
 {
-	atomic_store_explicit(&p->state, s, memory_order_release);
+	uint64_t old = atomic_load_explicit(&p->state, memory_order_relaxed);
+
+	atomic_store_explicit(&p->state, ps_keep_gen(s, old),
+			      memory_order_release);
+}
+
+/*
+ * The block p heads becomes allocated: refcount 1, usage, order, no flags,
+ * and the next generation (mod 2^PS_GEN_BITS). Same ownership rule.
+ */
+static inline void page_set_allocated(struct page *p, enum page_usage usage,
+				      unsigned order)
+{
+	uint64_t old = atomic_load_explicit(&p->state, memory_order_relaxed);
+
+	atomic_store_explicit(&p->state,
+			      ps_keep_gen(ps_make(1, usage, order, 0),
+					  old + PS_GEN_ONE),
+			      memory_order_release);
 }
 
 /* ------------------------------------------------------ the table */
@@ -188,19 +264,37 @@ const char *page_usage_name(enum page_usage u);
 
 /* ------------------------------------------------------ refcounts */
 
+/* The most references a frame can have (see frame_get()). */
+#define FRAME_REF_MAX ((UINT32_C(1) << 31) - 1)
+
+/* frame_get()'s slow path (page.c): undo, refuse or panic. */
+MUST_CHECK err_t frame_get_refused(struct page *p, uint64_t old);
+
 /*
  * Take another reference to an allocated frame. Pre: the caller holds one
  * (so the count cannot be zero, and the frame cannot be freed meanwhile).
- * One atomic increment (MOP-02: never create a handle to do it).
+ * One atomic increment (MOP-02: never create a handle to do it), then a
+ * check of the value it replaced:
+ *   E_OK     the reference is taken
+ *   E_RANGE  the count is already FRAME_REF_MAX: the increment is undone
+ *            and nothing changes (a frame shared that widely means a leak
+ *            of references, or a caller that must copy instead)
+ * Panics, in every build, if the frame heads no allocated block (the
+ * caller held no reference: taking one now would hand out a free frame).
+ * The count never carries into the usage: it passes FRAME_REF_MAX only
+ * by one per getter between its increment and its undo, and there are far
+ * fewer of those at once (one per CPU and interrupt level) than the 2^31
+ * values between FRAME_REF_MAX and the carry.
  */
-static inline void frame_get(struct page *p)
+static inline MUST_CHECK err_t frame_get(struct page *p)
 {
 	uint64_t old = atomic_fetch_add_explicit(&p->state, 1,
 						 memory_order_relaxed);
 
-	ASSERT(ps_ref(old) != 0 && ps_ref(old) < UINT32_MAX / 2 &&
-	       page_usage_allocatable(ps_usage(old)));
-	(void)old;
+	if (likely(ps_ref(old) - 1u < FRAME_REF_MAX - 1u &&
+		   page_usage_allocatable(ps_usage(old))))
+		return E_OK;
+	return frame_get_refused(p, old);
 }
 
 /* Current reference count (racy unless the caller holds all of them). */
