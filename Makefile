@@ -2,7 +2,7 @@
 # The SMP memory-allocator kernel and its host harness.
 #
 #   make run    build the kernel, boot it under QEMU on all host CPUs,
-#               run its self-tests and benchmarks, print the report
+#               run its self-tests, print the report
 #   make test   everything CI runs; non-zero exit on any failure
 #   make help   every target
 #
