@@ -867,19 +867,52 @@ static void test_unregister_drains_the_cache(void **state)
 	assert_true(frame_validate());
 }
 
-/* ALO-01: timer interrupts allocate while their CPU is inside the allocator. */
+/*
+ * ALO-01: timer interrupts allocate while their CPU is inside the
+ * allocator. Each handler frees the frame the previous one on its CPU kept
+ * and keeps a new one, so allocations and frees in interrupts land in the
+ * middle of the interrupted code's (a handler that allocates and frees at
+ * once leaves the caches as it found them, and hides a missing mask).
+ */
 static _Atomic uint64_t irq_ops;
+
+struct irq_hold {
+	pfn_t pfn;
+	unsigned order;
+	bool held;
+	bool closed; /* the CPU's loop is over: keep nothing more */
+};
+static struct irq_hold irq_holds[MAX_CPUS]; /* [c] */
 
 static void irq_allocates(unsigned vector)
 {
+	struct irq_hold *h = &irq_holds[cpu_id()];
 	unsigned order = atomic_load(&irq_ops) % 2 ? 0 : 9;
-	struct frame_result r = frame_alloc(order, 0);
+	struct frame_result r;
 
 	(void)vector;
+	if (h->closed)
+		return;
+	if (h->held)
+		CHECK(frame_free(h->pfn, h->order) == E_OK);
+	h->held = false;
+	r = frame_alloc(order, 0);
 	if (r.err == E_OK) {
-		CHECK(frame_free(r.pfn, order) == E_OK);
+		*h = (struct irq_hold){ r.pfn, order, true, false };
 		atomic_fetch_add(&irq_ops, 1);
 	}
+}
+
+/* Free what this CPU's handlers kept, and keep nothing more. */
+static void irq_holds_close(void)
+{
+	irqflags_t f = irq_save();
+	struct irq_hold *h = &irq_holds[cpu_id()];
+
+	if (h->held)
+		CHECK(frame_free(h->pfn, h->order) == E_OK);
+	*h = (struct irq_hold){ PFN(0), 0, false, true };
+	irq_restore(f);
 }
 
 static void alloc_loop(unsigned index, void *arg)
@@ -889,6 +922,7 @@ static void alloc_loop(unsigned index, void *arg)
 	uint64_t rng = index + 11;
 
 	(void)arg;
+	irq_holds[cpu_id()] = (struct irq_hold){ PFN(0), 0, false, false };
 	CHECK(host_timer_start(200 * 1000) == E_OK);
 	for (int op = 0; op < 30000; op++) {
 		uint64_t r = rng_next(&rng);
@@ -905,6 +939,7 @@ static void alloc_loop(unsigned index, void *arg)
 		}
 	}
 	host_timer_stop();
+	irq_holds_close();
 	while (n > 0) {
 		n--;
 		CHECK(frame_free(held[n], ps_order(page_state(
@@ -924,6 +959,155 @@ static void test_alo01_irq_allocations_inside_allocator(void **state)
 	struct frame_stats st;
 	frame_get_stats(&st);
 	assert_int_equal(st.allocated, 0);
+}
+
+/*
+ * ALO-01, forced: an interrupt arrives on this CPU between the two steps of
+ * a per-CPU list operation (the pause points in pcp.c's push and pop), and
+ * its handler uses the same list: it allocates a frame and keeps it, or
+ * frees one allocated earlier. pcp_alloc() and pcp_free() mask interrupts
+ * around the list, so the handler must run after the operation, at its
+ * irq_restore(); unmasked, it would run in the middle and the list would
+ * lose a block or hand one out twice. The same interleaving every run.
+ */
+static _Atomic uint64_t irq_kept;   /* pfn the handler allocated */
+static _Atomic uint64_t irq_victim; /* pfn the handler frees */
+static _Atomic bool irq_freed;
+
+#define NO_PFN UINT64_MAX
+
+static void irq_alloc_and_keep(unsigned vector)
+{
+	struct frame_result r = frame_alloc(0, 0);
+
+	(void)vector;
+	CHECK(r.err == E_OK);
+	if (r.err == E_OK)
+		atomic_store(&irq_kept, r.pfn.v);
+}
+
+static void irq_free_victim(unsigned vector)
+{
+	(void)vector;
+	CHECK(frame_free(PFN(atomic_load(&irq_victim)), 0) == E_OK);
+	atomic_store(&irq_freed, true);
+}
+
+static void irq_here(void *arg)
+{
+	(void)arg;
+	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+}
+
+/* At the (skip + 1)-th time this CPU reaches point, an IRQ runs fn. */
+static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
+{
+	atomic_store(&irq_kept, NO_PFN);
+	atomic_store(&irq_freed, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
+	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
+}
+
+static void irq_at_done(void)
+{
+	bool fired = pause_fired(0);
+
+	pause_reset();
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
+	assert_true(fired);
+	assert_no_check_failures();
+}
+
+/* The handler's frame is its alone: allocated once, not in any cache. */
+static void assert_irq_frame_owned(pfn_t interrupted)
+{
+	uint64_t kept = atomic_load(&irq_kept);
+
+	assert_int_not_equal(kept, NO_PFN);
+	assert_int_not_equal(kept, interrupted.v);
+	assert_int_equal(page_state(pfn_to_page(PFN(kept))),
+			 ps_make(1, PAGE_FRAME, 0, 0));
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(PFN(kept), 0), E_OK);
+}
+
+/* pcp_alloc(): the IRQ comes after pop() read the head, before it moved it. */
+static void test_alo01_irq_inside_pcp_alloc_pop(void **state)
+{
+	(void)state;
+	struct frame_result warm = frame_alloc(0, 0); /* the cache holds some */
+	assert_int_equal(warm.err, E_OK);
+	assert_int_equal(frame_free(warm.pfn, 0), E_OK);
+
+	irq_at("pcp.pop.head_read", 0, irq_alloc_and_keep);
+	struct frame_result r = frame_alloc(0, 0);
+	irq_at_done();
+	assert_int_equal(r.err, E_OK);
+	assert_irq_frame_owned(r.pfn);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* pcp_free(): the IRQ frees another frame in the middle of push(). */
+static void test_alo01_irq_inside_pcp_free_push(void **state)
+{
+	(void)state;
+	struct frame_result a = frame_alloc(0, 0), b = frame_alloc(0, 0);
+	assert_int_equal(a.err, E_OK);
+	assert_int_equal(b.err, E_OK);
+	uint64_t before = free_frames();
+
+	atomic_store(&irq_victim, b.pfn.v);
+	irq_at("pcp.push.linked", 0, irq_free_victim);
+	assert_int_equal(frame_free(a.pfn, 0), E_OK);
+	irq_at_done();
+	assert_true(atomic_load(&irq_freed));
+	assert_true(frame_validate()); /* b is not lost from the cache */
+	assert_int_equal(free_frames(), before + 2);
+	assert_int_equal(page_state(pfn_to_page(a.pfn)) & ~PS_REF_MASK,
+			 ps_make(0, PAGE_PCP, 0, 0));
+	assert_int_equal(page_state(pfn_to_page(b.pfn)) & ~PS_REF_MASK,
+			 ps_make(0, PAGE_PCP, 0, 0));
+}
+
+/* pcp_alloc() on an empty cache: the IRQ allocates during the refill. */
+static void test_alo01_irq_inside_pcp_refill(void **state)
+{
+	(void)state;
+	pcp_drain_local();
+	/* At the second block the refill pushes: the list has one already. */
+	irq_at("pcp.push.linked", 1, irq_alloc_and_keep);
+	struct frame_result r = frame_alloc(0, 0);
+	irq_at_done();
+	assert_int_equal(r.err, E_OK);
+	assert_irq_frame_owned(r.pfn);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* pcp_free() over the high mark: the IRQ allocates during the drain. */
+static void test_alo01_irq_inside_pcp_drain(void **state)
+{
+	static pfn_t got[1024];
+	unsigned n = 0, freed = 0;
+
+	(void)state;
+	pcp_drain_local();
+	for (; n < ARRAY_SIZE(got); n++) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		assert_int_equal(r.err, E_OK);
+		got[n] = r.pfn;
+	}
+	/* Frees only push, until one takes the cache over its high mark. */
+	irq_at("pcp.pop.head_read", 0, irq_alloc_and_keep);
+	while (freed < n && !pause_fired(0))
+		assert_int_equal(frame_free(got[freed++], 0), E_OK);
+	irq_at_done();
+	assert_irq_frame_owned(got[freed - 1]);
+	while (freed < n)
+		assert_int_equal(frame_free(got[freed++], 0), E_OK);
+	assert_true(frame_validate());
 }
 
 /* ----------------------------------------------- early boot (ALO-04) */
@@ -988,6 +1172,10 @@ int main(void)
 		T(test_unregister_drains_the_cache),
 		T(test_concurrent_drains_share_rounds),
 		T(test_drain_since_reuses_a_round_that_already_ran),
+		T(test_alo01_irq_inside_pcp_alloc_pop),
+		T(test_alo01_irq_inside_pcp_free_push),
+		T(test_alo01_irq_inside_pcp_refill),
+		T(test_alo01_irq_inside_pcp_drain),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
 	};
