@@ -39,16 +39,23 @@ static int teardown(void **state)
 
 /* --------------------------------------------------------- snapshots */
 
-/* Everything the allocator is: descriptors, free maps, counters. */
+/*
+ * Everything the allocator is: descriptors, free maps, counters, and the
+ * account a test charges (snap_account()). WF-FAIL-NOOP: every failing
+ * call is made between snap() and assert_unchanged().
+ */
 struct snapshot {
 	struct frame_stats stats;
 	struct page *table;
 	uint64_t *maps[ZONE_COUNT];
 	size_t map_bytes[ZONE_COUNT];
+	const struct account *acct;
+	struct account acct_bytes;
 };
 
 static void snap(struct snapshot *s)
 {
+	s->acct = NULL;
 	s->table = malloc(frame_table_pages * sizeof(struct page));
 	memcpy(s->table, frame_table, frame_table_pages * sizeof(struct page));
 	frame_get_stats(&s->stats);
@@ -66,10 +73,19 @@ static void snap(struct snapshot *s)
 	}
 }
 
+/* Also compare account a (after snap()). */
+static void snap_account(struct snapshot *s, const struct account *a)
+{
+	s->acct = a;
+	memcpy(&s->acct_bytes, a, sizeof(*a));
+}
+
 static void assert_unchanged(struct snapshot *s)
 {
 	struct frame_stats now;
 
+	if (s->acct != NULL)
+		assert_memory_equal(s->acct, &s->acct_bytes, sizeof(*s->acct));
 	frame_get_stats(&now);
 	assert_memory_equal(&now, &s->stats, sizeof(now));
 	assert_memory_equal(frame_table, s->table,
@@ -81,6 +97,24 @@ static void assert_unchanged(struct snapshot *s)
 		free(s->maps[z]);
 	}
 	free(s->table);
+}
+
+/*
+ * For a call that may fail with E_NOMEM: its last resort drains the
+ * per-CPU caches, which moves free frames into the buddies without
+ * changing which frames are free. With this CPU's caches drained on both
+ * sides (the tests run no other CPU), anything else it changed shows.
+ */
+static void snap_drained(struct snapshot *s)
+{
+	pcp_drain_local();
+	snap(s);
+}
+
+static void assert_unchanged_drained(struct snapshot *s)
+{
+	pcp_drain_local();
+	assert_unchanged(s);
 }
 
 static uint64_t free_frames(void)
@@ -357,6 +391,7 @@ static void test_xen_zone_requests_stay_in_their_zone(void **state)
 {
 	static pfn_t got[RAM / PAGE_SIZE];
 	unsigned n = 0;
+	struct snapshot s;
 
 	(void)state;
 	/* FRAME_DMA: only below 16 MiB, until the zone is empty. */
@@ -371,6 +406,10 @@ static void test_xen_zone_requests_stay_in_their_zone(void **state)
 		got[n++] = r.pfn;
 	}
 	assert_true(n > 0);
+	snap_drained(&s);
+	assert_int_equal(frame_alloc(4, FRAME_DMA).err, E_NOMEM);
+	assert_int_equal(frame_alloc(0, FRAME_DMA).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	while (n > 0)
 		assert_int_equal(frame_free(got[--n], 4), E_OK);
 	/* Top-order blocks: none crosses the 16 MiB border. */
@@ -399,6 +438,7 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	unsigned n = 0, dma_ordinary = 0, dma_special = 0;
 	bool seen_dma = false;
 	struct zone *dma = &zones[ZONE_DMA];
+	struct snapshot s;
 
 	(void)state;
 	assert_true(dma->reserve > 0);
@@ -417,6 +457,10 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	}
 	assert_true(dma_ordinary > 0);
 	assert_int_equal(buddy_free_pages(&dma->buddy), dma->reserve);
+	snap_drained(&s); /* the reserve is refused, changing nothing */
+	assert_int_equal(frame_alloc(0, 0).err, E_NOMEM);
+	assert_int_equal(frame_alloc(0, FRAME_DMA32).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	for (;;) {
 		struct frame_result r = frame_alloc(0, FRAME_DMA);
 
@@ -428,6 +472,9 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	}
 	assert_int_equal(dma_special, dma->reserve);
 	assert_int_equal(free_frames(), 0);
+	snap_drained(&s);
+	assert_int_equal(frame_alloc(0, FRAME_DMA).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	while (n > 0)
 		assert_int_equal(frame_free(got[--n], 0), E_OK);
 	assert_true(frame_validate());
@@ -488,8 +535,11 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 	}
 	assert_int_equal(account_pages(&a), 8);
 	snap(&s);
+	snap_account(&s, &a);
 	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_QUOTA);
 	assert_int_equal(frame_alloc_for(&a, 3, 0, PAGE_FRAME).err, E_QUOTA);
+	assert_int_equal(frame_alloc_for(&a, 0, FRAME_DMA, PAGE_SLAB).err,
+			 E_QUOTA);
 	assert_unchanged(&s);
 	assert_int_equal(account_pages(&a), 8);
 
@@ -503,8 +553,11 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 
 	assert_int_equal(frame_free(got[0], 0), E_OK);
 	assert_int_equal(account_pages(&a), 7);
+	snap(&s);
+	snap_account(&s, &a);
 	struct frame_result big = frame_alloc_for(&a, 1, 0, PAGE_FRAME);
 	assert_int_equal(big.err, E_QUOTA); /* 7 + 2 > 8 */
+	assert_unchanged(&s);
 	struct frame_result one = frame_alloc_for(&a, 0, 0, PAGE_FRAME);
 	assert_int_equal(one.err, E_OK);
 	got[0] = one.pfn;
@@ -513,13 +566,34 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 	account_set_dying(&a);
 	assert_int_equal(frame_free(got[1], 0), E_OK); /* goes to scrubbing */
 	snap(&s);
+	snap_account(&s, &a);
 	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_DYING);
+	assert_int_equal(frame_alloc_for(&a, 0, FRAME_ZERO, PAGE_FRAME).err,
+			 E_DYING);
 	assert_unchanged(&s);
 	for (unsigned i = 0; i < 8; i++)
 		if (i != 1)
 			assert_int_equal(frame_free(got[i], 0), E_OK);
 	assert_int_equal(account_pages(&a), 0);
 	assert_int_equal(scrub_run(UINT64_MAX), 8);
+	assert_true(frame_validate());
+
+	/* Within quota but no such block left: the charge is taken back. */
+	account_init(&a, "quota", 1 << 20);
+	unsigned n = 0;
+	for (struct frame_result r; n < ARRAY_SIZE(got) &&
+	     (r = frame_alloc_for(&a, FRAME_MAX_ORDER, FRAME_DMA,
+				  PAGE_FRAME)).err == E_OK;)
+		got[n++] = r.pfn;
+	assert_in_range(n, 1, ARRAY_SIZE(got));
+	snap_drained(&s);
+	snap_account(&s, &a);
+	assert_int_equal(frame_alloc_for(&a, FRAME_MAX_ORDER, FRAME_DMA,
+					 PAGE_FRAME).err, E_NOMEM);
+	assert_unchanged_drained(&s);
+	while (n > 0)
+		assert_int_equal(frame_free(got[--n], FRAME_MAX_ORDER), E_OK);
+	assert_int_equal(account_pages(&a), 0);
 	assert_true(frame_validate());
 }
 
@@ -534,6 +608,7 @@ static void test_xen_scrub_dying_frames_zeroed_before_reuse(void **state)
 	uint64_t run;
 	pfn_t again[64];
 	struct frame_stats st;
+	struct snapshot s;
 
 	(void)state;
 	account_init(&a, "dying", UINT64_MAX);
@@ -565,7 +640,9 @@ static void test_xen_scrub_dying_frames_zeroed_before_reuse(void **state)
 	assert_int_equal(account_pages(&a), n - 64);
 
 	/* Nothing ordinary is free, and the queued frames are not handed out. */
+	snap_drained(&s);
 	assert_int_equal(frame_alloc(0, 0).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	const uint8_t *m = phys_to_virt(pfn_to_pa(PFN(run)));
 	assert_int_equal(m[0], 0x5a); /* not reused, not yet scrubbed */
 	assert_true(frame_validate());
@@ -677,6 +754,7 @@ static void test_alo02_noncontiguous_request_succeeds(void **state)
 {
 	static pfn_t all[RAM / PAGE_SIZE], out[RAM / PAGE_SIZE];
 	unsigned n = 0, holes = 0;
+	struct snapshot s;
 
 	(void)state;
 	for (;;) {
@@ -697,10 +775,10 @@ static void test_alo02_noncontiguous_request_succeeds(void **state)
 			all[i] = PFN(UINT64_MAX);
 		}
 	}
+	snap_drained(&s);
 	assert_int_equal(frame_alloc(1, 0).err, E_NOMEM);
-	uint64_t before = free_frames();
 	assert_int_equal(frames_alloc(holes + 1, 0, out), E_NOMEM);
-	assert_int_equal(free_frames(), before); /* all or nothing */
+	assert_unchanged_drained(&s); /* all or nothing */
 	assert_int_equal(frames_alloc(holes, 0, out), E_OK);
 	assert_int_equal(free_frames(), zones[ZONE_DMA].reserve);
 	for (unsigned i = 0; i < holes; i++)
