@@ -126,6 +126,72 @@ static uint64_t free_frames(void)
 	return st.free;
 }
 
+/*
+ * Interrupts at chosen steps: irq_at(point, skip, fn) makes an interrupt
+ * arrive on this CPU when it reaches a pause point (kernel/lib/pause.h),
+ * and fn is its handler; irq_at_done() removes both and checks it fired.
+ */
+static _Atomic uint64_t irq_kept;   /* pfn the handler allocated */
+static _Atomic uint64_t irq_victim; /* pfn the handler frees */
+static _Atomic bool irq_freed;
+
+#define NO_PFN UINT64_MAX
+
+static void irq_alloc_and_keep(unsigned vector)
+{
+	struct frame_result r = frame_alloc(0, 0);
+
+	(void)vector;
+	CHECK(r.err == E_OK);
+	if (r.err == E_OK)
+		atomic_store(&irq_kept, r.pfn.v);
+}
+
+static void irq_free_victim(unsigned vector)
+{
+	(void)vector;
+	CHECK(frame_free(PFN(atomic_load(&irq_victim)), 0) == E_OK);
+	atomic_store(&irq_freed, true);
+}
+
+static void irq_here(void *arg)
+{
+	(void)arg;
+	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+}
+
+/* At the (skip + 1)-th time this CPU reaches point, an IRQ runs fn. */
+static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
+{
+	atomic_store(&irq_kept, NO_PFN);
+	atomic_store(&irq_freed, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
+	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
+}
+
+static void irq_at_done(void)
+{
+	bool fired = pause_fired(0);
+
+	pause_reset();
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
+	assert_true(fired);
+	assert_no_check_failures();
+}
+
+/* The handler's frame is its alone: allocated once, not in any cache. */
+static void assert_irq_frame_owned(pfn_t interrupted)
+{
+	uint64_t kept = atomic_load(&irq_kept);
+
+	assert_int_not_equal(kept, NO_PFN);
+	assert_int_not_equal(kept, interrupted.v);
+	assert_int_equal(page_state(pfn_to_page(PFN(kept))),
+			 ps_make(1, PAGE_FRAME, 0, 0));
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(PFN(kept), 0), E_OK);
+}
+
 /* ----------------------------------------------------- basic behaviour */
 
 /* T3: a new frame is fully initialised: one reference, usage, order. */
@@ -528,6 +594,35 @@ static void test_t8_reset_before_reuse(void **state)
 	assert_int_equal(p->u.raw[0] | p->u.raw[1], 0);
 	assert_int_equal(frame_free(again.pfn, 0), E_OK);
 	assert_no_check_failures();
+}
+
+/*
+ * T8 at the earliest reuse: an interrupt on this CPU allocates at the very
+ * moment the last put hands the frame to the per-CPU cache (at the push,
+ * whose irq_restore runs it), and gets that frame (LIFO): it must already
+ * be reset, with no owner and no slab fields left.
+ */
+static void test_t8_reset_before_an_irq_can_reuse_it(void **state)
+{
+	struct account a;
+
+	(void)state;
+	account_init(&a, "t8", 10);
+	struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_SLAB);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+	p->u.slab.inuse = 3;
+	p->u.slab.freelist = p;
+
+	irq_at("pcp.push.linked", 0, irq_alloc_and_keep);
+	assert_int_equal(frame_put(p), E_OK);
+	irq_at_done();
+	assert_int_equal(atomic_load(&irq_kept), r.pfn.v);
+	assert_null(p->owner);
+	assert_int_equal(p->u.raw[0] | p->u.raw[1], 0);
+	assert_int_equal(account_pages(&a), 0);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
 }
 
 /* ------------------------------------------------------------- zones */
@@ -1193,67 +1288,6 @@ static void test_alo01_irq_allocations_inside_allocator(void **state)
  * irq_restore(); unmasked, it would run in the middle and the list would
  * lose a block or hand one out twice. The same interleaving every run.
  */
-static _Atomic uint64_t irq_kept;   /* pfn the handler allocated */
-static _Atomic uint64_t irq_victim; /* pfn the handler frees */
-static _Atomic bool irq_freed;
-
-#define NO_PFN UINT64_MAX
-
-static void irq_alloc_and_keep(unsigned vector)
-{
-	struct frame_result r = frame_alloc(0, 0);
-
-	(void)vector;
-	CHECK(r.err == E_OK);
-	if (r.err == E_OK)
-		atomic_store(&irq_kept, r.pfn.v);
-}
-
-static void irq_free_victim(unsigned vector)
-{
-	(void)vector;
-	CHECK(frame_free(PFN(atomic_load(&irq_victim)), 0) == E_OK);
-	atomic_store(&irq_freed, true);
-}
-
-static void irq_here(void *arg)
-{
-	(void)arg;
-	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
-}
-
-/* At the (skip + 1)-th time this CPU reaches point, an IRQ runs fn. */
-static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
-{
-	atomic_store(&irq_kept, NO_PFN);
-	atomic_store(&irq_freed, false);
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
-	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
-}
-
-static void irq_at_done(void)
-{
-	bool fired = pause_fired(0);
-
-	pause_reset();
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
-	assert_true(fired);
-	assert_no_check_failures();
-}
-
-/* The handler's frame is its alone: allocated once, not in any cache. */
-static void assert_irq_frame_owned(pfn_t interrupted)
-{
-	uint64_t kept = atomic_load(&irq_kept);
-
-	assert_int_not_equal(kept, NO_PFN);
-	assert_int_not_equal(kept, interrupted.v);
-	assert_int_equal(page_state(pfn_to_page(PFN(kept))),
-			 ps_make(1, PAGE_FRAME, 0, 0));
-	assert_true(frame_validate());
-	assert_int_equal(frame_free(PFN(kept), 0), E_OK);
-}
-
 /* pcp_alloc(): the IRQ comes after pop() read the head, before it moved it. */
 static void test_alo01_irq_inside_pcp_alloc_pop(void **state)
 {
@@ -1387,6 +1421,7 @@ int main(void)
 		T(test_t4_concurrent_raw_round_trips),
 		T(test_t4_into_raw_without_a_reference_panics),
 		T(test_t8_reset_before_reuse),
+		T(test_t8_reset_before_an_irq_can_reuse_it),
 		T(test_xen_zone_requests_stay_in_their_zone),
 		T(test_xen_dma_pool_reserve_kept),
 		T(test_xen_zone_normal_and_dma32),
