@@ -399,6 +399,51 @@ static void test_mop02_refcount_equals_owners(void **state)
 }
 
 /*
+ * MOP-02: frame_get() is one atomic step, even against an interrupt on its
+ * own CPU. This CPU takes references in a tight loop while fast timer
+ * interrupts take more; a get made of a load and a store loses the
+ * interrupt's reference whenever the interrupt lands between the two
+ * (most runs see hundreds; the loop runs until a few thousand interrupts
+ * did, so one in the window is as good as certain).
+ */
+static _Atomic uint64_t irq_gets;
+
+static void irq_takes_a_reference(unsigned vector)
+{
+	(void)vector;
+	frame_get(shared);
+	atomic_fetch_add_explicit(&irq_gets, 1, memory_order_relaxed);
+}
+
+static void test_mop02_get_is_atomic_against_irqs(void **state)
+{
+	uint64_t mine = 0;
+
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	shared = pfn_to_page(r.pfn);
+	atomic_store(&irq_gets, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER,
+					      irq_takes_a_reference), E_OK);
+	assert_int_equal(host_timer_start(20 * 1000), E_OK);
+	while (atomic_load(&irq_gets) < 3000 && mine < (UINT64_C(1) << 30)) {
+		frame_get(shared);
+		mine++;
+	}
+	host_timer_stop();
+	irqflags_t f = irq_save(); /* no interrupt after the count */
+	uint64_t theirs = atomic_load(&irq_gets);
+	uint32_t count = frame_refcount(shared);
+	irq_restore(f);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL), E_OK);
+	assert_int_equal(count, 1 + mine + theirs);
+	for (uint64_t i = 0; i < mine + theirs; i++)
+		assert_int_equal(frame_put(shared), E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+}
+
+/*
  * T4: a reference held as a raw address (frame_into_raw) keeps the block
  * allocated, with the count unchanged both ways, and the usage too.
  */
@@ -1415,6 +1460,7 @@ int main(void)
 		T(test_xen_ue_order_rejected_everywhere),
 		T(test_racing_double_free_exactly_one_wins),
 		T(test_mop02_refcount_equals_owners),
+		T(test_mop02_get_is_atomic_against_irqs),
 		T(test_t4_raw_reference_keeps_the_frame),
 		T(test_t4_second_restore_is_refused),
 		T(test_t4_raw_addresses_are_unique),
