@@ -34,13 +34,14 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, short sanitizer stress runs, the model, kernel boots
+## test: unit tests in every variant, kernel boots, short stress runs, the model, mutants
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory mutants
 	@echo "make test: all passed"
 
 ## build: build every host program in every variant

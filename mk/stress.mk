@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-# Stress harnesses (host, sanitizer builds): tools/run-stress.sh runs each
-# in the TSan and ASan variants with 8 threads on the 2-core machine and
-# simulated IRQs. `make stress-short` runs each briefly (part of make
-# test); `make stress` runs them long: SECONDS= sets each run's length.
+# Stress harnesses (host builds): tools/run-stress.sh runs each in every
+# variant built here (normal, TSan, ASan, TSan with the MCS spinlock) with
+# 8 threads on the 2-core machine and simulated IRQs. `make stress-short`
+# runs each briefly (part of make test); `make stress` runs them long:
+# SECONDS= sets each run's length.
 
 SECONDS ?= 120
 STRESS_SHORT_SECONDS ?= 3
@@ -26,10 +27,10 @@ STRESS_BINS := $(foreach v,$(STRESS_VARIANTS),$(addprefix build/$(v)/stress/,$(S
 .PHONY: build-stress stress stress-short
 build-stress: $(STRESS_BINS)
 
-## stress-short: every stress harness for a few seconds under TSan and ASan
+## stress-short: every stress harness for a few seconds in every variant
 stress-short: deps $(STRESS_BINS)
-	tools/run-stress.sh $(STRESS_SHORT_SECONDS) $(STRESS_THREADS)
+	STRESS_VARIANTS="$(STRESS_VARIANTS)" tools/run-stress.sh $(STRESS_SHORT_SECONDS) $(STRESS_THREADS)
 
-## stress: every stress harness for SECONDS (default 120) under TSan and ASan
+## stress: every stress harness for SECONDS (default 120) in every variant
 stress: deps $(STRESS_BINS)
-	tools/run-stress.sh $(SECONDS) $(STRESS_THREADS)
+	STRESS_VARIANTS="$(STRESS_VARIANTS)" tools/run-stress.sh $(SECONDS) $(STRESS_THREADS)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "kernel/lib/pause.h"
 #include "locks/lockcheck.h"
 #include "percpu/pcp.h"
 
@@ -64,7 +65,14 @@ void pcp_init(unsigned cpus)
 	}
 }
 
-/* ------------------------------------------------------ list ops [c] */
+/*
+ * ------------------------------------------------------ list ops [c]
+ *
+ * Each list op is two plain steps on the head, so the caller must mask
+ * interrupts: an IRQ handler using the same list between the steps would
+ * lose a block or hand one out twice (ALO-01). The pause points sit
+ * between the steps, where tests raise an interrupt to check the masking.
+ */
 
 static unsigned count_of(const struct pcp_list *l)
 {
@@ -74,6 +82,7 @@ static unsigned count_of(const struct pcp_list *l)
 static void push(struct pcp_list *l, struct page *p)
 {
 	p->u.next = l->head;
+	PAUSE("pcp.push.linked");
 	l->head = p;
 	atomic_store_explicit(&l->count, count_of(l) + 1, memory_order_relaxed);
 }
@@ -82,6 +91,7 @@ static struct page *pop(struct pcp_list *l)
 {
 	struct page *p = l->head;
 
+	PAUSE("pcp.pop.head_read");
 	if (p != NULL) {
 		l->head = p->u.next;
 		p->u.next = NULL;

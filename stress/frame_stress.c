@@ -10,7 +10,8 @@
  *
  *   frame_stress config=full threads=8 irq=on ops=N lost=0 coalesced=yes
  *
- * Exit status 0 if nothing went wrong, 1 otherwise, 2 for bad flags.
+ * Exit status 0 if nothing went wrong, 1 otherwise (with --irq, also when
+ * no interrupt handler allocated anything), 2 for bad flags.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -215,6 +216,15 @@ static bool finish(void)
 	torture_format(&r, line, sizeof(line));
 	printf("frame_stress config=%s threads=%u irq=%s %s\n", opt.config,
 	       opt.threads, opt.irq ? "on" : "off", line);
+	/*
+	 * A run with --irq in which no handler allocated tested nothing of
+	 * ALO-01. (A handler's first operation on a CPU is an allocation, as
+	 * its stash starts empty, so irq_ops > 0 means one happened.)
+	 */
+	if (opt.irq && r.irq_ops == 0) {
+		klog("frame_stress: --irq but no interrupt allocated");
+		ok = false;
+	}
 	host_cpu_unregister();
 	return ok;
 }

@@ -3,7 +3,8 @@
  * The boot allocator, against the Xen specification's rows in
  * design/CHECKLIST.md (XEN-BOOT-*): allocate-at, alignment, double
  * initialisation, its own bitmap; the hand-off to the buddy; and a random
- * model check. Every failing call must leave the allocator unchanged.
+ * model check. Every failing call must leave the allocator unchanged
+ * (WF-FAIL-NOOP): each is made between take() and assert_same().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,11 @@ static bool usable_pfn(uint64_t pfn)
 	       (pfn >= 80 * MIB / PAGE_SIZE && pfn < 128 * MIB / PAGE_SIZE);
 }
 
-/* A byte copy of the allocator and its bitmap pages, to compare with. */
+/*
+ * A byte copy of the allocator and its bitmap pages (none before
+ * bootmem_init()), to compare with: WF-FAIL-NOOP, every failing call is
+ * made between take() and assert_same().
+ */
 struct snapshot {
 	struct bootmem bm;
 	uint8_t *bits;
@@ -76,15 +81,24 @@ static void take(struct snapshot *s)
 	bootmem_self(&bm, &self, &pages);
 	s->bm = bm;
 	s->len = pages * PAGE_SIZE;
-	s->bits = malloc(s->len);
-	memcpy(s->bits, phys_to_virt(pfn_to_pa(self)), s->len);
+	s->bits = malloc(s->len + 1);
+	if (s->len > 0)
+		memcpy(s->bits, phys_to_virt(pfn_to_pa(self)), s->len);
 }
 
 static void assert_same(struct snapshot *s)
 {
 	assert_memory_equal(&s->bm, &bm, sizeof(bm));
-	assert_memory_equal(s->bits, phys_to_virt(pfn_to_pa(PFN(bm.self_start))),
-			    s->len);
+	if (s->len > 0)
+		assert_memory_equal(s->bits,
+				    phys_to_virt(pfn_to_pa(PFN(bm.self_start))),
+				    s->len);
+	free(s->bits);
+}
+
+/* The call made after take() succeeded: nothing to compare. */
+static void discard(struct snapshot *s)
+{
 	free(s->bits);
 }
 
@@ -128,27 +142,43 @@ static void test_xen_boot_init2_double_init_rejected(void **state)
 	assert_same(&s);
 }
 
+static void count_blocks(void *ctx, pfn_t start, unsigned order);
+
 static void test_init_without_usable_memory_fails(void **state)
 {
 	struct memmap none;
+	struct snapshot s;
+	uint64_t blocks = 0, pages = 7;
 
 	(void)state;
 	memmap_init(&none);
 	assert_int_equal(memmap_add(&none, 0, 64 * MIB, MEM_RESERVED), E_OK);
+	take(&s);
 	assert_int_equal(bootmem_init(&bm, &none, BOOTMEM_NO_LIMIT), E_NOMEM);
+	/* Nowhere below the limit for the bitmap. */
+	assert_int_equal(bootmem_init(&bm, &map, PFN(FIRST_PFN)), E_NOMEM);
 	/* Still uninitialised: everything else refuses. */
 	assert_int_equal(bootmem_alloc(&bm, 1, 1).err, E_STATE);
 	assert_int_equal(bootmem_alloc_at(&bm, PFN(FIRST_PFN), 1), E_STATE);
+	assert_int_equal(bootmem_end(&bm, 10, count_blocks, &blocks, &pages),
+			 E_STATE);
+	assert_same(&s);
+	assert_int_equal(blocks, 0);
+	assert_int_equal(pages, 7);
 }
 
 static void test_calls_before_init_fail(void **state)
 {
+	struct snapshot s;
 	uint64_t pages;
 
 	(void)state;
+	take(&s);
 	assert_int_equal(bootmem_alloc(&bm, 1, 1).err, E_STATE);
+	assert_int_equal(bootmem_alloc_at(&bm, PFN(FIRST_PFN), 1), E_STATE);
 	assert_int_equal(bootmem_free(&bm, PFN(FIRST_PFN), 1), E_STATE);
 	assert_int_equal(bootmem_end(&bm, 10, NULL, NULL, &pages), E_STATE);
+	assert_same(&s);
 	assert_true(bootmem_is_allocated(&bm, PFN(FIRST_PFN)));
 }
 
@@ -307,6 +337,7 @@ static void test_free_and_double_free(void **state)
  */
 static void test_xen_boot_self_bitmap_never_handed_out(void **state)
 {
+	struct snapshot s;
 	pfn_t self;
 	uint64_t self_pages, got = 0;
 
@@ -315,15 +346,22 @@ static void test_xen_boot_self_bitmap_never_handed_out(void **state)
 	bootmem_self(&bm, &self, &self_pages);
 	for (uint64_t p = self.v; p < self.v + self_pages; p++)
 		assert_true(bootmem_is_allocated(&bm, PFN(p)));
+	take(&s);
 	assert_int_equal(bootmem_alloc_at(&bm, self, 1), E_BUSY);
+	assert_int_equal(bootmem_free(&bm, self, self_pages), E_INVAL);
+	assert_same(&s);
 
 	for (;;) {
-		struct bootmem_result r = bootmem_alloc(&bm, 1, 1);
+		struct bootmem_result r;
 
+		take(&s);
+		r = bootmem_alloc(&bm, 1, 1);
 		if (r.err != E_OK) {
 			assert_int_equal(r.err, E_NOMEM);
+			assert_same(&s);
 			break;
 		}
+		discard(&s);
 		assert_true(r.pfn.v < self.v || r.pfn.v >= self.v + self_pages);
 		assert_true(usable_pfn(r.pfn.v));
 		got++;
@@ -367,6 +405,7 @@ static void test_end_hands_off_free_pages_in_maximal_blocks(void **state)
 {
 	static struct handoff h;
 	static struct bootmem before;
+	struct snapshot s;
 	const uint64_t npfn = 128 * MIB / PAGE_SIZE;
 	uint64_t free_before, pages;
 	pfn_t self;
@@ -417,10 +456,14 @@ static void test_end_hands_off_free_pages_in_maximal_blocks(void **state)
 	free(h.seen);
 
 	/* Closed: everything refuses now, and a second end too. */
+	uint64_t blocks = h.blocks;
+	take(&s);
 	assert_int_equal(bootmem_alloc(&bm, 1, 1).err, E_STATE);
 	assert_int_equal(bootmem_alloc_at(&bm, PFN(0x3000), 1), E_STATE);
 	assert_int_equal(bootmem_free(&bm, PFN(FIRST_PFN + 5), 1), E_STATE);
 	assert_int_equal(bootmem_end(&bm, 10, receive, &h, &pages), E_STATE);
+	assert_same(&s);
+	assert_int_equal(h.blocks, blocks);
 	assert_int_equal(bootmem_free_pages(&bm), 0);
 }
 
@@ -454,12 +497,17 @@ static void test_end_block_count_is_minimal(void **state)
 
 static void test_end_rejects_huge_max_order(void **state)
 {
-	uint64_t pages;
+	struct snapshot s;
+	uint64_t blocks = 0, pages = 7;
 
 	(void)state;
 	init(BOOTMEM_NO_LIMIT);
-	assert_int_equal(bootmem_end(&bm, 41, count_blocks, &pages, &pages),
+	take(&s);
+	assert_int_equal(bootmem_end(&bm, 41, count_blocks, &blocks, &pages),
 			 E_INVAL);
+	assert_same(&s);
+	assert_int_equal(blocks, 0);
+	assert_int_equal(pages, 7);
 	assert_int_equal(bootmem_alloc(&bm, 1, 1).err, E_OK); /* still open */
 }
 
@@ -489,6 +537,8 @@ static void test_random_operations_match_model(void **state)
 		uint64_t start = rng_next(&rng) % (npfn - count);
 		unsigned kind = (unsigned)(rng_next(&rng) % 3);
 		bool all_free = true, all_taken = true, in_one_range = true;
+		struct snapshot s;
+		err_t e;
 
 		for (uint64_t p = start; p < start + count; p++) {
 			all_free &= !model[p];
@@ -497,9 +547,9 @@ static void test_random_operations_match_model(void **state)
 					(p < 64 * MIB / PAGE_SIZE) ==
 						(start < 64 * MIB / PAGE_SIZE);
 		}
+		take(&s);
 		if (kind == 0) {
-			err_t e = bootmem_alloc_at(&bm, PFN(start), count);
-
+			e = bootmem_alloc_at(&bm, PFN(start), count);
 			if (!in_one_range)
 				assert_int_equal(e, E_RANGE);
 			else
@@ -507,10 +557,10 @@ static void test_random_operations_match_model(void **state)
 			if (e == E_OK)
 				memset(model + start, 1, count);
 		} else if (kind == 1) {
-			err_t e = bootmem_free(&bm, PFN(start), count);
 			bool self_hit = start < self.v + self_pages &&
 					self.v < start + count;
 
+			e = bootmem_free(&bm, PFN(start), count);
 			if (!in_one_range)
 				assert_int_equal(e, E_RANGE);
 			else if (self_hit)
@@ -524,6 +574,7 @@ static void test_random_operations_match_model(void **state)
 			uint64_t align = UINT64_C(1) << (rng_next(&rng) % 6);
 			struct bootmem_result r = bootmem_alloc(&bm, count, align);
 
+			e = r.err;
 			if (r.err == E_OK) {
 				assert_int_equal(r.pfn.v % align, 0);
 				for (uint64_t p = r.pfn.v; p < r.pfn.v + count; p++) {
@@ -534,6 +585,10 @@ static void test_random_operations_match_model(void **state)
 				assert_int_equal(r.err, E_NOMEM);
 			}
 		}
+		if (e != E_OK)
+			assert_same(&s); /* WF-FAIL-NOOP */
+		else
+			discard(&s);
 		if (op % 500 == 0) {
 			assert_true(bootmem_validate(&bm));
 			for (uint64_t p = 0; p < npfn; p++)

@@ -41,16 +41,23 @@ static int teardown(void **state)
 
 /* --------------------------------------------------------- snapshots */
 
-/* Everything the allocator is: descriptors, free maps, counters. */
+/*
+ * Everything the allocator is: descriptors, free maps, counters, and the
+ * account a test charges (snap_account()). WF-FAIL-NOOP: every failing
+ * call is made between snap() and assert_unchanged().
+ */
 struct snapshot {
 	struct frame_stats stats;
 	struct page *table;
 	uint64_t *maps[ZONE_COUNT];
 	size_t map_bytes[ZONE_COUNT];
+	const struct account *acct;
+	struct account acct_bytes;
 };
 
 static void snap(struct snapshot *s)
 {
+	s->acct = NULL;
 	s->table = malloc(frame_table_pages * sizeof(struct page));
 	memcpy(s->table, frame_table, frame_table_pages * sizeof(struct page));
 	frame_get_stats(&s->stats);
@@ -68,12 +75,28 @@ static void snap(struct snapshot *s)
 	}
 }
 
+/* Also compare account a (after snap()). */
+static void snap_account(struct snapshot *s, const struct account *a)
+{
+	s->acct = a;
+	memcpy(&s->acct_bytes, a, sizeof(*a));
+}
+
 static void assert_unchanged(struct snapshot *s)
 {
 	struct frame_stats now;
 
+	if (s->acct != NULL)
+		assert_memory_equal(s->acct, &s->acct_bytes, sizeof(*s->acct));
 	frame_get_stats(&now);
 	assert_memory_equal(&now, &s->stats, sizeof(now));
+	/* The generation (page.h) counts allocations, as an ABA guard: a
+	   failing call that allocated and rolled back moves it, and no
+	   caller can see it. Everything else must be as it was. */
+	for (uint64_t i = 0; i < frame_table_pages; i++) {
+		s->table[i].state &= ~PS_GEN_MASK;
+		s->table[i].state |= frame_table[i].state & PS_GEN_MASK;
+	}
 	assert_memory_equal(frame_table, s->table,
 			    frame_table_pages * sizeof(struct page));
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
@@ -85,12 +108,96 @@ static void assert_unchanged(struct snapshot *s)
 	free(s->table);
 }
 
+/*
+ * For a call that may fail with E_NOMEM: its last resort drains the
+ * per-CPU caches, which moves free frames into the buddies without
+ * changing which frames are free. With this CPU's caches drained on both
+ * sides (the tests run no other CPU), anything else it changed shows.
+ */
+static void snap_drained(struct snapshot *s)
+{
+	pcp_drain_local();
+	snap(s);
+}
+
+static void assert_unchanged_drained(struct snapshot *s)
+{
+	pcp_drain_local();
+	assert_unchanged(s);
+}
+
 static uint64_t free_frames(void)
 {
 	struct frame_stats st;
 
 	frame_get_stats(&st);
 	return st.free;
+}
+
+/*
+ * Interrupts at chosen steps: irq_at(point, skip, fn) makes an interrupt
+ * arrive on this CPU when it reaches a pause point (kernel/lib/pause.h),
+ * and fn is its handler; irq_at_done() removes both and checks it fired.
+ */
+static _Atomic uint64_t irq_kept;   /* pfn the handler allocated */
+static _Atomic uint64_t irq_victim; /* pfn the handler frees */
+static _Atomic bool irq_freed;
+
+#define NO_PFN UINT64_MAX
+
+static void irq_alloc_and_keep(unsigned vector)
+{
+	struct frame_result r = frame_alloc(0, 0);
+
+	(void)vector;
+	CHECK(r.err == E_OK);
+	if (r.err == E_OK)
+		atomic_store(&irq_kept, r.pfn.v);
+}
+
+static void irq_free_victim(unsigned vector)
+{
+	(void)vector;
+	CHECK(frame_free(PFN(atomic_load(&irq_victim)), 0) == E_OK);
+	atomic_store(&irq_freed, true);
+}
+
+static void irq_here(void *arg)
+{
+	(void)arg;
+	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+}
+
+/* At the (skip + 1)-th time this CPU reaches point, an IRQ runs fn. */
+static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
+{
+	atomic_store(&irq_kept, NO_PFN);
+	atomic_store(&irq_freed, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
+	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
+}
+
+static void irq_at_done(void)
+{
+	bool fired = pause_fired(0);
+
+	pause_reset();
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
+	assert_true(fired);
+	assert_no_check_failures();
+}
+
+/* The handler's frame is its alone: allocated once, not in any cache. */
+static void assert_irq_frame_owned(pfn_t interrupted)
+{
+	uint64_t kept = atomic_load(&irq_kept);
+
+	assert_int_not_equal(kept, NO_PFN);
+	assert_int_not_equal(kept, interrupted.v);
+	assert_int_equal(page_state(pfn_to_page(PFN(kept))) & ~PS_GEN_MASK,
+			 ps_make(1, PAGE_FRAME, 0, 0));
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(PFN(kept), 0), E_OK);
 }
 
 /* ----------------------------------------------------- basic behaviour */
@@ -299,6 +406,51 @@ static void test_mop02_refcount_equals_owners(void **state)
 	assert_true(frame_validate());
 }
 
+/*
+ * MOP-02: frame_get() is one atomic step, even against an interrupt on its
+ * own CPU. This CPU takes references in a tight loop while fast timer
+ * interrupts take more; a get made of a load and a store loses the
+ * interrupt's reference whenever the interrupt lands between the two
+ * (most runs see hundreds; the loop runs until a few thousand interrupts
+ * did, so one in the window is as good as certain).
+ */
+static _Atomic uint64_t irq_gets;
+
+static void irq_takes_a_reference(unsigned vector)
+{
+	(void)vector;
+	CHECK(frame_get(shared) == E_OK);
+	atomic_fetch_add_explicit(&irq_gets, 1, memory_order_relaxed);
+}
+
+static void test_mop02_get_is_atomic_against_irqs(void **state)
+{
+	uint64_t mine = 0;
+
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	shared = pfn_to_page(r.pfn);
+	atomic_store(&irq_gets, 0);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER,
+					      irq_takes_a_reference), E_OK);
+	assert_int_equal(host_timer_start(20 * 1000), E_OK);
+	while (atomic_load(&irq_gets) < 3000 && mine < (UINT64_C(1) << 30)) {
+		CHECK(frame_get(shared) == E_OK);
+		mine++;
+	}
+	host_timer_stop();
+	irqflags_t f = irq_save(); /* no interrupt after the count */
+	uint64_t theirs = atomic_load(&irq_gets);
+	uint32_t count = frame_refcount(shared);
+	irq_restore(f);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL), E_OK);
+	assert_int_equal(count, 1 + mine + theirs);
+	for (uint64_t i = 0; i < mine + theirs; i++)
+		assert_int_equal(frame_put(shared), E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+}
+
 /* T4: into_raw / from_raw keep the count. */
 static void test_t4_raw_round_trip_keeps_count(void **state)
 {
@@ -353,12 +505,42 @@ static void test_t8_reset_before_reuse(void **state)
 	assert_no_check_failures();
 }
 
+/*
+ * T8 at the earliest reuse: an interrupt on this CPU allocates at the very
+ * moment the last put hands the frame to the per-CPU cache (at the push,
+ * whose irq_restore runs it), and gets that frame (LIFO): it must already
+ * be reset, with no owner and no slab fields left.
+ */
+static void test_t8_reset_before_an_irq_can_reuse_it(void **state)
+{
+	struct account a;
+
+	(void)state;
+	account_init(&a, "t8", 10);
+	struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_SLAB);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+	p->u.slab.inuse = 3;
+	p->u.slab.freelist = p;
+
+	irq_at("pcp.push.linked", 0, irq_alloc_and_keep);
+	assert_int_equal(frame_put(p), E_OK);
+	irq_at_done();
+	assert_int_equal(atomic_load(&irq_kept), r.pfn.v);
+	assert_null(p->owner);
+	assert_int_equal(p->u.raw[0] | p->u.raw[1], 0);
+	assert_int_equal(account_pages(&a), 0);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
 /* ------------------------------------------------------------- zones */
 
 static void test_xen_zone_requests_stay_in_their_zone(void **state)
 {
 	static pfn_t got[RAM / PAGE_SIZE];
 	unsigned n = 0;
+	struct snapshot s;
 
 	(void)state;
 	/* FRAME_DMA: only below 16 MiB, until the zone is empty. */
@@ -373,6 +555,10 @@ static void test_xen_zone_requests_stay_in_their_zone(void **state)
 		got[n++] = r.pfn;
 	}
 	assert_true(n > 0);
+	snap_drained(&s);
+	assert_int_equal(frame_alloc(4, FRAME_DMA).err, E_NOMEM);
+	assert_int_equal(frame_alloc(0, FRAME_DMA).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	while (n > 0)
 		assert_int_equal(frame_free(got[--n], 4), E_OK);
 	/* Top-order blocks: none crosses the 16 MiB border. */
@@ -401,6 +587,7 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	unsigned n = 0, dma_ordinary = 0, dma_special = 0;
 	bool seen_dma = false;
 	struct zone *dma = &zones[ZONE_DMA];
+	struct snapshot s;
 
 	(void)state;
 	assert_true(dma->reserve > 0);
@@ -419,6 +606,10 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	}
 	assert_true(dma_ordinary > 0);
 	assert_int_equal(buddy_free_pages(&dma->buddy), dma->reserve);
+	snap_drained(&s); /* the reserve is refused, changing nothing */
+	assert_int_equal(frame_alloc(0, 0).err, E_NOMEM);
+	assert_int_equal(frame_alloc(0, FRAME_DMA32).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	for (;;) {
 		struct frame_result r = frame_alloc(0, FRAME_DMA);
 
@@ -430,6 +621,9 @@ static void test_xen_dma_pool_reserve_kept(void **state)
 	}
 	assert_int_equal(dma_special, dma->reserve);
 	assert_int_equal(free_frames(), 0);
+	snap_drained(&s);
+	assert_int_equal(frame_alloc(0, FRAME_DMA).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	while (n > 0)
 		assert_int_equal(frame_free(got[--n], 0), E_OK);
 	assert_true(frame_validate());
@@ -490,8 +684,11 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 	}
 	assert_int_equal(account_pages(&a), 8);
 	snap(&s);
+	snap_account(&s, &a);
 	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_QUOTA);
 	assert_int_equal(frame_alloc_for(&a, 3, 0, PAGE_FRAME).err, E_QUOTA);
+	assert_int_equal(frame_alloc_for(&a, 0, FRAME_DMA, PAGE_SLAB).err,
+			 E_QUOTA);
 	assert_unchanged(&s);
 	assert_int_equal(account_pages(&a), 8);
 
@@ -505,8 +702,11 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 
 	assert_int_equal(frame_free(got[0], 0), E_OK);
 	assert_int_equal(account_pages(&a), 7);
+	snap(&s);
+	snap_account(&s, &a);
 	struct frame_result big = frame_alloc_for(&a, 1, 0, PAGE_FRAME);
 	assert_int_equal(big.err, E_QUOTA); /* 7 + 2 > 8 */
+	assert_unchanged(&s);
 	struct frame_result one = frame_alloc_for(&a, 0, 0, PAGE_FRAME);
 	assert_int_equal(one.err, E_OK);
 	got[0] = one.pfn;
@@ -515,13 +715,34 @@ static void test_xen_quota_limits_and_unaccounted(void **state)
 	account_set_dying(&a);
 	assert_int_equal(frame_free(got[1], 0), E_OK); /* goes to scrubbing */
 	snap(&s);
+	snap_account(&s, &a);
 	assert_int_equal(frame_alloc_for(&a, 0, 0, PAGE_FRAME).err, E_DYING);
+	assert_int_equal(frame_alloc_for(&a, 0, FRAME_ZERO, PAGE_FRAME).err,
+			 E_DYING);
 	assert_unchanged(&s);
 	for (unsigned i = 0; i < 8; i++)
 		if (i != 1)
 			assert_int_equal(frame_free(got[i], 0), E_OK);
 	assert_int_equal(account_pages(&a), 0);
 	assert_int_equal(scrub_run(UINT64_MAX), 8);
+	assert_true(frame_validate());
+
+	/* Within quota but no such block left: the charge is taken back. */
+	account_init(&a, "quota", 1 << 20);
+	unsigned n = 0;
+	for (struct frame_result r; n < ARRAY_SIZE(got) &&
+	     (r = frame_alloc_for(&a, FRAME_MAX_ORDER, FRAME_DMA,
+				  PAGE_FRAME)).err == E_OK;)
+		got[n++] = r.pfn;
+	assert_in_range(n, 1, ARRAY_SIZE(got));
+	snap_drained(&s);
+	snap_account(&s, &a);
+	assert_int_equal(frame_alloc_for(&a, FRAME_MAX_ORDER, FRAME_DMA,
+					 PAGE_FRAME).err, E_NOMEM);
+	assert_unchanged_drained(&s);
+	while (n > 0)
+		assert_int_equal(frame_free(got[--n], FRAME_MAX_ORDER), E_OK);
+	assert_int_equal(account_pages(&a), 0);
 	assert_true(frame_validate());
 }
 
@@ -536,6 +757,7 @@ static void test_xen_scrub_dying_frames_zeroed_before_reuse(void **state)
 	uint64_t run;
 	pfn_t again[64];
 	struct frame_stats st;
+	struct snapshot s;
 
 	(void)state;
 	account_init(&a, "dying", UINT64_MAX);
@@ -567,7 +789,9 @@ static void test_xen_scrub_dying_frames_zeroed_before_reuse(void **state)
 	assert_int_equal(account_pages(&a), n - 64);
 
 	/* Nothing ordinary is free, and the queued frames are not handed out. */
+	snap_drained(&s);
 	assert_int_equal(frame_alloc(0, 0).err, E_NOMEM);
+	assert_unchanged_drained(&s);
 	const uint8_t *m = phys_to_virt(pfn_to_pa(PFN(run)));
 	assert_int_equal(m[0], 0x5a); /* not reused, not yet scrubbed */
 	assert_true(frame_validate());
@@ -679,6 +903,7 @@ static void test_alo02_noncontiguous_request_succeeds(void **state)
 {
 	static pfn_t all[RAM / PAGE_SIZE], out[RAM / PAGE_SIZE];
 	unsigned n = 0, holes = 0;
+	struct snapshot s;
 
 	(void)state;
 	for (;;) {
@@ -699,10 +924,10 @@ static void test_alo02_noncontiguous_request_succeeds(void **state)
 			all[i] = PFN(UINT64_MAX);
 		}
 	}
+	snap_drained(&s);
 	assert_int_equal(frame_alloc(1, 0).err, E_NOMEM);
-	uint64_t before = free_frames();
 	assert_int_equal(frames_alloc(holes + 1, 0, out), E_NOMEM);
-	assert_int_equal(free_frames(), before); /* all or nothing */
+	assert_unchanged_drained(&s); /* all or nothing */
 	assert_int_equal(frames_alloc(holes, 0, out), E_OK);
 	assert_int_equal(free_frames(), zones[ZONE_DMA].reserve);
 	for (unsigned i = 0; i < holes; i++)
@@ -869,19 +1094,52 @@ static void test_unregister_drains_the_cache(void **state)
 	assert_true(frame_validate());
 }
 
-/* ALO-01: timer interrupts allocate while their CPU is inside the allocator. */
+/*
+ * ALO-01: timer interrupts allocate while their CPU is inside the
+ * allocator. Each handler frees the frame the previous one on its CPU kept
+ * and keeps a new one, so allocations and frees in interrupts land in the
+ * middle of the interrupted code's (a handler that allocates and frees at
+ * once leaves the caches as it found them, and hides a missing mask).
+ */
 static _Atomic uint64_t irq_ops;
+
+struct irq_hold {
+	pfn_t pfn;
+	unsigned order;
+	bool held;
+	bool closed; /* the CPU's loop is over: keep nothing more */
+};
+static struct irq_hold irq_holds[MAX_CPUS]; /* [c] */
 
 static void irq_allocates(unsigned vector)
 {
+	struct irq_hold *h = &irq_holds[cpu_id()];
 	unsigned order = atomic_load(&irq_ops) % 2 ? 0 : 9;
-	struct frame_result r = frame_alloc(order, 0);
+	struct frame_result r;
 
 	(void)vector;
+	if (h->closed)
+		return;
+	if (h->held)
+		CHECK(frame_free(h->pfn, h->order) == E_OK);
+	h->held = false;
+	r = frame_alloc(order, 0);
 	if (r.err == E_OK) {
-		CHECK(frame_free(r.pfn, order) == E_OK);
+		*h = (struct irq_hold){ r.pfn, order, true, false };
 		atomic_fetch_add(&irq_ops, 1);
 	}
+}
+
+/* Free what this CPU's handlers kept, and keep nothing more. */
+static void irq_holds_close(void)
+{
+	irqflags_t f = irq_save();
+	struct irq_hold *h = &irq_holds[cpu_id()];
+
+	if (h->held)
+		CHECK(frame_free(h->pfn, h->order) == E_OK);
+	*h = (struct irq_hold){ PFN(0), 0, false, true };
+	irq_restore(f);
 }
 
 static void alloc_loop(unsigned index, void *arg)
@@ -891,6 +1149,7 @@ static void alloc_loop(unsigned index, void *arg)
 	uint64_t rng = index + 11;
 
 	(void)arg;
+	irq_holds[cpu_id()] = (struct irq_hold){ PFN(0), 0, false, false };
 	CHECK(host_timer_start(200 * 1000) == E_OK);
 	for (int op = 0; op < 30000; op++) {
 		uint64_t r = rng_next(&rng);
@@ -907,6 +1166,7 @@ static void alloc_loop(unsigned index, void *arg)
 		}
 	}
 	host_timer_stop();
+	irq_holds_close();
 	while (n > 0) {
 		n--;
 		CHECK(frame_free(held[n], ps_order(page_state(
@@ -926,6 +1186,94 @@ static void test_alo01_irq_allocations_inside_allocator(void **state)
 	struct frame_stats st;
 	frame_get_stats(&st);
 	assert_int_equal(st.allocated, 0);
+}
+
+/*
+ * ALO-01, forced: an interrupt arrives on this CPU between the two steps of
+ * a per-CPU list operation (the pause points in pcp.c's push and pop), and
+ * its handler uses the same list: it allocates a frame and keeps it, or
+ * frees one allocated earlier. pcp_alloc() and pcp_free() mask interrupts
+ * around the list, so the handler must run after the operation, at its
+ * irq_restore(); unmasked, it would run in the middle and the list would
+ * lose a block or hand one out twice. The same interleaving every run.
+ */
+/* pcp_alloc(): the IRQ comes after pop() read the head, before it moved it. */
+static void test_alo01_irq_inside_pcp_alloc_pop(void **state)
+{
+	(void)state;
+	struct frame_result warm = frame_alloc(0, 0); /* the cache holds some */
+	assert_int_equal(warm.err, E_OK);
+	assert_int_equal(frame_free(warm.pfn, 0), E_OK);
+
+	irq_at("pcp.pop.head_read", 0, irq_alloc_and_keep);
+	struct frame_result r = frame_alloc(0, 0);
+	irq_at_done();
+	assert_int_equal(r.err, E_OK);
+	assert_irq_frame_owned(r.pfn);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* pcp_free(): the IRQ frees another frame in the middle of push(). */
+static void test_alo01_irq_inside_pcp_free_push(void **state)
+{
+	(void)state;
+	struct frame_result a = frame_alloc(0, 0), b = frame_alloc(0, 0);
+	assert_int_equal(a.err, E_OK);
+	assert_int_equal(b.err, E_OK);
+	uint64_t before = free_frames();
+
+	atomic_store(&irq_victim, b.pfn.v);
+	irq_at("pcp.push.linked", 0, irq_free_victim);
+	assert_int_equal(frame_free(a.pfn, 0), E_OK);
+	irq_at_done();
+	assert_true(atomic_load(&irq_freed));
+	assert_true(frame_validate()); /* b is not lost from the cache */
+	assert_int_equal(free_frames(), before + 2);
+	assert_int_equal(page_state(pfn_to_page(a.pfn)) & ~(PS_REF_MASK | PS_GEN_MASK),
+			 ps_make(0, PAGE_PCP, 0, 0));
+	assert_int_equal(page_state(pfn_to_page(b.pfn)) & ~(PS_REF_MASK | PS_GEN_MASK),
+			 ps_make(0, PAGE_PCP, 0, 0));
+}
+
+/* pcp_alloc() on an empty cache: the IRQ allocates during the refill. */
+static void test_alo01_irq_inside_pcp_refill(void **state)
+{
+	(void)state;
+	pcp_drain_local();
+	/* At the second block the refill pushes: the list has one already. */
+	irq_at("pcp.push.linked", 1, irq_alloc_and_keep);
+	struct frame_result r = frame_alloc(0, 0);
+	irq_at_done();
+	assert_int_equal(r.err, E_OK);
+	assert_irq_frame_owned(r.pfn);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* pcp_free() over the high mark: the IRQ allocates during the drain. */
+static void test_alo01_irq_inside_pcp_drain(void **state)
+{
+	static pfn_t got[1024];
+	unsigned n = 0, freed = 0;
+
+	(void)state;
+	pcp_drain_local();
+	for (; n < ARRAY_SIZE(got); n++) {
+		struct frame_result r = frame_alloc(0, 0);
+
+		assert_int_equal(r.err, E_OK);
+		got[n] = r.pfn;
+	}
+	/* Frees only push, until one takes the cache over its high mark. */
+	irq_at("pcp.pop.head_read", 0, irq_alloc_and_keep);
+	while (freed < n && !pause_fired(0))
+		assert_int_equal(frame_free(got[freed++], 0), E_OK);
+	irq_at_done();
+	assert_irq_frame_owned(got[freed - 1]);
+	while (freed < n)
+		assert_int_equal(frame_free(got[freed++], 0), E_OK);
+	assert_true(frame_validate());
 }
 
 /* ----------------------------------------------- early boot (ALO-04) */
@@ -1187,8 +1535,10 @@ int main(void)
 		T(test_xen_ue_order_rejected_everywhere),
 		T(test_racing_double_free_exactly_one_wins),
 		T(test_mop02_refcount_equals_owners),
+		T(test_mop02_get_is_atomic_against_irqs),
 		T(test_t4_raw_round_trip_keeps_count),
 		T(test_t8_reset_before_reuse),
+		T(test_t8_reset_before_an_irq_can_reuse_it),
 		T(test_xen_zone_requests_stay_in_their_zone),
 		T(test_xen_dma_pool_reserve_kept),
 		T(test_xen_zone_normal_and_dma32),
@@ -1201,6 +1551,10 @@ int main(void)
 		T(test_unregister_drains_the_cache),
 		T(test_concurrent_drains_share_rounds),
 		T(test_drain_since_reuses_a_round_that_already_ran),
+		T(test_alo01_irq_inside_pcp_alloc_pop),
+		T(test_alo01_irq_inside_pcp_free_push),
+		T(test_alo01_irq_inside_pcp_refill),
+		T(test_alo01_irq_inside_pcp_drain),
 		T(test_alo01_irq_allocations_inside_allocator),
 		T(test_alo04_early_typed_frames_join_the_table),
 		T(test_stale_free_after_reallocation_fails),

@@ -187,6 +187,16 @@ static void test_too_many_regions_changes_nothing(void **state)
 	assert_int_equal(memmap_add_entries(&map, &e[MEMMAP_MAX_REGIONS], 1),
 			 E_NOSPC);
 	assert_unchanged();
+	/* Nor in the middle, where keeping what fits would lose the end. */
+	const struct memmap_entry middle[] = {
+		{ 64 * 0x2000 + 0x1400, 0x400, MEM_USABLE },   /* in a gap */
+		{ 5 * 0x2000 + 0x400, 0x400, MEM_RESERVED },   /* splits one */
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(middle); i++) {
+		assert_int_equal(memmap_add_entries(&map, &middle[i], 1),
+				 E_NOSPC);
+		assert_unchanged();
+	}
 	/* Merging two neighbours frees a slot: then it fits. */
 	assert_int_equal(memmap_add(&map, 0x1000, 0x1000, MEM_USABLE), E_OK);
 	assert_int_equal(memmap_add_entries(&map, &e[MEMMAP_MAX_REGIONS], 1),
