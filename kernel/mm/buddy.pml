@@ -108,6 +108,17 @@
  *     order bit (hint_order_ok: defect 1), summary non-zero => order bit
  *     (hint_sum_ok).
  *
+ * The old protocol's counterexample (spin's first, configuration A):
+ * CPU 3 frees 3 and 5 (5 merges with 4), then its bulk claim's full pass
+ * takes frames 0 and 3, the last bits of word 0, and goes to tidy; CPUs 2
+ * and 1 free frames 2 and 1 into word 0, see its hints still set and
+ * write neither; CPU 3 clears the word's summary bit; CPU 2's allocation,
+ * in its full passes, finds no summary bit set in map 0 and clears order
+ * bit 0 (twice: CPU 1's late order-bit set repairs the first); CPU 3 reads
+ * word 0 again and sets the summary bit back, not the order bit. CPU 2's
+ * allocation fails with frames 1 and 2 free, and at the end map 0 holds
+ * both under a clear order bit.
+ *
  * Teeth (tests/mutants/model-*.patch, each refuted in a second or two):
  * the order bit not set back in note_empty_word (defect 1: hint_order_ok),
  * no hint-free last pass (COMPLETENESS), a last pass without the epoch
@@ -152,14 +163,21 @@ byte pend[12];     /* ghost: pend[3p + j]: blocks of order j that CPU p
 #define COUNTED(j)   (map[j] & ~UNCOUNTED(j))
 #endif
 
+/* Scratch for the checks, named so a failure says which (hidden: not part
+ * of the state). */
+hidden byte frame_unowned, frame_mine, no_free_buddies, count_bound;
+hidden byte completeness, frame_accounted, count_exact;
+
 /* Ghost ownership: whoever clears a bit owns the block, whoever sets one
  * gives it up. (Macros, not inlines: spin's inline arguments cannot hold
  * "-> (".) */
 #define take(F) \
-	assert((OWNED & (F)) == 0); \
+	frame_unowned = ((OWNED & (F)) == 0); \
+	assert(frame_unowned); \
 	own[me] = own[me] | (F)
 #define give(F) \
-	assert((own[me] & (F)) == (F)); \
+	frame_mine = ((own[me] & (F)) == (F)); \
+	assert(frame_mine); \
 	own[me] = own[me] & ~(F)
 
 #ifdef OLD_PROTOCOL
@@ -180,7 +198,8 @@ byte pend[12];     /* ghost: pend[3p + j]: blocks of order j that CPU p
 		dirty = 14; \
 		count = count + (n); \
 		pend[3 * me] = 0; pend[3 * me + 1] = 0; pend[3 * me + 2] = 0; \
-		assert(count <= FREEF) \
+		count_bound = (count <= FREEF); \
+		assert(count_bound) \
 	}
 #endif
 
@@ -314,7 +333,9 @@ inline hint_free_passes()
 	   :: atomic { got != 0 -> break }
 	   :: atomic { got == 0 && (dirty & BIT(me)) -> skip } /* moved */
 	   :: atomic { got == 0 && !(dirty & BIT(me)) ->
-			assert(NOTHING_COUNTED); break }
+			completeness = NOTHING_COUNTED;
+			assert(completeness);
+			break }
 	   fi
 	od
 }
@@ -332,7 +353,8 @@ inline split(stop)
 		map[j] = map[j] | BIT(blk + 1);
 		give(FR(j, BIT(blk + 1)));
 		PUBLISHED(j, BIT(blk + 1));
-		assert(COALESCED);
+		no_free_buddies = COALESCED;
+		assert(no_free_buddies);
 		w = WOF(j, blk + 1)
 	   };
 		note_nonempty()
@@ -417,7 +439,8 @@ inline free_block()
 			map[j] = map[j] | BIT(blk);
 			give(FR(j, BIT(blk)));
 			PUBLISHED(j, BIT(blk));
-			assert(COALESCED);
+			no_free_buddies = COALESCED;
+			assert(no_free_buddies);
 			w = WOF(j, blk);
 			break
 		fi
@@ -432,27 +455,57 @@ inline free_block()
 	atomic { mj = 0; blk = 0; j = 0; w = 0 }
 }
 
-#define FREE(b, o)  atomic { blk = b; j = o }; free_block()
-#define ALLOC(o, c) atomic { k = o; want = c; got = 0; blk = 0; j = 0 }; \
-	alloc()
-#define FREE_HELD \
-	if \
-	:: atomic { got != 0 -> got = 0 }; free_block() \
-	:: atomic { got == 0 -> skip } \
-	fi
+/*
+ * The scripts: op pc of CPU me in configuration cfg (one copy of alloc()
+ * and free_block() for all of them keeps pan.c small).
+ */
+#define OP_END   0
+#define OP_FREE  1
+#define OP_ALLOC 2
+#define OP_NONE  3               /* FREE_HELD with nothing held */
+#define S(c, p, i) :: cfg == c && me == p && pc == i ->
+#define FREE(b, o)  op = OP_FREE; blk = b; j = o
+#define ALLOC(o, c) op = OP_ALLOC; k = o; want = c; got = 0; blk = 0; j = 0
+/* free the block the last ALLOC got (blk, j), if it got one */
+#define FREE_HELD   op = (got != 0 -> OP_FREE : OP_NONE); got = 0
+
+inline next_op()
+{
+	if
+	S(0, 1, 0) FREE(1, 0)
+	S(0, 1, 1) FREE(3, 1)
+	S(0, 1, 2) ALLOC(1, 1)
+	S(0, 1, 3) FREE_HELD
+	S(0, 2, 0) FREE(2, 0)
+	S(0, 2, 1) ALLOC(0, 1)
+	S(0, 2, 2) FREE_HELD
+	S(0, 3, 0) FREE(3, 0)
+	S(0, 3, 1) FREE(5, 0)
+	S(0, 3, 2) ALLOC(0, 2)
+	S(1, 1, 0) ALLOC(0, 1)
+	S(1, 1, 1) FREE_HELD
+	S(1, 1, 2) ALLOC(1, 1)
+	S(1, 2, 0) ALLOC(1, 1)
+	S(1, 2, 1) FREE_HELD
+	S(1, 3, 0) ALLOC(0, 2)
+	:: else -> op = OP_END
+	fi;
+	pc++
+}
 
 proctype cpu(byte me; bit cfg)
 {
-	byte k, want, j, w, v, got, blk, orders, mj, n;
+	byte k, want, j, w, v, got, blk, orders, mj, n, pc, op;
 
-	if
-	:: cfg == 0 && me == 1 -> FREE(1, 0); FREE(3, 1); ALLOC(1, 1); FREE_HELD
-	:: cfg == 0 && me == 2 -> FREE(2, 0); ALLOC(0, 1); FREE_HELD
-	:: cfg == 0 && me == 3 -> FREE(3, 0); FREE(5, 0); ALLOC(0, 2)
-	:: cfg == 1 && me == 1 -> ALLOC(0, 1); FREE_HELD; ALLOC(1, 1)
-	:: cfg == 1 && me == 2 -> ALLOC(1, 1); FREE_HELD
-	:: cfg == 1 && me == 3 -> ALLOC(0, 2)
-	fi
+	do
+	:: atomic { next_op() };
+		if
+		:: atomic { op == OP_END -> pc = 0; break }
+		:: atomic { op == OP_FREE -> op = 0 }; free_block()
+		:: atomic { op == OP_ALLOC -> op = 0 }; alloc()
+		:: atomic { op == OP_NONE -> op = 0 }
+		fi
+	od
 }
 
 init
@@ -475,13 +528,16 @@ init
 	f = 0;
 	do
 	:: f < 8 ->
-		assert(((OWNED >> f) & 1) + ((map[0] >> f) & 1) +
-		       ((map[1] >> (f / 2)) & 1) + ((map[2] >> (f / 4)) & 1) == 1);
+		frame_accounted = ((OWNED >> f) & 1) + ((map[0] >> f) & 1) +
+			((map[1] >> (f / 2)) & 1) + ((map[2] >> (f / 4)) & 1) == 1;
+		assert(frame_accounted);
 		f++
 	:: else -> break
 	od;
-	assert(COALESCED);
-	assert(count == FREEF);
+	no_free_buddies = COALESCED;
+	assert(no_free_buddies);
+	count_exact = (count == FREEF);
+	assert(count_exact);
 	hint_order_ok = (map[0] == 0 || (nonempty & 1)) &&
 			(map[1] == 0 || (nonempty & 2)) &&
 			(map[2] == 0 || (nonempty & 4));
