@@ -25,8 +25,8 @@
  * always share a word. The order mask has three bits. Three CPUs; an
  * interrupt is one more CPU for the model (a handler that runs to the end
  * between two steps of the code it interrupted is one of the
- * interleavings). init picks one of two configurations, and the search
- * covers both:
+ * interleavings). init picks one of three configurations, and the search
+ * covers all three:
  *   A  frames 0 and 4 free; CPU 1 holds frame 1 and frames 6-7, CPU 2
  *      frame 2, CPU 3 frames 3 and 5. CPU 1: free 1, free 6-7 (order 1),
  *      alloc order 1, free it. CPU 2: free 2, alloc order 0, free it.
@@ -39,6 +39,11 @@
  *      free it, alloc order 1. CPU 2: alloc order 1, free it. CPU 3: bulk
  *      alloc of two order-0 blocks. (Splits racing splits, and merges of
  *      what they published.)
+ *   C  memory all but gone: frames 1, 6, 7 held by CPUs 1, 2, 3, the rest
+ *      by nobody in the model. CPU 1: alloc order 0, free 1. CPU 2: free
+ *      6, alloc order 0. CPU 3: free 7, alloc order 1. (Allocations that
+ *      fail, or find a block only in a repeated last pass, while frees
+ *      publish into both words of map 0 behind their scans.)
  *
  * STEPS (each labelled step of the model is one atomic access of buddy.c)
  *   claim_word()        claim_in_word(): the load and the CAS loop. Each
@@ -102,11 +107,15 @@
  *     counted (ghost pend[]: blocks published whose count_added() has not
  *     run). In particular no allocation fails while a block of order >= k
  *     is free and counted for the whole of its last pass;
+ *   - no CPU is left blocked (spin's invalid end states);
  *   - at the end: every frame held by a CPU or in exactly one free block,
  *     memory coalesced, count == the frames the maps hold, and the hints
  *     hold: word non-zero => summary bit (hint_word_ok), map non-empty =>
  *     order bit (hint_order_ok: defect 1), summary non-zero => order bit
- *     (hint_sum_ok).
+ *     (hint_sum_ok; not in the old model, whose first counterexample would
+ *     otherwise be a harmless summary bit over an empty word).
+ * Not checked: progress (that retries end), which needs a fairness
+ * argument; buddy.c's WHY RETRIES END gives it.
  *
  * The old protocol's counterexample (spin's first, configuration A):
  * CPU 3 frees 3 and 5 (5 merges with 4), then its bulk claim's full pass
@@ -119,11 +128,12 @@
  * allocation fails with frames 1 and 2 free, and at the end map 0 holds
  * both under a clear order bit.
  *
- * Teeth (tests/mutants/model-*.patch, each refuted in a second or two):
- * the order bit not set back in note_empty_word (defect 1: hint_order_ok),
- * no hint-free last pass (COMPLETENESS), a last pass without the epoch
- * re-read (COMPLETENESS), a merge CAS that fails without giving the
- * buddy's frames back (count == frames held).
+ * Teeth: each tests/mutants/model-*.patch puts one bug into the default
+ * model, and spin refutes it within a second: the order bit not set back
+ * in note_empty_word (hint_sum_ok), no hint-free last pass and a last pass
+ * that does not read the epoch again (completeness), a merge that gives
+ * nothing back when its buddy goes before its CAS (count_exact), split
+ * halves counted before they are published (count_bound).
  */
 
 #define TOP    2                 /* orders 0..TOP; TOP does not merge */
@@ -154,7 +164,7 @@ byte map[3];       /* free maps; map[0]: word 0 = bits 0-3, word 1 = 4-7 */
 byte sum[3];       /* summaries: bit w = word w of map j may be non-zero */
 byte nonempty;     /* the order mask: bit j = map j may be non-empty */
 short count;       /* the free count (the sum of the per-CPU counters) */
-byte own[4];       /* ghost: the frames CPU p holds (own[0]: unused) */
+byte own[4];       /* ghost: the frames CPU p holds (own[0]: others) */
 #ifndef OLD_PROTOCOL
 byte dirty;        /* bit p: `added` moved since CPU p's last pass began */
 byte pend[12];     /* ghost: pend[3p + j]: blocks of order j that CPU p
@@ -488,12 +498,18 @@ inline next_op()
 	S(1, 2, 0) ALLOC(1, 1)
 	S(1, 2, 1) FREE_HELD
 	S(1, 3, 0) ALLOC(0, 2)
+	S(2, 1, 0) ALLOC(0, 1)
+	S(2, 1, 1) FREE(1, 0)
+	S(2, 2, 0) FREE(6, 0)
+	S(2, 2, 1) ALLOC(0, 1)
+	S(2, 3, 0) FREE(7, 0)
+	S(2, 3, 1) ALLOC(1, 1)
 	:: else -> op = OP_END
 	fi;
 	pc++
 }
 
-proctype cpu(byte me; bit cfg)
+proctype cpu(byte me; byte cfg)
 {
 	byte k, want, j, w, v, got, blk, orders, mj, n, pc, op;
 
@@ -511,7 +527,7 @@ proctype cpu(byte me; bit cfg)
 init
 {
 	byte f;
-	bit cfg;
+	byte cfg;
 	bool hint_word_ok, hint_order_ok, hint_sum_ok;
 
 	atomic {
@@ -521,6 +537,8 @@ init
 			own[1] = 2 + 192; own[2] = 4; own[3] = 8 + 32
 		:: cfg = 1;                     /* configuration B */
 			map[2] = 3; sum[2] = 1; nonempty = 4; count = 8
+		:: cfg = 2;                     /* configuration C */
+			own[0] = 255 - 2 - 64 - 128; own[1] = 2; own[2] = 64; own[3] = 128
 		fi;
 		run cpu(1, cfg); run cpu(2, cfg); run cpu(3, cfg)
 	};
