@@ -1384,6 +1384,40 @@ static void test_stale_put_after_reallocation_fails(void **state)
 	stale_free_leaves_new_owner_alone(true);
 }
 
+/*
+ * XEN-UE-DOUBLE, forced: two frees of one frame, the first parked between
+ * its check (allocated, one reference) and its state change, while the
+ * second frees the frame (nothing allocates it again). Exactly one may
+ * succeed: the check and the change are one compare-and-swap, so the
+ * parked free finds the frame gone and changes nothing. A check followed
+ * by a plain store frees the frame twice (both return E_OK), which
+ * test_racing_double_free_exactly_one_wins alone did not catch.
+ */
+static void test_xen_ue_double_free_forced_exactly_one_wins(void **state)
+{
+	struct stale_call c = { .pfn = PFN(0), .put = false, .err = -1 };
+	struct frame_result r = frame_alloc(0, 0);
+	uint64_t before, s;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(r.err, E_OK);
+	c.pfn = r.pfn;
+	before = free_frames();
+	pause_arm(0, "frame.free.checked", 0, -1, gate_pass, &c.gate);
+	assert_int_equal(pthread_create(&t, NULL, stale_caller, &c), 0);
+	gate_wait_reached(&c.gate); /* it saw: allocated, one reference */
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	s = page_state(pfn_to_page(r.pfn));
+	gate_open(&c.gate);
+	pthread_join(t, NULL);
+	pause_reset();
+	assert_int_equal(atomic_load(&c.err), E_NOT_ALLOCATED);
+	assert_int_equal(page_state(pfn_to_page(r.pfn)), s); /* left alone */
+	assert_int_equal(free_frames(), before + 1); /* freed once */
+	assert_true(frame_validate());
+}
+
 /* ------------------------------------- defect 6: validate, then compute */
 
 /*
@@ -1559,6 +1593,7 @@ int main(void)
 		T(test_alo04_early_typed_frames_join_the_table),
 		T(test_stale_free_after_reallocation_fails),
 		T(test_stale_put_after_reallocation_fails),
+		T(test_xen_ue_double_free_forced_exactly_one_wins),
 		T(test_huge_orders_refused_before_any_shift),
 		T(test_refcount_limit_keeps_usage_and_order),
 		T(test_get_of_a_free_frame_panics),
