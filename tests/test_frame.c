@@ -451,23 +451,342 @@ static void test_mop02_get_is_atomic_against_irqs(void **state)
 	assert_int_equal(frame_free(r.pfn, 0), E_OK);
 }
 
-/* T4: into_raw / from_raw keep the count. */
-static void test_t4_raw_round_trip_keeps_count(void **state)
+/*
+ * T4: a reference held as a raw address (frame_into_raw) keeps the block
+ * allocated, with the count unchanged both ways, and the usage too.
+ */
+static void test_t4_raw_reference_keeps_the_frame(void **state)
 {
 	(void)state;
-	struct frame_result r = frame_alloc(0, 0);
+	struct frame_result r = frame_alloc_for(NULL, 1, 0, PAGE_PAGETABLE);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+	assert_int_equal(frame_get(p), E_OK); /* two handles */
+	uint64_t before = free_frames();
+
+	paddr_t raw = frame_into_raw(p); /* one of them becomes raw */
+	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
+	assert_int_equal(frame_refcount(p), 2);
+	assert_int_equal(ps_raw(page_state(p)), 1);
+	/* The other handle goes: the raw reference holds the block. */
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(page_state(p) & ~PS_GEN_MASK,
+			 ps_make(1, PAGE_PAGETABLE, 1, 0) | PS_RAW_ONE);
+	assert_int_equal(free_frames(), before);
+	assert_true(frame_validate());
+
+	struct page *q = frame_from_raw(raw);
+	assert_ptr_equal(q, p);
+	assert_int_equal(page_state(q) & ~PS_GEN_MASK,
+			 ps_make(1, PAGE_PAGETABLE, 1, 0));
+	/* The restored handle is the last reference: its put frees. */
+	assert_int_equal(frame_put(q), E_OK);
+	assert_int_equal(free_frames(), before + 2);
+	assert_false(page_usage_allocatable(ps_usage(page_state(p))));
+	assert_true(frame_validate());
+}
+
+/*
+ * T4: each restore matches one into_raw. A second restore, or one of an
+ * address that no into_raw gave, is refused and changes nothing; so is an
+ * old raw address once its block was freed and allocated again.
+ */
+static void test_t4_second_restore_is_refused(void **state)
+{
+	struct snapshot s;
+
+	(void)state;
+	struct frame_result r = frame_alloc(2, 0), plain = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(plain.err, E_OK);
 	struct page *p = pfn_to_page(r.pfn);
 
 	assert_int_equal(frame_get(p), E_OK);
-	paddr_t raw = frame_into_raw(p);
+	paddr_t a = frame_into_raw(p), b = frame_into_raw(p); /* both refs */
+	assert_int_equal(a.v, b.v);
 	assert_int_equal(frame_refcount(p), 2);
-	assert_int_equal(raw.v, r.pfn.v << PAGE_SHIFT);
-	struct page *q = frame_from_raw(raw);
-	assert_ptr_equal(q, p);
-	assert_int_equal(frame_refcount(q), 2);
-	assert_int_equal(frame_put(q), E_OK);
+	assert_int_equal(ps_raw(page_state(p)), 2);
+	assert_ptr_equal(frame_from_raw(a), p);
+	assert_ptr_equal(frame_from_raw(b), p);
+	assert_int_equal(page_state(p) & ~PS_GEN_MASK,
+			 ps_make(2, PAGE_FRAME, 2, 0));
+
+	snap(&s);
+	assert_null(frame_from_raw(a));                    /* a third restore */
+	assert_null(frame_from_raw(pfn_to_pa(plain.pfn))); /* never raw */
+	assert_null(frame_from_raw(PADDR(a.v + PAGE_SIZE))); /* inside p */
+	assert_null(frame_from_raw(PADDR(a.v + 8)));       /* not aligned */
+	assert_null(frame_from_raw(pfn_to_pa(PFN(frame_table_pages))));
+	assert_null(frame_from_raw(PADDR(UINT64_MAX & ~(PAGE_SIZE - 1))));
+	assert_unchanged(&s);
+
+	/* Freed, reallocated (LIFO cache): the old raw address is stale. */
+	paddr_t stale = frame_into_raw(p);
+	assert_ptr_equal(frame_from_raw(stale), p);
 	assert_int_equal(frame_put(p), E_OK);
-	assert_int_equal(frame_put(p), E_NOT_ALLOCATED);
+	assert_int_equal(frame_free(r.pfn, 2), E_OK);
+	struct frame_result again = frame_alloc(2, 0);
+	assert_int_equal(again.pfn.v, r.pfn.v);
+	snap(&s);
+	assert_null(frame_from_raw(stale));
+	assert_unchanged(&s);
+	assert_int_equal(frame_free(again.pfn, 2), E_OK);
+	assert_int_equal(frame_free(plain.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/* T4: distinct blocks give distinct raw addresses, each restoring its own. */
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+static void test_t4_raw_addresses_are_unique(void **state)
+{
+	enum { N = 96 };
+	struct page *p[N];
+	paddr_t raw[N];
+	uint64_t sorted[N];
+
+	(void)state;
+	for (unsigned i = 0; i < N; i++) {
+		struct frame_result r = frame_alloc(i % 4, 0);
+
+		assert_int_equal(r.err, E_OK);
+		p[i] = pfn_to_page(r.pfn);
+		raw[i] = frame_into_raw(p[i]);
+		sorted[i] = raw[i].v;
+	}
+	qsort(sorted, N, sizeof(sorted[0]), cmp_u64);
+	for (unsigned i = 1; i < N; i++)
+		assert_true(sorted[i - 1] < sorted[i]);
+	for (unsigned i = N; i-- > 0;) {
+		assert_ptr_equal(frame_from_raw(raw[i]), p[i]);
+		assert_null(frame_from_raw(raw[i]));
+		assert_int_equal(frame_free(page_to_pfn(p[i]), i % 4), E_OK);
+	}
+	assert_true(frame_validate());
+}
+
+/* T4 under concurrency: raw round trips, gets and puts keep both counts. */
+static void raw_round_trips(unsigned index, void *arg)
+{
+	(void)index;
+	(void)arg;
+	for (int round = 0; round < 2000; round++) {
+		CHECK(frame_get(shared) == E_OK);
+		paddr_t raw = frame_into_raw(shared);
+		struct page *back = frame_from_raw(raw);
+
+		CHECK(back == shared);
+		CHECK(frame_put(shared) == E_OK);
+	}
+}
+
+static void test_t4_concurrent_raw_round_trips(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	shared = pfn_to_page(r.pfn);
+	run_on_cpus(4, raw_round_trips, NULL);
+	assert_int_equal(page_state(shared) & ~PS_GEN_MASK,
+			 ps_make(1, PAGE_FRAME, 0, 0));
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/*
+ * T4: a block whose only reference is held raw cannot be freed or put by
+ * someone who thinks they hold a handle (the raw address, in a page-table
+ * entry say, would point at a free frame): E_REFERENCED, changing
+ * nothing. Once restored, it frees as usual.
+ */
+static void test_t4_free_of_a_block_held_only_raw_is_refused(void **state)
+{
+	struct snapshot s;
+
+	(void)state;
+	struct frame_result r = frame_alloc(1, 0);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+	paddr_t raw = frame_into_raw(p);
+
+	snap(&s);
+	assert_int_equal(frame_free(r.pfn, 1), E_REFERENCED);
+	assert_int_equal(frame_put(p), E_REFERENCED);
+	assert_unchanged(&s);
+	/* Two references, both raw: still no handle to drop. */
+	assert_ptr_equal(frame_from_raw(raw), p);
+	assert_int_equal(frame_get(p), E_OK);
+	raw = frame_into_raw(p);
+	raw = frame_into_raw(p);
+	snap(&s);
+	assert_int_equal(frame_put(p), E_REFERENCED);
+	assert_unchanged(&s);
+	assert_ptr_equal(frame_from_raw(raw), p);
+	assert_int_equal(frame_put(p), E_OK);
+	assert_ptr_equal(frame_from_raw(raw), p);
+	assert_int_equal(frame_free(r.pfn, 1), E_OK);
+	assert_true(frame_validate());
+}
+
+/* T4: frame_validate() checks that raw references are references. */
+static void test_t4_validate_finds_more_raw_than_references(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+
+	page_set_state(p, ps_make(1, PAGE_FRAME, 0, 0) | 2 * PS_RAW_ONE);
+	assert_false(frame_validate());
+	page_set_state(p, ps_make(2, PAGE_FRAME, 0, 0) | 2 * PS_RAW_ONE);
+	assert_true(frame_validate());
+	page_set_state(p, ps_make(1, PAGE_FRAME, 0, 0));
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/*
+ * T4: past PS_RAW_STUCK - 1 raw references the count sticks: restores of
+ * that block are no longer checked, and nothing else breaks (validate,
+ * puts and the free go on as if no reference were raw).
+ */
+static void test_t4_raw_count_saturates(void **state)
+{
+	(void)state;
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	struct page *p = pfn_to_page(r.pfn);
+	paddr_t raw = PADDR(0);
+
+	for (unsigned i = 0; i < PS_RAW_STUCK; i++)
+		assert_int_equal(frame_get(p), E_OK);
+	for (unsigned i = 0; i < PS_RAW_STUCK; i++) {
+		raw = frame_into_raw(p);
+		assert_int_equal(ps_raw(page_state(p)), i + 1);
+	}
+	raw = frame_into_raw(p); /* the last handle: stuck, not counted */
+	assert_int_equal(ps_raw(page_state(p)), PS_RAW_STUCK);
+	assert_true(frame_validate());
+	for (unsigned i = 0; i < PS_RAW_STUCK + 1; i++)
+		assert_ptr_equal(frame_from_raw(raw), p);
+	assert_ptr_equal(frame_from_raw(raw), p); /* unchecked now */
+	assert_int_equal(ps_raw(page_state(p)), PS_RAW_STUCK);
+	for (unsigned i = 0; i < PS_RAW_STUCK; i++)
+		assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(frame_refcount(p), 1);
+	assert_true(frame_validate());
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	assert_true(frame_validate());
+}
+
+/*
+ * T4 with the generation: two restores of one raw reference, the first
+ * parked between its look (allocated, one raw reference) and its
+ * compare-and-swap while the second restores it. With realloc, the block
+ * is then freed, allocated again (LIFO cache) and its new owner turns its
+ * reference into the same raw address: the word the parked restore finds
+ * differs from the one it saw only by the generation. Either way the
+ * parked restore must get NULL and leave the block alone (without the
+ * generation check it would take the new owner's raw reference).
+ */
+struct raw_call {
+	struct gate gate;
+	paddr_t raw;
+	struct page *_Atomic got;
+};
+
+static void *raw_restorer(void *arg)
+{
+	struct raw_call *c = arg;
+
+	if (host_cpu_register() < 0)
+		panic("raw_restorer: cannot register");
+	atomic_store(&c->got, frame_from_raw(c->raw));
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void racing_restores(bool realloc)
+{
+	struct frame_result r = frame_alloc(0, 0);
+	struct raw_call c = { .raw = PADDR(0), .got = NULL };
+	struct page *p;
+	pthread_t t;
+	uint64_t s;
+
+	assert_int_equal(r.err, E_OK);
+	p = pfn_to_page(r.pfn);
+	c.raw = frame_into_raw(p);
+	atomic_store(&c.got, p);
+	pause_arm(0, "page.from_raw.checked", 0, -1, gate_pass, &c.gate);
+	assert_int_equal(pthread_create(&t, NULL, raw_restorer, &c), 0);
+	gate_wait_reached(&c.gate); /* it saw: one raw reference */
+	assert_ptr_equal(frame_from_raw(c.raw), p);
+	if (realloc) {
+		assert_int_equal(frame_put(p), E_OK);
+		struct frame_result again = frame_alloc(0, 0);
+		assert_int_equal(again.pfn.v, r.pfn.v);
+		assert_int_equal(frame_into_raw(p).v, c.raw.v);
+	}
+	s = page_state(p);
+	gate_open(&c.gate);
+	pthread_join(t, NULL);
+	pause_reset();
+	assert_null(atomic_load(&c.got));
+	assert_int_equal(page_state(p), s); /* left alone */
+	assert_true(frame_validate());
+	if (realloc)
+		assert_ptr_equal(frame_from_raw(c.raw), p);
+	assert_int_equal(frame_put(p), E_OK);
+	assert_true(frame_validate());
+}
+
+static void test_t4_racing_restores_exactly_one_wins(void **state)
+{
+	(void)state;
+	racing_restores(false);
+}
+
+static void test_t4_stale_restore_after_reallocation_is_refused(void **state)
+{
+	(void)state;
+	racing_restores(true);
+}
+
+/* into_raw of a reference that is already held raw panics, in every build. */
+static void into_raw_twice(void *arg)
+{
+	(void)arg;
+	struct frame_result r = frame_alloc(0, 0);
+	struct page *p = pfn_to_page(r.pfn);
+
+	(void)frame_into_raw(p);
+	(void)frame_into_raw(p); /* the only reference is raw already */
+}
+
+static void into_raw_of_a_free_frame(void *arg)
+{
+	(void)frame_into_raw(arg);
+}
+
+static void test_t4_into_raw_without_a_reference_panics(void **state)
+{
+	struct child_result c;
+
+	(void)state;
+	run_in_child(into_raw_twice, NULL, &c);
+	assert_child_panicked_with(&c, "holds no reference that is not raw");
+	struct frame_result r = frame_alloc(0, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	run_in_child(into_raw_of_a_free_frame, pfn_to_page(r.pfn), &c);
+	assert_child_panicked_with(&c, "holds no reference that is not raw");
+	assert_true(frame_validate());
 }
 
 /* T8: the last put runs the drop hook, resets, and only then frees. */
@@ -1384,6 +1703,40 @@ static void test_stale_put_after_reallocation_fails(void **state)
 	stale_free_leaves_new_owner_alone(true);
 }
 
+/*
+ * XEN-UE-DOUBLE, forced: two frees of one frame, the first parked between
+ * its check (allocated, one reference) and its state change, while the
+ * second frees the frame (nothing allocates it again). Exactly one may
+ * succeed: the check and the change are one compare-and-swap, so the
+ * parked free finds the frame gone and changes nothing. A check followed
+ * by a plain store frees the frame twice (both return E_OK), which
+ * test_racing_double_free_exactly_one_wins alone did not catch.
+ */
+static void test_xen_ue_double_free_forced_exactly_one_wins(void **state)
+{
+	struct stale_call c = { .pfn = PFN(0), .put = false, .err = -1 };
+	struct frame_result r = frame_alloc(0, 0);
+	uint64_t before, s;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(r.err, E_OK);
+	c.pfn = r.pfn;
+	before = free_frames();
+	pause_arm(0, "frame.free.checked", 0, -1, gate_pass, &c.gate);
+	assert_int_equal(pthread_create(&t, NULL, stale_caller, &c), 0);
+	gate_wait_reached(&c.gate); /* it saw: allocated, one reference */
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	s = page_state(pfn_to_page(r.pfn));
+	gate_open(&c.gate);
+	pthread_join(t, NULL);
+	pause_reset();
+	assert_int_equal(atomic_load(&c.err), E_NOT_ALLOCATED);
+	assert_int_equal(page_state(pfn_to_page(r.pfn)), s); /* left alone */
+	assert_int_equal(free_frames(), before + 1); /* freed once */
+	assert_true(frame_validate());
+}
+
 /* ------------------------------------- defect 6: validate, then compute */
 
 /*
@@ -1536,7 +1889,16 @@ int main(void)
 		T(test_racing_double_free_exactly_one_wins),
 		T(test_mop02_refcount_equals_owners),
 		T(test_mop02_get_is_atomic_against_irqs),
-		T(test_t4_raw_round_trip_keeps_count),
+		T(test_t4_raw_reference_keeps_the_frame),
+		T(test_t4_second_restore_is_refused),
+		T(test_t4_raw_addresses_are_unique),
+		T(test_t4_concurrent_raw_round_trips),
+		T(test_t4_free_of_a_block_held_only_raw_is_refused),
+		T(test_t4_validate_finds_more_raw_than_references),
+		T(test_t4_raw_count_saturates),
+		T(test_t4_racing_restores_exactly_one_wins),
+		T(test_t4_stale_restore_after_reallocation_is_refused),
+		T(test_t4_into_raw_without_a_reference_panics),
 		T(test_t8_reset_before_reuse),
 		T(test_t8_reset_before_an_irq_can_reuse_it),
 		T(test_xen_zone_requests_stay_in_their_zone),
@@ -1559,6 +1921,7 @@ int main(void)
 		T(test_alo04_early_typed_frames_join_the_table),
 		T(test_stale_free_after_reallocation_fails),
 		T(test_stale_put_after_reallocation_fails),
+		T(test_xen_ue_double_free_forced_exactly_one_wins),
 		T(test_huge_orders_refused_before_any_shift),
 		T(test_refcount_limit_keeps_usage_and_order),
 		T(test_get_of_a_free_frame_panics),

@@ -510,7 +510,9 @@ static void release(struct page *p, unsigned order)
  * seen is the state the free first read. Another generation than seen's
  * means the block was freed and allocated again since then (page.h): the
  * block the caller meant is gone, and the new owner's is not the caller's
- * to free.
+ * to free. A block whose one reference is held raw (frame_into_raw()) is
+ * the raw address's, not the caller's: freeing it would leave that
+ * address pointing at a free block.
  */
 static err_t check_freeable(uint64_t s, uint64_t seen, unsigned order)
 {
@@ -524,7 +526,7 @@ static err_t check_freeable(uint64_t s, uint64_t seen, unsigned order)
 		return E_NOT_ALLOCATED;
 	if (ps_order(s) != order)
 		return E_BAD_ORDER;
-	if (ps_ref(s) > 1)
+	if (ps_ref(s) > 1 || ps_raw_known(s) != 0)
 		return E_REFERENCED;
 	return E_OK;
 }
@@ -569,6 +571,9 @@ err_t frame_put(struct page *p)
 		if (ps_gen(s) != ps_gen(seen) ||
 		    !page_usage_allocatable(ps_usage(s)) || ps_ref(s) == 0)
 			return E_NOT_ALLOCATED;
+		/* Every reference left is held raw: none is the caller's. */
+		if (ps_ref(s) <= ps_raw_known(s))
+			return E_REFERENCED;
 		next = ps_ref(s) == 1 ? ps_keep_gen(TRANSIT, s) : s - 1;
 		PAUSE("frame.put.checked");
 		/* Release: our uses happen-before the last put's reset;
@@ -675,10 +680,10 @@ static uint64_t walk_block(const struct zone *z, uint64_t pfn, struct walk *w)
 		break;
 	default:
 		if (ps_ref(s) == 0 || ps_ref(s) > FRAME_REF_MAX ||
-		    order > FRAME_MAX_ORDER) {
-			klog("frame: allocated block at %llu has refcount %u, "
-			     "order %u", (unsigned long long)pfn, ps_ref(s),
-			     order);
+		    ps_raw_known(s) > ps_ref(s) || order > FRAME_MAX_ORDER) {
+			klog("frame: allocated block at %llu has refcount %u "
+			     "(%u raw), order %u", (unsigned long long)pfn,
+			     ps_ref(s), ps_raw(s), order);
 			return 0;
 		}
 		w->allocated += UINT64_C(1) << order;

@@ -138,7 +138,9 @@ MUST_CHECK err_t frames_alloc(size_t n, unsigned flags, pfn_t *out);
  *                    the new owner's now, and left alone)
  *   E_BAD_ORDER      allocated at another order
  *   E_RESERVED       not a frame the allocator manages
- *   E_REFERENCED     others hold references too (use frame_put)
+ *   E_REFERENCED     others hold references too (use frame_put), or
+ *                    the one reference is held raw (frame_into_raw():
+ *                    restore it with frame_from_raw() first)
  *   E_STATE          before frame_init()
  * A frame charged to a dying account goes to the scrub queue.
  */
@@ -147,9 +149,12 @@ MUST_CHECK err_t frame_free(pfn_t pfn, unsigned order);
 /*
  * Drop one reference to an allocated block (its head). The one who drops
  * the last runs the usage's drop hook, resets the descriptor and then
- * frees the block. E_NOT_ALLOCATED (changing nothing) if p heads no
- * allocated block, or if it was freed and allocated again while this call
- * looked (a racing double put: the new owner's reference is not ours).
+ * frees the block. Errors, changing nothing:
+ *   E_NOT_ALLOCATED  p heads no allocated block, or it was freed and
+ *                    allocated again while this call looked (a racing
+ *                    double put: the new owner's reference is not ours)
+ *   E_REFERENCED     every reference left is held raw (frame_into_raw()),
+ *                    so none is the caller's to drop
  */
 MUST_CHECK err_t frame_put(struct page *p);
 
@@ -195,8 +200,9 @@ uint64_t frame_zero_skipped(void);
  *      scrubbing + allocated = managed;
  *   3. free blocks do not overlap and stay inside their zone;
  *   4. no two buddies below the top order are both free (coalesced);
- *   5. allocated heads have refcount > 0; everything else refcount 0, and
- *      tails of blocks head nothing.
+ *   5. allocated heads have refcount > 0, and no more references held
+ *      raw (when counted, page.h) than that; everything else refcount 0,
+ *      and tails of blocks head nothing.
  * Logs the first problem found and returns false.
  */
 bool frame_validate(void);

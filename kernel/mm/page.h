@@ -7,7 +7,9 @@
  *     bits  0..31  refcount    owners of the frame (allocated blocks only)
  *     bits 32..35  usage       enum page_usage
  *     bits 36..39  order       block order, for heads of blocks
- *     bits 40..43  flags       PF_*
+ *     bits 40..43  flags       PF_* (heads of free and cached blocks); on
+ *                              allocated heads, bit 40 is 0 and bits 41..43
+ *                              count the references held raw (target T4)
  *     bits 44..63  generation  allocations of this frame as a head, mod 2^20
  *
  * so that a free is one compare-and-swap from "allocated, one owner, this
@@ -40,6 +42,44 @@
  * buddy's largest is 10), one flag so far; ps_make() asserts that each
  * value fits.
  *
+ * Raw references (target T4). frame_into_raw() turns one of the caller's
+ * references into the block's physical address (for a page-table entry,
+ * say) and frame_from_raw() turns it back; the refcount does not change
+ * either way, but the head counts how many of its references are held
+ * raw, so that a restore without a matching into_raw (a second restore,
+ * an address never given out, a stale one) is refused instead of making
+ * two handles of one reference. Where the count lives, and why there:
+ *  - in the flag bits of an allocated head, which are otherwise dead:
+ *    page_set_allocated() clears them, and the one flag, PF_ZEROED, is a
+ *    property of free and cached blocks (frame_alloc_for() reads it before
+ *    it marks the block allocated). So the count costs no bit anything
+ *    else uses, struct page stays 32 bytes, and the generation keeps its
+ *    20 bits and the argument above unchanged (taking 4 of its bits would
+ *    cut the stall that defeats it 16-fold, to a few milliseconds: a
+ *    scheduler time slice);
+ *  - in bits 41..43 only, not 40: a raw count can never read as
+ *    PF_ZEROED to code that looks at a head's flags (a block taken for
+ *    zeroed would hand its old contents to a FRAME_ZERO caller);
+ *  - three bits count 0..6 exactly; the seventh raw reference makes the
+ *    count stick at PS_RAW_STUCK until the block is freed: its restores
+ *    are no longer checked, and free, put and frame_validate() treat it
+ *    as unknown. Most blocks are held raw once (one page-table entry); a
+ *    frame mapped by more entries than that loses the check, nothing else.
+ * Invariant (checked by frame_validate()): on an allocated head, a count
+ * not stuck is at most the refcount, since each raw reference is one of
+ * the owners. So frame_free() refuses (E_REFERENCED) a block whose one
+ * reference is held raw, and frame_put() one whose every reference is:
+ * the raw address would point at a free block.
+ * With the generation: the count lives in the same word, so the free's
+ * compare-and-swap resets it (the transit state has no flags) and a new
+ * allocation starts at 0; and frame_from_raw() refuses when the word it
+ * would change carries another generation than the one it first read (as
+ * frame_put() does), so a restore that raced with the block's free and
+ * reallocation cannot take the next owner's raw reference. A restore that
+ * starts after the reallocation, of the address the new owner gave out
+ * raw too, cannot be told from the new owner's own: the limit of an
+ * interface of addresses, as (pfn, order) is for frees.
+ *
  * Only the head descriptor of a block says anything: tails keep usage
  * PAGE_NONE, whatever the block is. A free block's head is PAGE_NONE too
  * (the buddy's free maps, not the descriptors, say which blocks are free),
@@ -51,7 +91,8 @@
  * and forget it"); frame_put() (frame.h) drops one, and the one who drops
  * it to zero resets the descriptor and only then frees the frame (Asterinas
  * freed first and reset after, so its from_unused() had to spin).
- * frame_into_raw()/frame_from_raw() leave the count alone. The count never
+ * frame_into_raw()/frame_from_raw() leave the count alone (see "Raw
+ * references" above for what they count instead). The count never
  * exceeds FRAME_REF_MAX (2^31 - 1): frame_get() refuses beyond it, in
  * every build, so it can never carry into the usage (defect 6).
  *
@@ -66,6 +107,7 @@
 #include <platform.h>
 
 #include "kernel/lib/err.h"
+#include "kernel/lib/pause.h"
 
 struct account;
 
@@ -92,7 +134,8 @@ static inline bool page_usage_allocatable(enum page_usage u)
 #define PF_ZEROED 0x01u /* head of a free or cached block known to be zero */
 
 struct page {
-	_Atomic uint64_t state; /* [a] refcount | usage | order | flags */
+	_Atomic uint64_t state; /* [a] refcount | usage | order | flags or
+				   raw count | generation */
 	struct account *owner;  /* charged account; written by whoever owns
 				   the frame (allocator in transit, else its
 				   owner), NULL if unaccounted */
@@ -169,6 +212,29 @@ static inline unsigned ps_flags(uint64_t s)
 static inline uint32_t ps_gen(uint64_t s)
 {
 	return (uint32_t)(s >> PS_GEN_SHIFT);
+}
+
+/*
+ * References held raw (T4), in bits 41..43 of an allocated head: exact
+ * below PS_RAW_STUCK, unknown (no longer counted) at it.
+ */
+#define PS_RAW_SHIFT (PS_FLAGS_SHIFT + 1)
+#define PS_RAW_ONE   (UINT64_C(1) << PS_RAW_SHIFT)
+#define PS_RAW_STUCK 7u
+
+_Static_assert(PS_RAW_SHIFT + 3 == PS_GEN_SHIFT, "raw count below the gen");
+
+static inline unsigned ps_raw(uint64_t s)
+{
+	return (unsigned)((s >> PS_RAW_SHIFT) & PS_RAW_STUCK);
+}
+
+/* The raw references of s as far as they are known: 0 when stuck. */
+static inline unsigned ps_raw_known(uint64_t s)
+{
+	unsigned raw = ps_raw(s);
+
+	return raw == PS_RAW_STUCK ? 0 : raw;
 }
 
 /* next, with the generation of s. */
@@ -304,17 +370,74 @@ static inline uint32_t frame_refcount(const struct page *p)
 }
 
 /*
- * A handle to a raw physical address and back, keeping the reference the
- * handle stood for (target T4: the count does not change either way).
+ * Target T4: one of the caller's references to an allocated block (its
+ * head), turned into the block's physical address for a structure that
+ * stores addresses (a page-table entry), and back. See "Raw references"
+ * at the top.
+ *
+ * frame_into_raw() gives up the caller's handle, not the reference: the
+ * count does not change, and the block stays allocated as long as the raw
+ * address holds it. Pre: the caller holds a reference that is not held
+ * raw already; panics, in every build, when the head shows that it cannot
+ * (no allocated block, or as many raw references as references), as
+ * frame_get() does for a reference nobody holds.
+ *
+ * frame_from_raw() turns a raw reference back into a handle (the count
+ * does not change either), once: an address that holds no raw reference
+ * (restored already, never given by frame_into_raw(), inside a block, not
+ * page-aligned, outside the table, or whose block was freed and allocated
+ * again while the call looked) gives NULL and changes nothing, so a
+ * second restore cannot make two handles of one reference. Distinct
+ * blocks have distinct addresses, and from_raw(into_raw(p)) == p.
+ *
+ * Both are compare-and-swap loops that retry only because another CPU
+ * changed the word (a get, a put, another raw step): lock-free. Relaxed,
+ * as in frame_get(): the reference, not this word, keeps the block
+ * allocated, and whatever passes the address on (a page-table entry's
+ * store) orders the uses of the block.
  */
 static inline paddr_t frame_into_raw(struct page *p)
 {
+	uint64_t s = page_state(p), next;
+
+	do {
+		if (unlikely(!page_usage_allocatable(ps_usage(s)) ||
+			     ps_raw_known(s) >= ps_ref(s)))
+			panic("frame_into_raw: frame %llu (%s, refcount %u, %u "
+			      "raw): the caller holds no reference that is not "
+			      "raw", (unsigned long long)page_to_pfn(p).v,
+			      page_usage_name(ps_usage(s)), ps_ref(s),
+			      ps_raw(s));
+		next = ps_raw(s) == PS_RAW_STUCK ? s : s + PS_RAW_ONE;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state, &s, next, memory_order_relaxed,
+		memory_order_relaxed));
 	return page_to_pa(p);
 }
 
-static inline struct page *frame_from_raw(paddr_t pa)
+static inline MUST_CHECK struct page *frame_from_raw(paddr_t pa)
 {
-	return pfn_to_page(pa_to_pfn(pa));
+	struct page *p;
+	uint64_t s, seen;
+
+	if (!IS_ALIGNED(pa.v, PAGE_SIZE) || !pfn_valid(pa_to_pfn(pa)))
+		return NULL;
+	p = pfn_to_page(pa_to_pfn(pa));
+	s = seen = page_state(p);
+	do {
+		if (ps_gen(s) != ps_gen(seen) ||
+		    !page_usage_allocatable(ps_usage(s)) || ps_raw(s) == 0)
+			return NULL;
+		if (ps_raw(s) == PS_RAW_STUCK)
+			return p; /* not counted any more: nothing to take */
+		PAUSE("page.from_raw.checked");
+		/* Fails, and we look again, if the word changed meanwhile:
+		 * another restore, a get or put, or a free (another
+		 * generation then, if the block was allocated again). */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state, &s, s - PS_RAW_ONE, memory_order_relaxed,
+		memory_order_relaxed));
+	return p;
 }
 
 #endif /* KERNEL_MM_PAGE_H */
