@@ -519,7 +519,7 @@ static void test_bulk_last_pass_sees_publish_behind_it(void **state)
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000 };
-	static const struct fixture locked = { true, 1000 };
+	static const struct fixture locked = { true, 500 };
 #define T(f, fx) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, \
 							   (void *)&fx)
 #define BOTH(f) T(f, lockfree), T(f, locked)
