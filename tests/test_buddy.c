@@ -5,6 +5,7 @@
  * overlap, never two free buddies), and concurrent use from many CPUs with
  * interrupts that allocate too. Both configurations: lock-free and locked.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -345,8 +346,12 @@ static void test_concurrent_churn_with_irqs(void **state)
  */
 #define AT(i) PFN(BASE_PFN + (i))
 #define W100 (100 * 64) /* first frame of order-0 map word 100 */
+#define W50  (50 * 64)  /* ... and of word 50 */
 
-enum irq_action { IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW };
+enum irq_action {
+	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
+	IRQ_MERGE_THEN_ALLOC
+};
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
 static pfn_t irq_got;
@@ -366,6 +371,14 @@ static void test_irq(unsigned vector)
 		break;
 	case IRQ_FREE_LOW: /* a block into word 0, behind a scan of it */
 		buddy_free(&b, AT(0), 0, false);
+		break;
+	case IRQ_FREE_TWO_W50: /* two blocks into word 50 (buddies held) */
+		buddy_free(&b, AT(W50 + 2), 0, false);
+		buddy_free(&b, AT(W50 + 4), 0, false);
+		break;
+	case IRQ_MERGE_THEN_ALLOC: /* +1 order-1 block, free count unchanged */
+		buddy_free(&b, AT(W100), 0, false); /* merges with W100 + 1 */
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
 		break;
 	}
 }
@@ -516,6 +529,103 @@ static void test_bulk_last_pass_sees_publish_behind_it(void **state)
 	end_forced();
 }
 
+/*
+ * note_empty_map()'s re-check. A full pass of map 0 tidies word 100 (its
+ * summary bit stale since a fast pass took its last block); there, an
+ * interrupt frees two blocks into word 50, which the pass has scanned
+ * already: they set word 50's summary bit but, seeing order bit 0 set,
+ * not the order bit. The pass finds nothing and clears order bit 0; its
+ * re-check must see word 50's summary bit and set the order bit back.
+ * The allocation takes one of the two in its last pass; the other must
+ * stay visible to hinted passes (buddy_validate checks the order bit).
+ */
+static void test_empty_map_recheck_restores_order_bit(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	buddy_free(&b, AT(W100), 0, false);
+	assert_true(buddy_alloc(&b, 0, &p)); /* fast pass: no tidying */
+	assert_int_equal(p.v, BASE_PFN + W100);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 0); /* full pass from word 0 */
+	pause_arm(0, "buddy.empty_word.before_clear", 0, -1, irq_now,
+		  (void *)IRQ_FREE_TWO_W50);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_true(p.v == BASE_PFN + W50 + 2 || p.v == BASE_PFN + W50 + 4);
+	assert_true(atomic_load(&b.nonempty) & 1);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pages(&b), 1);
+	end_forced();
+}
+
+/*
+ * The epoch counts publishes, not free frames. After an order-1 search
+ * found nothing, an interrupt frees a block that merges into an order-1
+ * block and then allocates an order-0 block: the free count is what it
+ * was, but an order-1 block was published behind the search, which must
+ * look again and take it.
+ */
+static void test_last_pass_epoch_counts_publishes(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	buddy_free(&b, AT(W100 + 1), 0, false);
+	buddy_free(&b, AT(W50), 0, false); /* for the interrupt to take */
+	pause_arm(0, "buddy.alloc.last_pass_found_none", 0, -1, irq_now,
+		  (void *)IRQ_MERGE_THEN_ALLOC);
+	assert_true(buddy_alloc(&b, 1, &p));
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, BASE_PFN + W50);
+	assert_int_equal(p.v, BASE_PFN + W100);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * The epoch is every CPU's: another CPU publishes into word 0 while this
+ * one's last pass, having scanned past it, is held before its second
+ * epoch read. The pass must see the epoch move and look again.
+ */
+static struct gate epoch_gate;
+
+static void *other_cpu_frees_low(void *arg)
+{
+	(void)arg;
+	CHECK(host_cpu_register() > 0);
+	gate_wait_reached(&epoch_gate);
+	buddy_free(&b, AT(0), 0, false);
+	gate_open(&epoch_gate);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void test_last_pass_sees_other_cpus_publish(void **state)
+{
+	pthread_t t;
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	atomic_store(&epoch_gate.state, 0);
+	pause_arm(0, "buddy.alloc.last_pass_found_none", 0, (int)cpu_id(),
+		  gate_pass, &epoch_gate);
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_low, NULL),
+			 0);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(pause_fired(0));
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000 };
@@ -537,6 +647,9 @@ int main(void)
 		T(test_split_in_transit_is_not_counted, lockfree),
 		T(test_last_pass_sees_publish_behind_it, lockfree),
 		T(test_bulk_last_pass_sees_publish_behind_it, lockfree),
+		T(test_empty_map_recheck_restores_order_bit, lockfree),
+		T(test_last_pass_epoch_counts_publishes, lockfree),
+		T(test_last_pass_sees_other_cpus_publish, lockfree),
 	};
 #undef BOTH
 #undef T
