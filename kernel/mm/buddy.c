@@ -145,9 +145,12 @@
  *   allocation's, a merge's claim of the buddy) adds to `taken` before
  *   its CAS, giving the frames back if the CAS does not take them; every
  *   publish (a free's final block, a split's upper halves) adds to `added`
- *   after the bits are set. So the sum never exceeds what the maps hold
- *   (safe for reserve checks), frames in transit are never counted, and
- *   at quiescence it is exact (buddy_validate checks). `added` is also the
+ *   after the bits are set. So, taken at one instant, the sum never
+ *   exceeds what the maps hold and never counts frames in transit; at
+ *   quiescence it is exact (buddy_validate checks). A racy read, one CPU's
+ *   counters after another's, can be off either way by the operations that
+ *   ran meanwhile (an allocation on a CPU already read and a free on one
+ *   not yet read overcount): reserve checks (frame.c) accept that much. `added` is also the
  *   publish epoch of COMPLETENESS.
  */
 #include <string.h>
