@@ -180,7 +180,10 @@ static uint64_t bit_of(uint64_t idx)
 
 /*
  * FREE COUNT: frames leave the count before the CAS that claims them
- * (frames < 0: a claim that failed gives them back) ...
+ * (frames < 0: a claim that failed gives them back) ... Only the
+ * statistics and reserve checks read `taken` (buddy_free_pages()); no
+ * proof rests on its order, so sequential consistency here only keeps
+ * the counters' reads and writes in program order around the claim.
  */
 static void count_taken(struct buddy *b, int64_t frames)
 {
