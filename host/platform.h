@@ -73,6 +73,12 @@ static inline void cpu_relax(void)
 		sched_yield();
 }
 
+/* Same as cpu_relax(): a yield is not a wait for an interrupt. */
+static inline void cpu_spin(void)
+{
+	cpu_relax();
+}
+
 #define HOST_IRQF_ENABLED 1ul
 
 static inline bool irqs_enabled(void)

@@ -53,14 +53,25 @@ static inline unsigned ncpus(void);
 bool cpu_online(unsigned c);
 
 /*
- * Busy-wait hint, called once per iteration of every spin loop.
- * Both platforms: `pause`, and every so often give the CPU away, because a
- * host thread, like a vCPU, can be descheduled while holding what others
- * wait for, and spinning through its whole time slice only delays it.
- * Host: a yield of the thread. Kernel: with interrupts enabled, a halt
- * until the next interrupt (at most one timer tick).
+ * Busy-wait hints, one call per iteration of every spin loop; a loop picks
+ * one by how its wait ends.
+ *
+ * cpu_relax(): for waits on something that may take long, and for waits
+ * with interrupts masked (lock waits). Both platforms: `pause`, and every
+ * so often give the CPU away, because a host thread, like a vCPU, can be
+ * descheduled while holding what others wait for, and spinning through its
+ * whole time slice only delays it. Host: a yield of the thread. Kernel:
+ * with interrupts enabled, a halt until the next interrupt (at most one
+ * timer tick, 10 ms): right only where that much extra latency is fine.
+ *
+ * cpu_spin(): for waits, with interrupts enabled, whose end sends this CPU
+ * no interrupt and must be seen at once: smp_call_cond() waiting for its
+ * targets (a TLB shootdown waits there). Never waits for an interrupt.
+ * Host: as cpu_relax() (a yield ends when the scheduler says, not at a
+ * tick). Kernel: `pause` only.
  */
 static inline void cpu_relax(void);
+static inline void cpu_spin(void);
 
 /* ------------------------------------------------------------ interrupts */
 
@@ -101,7 +112,10 @@ static inline bool in_irq(void);
  * lock the caller might hold.
  * Pre: interrupts enabled, not in IRQ context, no spinlock held (a CPU
  * waiting with interrupts masked for one that waits for it would deadlock;
- * Linux's smp_call_function has the same rule).
+ * Linux's smp_call_function has the same rule; debug builds check it).
+ * A target that has not answered after SMP_CALL_WATCHDOG_CYCLES
+ * (kernel/smp_call.h) is named in the log, again after twice as long, and
+ * so on; the caller keeps waiting (kernel/smp_call.c says why).
  */
 void smp_call_all(void (*fn)(void *arg), void *arg);
 

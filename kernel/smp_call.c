@@ -40,11 +40,13 @@
  *  the targets, which cpu_online() picked.
  */
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include <platform.h>
 
 #include "kernel/lib/pause.h"
 #include "kernel/smp_call.h"
+#include "locks/lockcheck.h"
 
 #define WORDS ((MAX_CPUS + 63) / 64)
 
@@ -56,6 +58,32 @@ struct call_req {
 } CACHE_ALIGNED;
 
 static struct call_req reqs[MAX_CPUS];
+
+/*
+ * The watchdog, after Linux's CSD-lock watchdog: a caller still waiting
+ * after watchdog_cycles names the targets that have not answered, again
+ * after twice as long, and so on, and keeps waiting. A target that never
+ * answers is a bug (it spins with interrupts masked, or its call function
+ * blocks), but one that answers late is not: under TCG with 64 vCPUs on
+ * 2 host cores a vCPU can go unscheduled for more than a second (one AP
+ * took 1.3 s to come up), and a panic would turn that into a failed run.
+ * Waiting on loses nothing: a stuck target is named in the log, and the
+ * runner's hang timeout ends the run; a slow one answers and the run goes
+ * on, its delay on record.
+ */
+static _Atomic uint64_t watchdog_cycles = SMP_CALL_WATCHDOG_CYCLES; /* [a] */
+static _Atomic uint64_t watchdog_reports;                           /* [a] */
+
+uint64_t smp_call_set_watchdog(uint64_t limit)
+{
+	return atomic_exchange_explicit(&watchdog_cycles, limit,
+					memory_order_relaxed);
+}
+
+uint64_t smp_call_watchdog_reports(void)
+{
+	return atomic_load_explicit(&watchdog_reports, memory_order_relaxed);
+}
 
 static uint64_t bit_of(unsigned cpu)
 {
@@ -118,6 +146,53 @@ static bool all_done(const struct call_req *r)
 	return true;
 }
 
+/* Name the targets of r that still owe an answer (the first 16). */
+static void report_stall(const struct call_req *r, uint64_t waited)
+{
+	char who[128];
+	size_t n = 0;
+	unsigned late = 0;
+
+	who[0] = '\0';
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (!(atomic_load_explicit(&r->pending[c / 64],
+					   memory_order_relaxed) & bit_of(c)))
+			continue;
+		if (late++ < 16 && n < sizeof(who))
+			n += (size_t)snprintf(who + n, sizeof(who) - n, "%s%u",
+					      late > 1 ? ", " : "", c);
+	}
+	atomic_fetch_add_explicit(&watchdog_reports, 1, memory_order_relaxed);
+	klog("smp_call: no answer from CPU%s %s%s after %llu M cycles "
+	     "(caller CPU %u, fn %p); still waiting", late > 1 ? "s" : "",
+	     who, late > 16 ? " ..." : "",
+	     (unsigned long long)(waited >> 20), cpu_id(), (void *)r->fn);
+}
+
+/*
+ * Wait until every target has answered. cpu_spin(), not cpu_relax():
+ * targets send nothing back, so a halt would sleep until the next tick.
+ * Interrupts stay enabled: we serve others' calls meanwhile.
+ */
+static void wait_all_done(const struct call_req *r)
+{
+	uint64_t start = cycles();
+	uint64_t next = atomic_load_explicit(&watchdog_cycles,
+					     memory_order_relaxed);
+
+	while (!all_done(r)) {
+		uint64_t waited;
+
+		PAUSE("smp_call.cond.wait");
+		cpu_spin();
+		waited = cycles() - start;
+		if (unlikely(waited >= next)) {
+			report_stall(r, waited);
+			next = next > UINT64_MAX / 2 ? UINT64_MAX : 2 * next;
+		}
+	}
+}
+
 void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
 		   void (*fn)(void *arg), void *arg)
 {
@@ -126,6 +201,8 @@ void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
 	irqflags_t f;
 
 	ASSERT(irqs_enabled() && !in_irq());
+	lockcheck_assert_none_held("smp_call_cond() waits for other CPUs to "
+				   "answer its IPI", HERE);
 	r->fn = fn;
 	r->arg = arg;
 	for (unsigned c = 0; c < ncpus(); c++)
@@ -136,11 +213,7 @@ void smp_call_cond(bool (*want)(unsigned cpu, void *arg),
 		fn(arg);
 		irq_restore(f);
 	}
-	/* Interrupts stay enabled while we wait: we serve others' calls. */
-	while (!all_done(r)) {
-		PAUSE("smp_call.cond.wait");
-		cpu_relax();
-	}
+	wait_all_done(r);
 }
 
 void smp_call_all(void (*fn)(void *arg), void *arg)

@@ -47,6 +47,7 @@ struct percpu {
 	uint32_t apic_id;        /* [I] its local APIC's id */
 	uint32_t irq_depth;      /* [c] > 0 inside an interrupt handler */
 	uint32_t relax;          /* [c] cpu_relax() calls, wrapping */
+	uint32_t relax_halts;    /* [c] of which halted, wrapping (tests) */
 	uint64_t stack_top;      /* [I] */
 	uint64_t ticks;          /* [c] timer interrupts taken */
 	uint64_t gdt[GDT_ENTRIES];           /* [I] */
@@ -94,6 +95,14 @@ static inline uint32_t this_cpu_relax_count(void)
 			     : "+r"(n) : "i"(offsetof(struct percpu, relax))
 			     : "memory");
 	return n + 1;
+}
+
+/* Count one cpu_relax() that halts (a self-test checks which waits do). */
+static inline void this_cpu_count_relax_halt(void)
+{
+	__asm__ __volatile__("incl %%gs:%c0"
+			     : : "i"(offsetof(struct percpu, relax_halts))
+			     : "memory");
 }
 
 /* Point GS at p and fill in its identity (the CPU's own, early). */

@@ -32,22 +32,36 @@ static inline unsigned ncpus(void)
 }
 
 /*
- * Spin loops pause; one call in RELAX_HALT_EVERY on each CPU halts instead
- * when interrupts are enabled, until the next interrupt (at most a timer
- * tick). A vCPU spinning on a value that a descheduled vCPU will write
- * only burns the host time that one needs: with 64 vCPUs on 2 host cores,
- * pure spinning made a waiting CPU's pcp drain round take tens of seconds.
- * Halting with interrupts masked would never wake, so those loops
+ * Two spin hints (the contract says which wait uses which):
+ *
+ * cpu_relax() pauses; one call in RELAX_HALT_EVERY on each CPU halts
+ * instead when interrupts are enabled, until the next interrupt (at most a
+ * timer tick). A vCPU spinning on a value that a descheduled vCPU will
+ * write only burns the host time that one needs: with 64 vCPUs on 2 host
+ * cores, pure spinning made a waiting CPU's pcp drain round take tens of
+ * seconds. Halting with interrupts masked would never wake, so those loops
  * (lock waits) only pause; they are short by construction.
+ *
+ * cpu_spin() only pauses: for waits whose end sends this CPU no interrupt
+ * (smp_call_cond() waiting for targets, which clear a bit and send nothing
+ * back), where a halt would sleep until the next tick, up to 10 ms, after
+ * the answer came: a latency cliff for a TLB shootdown.
  */
 #define RELAX_HALT_EVERY 1024
 
 static inline void cpu_relax(void)
 {
-	if (this_cpu_relax_count() % RELAX_HALT_EVERY == 0 && irqs_enabled())
+	if (this_cpu_relax_count() % RELAX_HALT_EVERY == 0 && irqs_enabled()) {
+		this_cpu_count_relax_halt();
 		hlt();
-	else
+	} else {
 		pause();
+	}
+}
+
+static inline void cpu_spin(void)
+{
+	pause();
 }
 
 static inline irqflags_t irq_save(void)
