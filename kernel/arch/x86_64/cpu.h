@@ -76,7 +76,13 @@ static inline void cli(void)
 	__asm__ __volatile__("cli" : : : "memory");
 }
 
-/* hlt with interrupts enabled on the same instruction boundary. */
+/*
+ * Enable interrupts and halt, atomically: sti delays their recognition by
+ * one instruction (its interrupt shadow), so an interrupt that became
+ * pending while they were masked ends the hlt instead of being taken just
+ * before it. The idle pattern, which cannot lose a wakeup:
+ *     cli(); if (!work()) sti_hlt(); else sti();
+ */
 static inline void sti_hlt(void)
 {
 	__asm__ __volatile__("sti; hlt" : : : "memory");

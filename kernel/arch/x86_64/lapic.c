@@ -13,6 +13,7 @@ enum {
 	LAPIC_ID = 0x020,
 	LAPIC_TPR = 0x080,
 	LAPIC_EOI = 0x0b0,
+	LAPIC_IRR = 0x200, /* 8 words: vectors 32k .. 32k+31 in word k */
 	LAPIC_SVR = 0x0f0,
 	LAPIC_ICR_LO = 0x300,
 	LAPIC_ICR_HI = 0x310,
@@ -27,6 +28,7 @@ enum {
 #define ICR_PENDING      (1u << 12)
 #define ICR_ASSERT       (1u << 14)
 #define ICR_FIXED        (0u << 8)
+#define ICR_NMI          (4u << 8)
 #define ICR_INIT         (5u << 8)
 #define ICR_STARTUP      (6u << 8)
 #define LVT_MASKED       (1u << 16)
@@ -167,4 +169,22 @@ void lapic_timer_start(uint32_t hz)
 	wr(LAPIC_TIMER_DIV, TIMER_DIV_16);
 	wr(LAPIC_LVT_TIMER, LVT_PERIODIC | VECTOR_TIMER);
 	wr(LAPIC_TIMER_INIT, (uint32_t)MAX(ticks, UINT64_C(1)));
+}
+
+/* NMI: no vector (the CPU takes vector 2), delivered even with IF clear. */
+void lapic_send_nmi(uint32_t dest)
+{
+	send(dest, ICR_NMI | ICR_ASSERT);
+}
+
+bool lapic_irr_pending(uint8_t vector)
+{
+	return rd(LAPIC_IRR + 0x10 * (vector / 32u)) & (1u << (vector % 32u));
+}
+
+void lapic_timer_set_masked(bool masked)
+{
+	uint32_t lvt = rd(LAPIC_LVT_TIMER);
+
+	wr(LAPIC_LVT_TIMER, masked ? lvt | LVT_MASKED : lvt & ~LVT_MASKED);
 }

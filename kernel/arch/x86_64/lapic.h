@@ -7,6 +7,7 @@
 #ifndef KERNEL_ARCH_X86_64_LAPIC_H
 #define KERNEL_ARCH_X86_64_LAPIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Where the registers are (physical); before any other call. */
@@ -42,5 +43,14 @@ void lapic_timer_start(uint32_t hz);
 void lapic_timer_count_down(void);
 uint32_t lapic_timer_current(void);
 void lapic_timer_stop(void);
+
+/* An NMI to the CPU with APIC id dest (panic stops the others with it). */
+void lapic_send_nmi(uint32_t dest);
+
+/* Whether vector is requested on this CPU and not yet taken (its IRR bit). */
+bool lapic_irr_pending(uint8_t vector);
+
+/* Mask or unmask this CPU's timer interrupt; the count runs on (tests). */
+void lapic_timer_set_masked(bool masked);
 
 #endif /* KERNEL_ARCH_X86_64_LAPIC_H */

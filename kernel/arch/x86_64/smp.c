@@ -8,9 +8,10 @@
  * trampoline belong to one AP at a time ([B]: the boot CPU writes them
  * before the IPIs, the AP reads them after).
  *
- * Idle APs wait in smp_run_all()'s loop: they halt with interrupts
- * enabled and look for a new work generation whenever they wake (the boot
- * CPU sends VECTOR_WAKE after publishing work; the timer also wakes them).
+ * Idle APs wait in ap_idle(): they look for a new work generation with
+ * interrupts masked and halt (sti; hlt) if there is none, so that the
+ * VECTOR_WAKE the boot CPU sends after publishing work cannot be lost
+ * between the look and the halt (the timer also wakes them).
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -77,21 +78,77 @@ static uint64_t *tramp_field(const char *field)
 				    (field - trampoline_start));
 }
 
+/*
+ * Test hook for the idle loop's lost-wakeup window (finding 6), armed by
+ * smp_idle_race_arm(): an AP that has just found no work holds there, as
+ * the loop left it, until the next generation's wake IPIs are all sent
+ * and its own has reached its LAPIC (or, if interrupts were on, has been
+ * taken), then goes on to halt. So the wake IPI arrives between the check
+ * and the hlt every time.
+ */
+static _Atomic bool race_armed;      /* the next idle AP to look holds */
+static _Atomic unsigned race_held;   /* APs holding in the window now */
+static _Atomic uint64_t wakes_sent;  /* last work_gen whose IPIs are out */
+
+static void hold_in_idle_window(uint64_t seen)
+{
+	uint64_t t0 = rdtsc(), limit = tsc_hz(); /* 1 s: never for good */
+
+	atomic_fetch_add(&race_held, 1);
+	while (atomic_load_explicit(&wakes_sent, memory_order_acquire) <= seen &&
+	       rdtsc() - t0 < limit)
+		pause();
+	/* Masked, the IPI stays requested in the IRR; unmasked, it was
+	   taken as soon as it came, and this waits out its bound. */
+	t0 = rdtsc();
+	while (!lapic_irr_pending(VECTOR_WAKE) && rdtsc() - t0 < limit / 10)
+		pause();
+	atomic_fetch_sub(&race_held, 1);
+}
+
+bool smp_idle_race_arm(void)
+{
+	unsigned others = ncpus() - 1;
+	uint64_t t0 = rdtsc();
+	bool all;
+
+	atomic_store(&race_armed, true);
+	for (unsigned c = 1; c <= others; c++) /* go round the loop once */
+		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
+	while (atomic_load(&race_held) < others && rdtsc() - t0 < tsc_hz())
+		pause();
+	all = atomic_load(&race_held) == others;
+	atomic_store(&race_armed, false); /* those holding stay, once */
+	return all;
+}
+
+/*
+ * Interrupts are masked from the look for work to the hlt: sti_hlt()'s
+ * sti takes effect after the hlt has begun, so a wake IPI that arrives
+ * after the look stays pending and ends the hlt at once. With interrupts
+ * on during the look, it would be taken before the hlt, which then sleeps
+ * until the next tick (up to 10 ms).
+ */
 static NORETURN void ap_idle(void)
 {
 	uint64_t seen = 0;
 
 	for (;;) {
-		uint64_t g = atomic_load_explicit(&work_gen,
-						  memory_order_acquire);
+		uint64_t g;
 
+		cli();
+		g = atomic_load_explicit(&work_gen, memory_order_acquire);
 		if (g != seen) {
+			sti();
 			seen = g;
 			work_fn(work_arg);
 			atomic_fetch_add_explicit(&work_done, 1,
 						  memory_order_release);
 			continue;
 		}
+		if (unlikely(atomic_load_explicit(&race_armed,
+						  memory_order_relaxed)))
+			hold_in_idle_window(seen);
 		sti_hlt(); /* woken by VECTOR_WAKE or the timer */
 	}
 }
@@ -170,15 +227,18 @@ unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz)
 void smp_run_all(void (*fn)(void *arg), void *arg)
 {
 	unsigned others = ncpus() - 1;
+	uint64_t gen;
 
 	work_fn = fn;
 	work_arg = arg;
 	atomic_store_explicit(&work_done, 0, memory_order_relaxed);
 	/* Release: fn and arg are visible to whoever sees the new gen. */
-	atomic_fetch_add_explicit(&work_gen, 1, memory_order_release);
+	gen = atomic_fetch_add_explicit(&work_gen, 1, memory_order_release) + 1;
 	for (unsigned c = 1; c <= others; c++)
 		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
+	atomic_store_explicit(&wakes_sent, gen, memory_order_release);
 	fn(arg);
+	/* cpu_relax(): the work is long, and an AP sends nothing when done. */
 	while (atomic_load_explicit(&work_done, memory_order_acquire) < others)
 		cpu_relax();
 }

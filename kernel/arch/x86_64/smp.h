@@ -25,6 +25,14 @@ unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz);
  */
 void smp_run_all(void (*fn)(void *arg), void *arg);
 
+/*
+ * Test hook (selftest idle_wake_not_lost): make every AP hold in its idle
+ * loop between finding no work and halting, until the next smp_run_all()
+ * has sent its wake IPIs (smp.c, hold_in_idle_window()). Returns whether
+ * every AP is holding (within 1 s). Boot CPU, APs idle.
+ */
+bool smp_idle_race_arm(void);
+
 /* Mark the boot CPU online (before any other CPU starts). */
 void smp_boot_cpu_online(void);
 
