@@ -107,6 +107,10 @@ void trap_dispatch(struct trap_frame *f)
 {
 	struct percpu *p;
 
+	/* An NMI from a dying CPU parks this one for good (console.c);
+	   any other NMI is reported like an exception. */
+	if (f->vector == VECTOR_NMI)
+		panic_nmi_stop();
 	if (f->vector < 32)
 		report_exception(f);
 	/* Spurious interrupts (the LAPIC's, or a masked PIC's IRQ 7 or

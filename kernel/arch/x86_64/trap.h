@@ -11,6 +11,7 @@
 
 /* Vectors the kernel uses (0-31 are the CPU's exceptions). */
 enum {
+	VECTOR_NMI = 2,         /* the CPU's, for NMIs: see panic_nmi_stop() */
 	VECTOR_TIMER = 0x20,    /* local APIC timer */
 	VECTOR_CALL = 0x21,     /* smp_call_all() IPI */
 	PIC_VECTOR_BASE = 0xe0, /* the masked legacy PICs: 0xe0-0xef */
