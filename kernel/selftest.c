@@ -24,6 +24,7 @@
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
 #include "kernel/selftest.h"
+#include "kernel/smp_call.h"
 #include "locks/spinlock.h"
 #include "percpu/pcp.h"
 #include "stress/frame_torture.h"
@@ -129,6 +130,168 @@ static bool test_call_all_reaches_every_cpu(void)
 			return false;
 		}
 	}
+	return true;
+}
+
+/* ---------------------------------------------------- wakeups (issue 9) */
+
+static _Atomic uint64_t woke_at[MAX_CPUS]; /* TSC when the work began */
+
+static void mask_ap_timer(void *arg)
+{
+	if (cpu_id() != 0)
+		lapic_timer_set_masked(*(const bool *)arg);
+}
+
+static unsigned aps_woken(void)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 1; c < ncpus(); c++)
+		n += atomic_load(&woke_at[c]) != 0;
+	return n;
+}
+
+/* Work for every CPU: the APs note when it reached them; the boot CPU
+   waits (1 s at most) for them all and kicks any that slept through. */
+static void note_wake(void *arg)
+{
+	uint64_t t0 = rdtsc(), last = t0;
+	unsigned me = cpu_id(), missed = 0;
+
+	(void)arg;
+	if (me != 0) {
+		atomic_store(&woke_at[me], rdtsc());
+		return;
+	}
+	while (aps_woken() < ncpus() - 1 && rdtsc() - t0 < tsc_hz())
+		pause();
+	for (unsigned c = 1; c < ncpus(); c++) {
+		uint64_t w = atomic_load(&woke_at[c]);
+
+		if (w == 0) {
+			klog("selftest:   CPU %u did not wake: its wake IPI was "
+			     "lost", c);
+			missed++;
+			ipi_call(c); /* out of its hlt, or smp_run_all hangs */
+		}
+		last = MAX(last, w);
+	}
+	scratch[0] = missed;
+	klog("selftest:   the last AP began %llu us after the wake IPIs",
+	     (unsigned long long)((last - t0) / (tsc_hz() / 1000000)));
+}
+
+/*
+ * Finding 6: a wake IPI that comes between the idle loop's look for work
+ * and its hlt is not lost. Forced: every AP holds in that window (the
+ * smp.c test hook) until its wake IPI has arrived, and the APs' timers are
+ * masked, so only that IPI can wake them: a lost one leaves the AP asleep
+ * and the bounded wait names it.
+ */
+static bool test_idle_wake_not_lost(void)
+{
+	bool masked = true, unmasked = false, held;
+
+	for (unsigned c = 0; c < ncpus(); c++)
+		atomic_store(&woke_at[c], 0);
+	scratch[0] = 0;
+	smp_call_all(mask_ap_timer, &masked);
+	held = smp_idle_race_arm();
+	if (held)
+		smp_run_all(note_wake, NULL);
+	smp_call_all(mask_ap_timer, &unmasked);
+	CHECK(held);
+	CHECK(scratch[0] == 0);
+	return true;
+}
+
+static uint32_t relax_halts(unsigned c)
+{
+	return __atomic_load_n(&percpu[c].relax_halts, __ATOMIC_RELAXED);
+}
+
+/* A call that returns only once its caller has spun RELAX_HALT_EVERY
+   cpu_relax()es (one of which halts) or 5 ms have passed. */
+static void hold_caller(void *arg)
+{
+	unsigned caller = *(const unsigned *)arg;
+	uint32_t r0 = __atomic_load_n(&percpu[caller].relax, __ATOMIC_RELAXED);
+	uint64_t t0 = rdtsc();
+
+	if (cpu_id() == caller)
+		return;
+	while (__atomic_load_n(&percpu[caller].relax, __ATOMIC_RELAXED) - r0 <
+		       RELAX_HALT_EVERY &&
+	       rdtsc() - t0 < tsc_hz() / 200)
+		pause();
+}
+
+/*
+ * Finding 6, the waits: smp_call_cond()'s wait for its targets never
+ * halts (a halt sleeps until the next tick; targets send nothing back).
+ * Forced: each target holds the call until the caller has called
+ * cpu_relax() often enough for one of them to halt, or 5 ms; the caller's
+ * halt count must not move.
+ */
+static bool test_call_wait_never_halts(void)
+{
+	unsigned me = cpu_id();
+	uint32_t h0 = relax_halts(me);
+
+	for (int round = 0; round < 10; round++)
+		smp_call_all(hold_caller, &me);
+	if (relax_halts(me) != h0)
+		klog("selftest:   CPU %u halted %u times waiting for 10 calls",
+		     me, relax_halts(me) - h0);
+	CHECK(relax_halts(me) == h0);
+	return true;
+}
+
+static _Atomic bool stuck_masked;
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+/* CPU 1 masks interrupts until the watchdog has spoken (2 s at most);
+   CPU 0 calls everyone meanwhile. */
+static void stall_a_call(void *arg)
+{
+	uint64_t r0 = *(const uint64_t *)arg, t0 = rdtsc();
+
+	if (cpu_id() == 1) {
+		irqflags_t f = irq_save();
+
+		atomic_store(&stuck_masked, true);
+		while (smp_call_watchdog_reports() == r0 &&
+		       rdtsc() - t0 < 2 * tsc_hz())
+			pause();
+		irq_restore(f);
+	} else if (cpu_id() == 0) {
+		while (!atomic_load(&stuck_masked) && rdtsc() - t0 < tsc_hz())
+			pause();
+		smp_call_all(noop, NULL);
+	}
+}
+
+/*
+ * Finding 8: a caller that waits too long for a target names it (the
+ * watchdog, here after 10 ms), and still gets its answer once the target
+ * unmasks.
+ */
+static bool test_call_watchdog_names_stuck_cpu(void)
+{
+	uint64_t r0 = smp_call_watchdog_reports(), old;
+
+	if (ncpus() < 2)
+		return true;
+	atomic_store(&stuck_masked, false);
+	old = smp_call_set_watchdog(tsc_hz() / 100);
+	smp_run_all(stall_a_call, &r0);
+	smp_call_set_watchdog(old);
+	CHECK(smp_call_watchdog_reports() > r0);
 	return true;
 }
 
@@ -539,6 +702,9 @@ static const struct selftest tests[] = {
 	{ "lapic_address_from_firmware", test_lapic_address_from_firmware },
 	{ "timer_ticks_on_every_cpu", test_timer_ticks_on_every_cpu },
 	{ "call_all_reaches_every_cpu", test_call_all_reaches_every_cpu },
+	{ "idle_wake_not_lost", test_idle_wake_not_lost },
+	{ "call_wait_never_halts", test_call_wait_never_halts },
+	{ "call_watchdog_names_stuck_cpu", test_call_watchdog_names_stuck_cpu },
 	{ "spinlock_excludes_cpus_and_irqs",
 	  test_spinlock_excludes_cpus_and_irqs },
 	{ "page_tables", test_page_tables },
