@@ -22,10 +22,15 @@
  *   torture_ms=N    how long the all-CPU frame torture runs (default 2000)
  *   fail=WHAT       fail on purpose after boot, so that tests can check
  *                   the runner notices: panic, fault (a page fault),
- *                   triple (a triple fault), hang, test (a self-test fails)
+ *                   triple (a triple fault), hang, test (a self-test fails),
+ *                   panic_all (every CPU panics at once), panic_irqoff
+ *                   (CPU 0 panics while the others spin with interrupts
+ *                   masked), nmi (an NMI with no panic), call_stuck (a
+ *                   CPU masks interrupts for good during an smp_call)
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include <platform.h>
@@ -55,7 +60,8 @@ static char cmdline[256];
 static uint64_t entry_tsc; /* TSC at kernel_main() */
 
 enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
-			FAIL_HANG, FAIL_TEST };
+			FAIL_HANG, FAIL_TEST, FAIL_PANIC_ALL, FAIL_PANIC_IRQOFF,
+			FAIL_NMI, FAIL_CALL_STUCK };
 
 struct boot_args {
 	bool probe;
@@ -68,6 +74,8 @@ struct boot_args {
 static const char *const failure_names[] = {
 	[FAIL_PANIC] = "panic", [FAIL_FAULT] = "fault",
 	[FAIL_TRIPLE] = "triple", [FAIL_HANG] = "hang", [FAIL_TEST] = "test",
+	[FAIL_PANIC_ALL] = "panic_all", [FAIL_PANIC_IRQOFF] = "panic_irqoff",
+	[FAIL_NMI] = "nmi", [FAIL_CALL_STUCK] = "call_stuck",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -258,10 +266,66 @@ static void parse_cmdline(struct boot_args *a)
 		if (!parse_word(p, n, a)) {
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test, test=NAME)", (int)n, p);
+			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck, "
+			     "test=NAME)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
+	}
+}
+
+static _Atomic unsigned arrived; /* CPUs at the injection's start line */
+
+/* Every CPU waits here until all have arrived. */
+static void start_line(void)
+{
+	atomic_fetch_add(&arrived, 1);
+	while (atomic_load(&arrived) < ncpus())
+		pause();
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+/* The injections that need every CPU (smp_run_all work). */
+static void inject_on_every_cpu(void *arg)
+{
+	enum injected_failure f = *(const enum injected_failure *)arg;
+	unsigned me = cpu_id();
+
+	start_line();
+	switch (f) {
+	case FAIL_PANIC_ALL:
+		/* The winner waits for a second CPU to die: forced. */
+		panic("injected by fail=panic_all");
+	case FAIL_PANIC_IRQOFF:
+		if (me == 0)
+			panic("injected by fail=panic_irqoff");
+		cli();
+		for (;;) /* only an NMI stops this */
+			pause();
+	case FAIL_NMI:
+		if (me == 0) /* to CPU 1 (at -smp 1, to itself) */
+			lapic_send_nmi(percpu[ncpus() > 1 ? 1 : 0].apic_id);
+		for (;;)
+			pause();
+	case FAIL_CALL_STUCK:
+		if (me == 1) { /* stuck until the watchdog names it */
+			irqflags_t fl = irq_save();
+
+			while (smp_call_watchdog_reports() == 0)
+				pause();
+			irq_restore(fl);
+			panic("fail=call_stuck: the smp_call watchdog reported");
+		}
+		if (me == 0)
+			smp_call_all(noop, NULL);
+		for (;;)
+			pause();
+	default:
+		break;
 	}
 }
 
@@ -284,6 +348,15 @@ static void inject_failure(enum injected_failure f)
 		cli();
 		for (;;)
 			hlt();
+	case FAIL_PANIC_ALL:
+		console_panic_race_arm();
+		smp_run_all(inject_on_every_cpu, &f);
+		break;
+	case FAIL_PANIC_IRQOFF:
+	case FAIL_NMI:
+	case FAIL_CALL_STUCK:
+		smp_run_all(inject_on_every_cpu, &f);
+		break;
 	default:
 		break;
 	}

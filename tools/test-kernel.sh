@@ -35,9 +35,12 @@ for n in $smp_list; do
 	fi
 done
 
-# expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [LOG_PATTERN...]
+# expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [PATTERN...]
+# Each PATTERN must match a line of the log; "quiet:PATTERN" must match a
+# line of the runner's quiet summary (what it prints before the log's
+# tail), "once:PATTERN" exactly one line of the log.
 expect_failure() {
-	local name=$1 append=$2 limit=$3 verdict=$4 out log=$logs/test-$1.log
+	local name=$1 append=$2 limit=$3 verdict=$4 out summary n log=$logs/test-$1.log
 	shift 4
 	out=$(tools/qemu-run.sh --smp 2 --mem 256M --accel tcg --quiet \
 		--timeout "$limit" --log "$log" --append "$append" "$kernel" 2>&1)
@@ -49,19 +52,36 @@ expect_failure() {
 		result FAIL "runner_catches_$name" "verdict not /$verdict/: $(tail -n 1 <<<"$out")"
 		return
 	fi
+	summary=$(sed '/^--- last [0-9]* lines of /,$d' <<<"$out")
 	for p in "$@"; do
-		if ! grep -Eq "$p" "$log"; then
-			result FAIL "runner_catches_$name" "no /$p/ in $log"
-			return
-		fi
+		case $p in
+		quiet:*)
+			if ! grep -Eq "${p#quiet:}" <<<"$summary"; then
+				result FAIL "runner_catches_$name" "no /${p#quiet:}/ in the quiet summary"
+				return
+			fi ;;
+		once:*)
+			n=$(grep -Ec "${p#once:}" "$log")
+			if [ "$n" -ne 1 ]; then
+				result FAIL "runner_catches_$name" "$n lines /${p#once:}/ in $log, not 1"
+				return
+			fi ;;
+		*)
+			if ! grep -Eq "$p" "$log"; then
+				result FAIL "runner_catches_$name" "no /$p/ in $log"
+				return
+			fi ;;
+		esac
 	done
 	result OK "runner_catches_$name"
 }
 
 expect_failure panic "fail=panic" 60 "reported failure" \
-	"panic: cpu 0: injected by fail=panic" "backtrace"
+	"panic: cpu 0: injected by fail=panic" "backtrace" \
+	"halt: stopped 1 other CPUs"
 expect_failure page_fault "fail=fault" 60 "reported failure" \
-	"exception 14 \(page fault\) on CPU 0" "cr2 0000000000001000" "rip "
+	"exception 14 \(page fault\) on CPU 0" "cr2 0000000000001000" "rip " \
+	"quiet:^exception 14 \(page fault\) on CPU 0"
 expect_failure triple_fault "fail=triple" 60 "shut down"
 expect_failure hang "fail=hang" 10 "hang: no exit after 10 s"
 expect_failure failed_selftest "fail=test torture_ms=100" 120 \
@@ -70,6 +90,19 @@ expect_failure bad_command_line "fail=bogus" 60 "reported failure" \
 	"bad command line word 'fail=bogus'"
 expect_failure unknown_selftest "test=bogus" 60 "reported failure" \
 	"selftest: no test named 'bogus'"
+# Two CPUs panic at once (the winner waits for the second): one report.
+expect_failure panic_all "fail=panic_all" 60 "reported failure" \
+	"once:^panic: " "once:^halt: " "halt: stopped 1 other CPUs"
+# An NMI stops a CPU that spins with interrupts masked.
+expect_failure panic_irqoff "fail=panic_irqoff" 60 "reported failure" \
+	"once:^panic: cpu 0: injected" "halt: stopped 1 other CPUs"
+# An NMI with no panic in progress is reported, not ignored.
+expect_failure nmi "fail=nmi" 60 "reported failure" \
+	"exception 2 \(NMI\) on CPU 1" "halt: stopped 1 other CPUs"
+# A CPU that never answers an smp_call is named by the caller's watchdog.
+expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
+	"quiet:^smp_call: no answer from CPU 1 after" \
+	"panic: cpu 1: fail=call_stuck"
 
 echo "test-kernel: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
