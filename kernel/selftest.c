@@ -178,8 +178,10 @@ static void note_wake(void *arg)
 		last = MAX(last, w);
 	}
 	scratch[0] = missed;
-	klog("selftest:   the last AP began %llu us after the wake IPIs",
-	     (unsigned long long)((last - t0) / (tsc_hz() / 1000000)));
+	if (missed == 0)
+		klog("selftest:   the last AP began %llu us after the wake "
+		     "IPIs", (unsigned long long)((last - MIN(last, t0)) /
+						  (tsc_hz() / 1000000)));
 }
 
 /*
