@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "kernel/smp_call.h"
+#include "locks/spinlock.h"
 #include "tests/support.h"
 
 /* ------------------------------------------------------------ CPUs */
@@ -636,6 +638,91 @@ static void test_call_taken_by_leaving_cpu_is_waited_for(void **state)
 	assert_no_check_failures();
 }
 
+/* ----------------------------------- smp_call's watchdog (issue 9) */
+
+/*
+ * A caller whose target never serves (it keeps its IRQs masked) names it:
+ * the watchdog reports (its limit cut to about a millisecond), and the
+ * caller keeps waiting. The target unmasks only once the report is made
+ * (10 s at most, so a missing watchdog fails rather than hangs); the call
+ * then runs there once and the caller returns.
+ */
+static _Atomic bool silent_masked, silent_done;
+static _Atomic int silent_cpu = -1;
+static _Atomic unsigned silent_calls;
+static _Atomic uint64_t reports_before;
+
+static void count_silent_call(void *arg)
+{
+	(void)arg;
+	if ((int)cpu_id() == atomic_load(&silent_cpu))
+		atomic_fetch_add(&silent_calls, 1);
+}
+
+static bool watchdog_spoke(void)
+{
+	return smp_call_watchdog_reports() > atomic_load(&reports_before);
+}
+
+static void call_a_silent_cpu(unsigned index, void *arg)
+{
+	(void)arg;
+	if (index == 1) {
+		irqflags_t f = irq_save();
+
+		atomic_store(&silent_cpu, (int)cpu_id());
+		atomic_store(&silent_masked, true);
+		(void)within_ms(watchdog_spoke, 10000);
+		irq_restore(f); /* the call runs here */
+		return;
+	}
+	while (!atomic_load(&silent_masked))
+		cpu_relax();
+	smp_call_all(count_silent_call, NULL);
+	atomic_store(&silent_done, true);
+}
+
+static void test_call_watchdog_names_silent_cpu(void **state)
+{
+	uint64_t old;
+
+	(void)state;
+	atomic_store(&reports_before, smp_call_watchdog_reports());
+	old = smp_call_set_watchdog(UINT64_C(1) << 21);
+	run_on_cpus(2, call_a_silent_cpu, NULL);
+	smp_call_set_watchdog(old);
+	assert_true(watchdog_spoke());
+	assert_true(atomic_load(&silent_done));
+	assert_int_equal(atomic_load(&silent_calls), 1);
+}
+
+static spinlock_t call_lock = SPINLOCK_INIT("test.call_held");
+
+static void call_holding_a_spinlock(void *arg)
+{
+	(void)arg;
+	if (host_cpu_register() < 0)
+		return;
+	spin_lock(&call_lock); /* interrupts stay enabled */
+	smp_call_all(count_silent_call, NULL);
+	spin_unlock(&call_lock);
+}
+
+/*
+ * smp_call_all()'s "no spinlock held" precondition is checked (debug
+ * builds): a target spinning for that lock with IRQs masked would never
+ * answer. The report names the lock.
+ */
+static void test_call_holding_a_spinlock_panics(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_in_child(call_holding_a_spinlock, NULL, &r);
+	assert_child_panicked_with(&r, "\"test.call_held\"");
+	assert_non_null(strstr(r.err, "smp_call_cond()"));
+}
+
 /* ----------------------------------------------------------- arena */
 
 static void test_arena_maps_physical_addresses(void **state)
@@ -671,6 +758,8 @@ int main(void)
 		cmocka_unit_test(test_timer_irqs_reach_their_own_thread),
 		cmocka_unit_test(test_ipi_runs_on_target_cpu),
 		cmocka_unit_test(test_call_cond_runs_only_where_wanted),
+		cmocka_unit_test(test_call_watchdog_names_silent_cpu),
+		cmocka_unit_test(test_call_holding_a_spinlock_panics),
 		cmocka_unit_test(test_id_not_reused_while_unregistering),
 		cmocka_unit_test(test_irq_raised_while_registering_runs),
 		cmocka_unit_test(test_call_taken_by_leaving_cpu_is_waited_for),
