@@ -84,24 +84,28 @@ static uint64_t *tramp_field(const char *field)
  * the loop left it, until the next generation's wake IPIs are all sent
  * and its own has reached its LAPIC (or, if interrupts were on, has been
  * taken), then goes on to halt. So the wake IPI arrives between the check
- * and the hlt every time.
+ * and the hlt every time. The boot CPU lets the holders go (race_abort)
+ * if not all of them got there.
  */
 static _Atomic bool race_armed;      /* the next idle AP to look holds */
+static _Atomic bool race_abort;      /* the boot CPU gave up: let go */
 static _Atomic unsigned race_held;   /* APs holding in the window now */
 static _Atomic uint64_t wakes_sent;  /* last work_gen whose IPIs are out */
 
 static void hold_in_idle_window(uint64_t seen)
 {
-	uint64_t t0 = rdtsc(), limit = tsc_hz(); /* 1 s: never for good */
+	uint64_t t0;
 
 	atomic_fetch_add(&race_held, 1);
 	while (atomic_load_explicit(&wakes_sent, memory_order_acquire) <= seen &&
-	       rdtsc() - t0 < limit)
+	       !atomic_load(&race_abort))
 		pause();
-	/* Masked, the IPI stays requested in the IRR; unmasked, it was
-	   taken as soon as it came, and this waits out its bound. */
+	/* Masked, the IPI stays requested in the IRR (the sender set it
+	   before wakes_sent moved); unmasked, it was taken as soon as it
+	   came, and this waits out its bound. */
 	t0 = rdtsc();
-	while (!lapic_irr_pending(VECTOR_WAKE) && rdtsc() - t0 < limit / 10)
+	while (!lapic_irr_pending(VECTOR_WAKE) && !atomic_load(&race_abort) &&
+	       rdtsc() - t0 < tsc_hz() / 10)
 		pause();
 	atomic_fetch_sub(&race_held, 1);
 }
@@ -112,13 +116,17 @@ bool smp_idle_race_arm(void)
 	uint64_t t0 = rdtsc();
 	bool all;
 
+	atomic_store(&race_abort, false);
 	atomic_store(&race_armed, true);
 	for (unsigned c = 1; c <= others; c++) /* go round the loop once */
 		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
-	while (atomic_load(&race_held) < others && rdtsc() - t0 < tsc_hz())
+	/* 10 s: 63 holding vCPUs spin on 2 host cores under TCG. */
+	while (atomic_load(&race_held) < others && rdtsc() - t0 < 10 * tsc_hz())
 		pause();
-	all = atomic_load(&race_held) == others;
 	atomic_store(&race_armed, false); /* those holding stay, once */
+	all = atomic_load(&race_held) == others;
+	if (!all)
+		atomic_store(&race_abort, true);
 	return all;
 }
 
