@@ -160,9 +160,9 @@ t0=$(now)
 if [ $quiet -eq 1 ]; then
 	timeout -k 5 "$timeout_s" "${cmd[@]}" </dev/null >"$log" 2>&1
 	rc=$?
-	# The kernel's own words: "exception N (...) on CPU n", "panic: cpu
-	# n: ...", the halt summary after either, smp_call's watchdog.
-	grep -E "CPUs online|selftest: (PASS|FAIL)|passed, .* failed|^panic: |^exception |^halt: |^smp_call: " "$log"
+	# The kernel's own words: "exception N (...) on CPU n", panics, the
+	# halt summary after either, smp_call's watchdog.
+	grep -E "CPUs online|selftest: (PASS|FAIL)|passed, .* failed|panic|^exception |^halt: |^smp_call: " "$log"
 else
 	timeout -k 5 "$timeout_s" "${cmd[@]}" </dev/null 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
