@@ -275,6 +275,8 @@ static void parse_cmdline(struct boot_args *a)
 }
 
 static _Atomic unsigned arrived; /* CPUs at the injection's start line */
+static _Atomic bool stuck;       /* fail=call_stuck: CPU 1 has masked */
+static _Atomic unsigned masked;  /* fail=panic_irqoff: APs that have */
 
 /* Every CPU waits here until all have arrived. */
 static void start_line(void)
@@ -301,9 +303,13 @@ static void inject_on_every_cpu(void *arg)
 		/* The winner waits for a second CPU to die: forced. */
 		panic("injected by fail=panic_all");
 	case FAIL_PANIC_IRQOFF:
-		if (me == 0)
+		if (me == 0) {
+			while (atomic_load(&masked) < ncpus() - 1)
+				pause();
 			panic("injected by fail=panic_irqoff");
+		}
 		cli();
+		atomic_fetch_add(&masked, 1);
 		for (;;) /* only an NMI stops this */
 			pause();
 	case FAIL_NMI:
@@ -315,13 +321,17 @@ static void inject_on_every_cpu(void *arg)
 		if (me == 1) { /* stuck until the watchdog names it */
 			irqflags_t fl = irq_save();
 
+			atomic_store(&stuck, true);
 			while (smp_call_watchdog_reports() == 0)
 				pause();
 			irq_restore(fl);
 			panic("fail=call_stuck: the smp_call watchdog reported");
 		}
-		if (me == 0)
+		if (me == 0) { /* calls CPU 1 once it is deaf to the IPI */
+			while (!atomic_load(&stuck))
+				pause();
 			smp_call_all(noop, NULL);
+		}
 		for (;;)
 			pause();
 	default:
