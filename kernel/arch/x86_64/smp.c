@@ -8,39 +8,48 @@
  * INIT to every AP, waits 10 ms once, sends the startup IPIs to every AP
  * (Intel SDM vol. 3, 8.4.4.1), and waits up to AP_ARRIVE_TIMEOUT_MS for
  * them all. Each AP finds its slot by its own APIC id (CPUID), switches
- * to the slot's stack, announces itself and waits for the boot CPU's
- * go-ahead, which carries its CPU id. The boot CPU then hands out the ids,
- * densely in MADT order among the APs that arrived, and marks CPU c
- * online (and ncpus() = c + 1) once CPU c says it is up, in id order.
+ * to the slot's stack and claims the slot; only once it holds the claim
+ * does it take a CPU id (the next one, from a counter) and touch a
+ * per-CPU area. The boot CPU retires the slots still unclaimed at the
+ * deadline, waits for every claimed one to say its CPU is up, and marks
+ * the CPUs online in id order.
  *
- * Slot states: WAITING -> ARRIVED -> GO -> ONLINE, or WAITING -> RETIRED
- * (-> PARKED). Why no AP can take another CPU's slot, stack or per-CPU
- * area, whenever it runs:
+ * Slot states: WAITING -> CLAIMED -> ONLINE, or WAITING -> RETIRED
+ * (-> PARKED). Why no AP can take another CPU's slot, stack, id or
+ * per-CPU area, whenever it runs:
  *  - An AP's slot is chosen by the AP's own APIC id, and nothing in a slot
- *    or in the table changes after the startup IPIs except the state (and
- *    `cpu`, written before GO), so a late AP finds its own slot, never a
- *    neighbour's. The trampoline page too is written once, before any
- *    INIT. ap_entry() checks the slot's id against the CPU's full APIC id,
- *    so an 8-bit table index that aliases a wider id is not taken.
- *  - An AP touches nothing but its slot (and its stack, which is only its
- *    own) until the state is GO, and the boot CPU sets GO only on a slot
- *    in state ARRIVED, after writing the slot's `cpu`, a fresh id.
- *  - At the timeout, who owns the slot is decided by one CAS on the state
- *    from WAITING, the AP's to ARRIVED against the boot CPU's to RETIRED:
- *    exactly one succeeds. If the AP's did, the boot CPU sees ARRIVED and
- *    brings it up like any other (it merely arrived at the last moment).
- *    If the boot CPU's did, the AP's fails, and it halts for good with
- *    interrupts masked; the boot CPU reports the CPU as failed, sends it
- *    INIT (which parks it in wait-for-SIPI, wherever it was: no more
- *    startup IPIs are ever sent) and never gives the slot, its stack or an
- *    id to anyone else: a retired slot's stack stays allocated.
+ *    or in the table changes after the startup IPIs but the state and the
+ *    fields the slot's own AP writes once it holds the claim, so a late AP
+ *    finds its own slot, never a neighbour's. The trampoline page too is
+ *    written once, before any INIT. ap_entry() checks the slot's id
+ *    against the CPU's full APIC id, so an 8-bit table index that aliases
+ *    a wider id is not taken.
+ *  - Who owns a slot is decided by one CAS on its state from WAITING: the
+ *    AP's to CLAIMED against the boot CPU's to RETIRED at the deadline.
+ *    Exactly one succeeds. An AP touches nothing but its slot and its own
+ *    stack before it has won. If the AP won, it merely arrived at the last
+ *    moment and comes up like any other. If the boot CPU won, the AP's CAS
+ *    fails and it halts for good with interrupts masked; the boot CPU
+ *    reports the CPU as failed, sends it INIT (which parks it in
+ *    wait-for-SIPI wherever it was: no startup IPI is ever sent again)
+ *    and never gives the slot or its stack to anyone else: a retired
+ *    slot's stack stays allocated.
+ *  - Ids: only an AP that won its claim takes one, by fetch-add on
+ *    next_cpu, so ids are distinct and, the APs all claimed or retired,
+ *    dense: 1 .. the number of claims. Ids come in arrival order, not
+ *    MADT order: an AP that had to wait for the ones before it in MADT
+ *    order would spin, and under TCG 63 spinning vCPUs on 2 host cores
+ *    starved the ones still starting (measured: 63 APs up in ~5 ms with
+ *    no waiting, 200-800 ms when each waited for the boot CPU's go-ahead
+ *    in MADT order). percpu[c].apic_id says which CPU is which.
  *  - Publication: the boot CPU fills slots, table and trampoline with
  *    plain stores before the INIT and startup IPIs (uncached ICR writes,
  *    which x86 orders after every earlier store), and an AP reads them
- *    only after the startup IPI started it. `cpu` is published by the
- *    release store of GO and read after the AP's acquire load of GO; an
- *    AP's per-CPU setup by its release store of ONLINE, which the boot CPU
- *    loads with acquire before it marks the CPU online.
+ *    only after the startup IPI started it. An AP's id and per-CPU setup
+ *    are published by its release store of ONLINE, which the boot CPU
+ *    loads with acquire before it marks the CPU online; the boot CPU
+ *    marks CPUs online only once no slot is WAITING, so every id that
+ *    will ever be taken has been.
  *
  * Stacks: every AP needs its own stack from its first C instruction, and
  * the APs run the trampoline at the same time, so the trampoline takes
@@ -81,8 +90,7 @@ extern char boot_pml4[];
 
 enum ap_state {
 	AP_WAITING = 1, /* startup IPIs sent; the AP has not claimed the slot */
-	AP_ARRIVED,     /* the AP claimed it and waits for GO */
-	AP_GO,          /* the boot CPU gave it `cpu`: set up, come online */
+	AP_CLAIMED,     /* the AP won the slot: it takes an id, sets up */
 	AP_ONLINE,      /* the AP runs on percpu[cpu], in ap_idle() */
 	AP_RETIRED,     /* the boot CPU gave up on it: never used again */
 	AP_PARKED,      /* the AP came late, saw RETIRED, halted for good */
@@ -95,7 +103,7 @@ enum ap_state {
 struct ap_slot {
 	uint64_t stack_top;       /* [B] its stack, KSTACK_SIZE below */
 	uint32_t apic_id;         /* [B] the MADT's id for it */
-	uint32_t cpu;             /* its CPU id: written before GO */
+	uint32_t cpu;             /* its CPU id: the AP's, once CLAIMED */
 	bool late;                /* [B] injection: see smp_inject_late_ap */
 	_Atomic uint32_t state;   /* enum ap_state, see the top */
 };
@@ -108,6 +116,7 @@ static struct ap_slot ap_slots[CONFIG_MAX_CPUS];
 static struct ap_slot *ap_slot_of_apic[256]; /* [B] */
 static uint32_t ap_timer_hz;                 /* [B] */
 static bool bringup_done;                    /* [B] smp_start_aps ran */
+static _Atomic uint32_t next_cpu = 1;        /* the next AP's id */
 
 /* Injection (smp_inject_late_ap); UINT32_MAX: none. */
 static uint32_t inject_late_apic = UINT32_MAX;
@@ -201,13 +210,20 @@ static bool ap_claim(struct ap_slot *s)
 	uint32_t want = AP_WAITING;
 
 	return atomic_compare_exchange_strong_explicit(
-		&s->state, &want, AP_ARRIVED, memory_order_acq_rel,
+		&s->state, &want, AP_CLAIMED, memory_order_acq_rel,
 		memory_order_acquire);
+}
+
+/* The claimed AP's id: the next one (see the top for why not MADT order). */
+static uint32_t ap_take_id(struct ap_slot *s)
+{
+	s->cpu = atomic_fetch_add_explicit(&next_cpu, 1, memory_order_relaxed);
+	return s->cpu;
 }
 
 /*
  * Where the trampoline calls in, on the slot's stack, boot page tables,
- * interrupts masked. Touches nothing but the slot until GO.
+ * interrupts masked. Touches nothing but the slot until it holds it.
  */
 static NORETURN void ap_entry(struct ap_slot *s)
 {
@@ -223,9 +239,7 @@ static NORETURN void ap_entry(struct ap_slot *s)
 				      memory_order_release);
 		ap_halt();
 	}
-	while (atomic_load_explicit(&s->state, memory_order_acquire) != AP_GO)
-		pause();
-	p = &percpu[s->cpu];
+	p = &percpu[ap_take_id(s)];
 	percpu_install(p, s->cpu, s->apic_id, s->stack_top);
 	/* The trampoline called in with the stack aligned as the ABI says. */
 	ASSERT((uintptr_t)__builtin_frame_address(0) % 16 == 0);
@@ -292,7 +306,7 @@ static unsigned count_waiting(unsigned n)
 	return w;
 }
 
-/* INIT to all, 10 ms, startup IPIs to all; wait for them to arrive. */
+/* INIT to all, 10 ms, startup IPIs to all; wait for them to claim. */
 static void start_all(unsigned n)
 {
 	uint64_t deadline;
@@ -316,57 +330,61 @@ static void start_all(unsigned n)
 }
 
 /*
- * Every slot still WAITING is retired (the CAS decides against an AP
- * claiming it right now) and its AP parked; every ARRIVED one gets the
- * next CPU id and GO. Returns how many got GO.
+ * Retire every slot still WAITING (the CAS decides against an AP claiming
+ * it right now) and park its AP. Returns how many APs hold their claim.
  */
-static unsigned decide(unsigned n)
+static unsigned retire_late(unsigned n)
 {
-	unsigned next = 1;
+	unsigned claimed = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ap_slot *s = &ap_slots[i];
 		uint32_t want = AP_WAITING;
 
-		if (atomic_compare_exchange_strong_explicit(
+		if (!atomic_compare_exchange_strong_explicit(
 			    &s->state, &want, AP_RETIRED, memory_order_acq_rel,
 			    memory_order_acquire)) {
-			klog("smp: the CPU with APIC id %u did not start in "
-			     "%u ms: %s", s->apic_id, AP_ARRIVE_TIMEOUT_MS,
-			     inject_park ? "parked with INIT" : "left unparked "
-			     "(injection)");
-			if (inject_park)
-				lapic_send_init(s->apic_id);
+			claimed++;
 			continue;
 		}
-		ASSERT(want == AP_ARRIVED);
-		s->cpu = next++;
-		atomic_store_explicit(&s->state, AP_GO, memory_order_release);
+		klog("smp: the CPU with APIC id %u did not start in %u ms: %s",
+		     s->apic_id, AP_ARRIVE_TIMEOUT_MS,
+		     inject_park ? "parked with INIT" :
+				   "left unparked (injection)");
+		if (inject_park)
+			lapic_send_init(s->apic_id);
 	}
-	return next - 1;
+	return claimed;
 }
 
-/* Mark the CPUs that got GO online, in id order, as each says it is up. */
-static void bring_online(unsigned n)
+/*
+ * Wait for every claimed AP to say it is up, then mark CPUs 1..claimed
+ * online in id order, so that ncpus() grows with every CPU below it
+ * online.
+ */
+static void bring_online(unsigned n, unsigned claimed)
 {
+	uint64_t deadline = time_ns() + UINT64_C(1000000) * AP_ONLINE_TIMEOUT_MS;
+
 	for (unsigned i = 0; i < n; i++) {
 		struct ap_slot *s = &ap_slots[i];
-		uint64_t deadline = time_ns() +
-				    UINT64_C(1000000) * AP_ONLINE_TIMEOUT_MS;
+		uint32_t st;
 
-		if (s->cpu == UINT32_MAX)
-			continue; /* retired by decide() */
-		while (atomic_load_explicit(&s->state, memory_order_acquire) !=
-		       AP_ONLINE) {
+		while ((st = atomic_load_explicit(&s->state,
+						  memory_order_acquire)) ==
+		       AP_CLAIMED) {
 			if (time_ns() >= deadline)
-				panic("smp: CPU %u (APIC id %u) got the go-ahead "
-				      "but did not come online", s->cpu,
+				panic("smp: the CPU with APIC id %u claimed its "
+				      "slot but did not come online",
 				      s->apic_id);
 			pause();
 		}
-		atomic_store_explicit(&online[s->cpu], true,
-				      memory_order_release);
-		atomic_store_explicit(&kernel_ncpus, s->cpu + 1,
+		ASSERT(st != AP_ONLINE || s->cpu <= claimed);
+	}
+	ASSERT(atomic_load(&next_cpu) == claimed + 1);
+	for (unsigned c = 1; c <= claimed; c++) {
+		atomic_store_explicit(&online[c], true, memory_order_release);
+		atomic_store_explicit(&kernel_ncpus, c + 1,
 				      memory_order_release);
 	}
 }
@@ -382,18 +400,18 @@ static void check_unparked_halted(unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ap_slot *s = &ap_slots[i];
+		uint32_t st;
 
 		if (!s->late)
 			continue;
-		while (atomic_load_explicit(&s->state, memory_order_acquire) !=
-		       AP_PARKED) {
-			if (time_ns() >= deadline)
-				panic("smp: the late CPU with APIC id %u did "
-				      "not halt on its retired slot (state "
-				      "%u)", s->apic_id,
-				      (unsigned)atomic_load(&s->state));
+		while ((st = atomic_load_explicit(&s->state,
+						  memory_order_acquire)) ==
+			       AP_RETIRED && time_ns() < deadline)
 			pause();
-		}
+		if (st != AP_PARKED)
+			panic("smp: the late CPU with APIC id %u did not halt "
+			      "on its retired slot (state %u)", s->apic_id,
+			      (unsigned)st);
 		klog("smp: the late CPU with APIC id %u came, found its slot "
 		     "retired and halted", s->apic_id);
 	}
@@ -421,8 +439,8 @@ unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz)
 	ap_timer_hz = timer_hz;
 	n = fill_slots(madt);
 	start_all(n);
-	up = decide(n);
-	bring_online(n);
+	up = retire_late(n);
+	bring_online(n, up);
 	if (!inject_park)
 		check_unparked_halted(n);
 	return up;
