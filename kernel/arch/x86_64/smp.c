@@ -77,7 +77,7 @@
 
 #define VECTOR_WAKE 0x22
 #define AP_STACK_ORDER 2 /* KSTACK_SIZE */
-#define AP_ONLINE_TIMEOUT_MS 10000 /* from go-ahead to online: no waiting */
+#define AP_ONLINE_TIMEOUT_MS 10000 /* from claim to online: nothing to wait for */
 
 _Static_assert((PAGE_SIZE << AP_STACK_ORDER) == KSTACK_SIZE, "AP stack size");
 
