@@ -100,8 +100,8 @@ _start32:
 	rdmsr
 	orl $0x100, %eax                /* LME */
 	wrmsr
-	movl %cr0, %eax
-	orl $0x80010001, %eax           /* PG | WP | PE */
+	/* CR0 with known bits: PE, MP, ET, NE, WP, PG; caches on (CD = NW = 0). */
+	movl $0x80010033, %eax
 	movl %eax, %cr0
 
 	lgdt boot_gdt_ptr

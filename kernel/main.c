@@ -26,7 +26,14 @@
  *                   panic_all (every CPU panics at once), panic_irqoff
  *                   (CPU 0 panics while the others spin with interrupts
  *                   masked), nmi (an NMI with no panic), call_stuck (a
- *                   CPU masks interrupts for good during an smp_call)
+ *                   CPU masks interrupts for good during an smp_call),
+ *                   ipi255 (an IPI to APIC id 255, which the LAPIC driver
+ *                   must refuse: 255 is the broadcast)
+ *   late_ap=ID      the AP with APIC id ID comes too late (it waits until
+ *                   the boot CPU gave up on it): the boot must report it,
+ *                   park it and pass every self-test without it
+ *   late_ap_unparked=ID  the same, but the boot CPU does not park it with
+ *                   INIT: the AP must see its slot retired and halt
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
  */
@@ -61,7 +68,7 @@ static uint64_t entry_tsc; /* TSC at kernel_main() */
 
 enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
 			FAIL_HANG, FAIL_TEST, FAIL_PANIC_ALL, FAIL_PANIC_IRQOFF,
-			FAIL_NMI, FAIL_CALL_STUCK };
+			FAIL_NMI, FAIL_CALL_STUCK, FAIL_IPI255 };
 
 struct boot_args {
 	bool probe;
@@ -69,6 +76,8 @@ struct boot_args {
 	enum injected_failure fail;
 	const char *only; /* test=: in cmdline, only_len chars */
 	size_t only_len;
+	uint64_t late_apic; /* late_ap*=: UINT64_MAX if none */
+	bool late_park;     /* late_ap= (not late_ap_unparked=) */
 };
 
 static const char *const failure_names[] = {
@@ -76,6 +85,7 @@ static const char *const failure_names[] = {
 	[FAIL_TRIPLE] = "triple", [FAIL_HANG] = "hang", [FAIL_TEST] = "test",
 	[FAIL_PANIC_ALL] = "panic_all", [FAIL_PANIC_IRQOFF] = "panic_irqoff",
 	[FAIL_NMI] = "nmi", [FAIL_CALL_STUCK] = "call_stuck",
+	[FAIL_IPI255] = "ipi255",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -186,9 +196,12 @@ static void call_ipi(void)
 	smp_call_serve();
 }
 
-static void start_cpus(void)
+static void start_cpus(const struct boot_args *a)
 {
 	unsigned started;
+
+	if (a->late_apic != UINT64_MAX)
+		smp_inject_late_ap((uint32_t)a->late_apic, a->late_park);
 
 	trap_set_handler(VECTOR_TIMER, timer_tick);
 	trap_set_handler(VECTOR_CALL, call_ipi);
@@ -220,11 +233,30 @@ static bool parse_number(const char *s, size_t n, uint64_t lo, uint64_t hi,
 	return true;
 }
 
+/* late_ap=ID or late_ap_unparked=ID; false if w is neither. */
+static bool parse_late_ap(const char *w, size_t n, struct boot_args *a)
+{
+	static const char parked[] = "late_ap=", unparked[] = "late_ap_unparked=";
+	const size_t pn = sizeof(parked) - 1, un = sizeof(unparked) - 1;
+
+	if (n > pn && memcmp(w, parked, pn) == 0) {
+		a->late_park = true;
+		return parse_number(w + pn, n - pn, 0, LAPIC_MAX_DEST,
+				    &a->late_apic);
+	}
+	a->late_park = false;
+	return n > un && memcmp(w, unparked, un) == 0 &&
+	       parse_number(w + un, n - un, 0, LAPIC_MAX_DEST, &a->late_apic);
+}
+
 /* One word of the command line; false if it is not one we know. */
 static bool parse_word(const char *w, size_t n, struct boot_args *a)
 {
 	static const char torture[] = "torture_ms=";
 	const size_t tn = sizeof(torture) - 1;
+
+	if (n > 7 && memcmp(w, "late_ap", 7) == 0)
+		return parse_late_ap(w, n, a);
 
 	if (n == 5 && memcmp(w, "probe", 5) == 0) {
 		a->probe = true;
@@ -253,7 +285,7 @@ static void parse_cmdline(struct boot_args *a)
 {
 	const char *p = cmdline;
 
-	*a = (struct boot_args){ .torture_ms = 2000 };
+	*a = (struct boot_args){ .torture_ms = 2000, .late_apic = UINT64_MAX };
 	for (;;) {
 		size_t n = 0;
 
@@ -266,8 +298,9 @@ static void parse_cmdline(struct boot_args *a)
 		if (!parse_word(p, n, a)) {
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck, "
-			     "test=NAME)", (int)n, p);
+			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck|"
+			     "ipi255, test=NAME, late_ap=APICID, "
+			     "late_ap_unparked=APICID)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
@@ -367,6 +400,9 @@ static void inject_failure(enum injected_failure f)
 	case FAIL_CALL_STUCK:
 		smp_run_all(inject_on_every_cpu, &f);
 		break;
+	case FAIL_IPI255:
+		lapic_send_ipi(255, VECTOR_CALL);
+		break;
 	default:
 		break;
 	}
@@ -396,6 +432,22 @@ static void probe(void)
 	qemu_exit(QEMU_EXIT_SUCCESS);
 }
 
+/*
+ * The CPUs that must be online: all the MADT lists (up to
+ * CONFIG_MAX_CPUS), less a listed AP made late on purpose; one more with
+ * fail=test, so that every_cpu_online fails.
+ */
+static unsigned expected_cpus(const struct boot_args *a)
+{
+	unsigned listed = MIN(madt.ncpus, CONFIG_MAX_CPUS), late = 0;
+
+	for (unsigned i = 0; i < listed; i++)
+		if (madt.apic_id[i] == a->late_apic &&
+		    madt.apic_id[i] != percpu[0].apic_id)
+			late++;
+	return listed - late + (a->fail == FAIL_TEST);
+}
+
 void kernel_main(uint32_t magic, uint32_t info_pa)
 {
 	struct boot_args args;
@@ -411,14 +463,13 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 	read_firmware(magic, info_pa);
 	parse_cmdline(&args);
 	boot_memory();
-	start_cpus();
+	start_cpus(&args);
 	if (args.probe)
 		probe();
 	inject_failure(args.fail);
 	frame_get_stats(&st);
 	qemu_exit(selftest_run(&(struct selftest_opts){
-			  .expected_cpus = MIN(madt.ncpus, CONFIG_MAX_CPUS) +
-					   (args.fail == FAIL_TEST),
+			  .expected_cpus = expected_cpus(&args),
 			  .torture_ms = args.torture_ms,
 			  .boot_allocated = st.allocated,
 			  .only = args.only, .only_len = args.only_len })

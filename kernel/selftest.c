@@ -305,6 +305,98 @@ static bool test_call_watchdog_names_stuck_cpu(void)
 	return true;
 }
 
+/*
+ * Every CPU runs C on a stack aligned as the ABI says (16 bytes at each
+ * call): a cmpxchg16b on a 16-byte-aligned local faults (#GP) otherwise,
+ * and the frame pointer shows it directly. Before the fix the APs, which
+ * the trampoline jumped into, ran 8 bytes off and took the #GP.
+ */
+static NOINLINE void aligned_atomic(void *arg)
+{
+	unsigned __int128 x __attribute__((aligned(16))) = cpu_id();
+	unsigned __int128 old = cpu_id(), want = (unsigned __int128)1 << 100;
+	bool ok;
+
+	(void)arg;
+	ok = cmpxchg16b(&x, &old, want) && x == want &&
+	     (uintptr_t)__builtin_frame_address(0) % 16 == 0;
+	scratch[cpu_id()] = ok ? 1 : 0;
+}
+
+static bool test_stack_aligned_on_every_cpu(void)
+{
+	CHECK(cpu_has_cx16());
+	memset(scratch, 0, sizeof(scratch));
+	smp_run_all(aligned_atomic, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (scratch[c] != 1) {
+			klog("selftest:   CPU %u: misaligned frame or the "
+			     "16-byte atomic failed", c);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* What a CPU says about itself, for test_cpus_distinct. */
+struct whoami {
+	const struct percpu *area; /* this_cpu() */
+	uint32_t lapic;            /* its local APIC's id register */
+	uint64_t rsp;
+};
+
+static struct whoami whoami[MAX_CPUS];
+
+static void report_whoami(void *arg)
+{
+	(void)arg;
+	whoami[cpu_id()] = (struct whoami){ this_cpu(), lapic_id(), read_rsp() };
+}
+
+/* Stacks [top - KSTACK_SIZE, top) of CPUs c and d overlap. */
+static bool stacks_overlap(unsigned c, unsigned d)
+{
+	uint64_t tc = percpu[c].stack_top, td = percpu[d].stack_top;
+
+	return tc - KSTACK_SIZE < td && td - KSTACK_SIZE < tc;
+}
+
+/*
+ * Every CPU runs on its own per-CPU area (id and APIC id as set up), on
+ * its own stack, and no two CPUs share an area, an APIC id or a stack
+ * (finding: a late AP took the next CPU's slot and stack).
+ */
+static bool test_cpus_distinct(void)
+{
+	memset(whoami, 0, sizeof(whoami));
+	smp_run_all(report_whoami, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		const struct whoami *w = &whoami[c];
+
+		if (w->area != &percpu[c] || percpu[c].id != c ||
+		    w->lapic != percpu[c].apic_id ||
+		    w->rsp >= percpu[c].stack_top ||
+		    w->rsp < percpu[c].stack_top - KSTACK_SIZE) {
+			klog("selftest:   CPU %u: area %p (want %p), APIC id %u "
+			     "(area says %u), rsp %#llx (stack top %#llx)", c,
+			     (const void *)w->area, (void *)&percpu[c],
+			     w->lapic, percpu[c].apic_id,
+			     (unsigned long long)w->rsp,
+			     (unsigned long long)percpu[c].stack_top);
+			return false;
+		}
+		for (unsigned d = 0; d < c; d++) {
+			if (percpu[d].apic_id == percpu[c].apic_id ||
+			    stacks_overlap(c, d)) {
+				klog("selftest:   CPUs %u and %u share an APIC "
+				     "id or a stack", d, c);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* --------------------------------------------------------------- locks */
 
 static spinlock_t counter_lock; /* protects counter; leaf; taken in IRQs */
@@ -715,6 +807,8 @@ static const struct selftest tests[] = {
 	{ "idle_wake_not_lost", test_idle_wake_not_lost },
 	{ "call_wait_never_halts", test_call_wait_never_halts },
 	{ "call_watchdog_names_stuck_cpu", test_call_watchdog_names_stuck_cpu },
+	{ "stack_aligned_on_every_cpu", test_stack_aligned_on_every_cpu },
+	{ "cpus_distinct", test_cpus_distinct },
 	{ "spinlock_excludes_cpus_and_irqs",
 	  test_spinlock_excludes_cpus_and_irqs },
 	{ "page_tables", test_page_tables },

@@ -460,6 +460,35 @@ static void test_x2apic_ids_beyond_xapic_ignored(void **state)
 	assert_int_equal(info.skipped, 0);
 }
 
+/*
+ * Each CPU counts once, whichever entry type lists it first, and only if
+ * an enabled entry lists it: 5 by a type-9 then a type-0 entry, 7 by two
+ * type-0 entries, 9 by a disabled type-0 then an enabled type-9. 254, the
+ * highest id the xAPIC can address (255 is the broadcast), is kept.
+ */
+static void test_cpu_listed_twice_counts_once(void **state)
+{
+	const uint32_t ids[] = { 0, 5, 7, 9, 254 };
+	struct madt m;
+
+	(void)state;
+	qemu_like(0xfeb00000);
+	m = madt_begin(MADT_PA, 0xfeb00000);
+	madt_lapic(&m, 0, true);
+	madt_x2apic(&m, 5, true);
+	madt_lapic(&m, 5, true);
+	madt_lapic(&m, 7, true);
+	madt_lapic(&m, 7, true);
+	madt_lapic(&m, 9, false);
+	madt_x2apic(&m, 9, true);
+	madt_x2apic(&m, 254, true);
+	madt_end(&m);
+	assert_int_equal(acpi_parse_madt(&window, &info), E_OK);
+	assert_cpus(ids, 5);
+	assert_int_equal(info.unaddressable, 0);
+	assert_int_equal(info.skipped, 0);
+}
+
 /* Only unaddressable CPUs: nothing to run on. */
 static void test_only_x2apic_ids_rejected(void **state)
 {
@@ -498,6 +527,7 @@ int main(void)
 		T(test_no_enabled_cpu_rejected),
 		T(test_x2apic_ids_beyond_xapic_ignored),
 		T(test_only_x2apic_ids_rejected),
+		T(test_cpu_listed_twice_counts_once),
 #undef T
 	};
 

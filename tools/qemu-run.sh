@@ -3,7 +3,9 @@
 # Boot the kernel under QEMU and turn the run into pass or fail.
 #
 #   tools/qemu-run.sh [options] build/kernel/kernel.bin
-#     --smp N          vCPUs (1..255, default: host CPUs)
+#     --smp N[,TOPO]   vCPUs (1..255, default: host CPUs), optionally with
+#                      QEMU's topology keys, e.g. 4,sockets=2,cores=3,maxcpus=6
+#                      (non-contiguous APIC ids)
 #     --mem SIZE       RAM, QEMU syntax: 512M, 1G (default 1G)
 #     --accel A        kvm, tcg or auto (default auto: see below)
 #     --append CMD     kernel command line (see kernel/main.c)
@@ -52,7 +54,7 @@ while [ $# -gt 0 ]; do
 	--log) log=${2:-}; shift 2 || die "--log needs a value" ;;
 	--quiet) quiet=1; shift ;;
 	--gdb) gdb=1; shift ;;
-	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
 	-*) die "unknown option '$1' (see --help)" ;;
 	*) [ -z "$kernel" ] || die "one kernel image only"; kernel=$1; shift ;;
 	esac
@@ -60,8 +62,9 @@ done
 
 [ -n "$kernel" ] || die "no kernel image given (see --help)"
 [ -r "$kernel" ] || die "cannot read kernel image '$kernel'"
-[[ "$smp" =~ ^[0-9]+$ ]] && [ "$smp" -ge 1 ] && [ "$smp" -le 255 ] ||
-	die "--smp must be 1..255, not '$smp'"
+[[ "$smp" =~ ^([0-9]+)(,[a-z-]+=[0-9]+)*$ ]] &&
+	[ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 255 ] ||
+	die "--smp must be 1..255, optionally followed by ,key=N topology keys, not '$smp'"
 [[ "$mem" =~ ^[0-9]+[MG]$ ]] || die "--mem must look like 512M or 2G, not '$mem'"
 [[ "$timeout_s" =~ ^[0-9]+$ ]] && [ "$timeout_s" -ge 1 ] ||
 	die "--timeout must be a number of seconds, not '$timeout_s'"

@@ -4,7 +4,9 @@
 #   1. boot with each -smp in SMP_LIST; every self-test must pass;
 #   2. boot with each injected failure (kernel command line fail=...) and
 #      check that the runner reports it as a failure, for the right
-#      reason: a runner that cannot fail would make step 1 worthless.
+#      reason: a runner that cannot fail would make step 1 worthless;
+#   3. boots that must pass in unusual conditions: non-contiguous APIC
+#      ids, an AP that comes too late (late_ap=, late_ap_unparked=).
 # Ends with "test-kernel: N passed, N failed".
 #   usage: tools/test-kernel.sh KERNEL_BIN "SMP_LIST" TORTURE_MS
 set -u
@@ -103,6 +105,44 @@ expect_failure nmi "fail=nmi" 60 "reported failure" \
 expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
 	"quiet:^smp_call: no answer from CPU 1 after" \
 	"panic: cpu 1: fail=call_stuck"
+
+expect_failure ipi_to_apic_id_255 "fail=ipi255" 60 "reported failure" \
+	"IPI to APIC id 255 refused"
+
+# expect_pass NAME SMP APPEND [LOG_PATTERN...]: every self-test passes,
+# and the log has each pattern.
+expect_pass() {
+	local name=$1 smp=$2 append=$3 log=$logs/test-$1.log
+	shift 3
+	if ! tools/qemu-run.sh --smp "$smp" --mem 512M --accel tcg --quiet \
+		--timeout 300 --log "$log" --append "$append" "$kernel" \
+		>/dev/null 2>&1; then
+		result FAIL "$name" "see $log"
+		return
+	fi
+	for p in "$@"; do
+		if ! grep -Eq "$p" "$log"; then
+			result FAIL "$name" "no /$p/ in $log"
+			return
+		fi
+	done
+	result OK "$name"
+}
+
+# APIC ids 0, 1, 2, 4 (3 cores a socket take 2 bits of the id).
+expect_pass noncontiguous_apic_ids "4,sockets=2,cores=3,maxcpus=6" \
+	"torture_ms=$torture_ms" "CPUs online: 4 "
+# APIC id 1 comes after the boot CPU gave up on it: reported and parked;
+# the others come up on their own areas and stacks (cpus_distinct).
+expect_pass late_ap_parked 3 "late_ap=1 torture_ms=$torture_ms" \
+	"CPU with APIC id 1 did not start in [0-9]+ ms: parked with INIT" \
+	"CPUs online: 2 " "PASS cpus_distinct"
+# The same without the parking INIT: the AP itself sees its slot retired.
+expect_pass late_ap_unparked_halts 3 \
+	"late_ap_unparked=1 torture_ms=$torture_ms" \
+	"CPU with APIC id 1 did not start" \
+	"APIC id 1 came, found its slot retired and halted" \
+	"CPUs online: 2 " "PASS cpus_distinct"
 
 echo "test-kernel: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

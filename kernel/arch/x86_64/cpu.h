@@ -225,6 +225,64 @@ static inline void ltr(uint16_t sel)
 	__asm__ __volatile__("ltr %0" : : "r"(sel) : "memory");
 }
 
+/*
+ * This CPU's APIC id as CPUID reports it, readable before the local APIC
+ * is mapped: leaf 0xB's 32-bit x2APIC id where the CPU has that leaf,
+ * else leaf 1's initial 8-bit id (EBX[31:24]). Firmware does not change
+ * the id, so it is the id the MADT lists and IPIs address.
+ */
+static inline uint32_t cpuid_apic_id(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	if (r[0] >= 0xb) {
+		cpuid(0xb, 0, r);
+		if (r[1] != 0) /* EBX = 0: leaf 0xB not implemented */
+			return r[3];
+	}
+	cpuid(1, 0, r);
+	return r[1] >> 24;
+}
+
+/* CPUID.1:ECX.CX16: the CPU has cmpxchg16b. */
+static inline bool cpu_has_cx16(void)
+{
+	uint32_t r[4];
+
+	cpuid(1, 0, r);
+	return (r[2] & (1u << 13)) != 0;
+}
+
+/*
+ * Compare *p with *expected and, if equal, store desired; else load *p
+ * into *expected. Returns whether it stored. p must be 16-byte aligned
+ * (else #GP): used to check that every CPU runs on an ABI-aligned stack.
+ */
+static inline bool cmpxchg16b(unsigned __int128 *p, unsigned __int128 *expected,
+			      unsigned __int128 desired)
+{
+	uint64_t lo = (uint64_t)*expected, hi = (uint64_t)(*expected >> 64);
+	bool ok;
+
+	__asm__ __volatile__("lock cmpxchg16b %[m]"
+			     : [m] "+m"(*p), "+a"(lo), "+d"(hi), "=@ccz"(ok)
+			     : "b"((uint64_t)desired),
+			       "c"((uint64_t)(desired >> 64))
+			     : "memory");
+	*expected = (unsigned __int128)hi << 64 | lo;
+	return ok;
+}
+
+/* The stack pointer (for checks that a CPU runs on its own stack). */
+static inline uint64_t read_rsp(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%rsp, %0" : "=r"(v));
+	return v;
+}
+
 /* The caller's frame pointer (kernel code keeps frame pointers). */
 static inline uint64_t read_rbp(void)
 {

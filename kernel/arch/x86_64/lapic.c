@@ -5,6 +5,7 @@
  */
 #include <platform.h>
 
+#include "kernel/arch/x86_64/acpi.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
@@ -34,6 +35,9 @@ enum {
 #define LVT_MASKED       (1u << 16)
 #define LVT_PERIODIC     (1u << 17)
 #define TIMER_DIV_16     0x3u
+
+_Static_assert(LAPIC_MAX_DEST == ACPI_XAPIC_MAX_ID,
+	       "the MADT parser keeps exactly the ids the driver can address");
 
 static uint64_t base_phys; /* [I] */
 
@@ -118,10 +122,19 @@ static void wait_idle(void)
 		pause();
 }
 
-/* Writing the low half sends; interrupts masked so no IPI interleaves. */
+/*
+ * Writing the low half sends; interrupts masked so no IPI interleaves.
+ * A dest the 8-bit field cannot hold exactly is refused, never truncated.
+ */
 static void send(uint32_t dest, uint32_t low)
 {
-	irqflags_t f = irq_save();
+	irqflags_t f;
+
+	if (dest > LAPIC_MAX_DEST)
+		panic("lapic: IPI to APIC id %u refused: the xAPIC addresses "
+		      "0..%u (255 broadcasts, higher ids alias)", dest,
+		      LAPIC_MAX_DEST);
+	f = irq_save();
 
 	wait_idle();
 	wr(LAPIC_ICR_HI, dest << 24);

@@ -29,6 +29,13 @@ void legacy_pic_disable(void);
 uint32_t lapic_id(void);
 void lapic_eoi(void);
 
+/*
+ * The highest APIC id an IPI can name: xAPIC destinations are 8 bits and
+ * 0xff is the broadcast. Every lapic_send_* panics on a dest above it
+ * rather than truncate it (256 would reach APIC id 0) or broadcast (255).
+ */
+#define LAPIC_MAX_DEST 254u
+
 /* A fixed-delivery IPI with vector to the CPU with APIC id dest. */
 void lapic_send_ipi(uint32_t dest, uint8_t vector);
 

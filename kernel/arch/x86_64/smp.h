@@ -9,14 +9,35 @@
 
 #define TRAMPOLINE_PHYS 0x8000 /* in the reserved first MiB */
 
+/* Every kernel stack's size: boot.S's boot stack and each AP's. */
+#define KSTACK_SIZE 16384
+
+/* How long the boot CPU waits for the APs to arrive, all together. */
+#define AP_ARRIVE_TIMEOUT_MS 2000
+
 /*
- * Start every processor the MADT lists besides this one, one at a time
- * (INIT, then startup IPIs through the trampoline), each on its own stack
- * (from the frame allocator) with its own GDT, TSS, IDT, LAPIC timer
- * (hz ticks a second) and per-CPU caches. Returns how many came up.
- * Boot CPU, with the frame allocator up and interrupts enabled.
+ * Start every processor the MADT lists besides this one, all at once
+ * (INIT to each, 10 ms, then startup IPIs to each, through the
+ * trampoline), each on its own stack with its own GDT, TSS, IDT, LAPIC
+ * timer (hz ticks a second) and per-CPU caches. CPU ids are dense, in
+ * the order the APs arrived (percpu[c].apic_id says which is which); an
+ * AP that does not arrive within AP_ARRIVE_TIMEOUT_MS is reported, parked
+ * with INIT, and its slot and stack are never used by another CPU.
+ * Returns how many came up.
+ * Boot CPU, once, with the frame allocator up and interrupts enabled.
  */
 unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz);
+
+/*
+ * Test injection (kernel command line late_ap=ID, late_ap_unparked=ID):
+ * the AP with APIC id apic_id, once it has found its slot, waits until
+ * the boot CPU has given up on it before it tries to claim the slot: the
+ * worst case of an AP late past the timeout, every time. With park false
+ * the boot CPU does not send the parking INIT, so the AP itself must see
+ * that its slot was retired (and says so in the slot, for the test).
+ * Before smp_start_aps.
+ */
+void smp_inject_late_ap(uint32_t apic_id, bool park);
 
 /*
  * Run fn(arg) on every CPU at once, in process context with interrupts
