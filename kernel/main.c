@@ -46,7 +46,7 @@
 #define TIMER_HZ 100
 #define GIB      (UINT64_C(1) << 30)
 
-extern char _load_start_phys[], _kernel_end[], boot_stack_top[];
+extern char _load_start_phys[], _kernel_end[], boot_stack[], boot_stack_top[];
 
 static struct memmap map;
 static struct bootmem bm;
@@ -152,7 +152,7 @@ static void boot_memory(void)
 	if ((e = bootmem_init(&bm, &map, PFN(4 * GIB >> PAGE_SHIFT))) != E_OK)
 		boot_fail("boot allocator", e);
 	frame_early_init(&bm);
-	if ((e = paging_init(&map, madt.lapic_phys, image_end_phys())) != E_OK)
+	if ((e = paging_init(&map, madt.lapic_phys)) != E_OK)
 		boot_fail("page tables", e);
 	legacy_pic_disable();
 	lapic_set_base(madt.lapic_phys);
@@ -164,6 +164,8 @@ static void boot_memory(void)
 	     (unsigned long long)(lapic_timer_hz() / 1000));
 	if ((e = frame_init(&bm, &map, &cfg)) != E_OK)
 		boot_fail("frame allocator", e);
+	if ((e = percpu_ist_alloc(&percpu[0])) != E_OK)
+		boot_fail("interrupt stacks", e);
 	frame_get_stats(&st);
 	for (unsigned z = 0; z < ZONE_COUNT; z++)
 		if (st.zone[z].present)
@@ -320,11 +322,13 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 
 	entry_tsc = rdtsc();
 	percpu_install(&percpu[0], 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
+	percpu[0].stack_lo = (uint64_t)(uintptr_t)boot_stack;
 	smp_boot_cpu_online();
 	console_init();
 	cpu_tables_init(&percpu[0]);
 	klog("kernel: booting (x86-64, multiboot)");
 	log_cpu();
+	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	read_firmware(magic, info_pa);
 	parse_cmdline(&args);
 	boot_memory();

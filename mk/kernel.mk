@@ -12,6 +12,8 @@ KERNEL_SRCS := \
 	kernel/arch/x86_64/entry.S \
 	kernel/arch/x86_64/acpi.c \
 	kernel/arch/x86_64/console.c \
+	kernel/arch/x86_64/cpu.c \
+	kernel/arch/x86_64/kstack.c \
 	kernel/arch/x86_64/lapic.c \
 	kernel/arch/x86_64/multiboot.c \
 	kernel/arch/x86_64/paging.c \

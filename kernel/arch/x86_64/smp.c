@@ -25,7 +25,6 @@
 #include "kernel/mm/frame.h"
 
 #define VECTOR_WAKE 0x22
-#define AP_STACK_ORDER 2 /* 16 KiB */
 
 _Atomic unsigned kernel_ncpus;
 static _Atomic bool online[CONFIG_MAX_CPUS];
@@ -103,6 +102,7 @@ static NORETURN void ap_entry(void)
 
 	percpu_install(p, p->id, p->apic_id, p->stack_top);
 	cpu_tables_init(p);
+	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	write_cr3(paging_root());
 	lapic_enable();
 	lapic_timer_start(starting_hz);
@@ -115,18 +115,16 @@ static NORETURN void ap_entry(void)
 
 static bool start_one(unsigned id, uint32_t apic_id, uint32_t hz)
 {
-	/* Below 4 GiB: the AP runs on the boot tables until ap_entry. */
-	struct frame_result stack = frame_alloc(AP_STACK_ORDER, FRAME_DMA32);
+	/* Guard-paged; the boot tables map the stack area too (paging.h). */
 	struct percpu *p = &percpu[id];
+	err_t e = percpu_ap_stacks_alloc(p);
 
-	if (stack.err != E_OK) {
-		klog("smp: no stack for CPU %u: %s", id, err_name(stack.err));
+	if (e != E_OK) {
+		klog("smp: no stacks for CPU %u: %s", id, err_name(e));
 		return false;
 	}
 	p->id = id;
 	p->apic_id = apic_id;
-	p->stack_top = (uint64_t)(uintptr_t)phys_to_virt(pfn_to_pa(stack.pfn)) +
-		       (PAGE_SIZE << AP_STACK_ORDER);
 	*tramp_field(tramp_stack) = p->stack_top;
 	starting = p;
 	starting_hz = hz;
