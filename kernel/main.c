@@ -22,7 +22,12 @@
  *   torture_ms=N    how long the all-CPU frame torture runs (default 2000)
  *   fail=WHAT       fail on purpose after boot, so that tests can check
  *                   the runner notices: panic, fault (a page fault),
- *                   triple (a triple fault), hang, test (a self-test fails)
+ *                   triple (a triple fault), hang, test (a self-test fails);
+ *                   and that protections hold: stack_overflow (unbounded
+ *                   recursion on the boot CPU: its guard page),
+ *                   stack_overflow_ap (the same on CPU 1), write_text (a
+ *                   write to kernel_main), write_rodata, exec_direct (a
+ *                   call to a `ret` in the direct map)
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
  */
@@ -55,7 +60,9 @@ static char cmdline[256];
 static uint64_t entry_tsc; /* TSC at kernel_main() */
 
 enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
-			FAIL_HANG, FAIL_TEST };
+			FAIL_HANG, FAIL_TEST, FAIL_STACK_OVERFLOW,
+			FAIL_STACK_OVERFLOW_AP, FAIL_WRITE_TEXT,
+			FAIL_WRITE_RODATA, FAIL_EXEC_DIRECT };
 
 struct boot_args {
 	bool probe;
@@ -68,6 +75,10 @@ struct boot_args {
 static const char *const failure_names[] = {
 	[FAIL_PANIC] = "panic", [FAIL_FAULT] = "fault",
 	[FAIL_TRIPLE] = "triple", [FAIL_HANG] = "hang", [FAIL_TEST] = "test",
+	[FAIL_STACK_OVERFLOW] = "stack_overflow",
+	[FAIL_STACK_OVERFLOW_AP] = "stack_overflow_ap",
+	[FAIL_WRITE_TEXT] = "write_text", [FAIL_WRITE_RODATA] = "write_rodata",
+	[FAIL_EXEC_DIRECT] = "exec_direct",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -260,14 +271,55 @@ static void parse_cmdline(struct boot_args *a)
 		if (!parse_word(p, n, a)) {
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test, test=NAME)", (int)n, p);
+			     "hang|test|stack_overflow|stack_overflow_ap|"
+			     "write_text|write_rodata|exec_direct, test=NAME)",
+			     (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
 	}
 }
 
-/* The failures tools/test-kernel.sh checks the runner for. */
+/* A recursion nothing stops (the compiler cannot see that it never ends). */
+static volatile uint64_t recursion_limit = UINT64_MAX;
+
+static NOINLINE uint64_t recurse(uint64_t depth)
+{
+	volatile uint64_t frame[8] = { depth };
+
+	if (depth == recursion_limit)
+		return 0;
+	return recurse(depth + 1) + frame[0];
+}
+
+static void overflow_on_cpu1(void *arg)
+{
+	(void)arg;
+	if (cpu_id() == 1)
+		recurse(0);
+}
+
+/* Read-only data: what fail=write_rodata writes to. */
+static const uint64_t rodata_word = 1;
+
+/* A `ret` in a fresh frame, called through the direct map. */
+static void exec_direct(void)
+{
+	struct frame_result r = frame_alloc(0, 0);
+	uint8_t *code;
+
+	if (r.err != E_OK)
+		panic("fail=exec_direct: no frame");
+	code = phys_to_virt(pfn_to_pa(r.pfn));
+	code[0] = 0xc3; /* ret */
+	((void (*)(void))(uintptr_t)code)();
+}
+
+/*
+ * The failures tools/test-kernel.sh checks the runner for; the protection
+ * ones each end in an exception report (a page fault, or for an overflow
+ * the double fault that follows the guard page's), else in the panic.
+ */
 static void inject_failure(enum injected_failure f)
 {
 	if (f == FAIL_NONE || f == FAIL_TEST)
@@ -286,6 +338,24 @@ static void inject_failure(enum injected_failure f)
 		cli();
 		for (;;)
 			hlt();
+	case FAIL_STACK_OVERFLOW:
+		recurse(0);
+		break;
+	case FAIL_STACK_OVERFLOW_AP:
+		if (ncpus() < 2)
+			panic("fail=stack_overflow_ap needs 2 CPUs");
+		smp_run_all(overflow_on_cpu1, NULL);
+		break;
+	case FAIL_WRITE_TEXT:
+		*(volatile uint8_t *)(uintptr_t)kernel_main =
+			*(volatile uint8_t *)(uintptr_t)kernel_main;
+		break;
+	case FAIL_WRITE_RODATA:
+		*(volatile uint64_t *)(uintptr_t)&rodata_word = 2;
+		break;
+	case FAIL_EXEC_DIRECT:
+		exec_direct();
+		break;
 	default:
 		break;
 	}

@@ -113,7 +113,7 @@ bool kstack_explain_fault(uint64_t rsp, uint64_t cr2)
 			continue;
 		lo = slot_base(i) + SLOT_SIZE - pages_of[i] * PAGE_SIZE;
 		if (addr[k] <= lo) {
-			report(lo, slot_base(i) + SLOT_SIZE, slot_base(i));
+			report(lo, slot_base(i) + SLOT_SIZE, lo - PAGE_SIZE);
 			return true;
 		}
 	}
