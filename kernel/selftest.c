@@ -285,8 +285,19 @@ static bool test_cpu_control_on_every_cpu(void)
 {
 	const struct cpu_control *want = cpu_control();
 
+	uint32_t r1[4], r7[4] = { 0 }, r0[4];
+
+	/* What CPUID offers, asked here rather than trusted from cpu.c. */
+	cpuid(0, 0, r0);
+	cpuid(1, 0, r1);
+	if (r0[0] >= 7)
+		cpuid(7, 0, r7);
 	CHECK(want->efer & EFER_NXE);
-	CHECK(want->cr0 & CR0_WP);
+	CHECK((want->cr0 & CR0_WP) && (want->cr0 & CR0_PG));
+	CHECK(!(r1[3] & (1u << 13)) || (want->cr4 & CR4_PGE));
+	CHECK(!(r1[3] & (1u << 7)) || (want->cr4 & CR4_MCE));
+	CHECK(!(r7[1] & (1u << 7)) || (want->cr4 & CR4_SMEP));
+	CHECK(!(r7[1] & (1u << 20)) || (want->cr4 & CR4_SMAP));
 	smp_call_all(read_control, NULL);
 	for (unsigned c = 0; c < ncpus(); c++) {
 		if (ctl[c][0] != want->cr0 || ctl[c][1] != want->cr4 ||
