@@ -11,9 +11,12 @@
  *      tables, which map the first 4 GiB;
  *   3. the boot allocator below 4 GiB, and the frame API's early path on
  *      it, which gives typed page-table frames (ALO-04/NOE-01) to
- *   4. the kernel's own page tables: direct map of all RAM, LAPIC uncached;
+ *   4. the kernel's own page tables (after this CPU's NX, Global pages,
+ *      SMEP, SMAP: cpu_features_init): direct map of all RAM, LAPIC
+ *      uncached, the image W^X, the boot stack's guard page unmapped;
  *   5. the LAPIC, clock calibration, the frame allocator (which takes the
- *      frame table from the boot allocator and inherits the rest);
+ *      frame table from the boot allocator and inherits the rest), then
+ *      this CPU's guard-paged interrupt stacks;
  *   6. the timer, interrupts on, the other CPUs;
  *   7. self-tests on all CPUs, then exit.
  * Command line (space-separated; anything else is an error):

@@ -302,8 +302,8 @@ static bool test_cpu_control_on_every_cpu(void)
 	for (unsigned c = 0; c < ncpus(); c++) {
 		if (ctl[c][0] != want->cr0 || ctl[c][1] != want->cr4 ||
 		    (ctl[c][2] & ~EFER_LMA) != (want->efer & ~EFER_LMA)) {
-			klog("selftest:   CPU %u: CR0 %#llx CR4 %#llx EFER %#llx, "
-			     "expected %#llx %#llx %#llx", c,
+			klog("selftest:   CPU %u: CR0 %#llx CR4 %#llx EFER "
+			     "%#llx, expected %#llx %#llx %#llx", c,
 			     (unsigned long long)ctl[c][0],
 			     (unsigned long long)ctl[c][1],
 			     (unsigned long long)ctl[c][2],
@@ -330,10 +330,11 @@ static const uint64_t a_constant = 42;
 /* The stack [top - pages pages, top) is mapped RW NX, its guard is not. */
 static bool guarded(uint64_t top, uint64_t pages)
 {
+	const uint64_t rw = PTE_W | PTE_NX | PTE_G;
 	const char *lo = (const char *)(uintptr_t)(top - pages * PAGE_SIZE);
 
-	return access_at(lo) == (PTE_W | PTE_NX | PTE_G) &&
-	       access_at(lo + pages * PAGE_SIZE - 1) == (PTE_W | PTE_NX | PTE_G) &&
+	return access_at(lo) == rw &&
+	       access_at(lo + pages * PAGE_SIZE - 1) == rw &&
 	       access_at(lo - 1) == UINT64_MAX;
 }
 
@@ -360,8 +361,8 @@ static bool test_wx_and_guard_pages(void)
 		const struct percpu *p = &percpu[c];
 
 		CHECK(c == 0 || guarded(p->stack_top, KSTACK_PAGES));
-		CHECK(c == 0 || p->stack_lo == p->stack_top -
-						       KSTACK_PAGES * PAGE_SIZE);
+		CHECK(c == 0 || p->stack_lo + KSTACK_PAGES * PAGE_SIZE ==
+					p->stack_top);
 		for (unsigned i = 0; i < IST_COUNT; i++) {
 			CHECK(p->tss.ist[i] == p->ist_top[i]);
 			CHECK(guarded(p->ist_top[i], IST_PAGES));

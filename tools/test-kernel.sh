@@ -66,10 +66,13 @@ expect_failure triple_fault "fail=triple" 60 "shut down"
 
 # Protections (issue 9, findings 4 and 5): each must end in the exception
 # report, not in "fail=... did not fail". The addresses come from the ELF.
-sym() { nm "${kernel%.bin}.elf" | awk -v s="$1" '$3 == s { a = $1 } END { print a ? a : "no-symbol-" s }'; }
+sym() {
+	nm "${kernel%.bin}.elf" |
+		awk -v s="$1" '$3 == s { a = $1 } END { print a ? a : "no-symbol-" s }'
+}
 expect_failure stack_overflow "fail=stack_overflow" 60 "reported failure" \
 	"exception 8 \(double fault\) on CPU 0" \
-	"kernel stack overflow on CPU 0 \(stack \[0x[0-9a-f]+, 0x[0-9a-f]+\), guard at 0x[0-9a-f]+\)"
+	"kernel stack overflow on CPU 0 \(stack \[0x[0-9a-f]+, 0x[0-9a-f]+\), guard at 0x"
 expect_failure stack_overflow_ap "fail=stack_overflow_ap" 60 "reported failure" \
 	"exception 8 \(double fault\) on CPU 1" \
 	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at"

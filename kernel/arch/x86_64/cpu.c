@@ -63,7 +63,8 @@ void cpu_features_init(void)
 
 	if (!decided) {
 		/* The kernel's tables use NX everywhere but text: without
-		   it bit 63 is reserved and every access through them faults. */
+		   it, bit 63 is reserved and every access through them
+		   faults. */
 		if (!(mine.efer & EFER_NXE))
 			panic("cpu: no NX (execute disable); W^X needs it");
 		chosen = mine;

@@ -133,8 +133,8 @@ static bool check_slot(unsigned i)
 		if (stack ? (e & (PTE_W | PTE_NX)) != (PTE_W | PTE_NX) ||
 				    size != PAGE_SIZE
 			  : e != 0) {
-			klog("kstack: slot %u page %#llx: entry %#llx, expected "
-			     "%s", i, (unsigned long long)va,
+			klog("kstack: slot %u page %#llx: entry %#llx, "
+			     "expected %s", i, (unsigned long long)va,
 			     (unsigned long long)e,
 			     stack ? "RW NX" : "unmapped (guard)");
 			return false;

@@ -291,7 +291,8 @@ err_t paging_init(const struct memmap *m, uint64_t lapic_phys)
 	lapic_pa = lapic_phys;
 	cpuid(0x80000001, 0, r);
 	have_1g = (r[3] >> 26) & 1;
-	if ((e = new_table(&root)) != E_OK || (e = prealloc_kernel_half()) != E_OK)
+	if ((e = new_table(&root)) != E_OK ||
+	    (e = prealloc_kernel_half()) != E_OK)
 		return e;
 	if ((e = map_direct(m)) != E_OK || (e = map_kernel_image()) != E_OK ||
 	    (e = boot_map("the local APIC", DIRECT_MAP_BASE + lapic_phys,
@@ -299,9 +300,14 @@ err_t paging_init(const struct memmap *m, uint64_t lapic_phys)
 	    (e = boot_map("the AP trampoline", DIRECT_MAP_BASE + TRAMPOLINE_PHYS,
 			  TRAMPOLINE_PHYS, SIZE_4K, MAP_DIRECT)) != E_OK)
 		return e;
-	/* The APs run on the boot tables until ap_entry, on stacks from the
-	   stack area: the boot tables share its PDPT (the trampoline sets
-	   EFER.NXE, as these stacks are no-execute). */
+	/*
+	 * The APs run on the boot tables until ap_entry, on stacks from the
+	 * stack area: the boot tables share its PDPT. The trampoline sets
+	 * EFER.NXE, as these stacks are no-execute. Their leaves are Global
+	 * (ignored until the AP's CR4.PGE is on), but they are the kernel's
+	 * own, the same in both tables: a TLB entry that survives the AP's
+	 * switch to the kernel's CR3 is still right.
+	 */
 	boot_pml4[PML4_SLOT(KSTACK_AREA_BASE)] =
 		table(root)[PML4_SLOT(KSTACK_AREA_BASE)];
 	/* Bit 63 is reserved without NXE: every access would fault. */
@@ -356,14 +362,15 @@ static bool check_tables(uint64_t pa, unsigned level, bool kernel)
 		if (!(t[i] & PTE_P))
 			continue;
 		if (!!(t[i] & PTE_G) != (leaf && kernel)) {
-			klog("paging: Global bit %s in level-%u entry %u of %#llx",
-			     t[i] & PTE_G ? "set" : "missing", level, i,
-			     (unsigned long long)pa);
+			klog("paging: Global bit %s in level-%u entry %u of "
+			     "%#llx", t[i] & PTE_G ? "set" : "missing", level,
+			     i, (unsigned long long)pa);
 			return false;
 		}
 		if (kernel && leaf && (t[i] & PTE_W) && !(t[i] & PTE_NX)) {
 			klog("paging: level-%u entry %u of %#llx is writable "
-			     "and executable", level, i, (unsigned long long)pa);
+			     "and executable", level, i,
+			     (unsigned long long)pa);
 			return false;
 		}
 		if (!leaf && !check_tables(t[i] & PTE_ADDR, level - 1, kernel))
@@ -457,8 +464,8 @@ static bool check_image(const char *what, const char *start, const char *end,
 					    (*e & (PTE_W | PTE_NX)) == want;
 
 		if (!ok) {
-			klog("paging: %s at %#llx is mapped wrong (entry %#llx)",
-			     what, (unsigned long long)va,
+			klog("paging: %s at %#llx is mapped wrong (entry "
+			     "%#llx)", what, (unsigned long long)va,
 			     (unsigned long long)(e != NULL ? *e : 0));
 			return false;
 		}

@@ -51,11 +51,11 @@ void cpu_tables_init(struct percpu *p)
 	p->gdt[4] = 0;
 	p->tss = (struct tss){ .iomap_base = sizeof(struct tss) };
 	for (unsigned i = 0; i < IST_COUNT; i++) {
+		uint64_t early = (uint64_t)(uintptr_t)early_ist[i] +
+				 sizeof(early_ist[i]);
+
 		ASSERT(p->ist_top[i] != 0 || p->id == 0);
-		p->tss.ist[i] = p->ist_top[i] != 0
-					? p->ist_top[i]
-					: (uint64_t)(uintptr_t)(early_ist[i] +
-							       sizeof(early_ist[i]));
+		p->tss.ist[i] = p->ist_top[i] != 0 ? p->ist_top[i] : early;
 	}
 	tss_descriptor(&p->gdt[5], &p->tss);
 	lgdt_reload(&ptr, SEL_KCODE, SEL_KDATA);

@@ -72,7 +72,7 @@ struct percpu {
 	uint32_t relax;          /* [c] cpu_relax() calls, wrapping */
 	uint64_t stack_top;      /* [I] its kernel stack: [stack_lo, top) */
 	uint64_t stack_lo;       /* [I] with an unmapped guard page below */
-	uint64_t ist_top[IST_COUNT]; /* [I] IST stacks (kstack.h); 0: none yet */
+	uint64_t ist_top[IST_COUNT]; /* [I] IST stacks (kstack.h), or 0 */
 	uint64_t ticks;          /* [c] timer interrupts taken */
 	uint64_t gdt[GDT_ENTRIES];           /* [I] */
 	struct tss tss;                      /* [I] */
