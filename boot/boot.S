@@ -14,7 +14,8 @@
  * KERNEL_BASE -> physical [0, 1 GiB) for the kernel image (PML4 slot 511,
  * PDPT slot 510). No Global bit anywhere (finding BOO-01): these mappings
  * are temporary; kernel/arch/x86_64/paging.c builds the final ones, and
- * the application processors start on these.
+ * the application processors start on these (paging_init links the
+ * kernel's stack area into them too, for the APs' first stacks).
  */
 #define KERNEL_BASE 0xffffffff80000000
 #define PHYS(x) ((x) - KERNEL_BASE)
@@ -167,8 +168,13 @@ boot_pdpt_hi:
 	.skip 4096
 boot_pd:
 	.skip 4 * 4096
-	.align 16
+	/* The boot CPU's stack, with a guard page below it that the
+	   kernel's tables leave unmapped (paging_init): an overflow faults
+	   instead of running into the page directories. */
+	.align 4096
+	.global boot_stack_guard, boot_stack, boot_stack_top
+boot_stack_guard:
+	.skip 4096
 boot_stack:
 	.skip 16384
-	.global boot_stack_top
 boot_stack_top:

@@ -58,9 +58,9 @@ tramp_32:
 	movl %eax, %cr4
 	movl T(tramp_cr3), %eax
 	movl %eax, %cr3
-	movl $0xc0000080, %ecx          /* EFER.LME */
+	movl $0xc0000080, %ecx          /* EFER.LME, NXE: the stack is NX */
 	rdmsr
-	orl $0x100, %eax
+	orl $0x900, %eax
 	wrmsr
 	movl $CR0_LONG, %eax
 	movl %eax, %cr0

@@ -11,9 +11,12 @@
  *      tables, which map the first 4 GiB;
  *   3. the boot allocator below 4 GiB, and the frame API's early path on
  *      it, which gives typed page-table frames (ALO-04/NOE-01) to
- *   4. the kernel's own page tables: direct map of all RAM, LAPIC uncached;
+ *   4. the kernel's own page tables (after this CPU's NX, Global pages,
+ *      SMEP, SMAP: cpu_features_init): direct map of all RAM, LAPIC
+ *      uncached, the image W^X, the boot stack's guard page unmapped;
  *   5. the LAPIC, clock calibration, the frame allocator (which takes the
- *      frame table from the boot allocator and inherits the rest);
+ *      frame table from the boot allocator and inherits the rest), then
+ *      this CPU's guard-paged interrupt stacks;
  *   6. the timer, interrupts on, the other CPUs;
  *   7. self-tests on all CPUs, then exit.
  * Command line (space-separated; anything else is an error):
@@ -28,7 +31,12 @@
  *                   masked), nmi (an NMI with no panic), call_stuck (a
  *                   CPU masks interrupts for good during an smp_call),
  *                   ipi255 (an IPI to APIC id 255, which the LAPIC driver
- *                   must refuse: 255 is the broadcast)
+ *                   must refuse: 255 is the broadcast); and that
+ *                   protections hold: stack_overflow (unbounded
+ *                   recursion on the boot CPU: its guard page),
+ *                   stack_overflow_ap (the same on CPU 1), write_text (a
+ *                   write to kernel_main), write_rodata, exec_direct (a
+ *                   call to a `ret` in the direct map)
  *   late_ap=ID      the AP with APIC id ID comes too late (it waits until
  *                   the boot CPU gave up on it): the boot must report it,
  *                   park it and pass every self-test without it
@@ -58,7 +66,7 @@
 #define TIMER_HZ 100
 #define GIB      (UINT64_C(1) << 30)
 
-extern char _load_start_phys[], _kernel_end[], boot_stack_top[];
+extern char _load_start_phys[], _kernel_end[], boot_stack[], boot_stack_top[];
 
 static struct memmap map;
 static struct bootmem bm;
@@ -68,7 +76,9 @@ static uint64_t entry_tsc; /* TSC at kernel_main() */
 
 enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
 			FAIL_HANG, FAIL_TEST, FAIL_PANIC_ALL, FAIL_PANIC_IRQOFF,
-			FAIL_NMI, FAIL_CALL_STUCK, FAIL_IPI255 };
+			FAIL_NMI, FAIL_CALL_STUCK, FAIL_IPI255, FAIL_STACK_OVERFLOW,
+			FAIL_STACK_OVERFLOW_AP, FAIL_WRITE_TEXT,
+			FAIL_WRITE_RODATA, FAIL_EXEC_DIRECT };
 
 struct boot_args {
 	bool probe;
@@ -86,6 +96,10 @@ static const char *const failure_names[] = {
 	[FAIL_PANIC_ALL] = "panic_all", [FAIL_PANIC_IRQOFF] = "panic_irqoff",
 	[FAIL_NMI] = "nmi", [FAIL_CALL_STUCK] = "call_stuck",
 	[FAIL_IPI255] = "ipi255",
+	[FAIL_STACK_OVERFLOW] = "stack_overflow",
+	[FAIL_STACK_OVERFLOW_AP] = "stack_overflow_ap",
+	[FAIL_WRITE_TEXT] = "write_text", [FAIL_WRITE_RODATA] = "write_rodata",
+	[FAIL_EXEC_DIRECT] = "exec_direct",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -170,7 +184,7 @@ static void boot_memory(void)
 	if ((e = bootmem_init(&bm, &map, PFN(4 * GIB >> PAGE_SHIFT))) != E_OK)
 		boot_fail("boot allocator", e);
 	frame_early_init(&bm);
-	if ((e = paging_init(&map, madt.lapic_phys, image_end_phys())) != E_OK)
+	if ((e = paging_init(&map, madt.lapic_phys)) != E_OK)
 		boot_fail("page tables", e);
 	legacy_pic_disable();
 	lapic_set_base(madt.lapic_phys);
@@ -182,6 +196,8 @@ static void boot_memory(void)
 	     (unsigned long long)(lapic_timer_hz() / 1000));
 	if ((e = frame_init(&bm, &map, &cfg)) != E_OK)
 		boot_fail("frame allocator", e);
+	if ((e = percpu_ist_alloc(&percpu[0])) != E_OK)
+		boot_fail("interrupt stacks", e);
 	frame_get_stats(&st);
 	for (unsigned z = 0; z < ZONE_COUNT; z++)
 		if (st.zone[z].present)
@@ -299,7 +315,8 @@ static void parse_cmdline(struct boot_args *a)
 			klog("boot: bad command line word '%.*s' (known: probe, "
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
 			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck|"
-			     "ipi255, test=NAME, late_ap=APICID, "
+			     "ipi255|stack_overflow|stack_overflow_ap|write_text|"
+			     "write_rodata|exec_direct, test=NAME, late_ap=APICID, "
 			     "late_ap_unparked=APICID)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
@@ -372,7 +389,46 @@ static void inject_on_every_cpu(void *arg)
 	}
 }
 
-/* The failures tools/test-kernel.sh checks the runner for. */
+/* A recursion nothing stops (the compiler cannot see that it never ends). */
+static volatile uint64_t recursion_limit = UINT64_MAX;
+
+static NOINLINE uint64_t recurse(uint64_t depth)
+{
+	volatile uint64_t frame[8] = { depth };
+
+	if (depth == recursion_limit)
+		return 0;
+	return recurse(depth + 1) + frame[0];
+}
+
+static void overflow_on_cpu1(void *arg)
+{
+	(void)arg;
+	if (cpu_id() == 1)
+		recurse(0);
+}
+
+/* Read-only data: what fail=write_rodata writes to. */
+static const uint64_t rodata_word = 1;
+
+/* A `ret` in a fresh frame, called through the direct map. */
+static void exec_direct(void)
+{
+	struct frame_result r = frame_alloc(0, 0);
+	uint8_t *code;
+
+	if (r.err != E_OK)
+		panic("fail=exec_direct: no frame");
+	code = phys_to_virt(pfn_to_pa(r.pfn));
+	code[0] = 0xc3; /* ret */
+	((void (*)(void))(uintptr_t)code)();
+}
+
+/*
+ * The failures tools/test-kernel.sh checks the runner for; the protection
+ * ones each end in an exception report (a page fault, or for an overflow
+ * the double fault that follows the guard page's), else in the panic.
+ */
 static void inject_failure(enum injected_failure f)
 {
 	if (f == FAIL_NONE || f == FAIL_TEST)
@@ -402,6 +458,24 @@ static void inject_failure(enum injected_failure f)
 		break;
 	case FAIL_IPI255:
 		lapic_send_ipi(255, VECTOR_CALL);
+		break;
+	case FAIL_STACK_OVERFLOW:
+		recurse(0);
+		break;
+	case FAIL_STACK_OVERFLOW_AP:
+		if (ncpus() < 2)
+			panic("fail=stack_overflow_ap needs 2 CPUs");
+		smp_run_all(overflow_on_cpu1, NULL);
+		break;
+	case FAIL_WRITE_TEXT:
+		*(volatile uint8_t *)(uintptr_t)kernel_main =
+			*(volatile uint8_t *)(uintptr_t)kernel_main;
+		break;
+	case FAIL_WRITE_RODATA:
+		*(volatile uint64_t *)(uintptr_t)&rodata_word = 2;
+		break;
+	case FAIL_EXEC_DIRECT:
+		exec_direct();
 		break;
 	default:
 		break;
@@ -455,11 +529,13 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 
 	entry_tsc = rdtsc();
 	percpu_install(&percpu[0], 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
+	percpu[0].stack_lo = (uint64_t)(uintptr_t)boot_stack;
 	smp_boot_cpu_online();
 	console_init();
 	cpu_tables_init(&percpu[0]);
 	klog("kernel: booting (x86-64, multiboot)");
 	log_cpu();
+	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	read_firmware(magic, info_pa);
 	parse_cmdline(&args);
 	boot_memory();

@@ -17,6 +17,7 @@
 #include <platform.h>
 
 #include "kernel/arch/x86_64/cpu.h"
+#include "kernel/arch/x86_64/kstack.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/paging.h"
 #include "kernel/arch/x86_64/smp.h"
@@ -503,15 +504,156 @@ static bool same_stats(const struct frame_stats *a, const struct frame_stats *b)
 	return true;
 }
 
+static void validate_here(void *arg)
+{
+	(void)arg;
+	scratch[cpu_id()] = paging_validate() && kstack_validate();
+}
+
+/*
+ * paging_validate() (and the stack area's guards) on every CPU: each
+ * checks its own CR3 is the kernel's root, and reads the shared tables
+ * through its own TLB.
+ */
 static bool test_page_tables(void)
 {
-	return paging_validate();
+	memset(scratch, 0, sizeof(scratch));
+	smp_call_all(validate_here, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (!scratch[c]) {
+			klog("selftest:   the page tables as CPU %u sees them", c);
+			return false;
+		}
+	}
+	return true;
+}
+
+static uint64_t ctl[MAX_CPUS][3]; /* CR0, CR4, EFER, per CPU */
+
+static void read_control(void *arg)
+{
+	unsigned me = cpu_id();
+
+	(void)arg;
+	ctl[me][0] = read_cr0();
+	ctl[me][1] = read_cr4();
+	ctl[me][2] = rdmsr(MSR_EFER);
+}
+
+/*
+ * Finding 4 (and 7, 9): every CPU runs with exactly the control bits the
+ * boot CPU chose: NX on (EFER.NXE), CR0 loaded with known bits (write
+ * protection on), Global pages, SMEP, SMAP and machine checks as CPUID
+ * offers them (QEMU's `-cpu max` and the KVM host model offer all four).
+ */
+static bool test_cpu_control_on_every_cpu(void)
+{
+	const struct cpu_control *want = cpu_control();
+
+	uint32_t r1[4], r7[4] = { 0 }, r0[4];
+
+	/* What CPUID offers, asked here rather than trusted from cpu.c. */
+	cpuid(0, 0, r0);
+	cpuid(1, 0, r1);
+	if (r0[0] >= 7)
+		cpuid(7, 0, r7);
+	CHECK(want->efer & EFER_NXE);
+	CHECK((want->cr0 & CR0_WP) && (want->cr0 & CR0_PG));
+	CHECK(!(r1[3] & (1u << 13)) || (want->cr4 & CR4_PGE));
+	CHECK(!(r1[3] & (1u << 7)) || (want->cr4 & CR4_MCE));
+	CHECK(!(r7[1] & (1u << 7)) || (want->cr4 & CR4_SMEP));
+	CHECK(!(r7[1] & (1u << 20)) || (want->cr4 & CR4_SMAP));
+	smp_call_all(read_control, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		if (ctl[c][0] != want->cr0 || ctl[c][1] != want->cr4 ||
+		    (ctl[c][2] & ~EFER_LMA) != (want->efer & ~EFER_LMA)) {
+			klog("selftest:   CPU %u: CR0 %#llx CR4 %#llx EFER "
+			     "%#llx, expected %#llx %#llx %#llx", c,
+			     (unsigned long long)ctl[c][0],
+			     (unsigned long long)ctl[c][1],
+			     (unsigned long long)ctl[c][2],
+			     (unsigned long long)want->cr0,
+			     (unsigned long long)want->cr4,
+			     (unsigned long long)want->efer);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The access bits (W, NX, G) of va's leaf; UINT64_MAX if unmapped. */
+static uint64_t access_at(const void *va)
+{
+	uint64_t size, e = paging_entry((uint64_t)(uintptr_t)va, &size);
+
+	return e == 0 ? UINT64_MAX : e & (PTE_W | PTE_NX | PTE_G);
+}
+
+extern const char boot_stack_guard[], boot_stack[];
+static const uint64_t a_constant = 42;
+
+/* The stack [top - pages pages, top) is mapped RW NX, its guard is not. */
+static bool guarded(uint64_t top, uint64_t pages)
+{
+	const uint64_t rw = PTE_W | PTE_NX | PTE_G;
+	const char *lo = (const char *)(uintptr_t)(top - pages * PAGE_SIZE);
+
+	return access_at(lo) == rw &&
+	       access_at(lo + pages * PAGE_SIZE - 1) == rw &&
+	       access_at(lo - 1) == UINT64_MAX;
+}
+
+/*
+ * Findings 4 and 5, entry by entry: text read-execute, rodata read-only,
+ * data, the direct map and the LAPIC read-write no-execute, all Global;
+ * the boot stack's guard page unmapped; every CPU's kernel stack and
+ * double-fault, NMI and machine-check stacks guard-paged, and its IDT
+ * sends those three exceptions to them.
+ */
+static bool test_wx_and_guard_pages(void)
+{
+	const uint64_t rw = PTE_W | PTE_NX | PTE_G;
+
+	CHECK(access_at((const void *)selftest_run) == PTE_G);
+	CHECK(access_at(&a_constant) == (PTE_NX | PTE_G));
+	CHECK(access_at(&opts) == rw);
+	CHECK(access_at(phys_to_virt(virt_to_phys(&opts))) == rw);
+	CHECK(access_at(phys_to_virt(PADDR(lapic_base_phys()))) == rw);
+	CHECK(access_at(boot_stack_guard) == UINT64_MAX);
+	CHECK(access_at(boot_stack) == rw);
+	CHECK(percpu[0].stack_lo == (uint64_t)(uintptr_t)boot_stack);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		const struct percpu *p = &percpu[c];
+
+		CHECK(c == 0 || guarded(p->stack_top, KSTACK_PAGES));
+		CHECK(c == 0 || p->stack_lo + KSTACK_PAGES * PAGE_SIZE ==
+					p->stack_top);
+		for (unsigned i = 0; i < IST_COUNT; i++) {
+			CHECK(p->tss.ist[i] == p->ist_top[i]);
+			CHECK(guarded(p->ist_top[i], IST_PAGES));
+		}
+		CHECK(p->idt[8].ist == IST_DOUBLE_FAULT);
+		CHECK(p->idt[2].ist == IST_NMI);
+		CHECK(p->idt[18].ist == IST_MACHINE_CHECK);
+	}
+	return true;
 }
 
 /* The entry without the bits the CPU sets on use (accessed, dirty). */
 static uint64_t entry_at(uint64_t va, uint64_t *size)
 {
 	return paging_entry(va, size) & ~(PTE_A | PTE_D);
+}
+
+/* A large page of the direct map (RAM above 16 MiB has them). */
+static uint64_t large_page(void)
+{
+	for (uint64_t pa = UINT64_C(16) << 20;; pa += UINT64_C(2) << 20) {
+		uint64_t size, va = DIRECT_MAP_BASE + pa;
+
+		if (paging_entry(va, &size) != 0 && size > PAGE_SIZE)
+			return va;
+	}
 }
 
 /*
@@ -524,33 +666,39 @@ static uint64_t entry_at(uint64_t va, uint64_t *size)
 static bool test_page_tables_refuse_overmap(void)
 {
 	const uint64_t va = DIRECT_MAP_BASE + TRAMPOLINE_PHYS;
-	const uint64_t mapped = TRAMPOLINE_PHYS | PTE_W | PTE_P;
+	const uint64_t attrs = PTE_W | PTE_NX | PTE_G;
+	const uint64_t mapped = TRAMPOLINE_PHYS | PTE_P | attrs;
+	const uint64_t bigva = large_page();
 	struct frame_stats before, after;
 	uint64_t size, big;
 
 	CHECK(entry_at(va, &size) == mapped && size == PAGE_SIZE);
 	CHECK(paging_entry(va - PAGE_SIZE, &size) == 0);
-	big = paging_entry(KERNEL_BASE, &size);
+	big = paging_entry(bigva, &size);
 	CHECK(size > PAGE_SIZE);
 	frame_get_stats(&before);
 	CHECK_ERR(paging_map(va, TRAMPOLINE_PHYS + PAGE_SIZE, PAGE_SIZE,
-			     PTE_W, PAGING_NEW), E_BUSY);
+			     attrs, PAGING_NEW), E_BUSY);
 	CHECK(entry_at(va, &size) == mapped);
 	CHECK_ERR(paging_map(va - PAGE_SIZE, TRAMPOLINE_PHYS - PAGE_SIZE,
-			     2 * PAGE_SIZE, PTE_W, PAGING_NEW), E_BUSY);
+			     2 * PAGE_SIZE, attrs, PAGING_NEW), E_BUSY);
 	CHECK(paging_entry(va - PAGE_SIZE, &size) == 0);
-	CHECK_ERR(paging_map(KERNEL_BASE + PAGE_SIZE, PAGE_SIZE, PAGE_SIZE,
-			     PTE_W, PAGING_NEW), E_BUSY);
-	CHECK_ERR(paging_map(KERNEL_BASE + PAGE_SIZE, PAGE_SIZE, PAGE_SIZE,
-			     PTE_W, PAGING_REPLACE), E_BUSY);
-	CHECK(paging_entry(KERNEL_BASE, &size) == big);
+	CHECK_ERR(paging_map(bigva + PAGE_SIZE, PAGE_SIZE, PAGE_SIZE,
+			     attrs, PAGING_NEW), E_BUSY);
+	CHECK_ERR(paging_map(bigva + PAGE_SIZE, PAGE_SIZE, PAGE_SIZE,
+			     attrs, PAGING_REPLACE), E_BUSY);
+	CHECK(paging_entry(bigva, &size) == big);
+	/* BOO-01: no Global bit in the lower half. */
+	CHECK_ERR(paging_map(PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, PTE_G,
+			     PAGING_NEW), E_INVAL);
 	frame_get_stats(&after);
 	CHECK(same_stats(&before, &after));
 
-	CHECK_ERR(paging_map(va, TRAMPOLINE_PHYS + PAGE_SIZE, PAGE_SIZE, 0,
-			     PAGING_REPLACE), E_OK);
-	CHECK(entry_at(va, &size) == ((TRAMPOLINE_PHYS + PAGE_SIZE) | PTE_P));
-	CHECK_ERR(paging_map(va, TRAMPOLINE_PHYS, PAGE_SIZE, PTE_W,
+	CHECK_ERR(paging_map(va, TRAMPOLINE_PHYS + PAGE_SIZE, PAGE_SIZE,
+			     PTE_NX | PTE_G, PAGING_REPLACE), E_OK);
+	CHECK(entry_at(va, &size) ==
+	      ((TRAMPOLINE_PHYS + PAGE_SIZE) | PTE_P | PTE_NX | PTE_G));
+	CHECK_ERR(paging_map(va, TRAMPOLINE_PHYS, PAGE_SIZE, attrs,
 			     PAGING_REPLACE), E_OK);
 	CHECK(entry_at(va, &size) == mapped);
 	return paging_validate();
@@ -812,6 +960,8 @@ static const struct selftest tests[] = {
 	{ "spinlock_excludes_cpus_and_irqs",
 	  test_spinlock_excludes_cpus_and_irqs },
 	{ "page_tables", test_page_tables },
+	{ "cpu_control_on_every_cpu", test_cpu_control_on_every_cpu },
+	{ "wx_and_guard_pages", test_wx_and_guard_pages },
 	{ "page_tables_refuse_overmap", test_page_tables_refuse_overmap },
 	{ "frame_bad_input_changes_nothing",
 	  test_frame_bad_input_changes_nothing },

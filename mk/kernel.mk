@@ -12,6 +12,8 @@ KERNEL_SRCS := \
 	kernel/arch/x86_64/entry.S \
 	kernel/arch/x86_64/acpi.c \
 	kernel/arch/x86_64/console.c \
+	kernel/arch/x86_64/cpu.c \
+	kernel/arch/x86_64/kstack.c \
 	kernel/arch/x86_64/lapic.c \
 	kernel/arch/x86_64/multiboot.c \
 	kernel/arch/x86_64/paging.c \
@@ -84,7 +86,7 @@ SMP ?=
 MEM ?= 1G
 ACCEL ?= auto
 TORTURE_MS ?= 3000
-KERNEL_TEST_SMP ?= 1 2 4
+KERNEL_TEST_SMP ?= 1 2 4 16
 
 .PHONY: kernel run test-kernel debug
 
@@ -100,7 +102,7 @@ run: deps
 	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel $(ACCEL) \
 		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin
 
-## test-kernel: boot under TCG with -smp 1, 2 and 4 (all self-tests pass), and check the runner catches failures
+## test-kernel: boot under TCG with -smp 1, 2, 4 and 16 (all self-tests pass), and check the runner catches failures
 test-kernel: deps
 	@$(MAKE) --no-print-directory kernel
 	tools/test-kernel.sh $(KERNEL_DIR)/kernel.bin "$(KERNEL_TEST_SMP)" 1000

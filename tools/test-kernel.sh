@@ -85,6 +85,29 @@ expect_failure page_fault "fail=fault" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0" "cr2 0000000000001000" "rip " \
 	"quiet:^exception 14 \(page fault\) on CPU 0"
 expect_failure triple_fault "fail=triple" 60 "shut down"
+
+# Protections (issue 9, findings 4 and 5): each must end in the exception
+# report, not in "fail=... did not fail". The addresses come from the ELF.
+sym() {
+	nm "${kernel%.bin}.elf" |
+		awk -v s="$1" '$3 == s { a = $1 } END { print a ? a : "no-symbol-" s }'
+}
+expect_failure stack_overflow "fail=stack_overflow" 60 "reported failure" \
+	"exception 8 \(double fault\) on CPU 0" \
+	"kernel stack overflow on CPU 0 \(stack \[0x[0-9a-f]+, 0x[0-9a-f]+\), guard at 0x"
+expect_failure stack_overflow_ap "fail=stack_overflow_ap" 60 "reported failure" \
+	"exception 8 \(double fault\) on CPU 1" \
+	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at"
+# Error codes: 0x3 = present | write, 0x11 = present | instruction fetch.
+expect_failure write_text "fail=write_text" 60 "reported failure" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
+	"cr2 $(sym kernel_main)"
+expect_failure write_rodata "fail=write_rodata" 60 "reported failure" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
+	"cr2 $(sym rodata_word)"
+expect_failure exec_direct "fail=exec_direct" 60 "reported failure" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x11\b" \
+	"cr2 ffff8"
 expect_failure hang "fail=hang" 10 "hang: no exit after 10 s"
 expect_failure failed_selftest "fail=test torture_ms=100" 120 \
 	"reported failure" "selftest: [0-9]+ passed, 1 failed"

@@ -85,8 +85,12 @@ static _Atomic bool ready;
 static frame_drop_fn drop_hooks[PAGE_USAGE_COUNT];
 static _Atomic uint64_t zero_skipped;
 
-/* Frames handed out before the frame table existed. */
-#define EARLY_MAX 64
+/*
+ * Frames handed out before the frame table existed: the kernel's page
+ * tables, the kernel half's 256 preallocated PDPTs among them
+ * (PAGETABLE.md), and the tables of the direct map and the image.
+ */
+#define EARLY_MAX 512
 struct early_frame {
 	uint64_t pfn;
 	uint8_t order;

@@ -11,19 +11,32 @@
 
 /* ------------------------------------------------------ address space */
 
-/* The direct map of all physical memory, and the kernel image. */
+/* The direct map, the kernel stacks, the kernel image: see paging.h. */
 #define DIRECT_MAP_BASE UINT64_C(0xffff800000000000) /* PML4 slot 256 */
+#define KSTACK_AREA_BASE UINT64_C(0xffffff0000000000) /* PML4 slot 510 */
+#define KSTACK_AREA_SIZE (UINT64_C(1) << 39)          /* the whole slot */
 #define KERNEL_BASE     UINT64_C(0xffffffff80000000) /* top 2 GiB: -mcmodel=kernel */
 
 /* --------------------------------------------------------- registers */
 
 #define RFLAGS_IF (UINT64_C(1) << 9) /* interrupts enabled */
 
+#define CR0_PE   (UINT64_C(1) << 0)  /* protected mode */
+#define CR0_MP   (UINT64_C(1) << 1)  /* wait/fwait honour TS */
+#define CR0_ET   (UINT64_C(1) << 4)  /* extension type: hardwired 1 */
+#define CR0_NE   (UINT64_C(1) << 5)  /* native x87 error reporting */
+#define CR0_WP   (UINT64_C(1) << 16) /* supervisor writes obey read-only */
 #define CR0_PG   (UINT64_C(1) << 31)
 #define CR4_PAE  (UINT64_C(1) << 5)
-#define CR4_PGE  (UINT64_C(1) << 7)
+#define CR4_MCE  (UINT64_C(1) << 6)  /* machine-check exception enabled */
+#define CR4_PGE  (UINT64_C(1) << 7)  /* Global pages survive CR3 loads */
+#define CR4_SMEP (UINT64_C(1) << 20) /* no supervisor execution of user pages */
+#define CR4_SMAP (UINT64_C(1) << 21) /* no supervisor access to user pages */
 
 #define MSR_EFER        0xc0000080u
+#define EFER_LME        (UINT64_C(1) << 8)  /* long mode enabled */
+#define EFER_LMA        (UINT64_C(1) << 10) /* long mode active (CPU's) */
+#define EFER_NXE        (UINT64_C(1) << 11) /* PTE bit 63 means no-execute */
 #define MSR_GS_BASE     0xc0000101u
 #define MSR_APIC_BASE   0x0000001bu
 
@@ -37,7 +50,7 @@
 #define PTE_A    (UINT64_C(1) << 5)  /* accessed: set by the CPU */
 #define PTE_D    (UINT64_C(1) << 6)  /* dirty (in a leaf): set by the CPU */
 #define PTE_PS   (UINT64_C(1) << 7)  /* large page (in a PDPT or PD entry) */
-#define PTE_G    (UINT64_C(1) << 8)  /* global: never set here (BOO-01) */
+#define PTE_G    (UINT64_C(1) << 8)  /* global: kernel half only (BOO-01) */
 #define PTE_NX   (UINT64_C(1) << 63) /* no execute (needs EFER.NXE) */
 #define PTE_ADDR UINT64_C(0x000ffffffffff000)
 
@@ -128,6 +141,33 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 			     : "a"(leaf), "c"(sub));
 }
 
+static inline uint64_t read_cr0(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%cr0, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_cr0(uint64_t v)
+{
+	__asm__ __volatile__("mov %0, %%cr0" : : "r"(v) : "memory");
+}
+
+static inline uint64_t read_cr4(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
+
+/* Toggling CR4.PGE flushes the whole TLB, Global entries included. */
+static inline void write_cr4(uint64_t v)
+{
+	__asm__ __volatile__("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
 static inline uint64_t read_cr2(void)
 {
 	uint64_t v;
@@ -144,7 +184,10 @@ static inline uint64_t read_cr3(void)
 	return v;
 }
 
-/* Switch page tables; flushes every non-global TLB entry. */
+/*
+ * Switch page tables; flushes every TLB entry but the Global ones (the
+ * kernel half's, with CR4.PGE on: they are the same in every table).
+ */
 static inline void write_cr3(uint64_t v)
 {
 	__asm__ __volatile__("mov %0, %%cr3" : : "r"(v) : "memory");
@@ -291,5 +334,25 @@ static inline uint64_t read_rbp(void)
 	__asm__ __volatile__("mov %%rbp, %0" : "=r"(v));
 	return v;
 }
+
+/* --------------------------------------------- control registers (cpu.c) */
+
+/* CR0, CR4 and EFER as every CPU runs with them. */
+struct cpu_control {
+	uint64_t cr0, cr4, efer;
+};
+
+/*
+ * Load this CPU's CR0, CR4 and EFER with known values, before it loads the
+ * kernel's CR3 (whose entries carry NX, which needs EFER.NXE, and Global,
+ * which needs CR4.PGE to mean anything): NX, Global pages, SMEP, SMAP and
+ * machine checks where CPUID offers them. The boot CPU's first call
+ * decides (and logs) the set; the APs load the same one, and panic if
+ * their CPUID lacks part of it. Pre: this CPU's GS base is set.
+ */
+void cpu_features_init(void);
+
+/* What cpu_features_init() loads. Pre: the boot CPU's call is done. */
+const struct cpu_control *cpu_control(void);
 
 #endif /* KERNEL_ARCH_X86_64_CPU_H */

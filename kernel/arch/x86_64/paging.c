@@ -21,6 +21,20 @@ static const struct memmap *mapped;  /* [I] what paging_init mapped */
 static uint64_t lapic_pa;            /* [I] */
 
 extern uint64_t boot_pml4[]; /* boot/boot.S: the tables the CPUs start on */
+extern const char boot_stack_guard[], boot_stack[]; /* boot/boot.S */
+/* boot/kernel.ld: the image's sections, each on pages of its own. */
+extern const char _text_start[], _text_end[], _rodata_start[],
+	_rodata_end[], _data_start[], _data_end[];
+
+#define PML4_SLOT(va) ((unsigned)((va) >> 39) & 511)
+#define PML4_KERNEL_FIRST 256 /* the kernel half: slots 256..511 */
+
+/* What each part of the kernel half is mapped with (see paging.h). */
+#define MAP_TEXT   (PTE_G)
+#define MAP_RODATA (PTE_G | PTE_NX)
+#define MAP_DATA   (PTE_G | PTE_NX | PTE_W)
+#define MAP_DIRECT (PTE_G | PTE_NX | PTE_W)
+#define MAP_MMIO   (PTE_G | PTE_NX | PTE_W | PTE_PCD | PTE_PWT)
 
 uint64_t paging_root(void)
 {
@@ -168,6 +182,7 @@ err_t paging_map(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags,
 		return E_STATE;
 	if (len == 0 || !IS_ALIGNED(va | pa | len, SIZE_4K) ||
 	    (flags & ~PTE_ATTRS) != 0 ||
+	    ((flags & PTE_G) && va < DIRECT_MAP_BASE) ||
 	    (mode != PAGING_NEW && mode != PAGING_REPLACE))
 		return E_INVAL;
 	if (!range_ok(va, pa, len))
@@ -214,15 +229,60 @@ static err_t map_direct(const struct memmap *m)
 		if (!direct_mapped(g->type) || s >= end)
 			continue;
 		if ((e = boot_map("RAM", DIRECT_MAP_BASE + s, s, end - s,
-				  PTE_W)) != E_OK)
+				  MAP_DIRECT)) != E_OK)
 			return e;
 		done = end;
 	}
 	return E_OK;
 }
 
-err_t paging_init(const struct memmap *m, uint64_t lapic_phys,
-		  uint64_t image_end_phys)
+/* One section of the image, [start, end) at its link address. */
+static err_t map_image(const char *what, const char *start, const char *end,
+		       uint64_t flags)
+{
+	uint64_t va = (uint64_t)(uintptr_t)start;
+
+	return boot_map(what, va, virt_to_phys(start).v,
+			(uint64_t)(uintptr_t)end - va, flags);
+}
+
+/*
+ * W^X: text read-execute, rodata read-only, data and bss read-write
+ * no-execute, with a hole at the boot stack's guard page.
+ */
+static err_t map_kernel_image(void)
+{
+	err_t e;
+
+	if ((e = map_image("text", _text_start, _text_end, MAP_TEXT)) != E_OK ||
+	    (e = map_image("rodata", _rodata_start, _rodata_end,
+			   MAP_RODATA)) != E_OK ||
+	    (e = map_image("data", _data_start, boot_stack_guard,
+			   MAP_DATA)) != E_OK)
+		return e;
+	return map_image("bss", boot_stack, _data_end, MAP_DATA);
+}
+
+/*
+ * A PDPT in every slot of the kernel half (PAGETABLE.md): tables that copy
+ * the kernel half's PML4 entries see every later kernel mapping, and the
+ * PML4 itself never changes after boot.
+ */
+static err_t prealloc_kernel_half(void)
+{
+	uint64_t *pml4 = table(root);
+
+	for (unsigned i = PML4_KERNEL_FIRST; i < 512; i++) {
+		uint64_t pa;
+
+		if (new_table(&pa) != E_OK)
+			return E_NOMEM;
+		pml4[i] = pa | PTE_P | PTE_W;
+	}
+	return E_OK;
+}
+
+err_t paging_init(const struct memmap *m, uint64_t lapic_phys)
 {
 	uint32_t r[4];
 	err_t e;
@@ -231,16 +291,27 @@ err_t paging_init(const struct memmap *m, uint64_t lapic_phys,
 	lapic_pa = lapic_phys;
 	cpuid(0x80000001, 0, r);
 	have_1g = (r[3] >> 26) & 1;
-	if ((e = new_table(&root)) != E_OK)
+	if ((e = new_table(&root)) != E_OK ||
+	    (e = prealloc_kernel_half()) != E_OK)
 		return e;
-	if ((e = map_direct(m)) != E_OK ||
-	    (e = boot_map("the kernel image", KERNEL_BASE, 0,
-			  ALIGN_UP(image_end_phys, SIZE_2M), PTE_W)) != E_OK ||
+	if ((e = map_direct(m)) != E_OK || (e = map_kernel_image()) != E_OK ||
 	    (e = boot_map("the local APIC", DIRECT_MAP_BASE + lapic_phys,
-			  lapic_phys, SIZE_4K, PTE_W | PTE_PCD | PTE_PWT)) != E_OK ||
+			  lapic_phys, SIZE_4K, MAP_MMIO)) != E_OK ||
 	    (e = boot_map("the AP trampoline", DIRECT_MAP_BASE + TRAMPOLINE_PHYS,
-			  TRAMPOLINE_PHYS, SIZE_4K, PTE_W)) != E_OK)
+			  TRAMPOLINE_PHYS, SIZE_4K, MAP_DIRECT)) != E_OK)
 		return e;
+	/*
+	 * The APs run on the boot tables until ap_entry, on stacks from the
+	 * stack area: the boot tables share its PDPT. The trampoline sets
+	 * EFER.NXE, as these stacks are no-execute. Their leaves are Global
+	 * (ignored until the AP's CR4.PGE is on), but they are the kernel's
+	 * own, the same in both tables: a TLB entry that survives the AP's
+	 * switch to the kernel's CR3 is still right.
+	 */
+	boot_pml4[PML4_SLOT(KSTACK_AREA_BASE)] =
+		table(root)[PML4_SLOT(KSTACK_AREA_BASE)];
+	/* Bit 63 is reserved without NXE: every access would fault. */
+	ASSERT(rdmsr(MSR_EFER) & EFER_NXE);
 	write_cr3(root);
 	return E_OK;
 }
@@ -269,14 +340,16 @@ static const uint64_t *lookup(uint64_t root_pa, uint64_t va, uint64_t *size)
 }
 
 /*
- * No Global bit in the tables under pa (BOO-01); with typed, every table
- * page typed PAGE_PAGETABLE in the frame table.
+ * The tables under the level-`level` table at pa. In the kernel's (kernel
+ * true): every leaf Global, no leaf both writable and executable, every
+ * table page typed PAGE_PAGETABLE in the frame table. In the boot tables:
+ * no leaf Global (BOO-01). In both: no table entry Global.
  */
-static bool check_tables(uint64_t pa, unsigned level, bool typed)
+static bool check_tables(uint64_t pa, unsigned level, bool kernel)
 {
 	const uint64_t *t = table(pa);
 
-	if (typed && frame_ready() &&
+	if (kernel && frame_ready() &&
 	    ps_usage(page_state(pfn_to_page(pa_to_pfn(PADDR(pa))))) !=
 		    PAGE_PAGETABLE) {
 		klog("paging: table page %#llx is not typed as a page table",
@@ -284,21 +357,72 @@ static bool check_tables(uint64_t pa, unsigned level, bool typed)
 		return false;
 	}
 	for (unsigned i = 0; i < 512; i++) {
+		bool leaf = level == 0 || (t[i] & PTE_PS);
+
 		if (!(t[i] & PTE_P))
 			continue;
-		if (t[i] & PTE_G) {
-			klog("paging: Global bit in level-%u entry %u of %#llx",
-			     level, i, (unsigned long long)pa);
+		if (!!(t[i] & PTE_G) != (leaf && kernel)) {
+			klog("paging: Global bit %s in level-%u entry %u of "
+			     "%#llx", t[i] & PTE_G ? "set" : "missing", level,
+			     i, (unsigned long long)pa);
 			return false;
 		}
-		if (level > 0 && !(t[i] & PTE_PS) &&
-		    !check_tables(t[i] & PTE_ADDR, level - 1, typed))
+		if (kernel && leaf && (t[i] & PTE_W) && !(t[i] & PTE_NX)) {
+			klog("paging: level-%u entry %u of %#llx is writable "
+			     "and executable", level, i,
+			     (unsigned long long)pa);
+			return false;
+		}
+		if (!leaf && !check_tables(t[i] & PTE_ADDR, level - 1, kernel))
 			return false;
 	}
 	return true;
 }
 
-/* Every page of [base, end) maps through the direct map, writable. */
+/*
+ * The kernel's tables: the kernel half's PML4 slots each point to a PDPT
+ * (preallocated), the tables under them as check_tables() wants.
+ */
+static bool check_kernel_tables(void)
+{
+	const uint64_t *pml4 = table(root);
+
+	for (unsigned i = PML4_KERNEL_FIRST; i < 512; i++) {
+		if (!(pml4[i] & PTE_P) || (pml4[i] & (PTE_PS | PTE_G))) {
+			klog("paging: kernel-half PML4 slot %u is %#llx, not a "
+			     "PDPT", i, (unsigned long long)pml4[i]);
+			return false;
+		}
+		if (!check_tables(pml4[i] & PTE_ADDR, 2, true))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The boot tables (boot/boot.S), which the APs start on: nothing Global,
+ * but in the slot they share with the kernel's tables (the stack area),
+ * which is the kernel's, checked with it. They live in the image, so
+ * their pages are not typed as table frames.
+ */
+static bool check_boot_tables(void)
+{
+	const uint64_t *mine = table(root);
+
+	for (unsigned i = 0; i < 512; i++) {
+		if (!(boot_pml4[i] & PTE_P) ||
+		    (i >= PML4_KERNEL_FIRST && boot_pml4[i] == mine[i]))
+			continue;
+		if ((boot_pml4[i] & PTE_G) ||
+		    !check_tables(boot_pml4[i] & PTE_ADDR, 2, false)) {
+			klog("paging: (in the boot tables' PML4 slot %u)", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Every page of [base, end) maps through the direct map, RW, NX. */
 static bool check_direct_map(uint64_t base, uint64_t end)
 {
 	uint64_t pa = ALIGN_DOWN(base, SIZE_4K);
@@ -309,14 +433,59 @@ static bool check_direct_map(uint64_t base, uint64_t end)
 
 		if (e == NULL || (*e & PTE_ADDR & ~(size - 1)) !=
 					 ALIGN_DOWN(pa, size) ||
-		    !(*e & PTE_W)) {
-			klog("paging: RAM at %#llx is not direct-mapped",
+		    !(*e & PTE_W) || !(*e & PTE_NX)) {
+			klog("paging: RAM at %#llx is not direct-mapped RW NX",
 			     (unsigned long long)pa);
 			return false;
 		}
 		pa = ALIGN_DOWN(pa, size) + size;
 	}
 	return true;
+}
+
+/*
+ * Every page of [start, end) is mapped to its image address with exactly
+ * the access bits want (of W and NX); with want == UINT64_MAX, unmapped.
+ */
+static bool check_image(const char *what, const char *start, const char *end,
+			uint64_t want)
+{
+	uint64_t va = (uint64_t)(uintptr_t)start;
+
+	while (va < (uint64_t)(uintptr_t)end) {
+		uint64_t size = SIZE_4K;
+		const uint64_t *e = lookup(root, va, &size);
+		bool ok = want == UINT64_MAX
+				  ? e == NULL
+				  : e != NULL &&
+					    (*e & PTE_ADDR & ~(size - 1)) ==
+						    ALIGN_DOWN(va - KERNEL_BASE,
+							       size) &&
+					    (*e & (PTE_W | PTE_NX)) == want;
+
+		if (!ok) {
+			klog("paging: %s at %#llx is mapped wrong (entry "
+			     "%#llx)", what, (unsigned long long)va,
+			     (unsigned long long)(e != NULL ? *e : 0));
+			return false;
+		}
+		va = ALIGN_DOWN(va, size) + size;
+	}
+	return true;
+}
+
+/* W^X on the image, the boot stack's guard, nothing below the image. */
+static bool check_kernel_image(void)
+{
+	return check_image("below the kernel", (const char *)KERNEL_BASE,
+			   _text_start, UINT64_MAX) &&
+	       check_image("text", _text_start, _text_end, 0) &&
+	       check_image("rodata", _rodata_start, _rodata_end, PTE_NX) &&
+	       check_image("data", _data_start, boot_stack_guard,
+			   PTE_W | PTE_NX) &&
+	       check_image("the boot stack's guard page", boot_stack_guard,
+			   boot_stack, UINT64_MAX) &&
+	       check_image("bss", boot_stack, _data_end, PTE_W | PTE_NX);
 }
 
 uint64_t paging_entry(uint64_t va, uint64_t *size)
@@ -336,16 +505,14 @@ bool paging_validate(void)
 		klog("paging: CR3 is not the kernel's root");
 		return false;
 	}
-	for (unsigned i = 0; i < 256; i++) {
+	for (unsigned i = 0; i < PML4_KERNEL_FIRST; i++) {
 		if (pml4[i] & PTE_P) {
 			klog("paging: lower half mapped (PML4 entry %u)", i);
 			return false;
 		}
 	}
-	/* The boot tables too: the APs start on them (boot/boot.S); they
-	   live in the image, so they are not typed as table frames. */
-	if (!check_tables(root, 3, true) ||
-	    !check_tables(virt_to_phys(boot_pml4).v, 3, false))
+	if (!check_kernel_tables() || !check_boot_tables() ||
+	    !check_kernel_image())
 		return false;
 	for (unsigned i = 0; i < mapped->count; i++) {
 		const struct mem_region *g = &mapped->region[i];
@@ -354,8 +521,8 @@ bool paging_validate(void)
 			return false;
 	}
 	e = lookup(root, DIRECT_MAP_BASE + lapic_pa, &size);
-	if (e == NULL || size != SIZE_4K || !(*e & PTE_PCD)) {
-		klog("paging: the local APIC is not mapped uncached");
+	if (e == NULL || size != SIZE_4K || !(*e & PTE_PCD) || !(*e & PTE_NX)) {
+		klog("paging: the local APIC is not mapped uncached, NX");
 		return false;
 	}
 	return true;

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU areas and descriptor tables. Each CPU has its own GDT (with its
- * own TSS descriptor), TSS (with a stack for double faults) and IDT.
+ * own TSS descriptor), TSS (with the interrupt stacks) and IDT.
  */
 #include <platform.h>
 
+#include "kernel/arch/x86_64/kstack.h"
 #include "kernel/arch/x86_64/percpu.h"
 #include "kernel/arch/x86_64/trap.h"
 
 struct percpu percpu[CONFIG_MAX_CPUS];
+
+/* The boot CPU's IST stacks until frames exist (percpu_ist_alloc). */
+static uint8_t early_ist[IST_COUNT][4096] __attribute__((aligned(16)));
 
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
@@ -46,9 +50,53 @@ void cpu_tables_init(struct percpu *p)
 	p->gdt[3] = UINT64_C(0x00cf9a000000ffff); /* 32-bit code (trampoline) */
 	p->gdt[4] = 0;
 	p->tss = (struct tss){ .iomap_base = sizeof(struct tss) };
-	p->tss.ist[0] = (uint64_t)(uintptr_t)(p->df_stack + sizeof(p->df_stack));
+	for (unsigned i = 0; i < IST_COUNT; i++) {
+		uint64_t early = (uint64_t)(uintptr_t)early_ist[i] +
+				 sizeof(early_ist[i]);
+
+		ASSERT(p->ist_top[i] != 0 || p->id == 0);
+		p->tss.ist[i] = p->ist_top[i] != 0 ? p->ist_top[i] : early;
+	}
 	tss_descriptor(&p->gdt[5], &p->tss);
 	lgdt_reload(&ptr, SEL_KCODE, SEL_KDATA);
 	ltr(SEL_TSS);
 	idt_init_cpu(p);
+}
+
+err_t percpu_ist_alloc(struct percpu *p)
+{
+	for (unsigned i = 0; i < IST_COUNT; i++) {
+		uint64_t top;
+		err_t e = kstack_alloc(IST_PAGES, &top);
+
+		if (e != E_OK)
+			return e;
+		p->ist_top[i] = top;
+		/* The CPU reads the TSS when it takes the exception: from
+		   the next instruction boundary on, the new stack is used. */
+		if (p == this_cpu())
+			p->tss.ist[i] = top;
+	}
+	return E_OK;
+}
+
+err_t cpu_stacks_alloc(struct cpu_stacks *s)
+{
+	err_t e = kstack_alloc(KSTACK_PAGES, &s->top);
+
+	if (e != E_OK)
+		return e;
+	s->lo = s->top - KSTACK_PAGES * PAGE_SIZE;
+	for (unsigned i = 0; i < IST_COUNT; i++)
+		if ((e = kstack_alloc(IST_PAGES, &s->ist_top[i])) != E_OK)
+			return e;
+	return E_OK;
+}
+
+void percpu_set_stacks(struct percpu *p, const struct cpu_stacks *s)
+{
+	p->stack_top = s->top;
+	p->stack_lo = s->lo;
+	for (unsigned i = 0; i < IST_COUNT; i++)
+		p->ist_top[i] = s->ist_top[i];
 }

@@ -13,6 +13,7 @@
 
 #include "kernel/config.h"
 #include "kernel/lib/compiler.h"
+#include "kernel/lib/err.h"
 
 #define GDT_ENTRIES 7 /* null, kcode, kdata, code32, (unused), TSS (2) */
 
@@ -41,6 +42,29 @@ struct idt_entry {
 
 _Static_assert(sizeof(struct idt_entry) == 16, "IDT entry layout");
 
+/*
+ * Interrupt stack table slots (the IDT entry's ist field; the TSS's
+ * ist[n - 1]): the exceptions that must not run on the interrupted stack,
+ * which may be the one that overflowed (a double fault) or may be in any
+ * state at all (an NMI, a machine check). Each has its own guard-paged
+ * stack (kstack.h). Caveat for later users: an NMI that arrives while an
+ * NMI handler has returned from a nested exception reuses its IST stack;
+ * today's NMI handler never returns.
+ */
+enum { IST_DOUBLE_FAULT = 1, IST_NMI = 2, IST_MACHINE_CHECK = 3,
+       IST_COUNT = 3 };
+
+#define IST_PAGES   1 /* 4 KiB: the handlers only report and stop */
+#define KSTACK_PAGES 4 /* 16 KiB: an AP's stack, and the boot CPU's */
+#define KSTACK_SIZE  (KSTACK_PAGES * 4096)
+
+/* The IST slot of an exception vector, 0 for none. */
+static inline uint8_t ist_of_vector(unsigned v)
+{
+	return v == 8 ? IST_DOUBLE_FAULT : v == 2 ? IST_NMI
+		       : v == 18 ? IST_MACHINE_CHECK : 0;
+}
+
 struct percpu {
 	struct percpu *self;     /* [I] %gs:0, for taking the address */
 	uint32_t id;             /* [I] 0 .. ncpus()-1, boot CPU 0 */
@@ -48,12 +72,13 @@ struct percpu {
 	uint32_t irq_depth;      /* [c] > 0 inside an interrupt handler */
 	uint32_t relax;          /* [c] cpu_relax() calls, wrapping */
 	uint32_t relax_halts;    /* [c] of which halted, wrapping (tests) */
-	uint64_t stack_top;      /* [I] */
+	uint64_t stack_top;      /* [I] its kernel stack: [stack_lo, top) */
+	uint64_t stack_lo;       /* [I] with an unmapped guard page below */
+	uint64_t ist_top[IST_COUNT]; /* [I] IST stacks (kstack.h), or 0 */
 	uint64_t ticks;          /* [c] timer interrupts taken */
 	uint64_t gdt[GDT_ENTRIES];           /* [I] */
 	struct tss tss;                      /* [I] */
 	struct idt_entry idt[256] CACHE_ALIGNED; /* [I] */
-	uint8_t df_stack[4096] __attribute__((aligned(16))); /* double faults */
 } CACHE_ALIGNED;
 
 extern struct percpu percpu[CONFIG_MAX_CPUS];
@@ -109,7 +134,36 @@ static inline void this_cpu_count_relax_halt(void)
 void percpu_install(struct percpu *p, uint32_t id, uint32_t apic_id,
 		    uint64_t stack_top);
 
-/* Build and load this CPU's GDT, TSS and IDT (after percpu_install). */
+/*
+ * Build and load this CPU's GDT, TSS and IDT (after percpu_install). The
+ * TSS's IST entries are p->ist_top[]; where that is 0 (the boot CPU before
+ * frames exist) a small static stack, without guard page, stands in.
+ */
 void cpu_tables_init(struct percpu *p);
+
+/*
+ * Guard-paged IST stacks for p (kstack_alloc), in p->ist_top[]; if p is
+ * this CPU's, its TSS now points at them. Boot CPU after frame_init, or
+ * for another CPU before it starts. Errors as kstack_alloc (p's stacks
+ * allocated so far are kept).
+ */
+MUST_CHECK err_t percpu_ist_alloc(struct percpu *p);
+
+/* The stacks a CPU runs on, all guard-paged (kstack.h). */
+struct cpu_stacks {
+	uint64_t top;                /* its kernel stack: [lo, top) */
+	uint64_t lo;
+	uint64_t ist_top[IST_COUNT]; /* its IST stacks */
+};
+
+/*
+ * An AP's stacks, before it starts: it runs on them from its first
+ * instruction in C (smp.c), before it knows its CPU id. Boot CPU. Errors
+ * as kstack_alloc (stacks allocated so far are kept: never freed).
+ */
+MUST_CHECK err_t cpu_stacks_alloc(struct cpu_stacks *s);
+
+/* p's stacks are s (before cpu_tables_init, which loads the IST ones). */
+void percpu_set_stacks(struct percpu *p, const struct cpu_stacks *s);
 
 #endif /* KERNEL_ARCH_X86_64_PERCPU_H */

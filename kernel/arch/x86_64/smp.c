@@ -77,10 +77,7 @@
 #include "kernel/mm/frame.h"
 
 #define VECTOR_WAKE 0x22
-#define AP_STACK_ORDER 2 /* KSTACK_SIZE */
 #define AP_ONLINE_TIMEOUT_MS 10000 /* from claim to online: nothing to wait for */
-
-_Static_assert((PAGE_SIZE << AP_STACK_ORDER) == KSTACK_SIZE, "AP stack size");
 
 _Atomic unsigned kernel_ncpus;
 static _Atomic bool online[CONFIG_MAX_CPUS];
@@ -99,17 +96,17 @@ enum ap_state {
 
 /*
  * One AP's place, [B] written by the boot CPU before the startup IPIs.
- * stack_top must stay first: the trampoline loads it at offset 0.
+ * stacks.top must stay first: the trampoline loads it at offset 0.
  */
 struct ap_slot {
-	uint64_t stack_top;       /* [B] its stack, KSTACK_SIZE below */
+	struct cpu_stacks stacks; /* [B] guard-paged, never freed */
 	uint32_t apic_id;         /* [B] the MADT's id for it */
 	uint32_t cpu;             /* its CPU id: the AP's, once CLAIMED */
 	bool late;                /* [B] injection: see smp_inject_late_ap */
 	_Atomic uint32_t state;   /* enum ap_state, see the top */
 };
 
-_Static_assert(offsetof(struct ap_slot, stack_top) == 0,
+_Static_assert(offsetof(struct ap_slot, stacks.top) == 0,
 	       "boot/trampoline.S loads the stack at slot offset 0");
 
 static struct ap_slot ap_slots[CONFIG_MAX_CPUS];
@@ -305,10 +302,12 @@ static NORETURN void ap_entry(struct ap_slot *s)
 		ap_halt();
 	}
 	p = &percpu[ap_take_id(s)];
-	percpu_install(p, s->cpu, s->apic_id, s->stack_top);
+	percpu_set_stacks(p, &s->stacks);
+	percpu_install(p, s->cpu, s->apic_id, s->stacks.top);
 	/* The trampoline called in with the stack aligned as the ABI says. */
 	ASSERT((uintptr_t)__builtin_frame_address(0) % 16 == 0);
 	cpu_tables_init(p);
+	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	write_cr3(paging_root());
 	lapic_enable();
 	lapic_timer_start(ap_timer_hz);
@@ -317,26 +316,12 @@ static NORETURN void ap_entry(struct ap_slot *s)
 	ap_idle();
 }
 
-/*
- * An AP's stack, KSTACK_SIZE bytes: its top, or 0 if there is no memory.
- * Below 4 GiB: the AP runs on the boot tables, which map only that, until
- * ap_entry() loads the kernel's.
- */
-static uint64_t ap_stack_alloc(void)
-{
-	struct frame_result r = frame_alloc(AP_STACK_ORDER, FRAME_DMA32);
-
-	if (r.err != E_OK)
-		return 0;
-	return (uint64_t)(uintptr_t)phys_to_virt(pfn_to_pa(r.pfn)) +
-	       KSTACK_SIZE;
-}
-
 /* One slot per AP the MADT lists (boot CPU aside); returns how many. */
 static unsigned fill_slots(const struct acpi_madt_info *madt)
 {
 	uint32_t me = lapic_id();
 	unsigned n = 0;
+	err_t e;
 
 	for (unsigned i = 0; i < madt->ncpus && n + 1 < CONFIG_MAX_CPUS; i++) {
 		uint32_t id = madt->apic_id[i];
@@ -346,8 +331,12 @@ static unsigned fill_slots(const struct acpi_madt_info *madt)
 			continue;
 		/* acpi.c keeps only ids the xAPIC can address, each once. */
 		ASSERT(id <= ACPI_XAPIC_MAX_ID && ap_slot_of_apic[id] == NULL);
-		if ((s->stack_top = ap_stack_alloc()) == 0) {
-			klog("smp: no stack for the CPU with APIC id %u", id);
+		/* Guard-paged; the boot tables map the stack area too
+		   (paging.h), so the AP can run on it before ap_entry()
+		   loads the kernel's tables. */
+		if ((e = cpu_stacks_alloc(&s->stacks)) != E_OK) {
+			klog("smp: no stacks for the CPU with APIC id %u: %s",
+			     id, err_name(e));
 			continue;
 		}
 		s->apic_id = id;

@@ -9,9 +9,6 @@
 
 #define TRAMPOLINE_PHYS 0x8000 /* in the reserved first MiB */
 
-/* Every kernel stack's size: boot.S's boot stack and each AP's. */
-#define KSTACK_SIZE 16384
-
 /* How long the boot CPU waits for the APs to arrive, all together. */
 #define AP_ARRIVE_TIMEOUT_MS 2000
 

@@ -11,6 +11,7 @@
 #include <platform.h>
 
 #include "kernel/arch/x86_64/console.h"
+#include "kernel/arch/x86_64/kstack.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/qemu.h"
 #include "kernel/arch/x86_64/trap.h"
@@ -46,7 +47,7 @@ void idt_init_cpu(struct percpu *p)
 		p->idt[v] = (struct idt_entry){
 			.offset_lo = (uint16_t)a,
 			.selector = 0x08,
-			.ist = v == 8 ? 1 : 0, /* double fault: its own stack */
+			.ist = ist_of_vector(v), /* #DF, NMI, #MC: own stacks */
 			.type = 0x8e,          /* present, 64-bit interrupt gate */
 			.offset_mid = (uint16_t)(a >> 16),
 			.offset_hi = (uint32_t)(a >> 32),
@@ -82,6 +83,8 @@ static NORETURN void report_exception(const struct trap_frame *f)
 	klog("exception %llu (%s) on CPU %u, error code %#llx",
 	     (unsigned long long)f->vector, name, cpu_id(),
 	     (unsigned long long)f->error);
+	if (f->vector == 8) /* the likeliest cause: a guard page hit */
+		kstack_explain_fault(f->rsp, read_cr2());
 	klog("  rip %016llx  cs %04llx  rflags %016llx  rsp %016llx  ss %04llx",
 	     (unsigned long long)f->rip, (unsigned long long)f->cs,
 	     (unsigned long long)f->rflags, (unsigned long long)f->rsp,
