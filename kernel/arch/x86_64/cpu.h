@@ -23,6 +23,8 @@
 #define CR4_PAE  (UINT64_C(1) << 5)
 #define CR4_PGE  (UINT64_C(1) << 7)
 
+#define EFER_NXE (UINT64_C(1) << 11) /* the NX bit of page-table entries works */
+
 #define MSR_EFER        0xc0000080u
 #define MSR_GS_BASE     0xc0000101u
 #define MSR_APIC_BASE   0x0000001bu
@@ -144,7 +146,24 @@ static inline void write_cr3(uint64_t v)
 	__asm__ __volatile__("mov %0, %%cr3" : : "r"(v) : "memory");
 }
 
-/* Drop the TLB entry of one page (MOM-01: the raw instruction). */
+static inline uint64_t read_cr4(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
+
+/* A write that changes CR4.PGE (or PCIDE) flushes the whole TLB. */
+static inline void write_cr4(uint64_t v)
+{
+	__asm__ __volatile__("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+/*
+ * Drop the TLB entry of one page (MOM-01: the raw instruction), Global or
+ * not, whatever the size of the page that maps va.
+ */
 static inline void invlpg(uint64_t va)
 {
 	__asm__ __volatile__("invlpg (%0)" : : "r"(va) : "memory");
