@@ -60,8 +60,12 @@ expect_failure() {
 
 expect_failure panic "fail=panic" 60 "reported failure" \
 	"panic: cpu 0: injected by fail=panic" "backtrace"
+# The probe of the same address first must not be reported (it returns
+# E_FAULT); the plain write after it must.
 expect_failure page_fault "fail=fault" 60 "reported failure" \
-	"exception 14 \(page fault\) on CPU 0" "cr2 0000000000001000" "rip "
+	"boot: probe_read_u64\(0x1000\): E_FAULT" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x2" \
+	"cr2 0000000000001000" "rip "
 expect_failure triple_fault "fail=triple" 60 "shut down"
 expect_failure hang "fail=hang" 10 "hang: no exit after 10 s"
 expect_failure failed_selftest "fail=test torture_ms=100" 120 \
