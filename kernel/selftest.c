@@ -300,7 +300,8 @@ static bool test_page_tables_refuse_overmap(void)
  * one slot each, so that none allocates a table page (the last test
  * counts every frame). A test leaves its slot parked: mapped read-only to
  * physical 0, which the allocator never hands out, so that no frame it
- * frees stays mapped.
+ * frees stays mapped (and no-execute where EFER.NXE makes that bit mean
+ * anything: without NXE it is a reserved bit).
  */
 #define SLOT_PROBE  0
 #define SLOT_TLB    1
@@ -321,7 +322,9 @@ static err_t slot_map(unsigned slot, paddr_t pa, uint64_t flags)
 
 static bool slot_park(unsigned slot)
 {
-	CHECK_ERR(slot_map(slot, PADDR(0), 0), E_OK);
+	uint64_t nx = (rdmsr(MSR_EFER) & EFER_NXE) ? PTE_NX : 0;
+
+	CHECK_ERR(slot_map(slot, PADDR(0), nx), E_OK);
 	return true;
 }
 
@@ -486,8 +489,8 @@ static bool test_exec_from_nx_page_faults(void)
 	e = slot_map(SLOT_EXEC, pfn_to_pa(block), PTE_NX);
 	if (e == E_OK)
 		e = expect_fault(call_target, (void *)(uintptr_t)va, &fi);
-	(void)slot_park(SLOT_EXEC);
 	wrmsr(MSR_EFER, efer);
+	(void)slot_park(SLOT_EXEC); /* NX only if NXE stays on */
 	klog("selftest:   call into a no-execute page: %s (vector %llu error "
 	     "%#llx addr %#llx rip %#llx)", err_name(e),
 	     (unsigned long long)fi.vector, (unsigned long long)fi.error,
