@@ -104,6 +104,61 @@ uint64_t host_irq_count(unsigned cpu);
 /* The signal that carries simulated IRQs. */
 int host_irq_signal(void);
 
+/* ------------------------------------------------------------------- TLB */
+
+/*
+ * The TLB event log. The host has no MMU; tlb_flush_page/range/all() and
+ * mmu_switch_root() append an event to the calling CPU's log instead, so
+ * that tests can check what the kernel would have flushed, where, and in
+ * which order (the page-table layer's oracle: an unmapped page was
+ * flushed on every CPU that may have cached it before its frame was
+ * freed). Every event gets a sequence number from one counter, so events
+ * of different CPUs are ordered too, and host_tlb_mark() places other
+ * actions (a free) in that order.
+ *
+ * Each CPU's log keeps its last HOST_TLB_LOG_EVENTS events; older ones
+ * are dropped (counted). Logs outlive their CPUs: a test reads them after
+ * its threads have unregistered. Reading is safe while CPUs record.
+ */
+#define HOST_TLB_LOG_EVENTS 512
+
+struct host_tlb_event {
+	uint64_t seq;        /* position among all CPUs' events, from 1 */
+	enum host_tlb_op op;
+	uintptr_t va;        /* PAGE, RANGE: as passed; else 0 */
+	size_t len;          /* RANGE: as passed; else 0 */
+	paddr_t root;        /* SWITCH: the new root; else 0 */
+};
+
+/*
+ * Copy CPU cpu's kept events, oldest first, up to max of them, to out.
+ * Returns how many it recorded since the last clear: more than it copied
+ * if that exceeds max or HOST_TLB_LOG_EVENTS (the oldest were dropped).
+ */
+size_t host_tlb_log_read(unsigned cpu, struct host_tlb_event *out,
+			 size_t max);
+
+/* Empty every CPU's log (sequence numbers keep growing). */
+void host_tlb_log_clear(void);
+
+/*
+ * A point in the order of events: every event recorded before the call
+ * has seq <= the mark, every event recorded after it returns has
+ * seq > the mark.
+ */
+uint64_t host_tlb_mark(void);
+
+/*
+ * Whether CPU cpu recorded, after mark `after` and up to mark `upto`, a
+ * flush that covers va: a page flush of va's page, a range flush that
+ * overlaps it, or a full flush. The host knows no page sizes: a page is
+ * PAGE_SIZE here. A root switch does not count: on the real machine it
+ * keeps Global entries. Panics rather than answer no when events of
+ * that window were dropped (the answer would be a guess).
+ */
+bool host_tlb_flushed(unsigned cpu, uintptr_t va, uint64_t after,
+		      uint64_t upto);
+
 /* ---------------------------------------------------------------- memory */
 
 /*

@@ -12,6 +12,8 @@
  *               the thread has IRQs unmasked; otherwise the unmasking
  *               irq_restore() runs them (host/irq.c has the protocol)
  *   memory      one mmap'd arena; physical address = offset into it
+ *   TLB         no MMU: flushes and root switches are recorded in the
+ *               calling CPU's TLB event log (host/tlb.c)
  *   time        the TSC
  *
  * The host-only API (registering CPUs, timers, raising IRQs, the arena) is
@@ -130,6 +132,38 @@ static inline paddr_t virt_to_phys(const void *va)
 
 	ASSERT(p >= host_arena_base && p <= host_arena_base + host_arena_size);
 	return PADDR((uint64_t)(p - host_arena_base));
+}
+
+/* What the TLB event log records (host/host.h: host_tlb_log_*). */
+enum host_tlb_op {
+	HOST_TLB_PAGE = 1, /* tlb_flush_page(va) */
+	HOST_TLB_RANGE,    /* tlb_flush_range(va, len) */
+	HOST_TLB_ALL,      /* tlb_flush_all() */
+	HOST_TLB_SWITCH,   /* mmu_switch_root(root) */
+};
+
+/* Append to this CPU's log (CPU only; any context). */
+void host_tlb_record(enum host_tlb_op op, uintptr_t va, size_t len,
+		     paddr_t root);
+
+static inline void tlb_flush_page(uintptr_t va)
+{
+	host_tlb_record(HOST_TLB_PAGE, va, 0, PADDR(0));
+}
+
+static inline void tlb_flush_range(uintptr_t va, size_t len)
+{
+	host_tlb_record(HOST_TLB_RANGE, va, len, PADDR(0));
+}
+
+static inline void tlb_flush_all(void)
+{
+	host_tlb_record(HOST_TLB_ALL, 0, 0, PADDR(0));
+}
+
+static inline void mmu_switch_root(paddr_t root)
+{
+	host_tlb_record(HOST_TLB_SWITCH, 0, 0, root);
 }
 
 static inline uint64_t cycles(void)

@@ -52,6 +52,7 @@
 
 #include "kernel/arch/x86_64/acpi.h"
 #include "kernel/arch/x86_64/console.h"
+#include "kernel/arch/x86_64/extable.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/multiboot.h"
 #include "kernel/arch/x86_64/paging.h"
@@ -437,10 +438,16 @@ static void inject_failure(enum injected_failure f)
 	switch (f) {
 	case FAIL_PANIC:
 		panic("injected by fail=panic");
-	case FAIL_FAULT:
-		/* The lower half is unmapped once the boot tables are gone. */
+	case FAIL_FAULT: {
+		/* The lower half is unmapped once the boot tables are gone.
+		   The probe expects its fault (no report); the write not. */
+		uint64_t v;
+
+		klog("boot: probe_read_u64(0x1000): %s",
+		     err_name(probe_read_u64((void *)(uintptr_t)0x1000, &v)));
 		*(volatile uint64_t *)(uintptr_t)0x1000 = 1;
 		break;
+	}
 	case FAIL_TRIPLE:
 		cpu_triple_fault();
 	case FAIL_HANG:

@@ -19,6 +19,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernel/config.h"
@@ -148,6 +149,39 @@ bool ipi_call(unsigned cpu);
  */
 static inline void *phys_to_virt(paddr_t pa);
 static inline paddr_t virt_to_phys(const void *va);
+
+/* ------------------------------------------------------------------- TLB */
+
+/*
+ * TLB maintenance on the calling CPU only: a shootdown is the caller's
+ * cross-CPU call (smp_call_cond) in which each target flushes its own.
+ * When a call returns, this CPU no longer uses any translation it cached
+ * before the call for an address the call covers: the next access walks
+ * the page tables. Flushing more than asked is allowed (the kernel turns
+ * a long range into a full flush). Any context; none blocks.
+ *
+ *   tlb_flush_page   the page that contains va, whatever its size
+ *   tlb_flush_range  every page that overlaps [va, va + len); len 0
+ *                    covers nothing
+ *   tlb_flush_all    every translation, Global ones included
+ *
+ * Host: there is no MMU; each call is recorded, in order, in the calling
+ * CPU's TLB event log (host/host.h: host_tlb_log_*), so that tests can
+ * check that an address was flushed on every CPU that may have cached it
+ * before its frame was freed.
+ */
+static inline void tlb_flush_page(uintptr_t va);
+static inline void tlb_flush_range(uintptr_t va, size_t len);
+static inline void tlb_flush_all(void);
+
+/*
+ * Make root (the physical address of a top-level page-table page) this
+ * CPU's page tables. Drops every non-Global translation this CPU cached,
+ * also when root is already the current one; Global ones (only ever in
+ * the kernel half) stay: tlb_flush_all() drops those. Any context.
+ * Kernel: a CR3 load. Host: recorded in the TLB event log, like a flush.
+ */
+static inline void mmu_switch_root(paddr_t root);
 
 /* ------------------------------------------------------------------ time */
 

@@ -18,10 +18,12 @@
 
 #include "kernel/arch/x86_64/cpu.h"
 #include "kernel/arch/x86_64/kstack.h"
+#include "kernel/arch/x86_64/extable.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/paging.h"
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
+#include "kernel/arch/x86_64/trap.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
 #include "kernel/selftest.h"
@@ -704,6 +706,403 @@ static bool test_page_tables_refuse_overmap(void)
 	return paging_validate();
 }
 
+/* ------------------------------------------- faults that are expected */
+
+/*
+ * The tests below map 2 MiB pages in the self-test window (paging.h),
+ * one slot each, so that none allocates a table page (the last test
+ * counts every frame). A test leaves its slot parked: mapped read-only,
+ * no-execute and Global (as paging_validate wants every kernel-half leaf)
+ * to physical 0, which the allocator never hands out, so that no frame it
+ * frees stays mapped.
+ */
+#define SLOT_PROBE  0
+#define SLOT_TLB    1
+#define SLOT_EXEC   2
+#define SLOT_DEMAND 3
+#define BLOCK_ORDER 9 /* 2 MiB */
+
+static uint64_t slot_va(unsigned slot)
+{
+	return PAGING_TEST_WINDOW + slot * PAGING_TEST_SLOT;
+}
+
+static err_t slot_map(unsigned slot, paddr_t pa, uint64_t flags)
+{
+	return paging_map(slot_va(slot), pa.v, PAGING_TEST_SLOT, flags,
+			  PAGING_REPLACE);
+}
+
+static bool slot_park(unsigned slot)
+{
+	CHECK_ERR(slot_map(slot, PADDR(0), PTE_NX | PTE_G), E_OK);
+	return true;
+}
+
+/* A zeroed 2 MiB block; its first word is marker. */
+static bool block_alloc(pfn_t *pfn, uint64_t marker)
+{
+	struct frame_result r = frame_alloc(BLOCK_ORDER, FRAME_ZERO);
+
+	CHECK_ERR(r.err, E_OK);
+	*pfn = r.pfn;
+	*(volatile uint64_t *)phys_to_virt(pfn_to_pa(r.pfn)) = marker;
+	return true;
+}
+
+/* Lower-half addresses: unmapped once the boot tables are gone. */
+#define UNMAPPED_VA(cpu) (UINT64_C(0x200000) + (uint64_t)(cpu) * PAGE_SIZE)
+#define NONCANONICAL_VA  UINT64_C(0x8000000000000000)
+
+struct probe_result {
+	err_t read, write, gp, ok;
+	struct fault_info rfi, wfi, gfi;
+	uint64_t value;
+};
+static struct probe_result probe_results[MAX_CPUS];
+
+static void probe_on_cpu(void *arg)
+{
+	struct probe_result *r = &probe_results[cpu_id()];
+	uint64_t here = 0x1234;
+	void *p = (void *)(uintptr_t)UNMAPPED_VA(cpu_id());
+
+	(void)arg;
+	r->value = 0x5a5a;
+	r->read = probe_read_u64_info(p, &r->value, &r->rfi);
+	r->write = probe_write_u64_info(p, 1, &r->wfi);
+	r->gp = probe_read_u64_info((void *)(uintptr_t)NONCANONICAL_VA,
+				    &r->value, &r->gfi);
+	r->ok = probe_read_u64(&here, &here);
+}
+
+/*
+ * On every CPU (the others in the IPI's interrupt handler), a probe of an
+ * unmapped lower-half address returns E_FAULT instead of the fatal
+ * report, with the page fault as the CPU gave it: CR2 the address, the
+ * error code "not present" (and "write" for the write); a non-canonical
+ * address is a #GP, also caught; a mapped one reads.
+ */
+static bool test_probe_unmapped_faults_on_every_cpu(void)
+{
+	memset(probe_results, 0, sizeof(probe_results));
+	smp_call_all(probe_on_cpu, NULL);
+	for (unsigned c = 0; c < ncpus(); c++) {
+		const struct probe_result *r = &probe_results[c];
+
+		klog("selftest:   CPU %u: read %s (vector %llu error %#llx "
+		     "addr %#llx), write %s (error %#llx), non-canonical %s "
+		     "(vector %llu)", c, err_name(r->read),
+		     (unsigned long long)r->rfi.vector,
+		     (unsigned long long)r->rfi.error,
+		     (unsigned long long)r->rfi.addr, err_name(r->write),
+		     (unsigned long long)r->wfi.error, err_name(r->gp),
+		     (unsigned long long)r->gfi.vector);
+		CHECK_ERR(r->read, E_FAULT);
+		CHECK(r->value == 0x5a5a); /* not written on a fault */
+		CHECK(r->rfi.vector == VECTOR_PF);
+		CHECK(r->rfi.addr == UNMAPPED_VA(c));
+		CHECK(r->rfi.error == 0);
+		CHECK(r->rfi.rip == (uint64_t)(uintptr_t)probe_read_u64_info);
+		CHECK_ERR(r->write, E_FAULT);
+		CHECK(r->wfi.vector == VECTOR_PF);
+		CHECK(r->wfi.addr == UNMAPPED_VA(c));
+		CHECK(r->wfi.error == PF_W);
+		CHECK_ERR(r->gp, E_FAULT);
+		CHECK(r->gfi.vector == VECTOR_GP && r->gfi.addr == 0);
+		CHECK_ERR(r->ok, E_OK);
+	}
+	return true;
+}
+
+/*
+ * A write through a read-only mapping faults (protection, write) and
+ * changes nothing; the same page mapped writable takes it. copy_nofault()
+ * copies from a mapped page and fails on an unmapped or read-only side.
+ */
+static bool test_probe_write_to_read_only_faults(void)
+{
+	const uint64_t va = slot_va(SLOT_PROBE);
+	volatile uint64_t *direct;
+	struct fault_info fi;
+	uint64_t buf[4] = { 0 }, v = 0;
+	pfn_t block;
+
+	if (!block_alloc(&block, 0xfeed))
+		return false;
+	direct = phys_to_virt(pfn_to_pa(block));
+	CHECK_ERR(slot_map(SLOT_PROBE, pfn_to_pa(block), 0), E_OK);
+	CHECK_ERR(probe_read_u64((void *)(uintptr_t)va, &v), E_OK);
+	CHECK(v == 0xfeed);
+	CHECK_ERR(probe_write_u64_info((void *)(uintptr_t)va, 1, &fi), E_FAULT);
+	CHECK(fi.vector == VECTOR_PF && fi.addr == va);
+	CHECK(fi.error == (PF_P | PF_W));
+	CHECK(*direct == 0xfeed);
+	CHECK_ERR(copy_nofault(buf, (void *)(uintptr_t)va, sizeof(buf), &fi),
+		  E_OK);
+	CHECK(buf[0] == 0xfeed);
+	CHECK_ERR(copy_nofault((void *)(uintptr_t)va, buf, sizeof(buf), &fi),
+		  E_FAULT);
+	CHECK(fi.error == (PF_P | PF_W) && fi.addr == va);
+	CHECK_ERR(copy_nofault(buf, (void *)(uintptr_t)(UNMAPPED_VA(0) - 8),
+			       sizeof(buf), &fi), E_FAULT);
+	CHECK(fi.addr == UNMAPPED_VA(0) - 8 && fi.error == 0);
+
+	CHECK_ERR(slot_map(SLOT_PROBE, pfn_to_pa(block), PTE_W), E_OK);
+	CHECK_ERR(probe_write_u64((void *)(uintptr_t)va, 0xbeef), E_OK);
+	CHECK(*direct == 0xbeef);
+	if (!slot_park(SLOT_PROBE))
+		return false;
+	CHECK_ERR(frame_free(block, BLOCK_ORDER), E_OK);
+	return true;
+}
+
+static void call_target(void *target)
+{
+	((void (*)(void))target)();
+}
+
+static void read_unmapped(void *arg)
+{
+	(void)arg;
+	(void)*(volatile uint64_t *)(uintptr_t)UNMAPPED_VA(1);
+}
+
+/*
+ * An instruction fetch from a no-execute page faults (protection,
+ * instruction fetch, at the target's address), where the same page
+ * mapped executable runs (EFER.NXE is on on every CPU from boot:
+ * cpu_features_init). A fault outside the exception table is caught by
+ * expect_fault(), not by any fixup.
+ */
+static bool test_exec_from_nx_page_faults(void)
+{
+	const uint64_t va = slot_va(SLOT_EXEC);
+	struct fault_info fi;
+	uint32_t r[4];
+	pfn_t block;
+	err_t e;
+
+	CHECK_ERR(expect_fault(read_unmapped, NULL, &fi), E_FAULT);
+	CHECK(fi.vector == VECTOR_PF && fi.addr == UNMAPPED_VA(1));
+	CHECK(fi.error == 0);
+
+	cpuid(0x80000001, 0, r);
+	CHECK((r[3] >> 20) & 1); /* the CPU offers NX */
+	CHECK(rdmsr(MSR_EFER) & EFER_NXE);
+	if (!block_alloc(&block, 0xc3)) /* ret */
+		return false;
+	CHECK_ERR(slot_map(SLOT_EXEC, pfn_to_pa(block), 0), E_OK);
+	CHECK_ERR(expect_fault(call_target, (void *)(uintptr_t)va, &fi), E_OK);
+	e = slot_map(SLOT_EXEC, pfn_to_pa(block), PTE_NX);
+	if (e == E_OK)
+		e = expect_fault(call_target, (void *)(uintptr_t)va, &fi);
+	(void)slot_park(SLOT_EXEC);
+	klog("selftest:   call into a no-execute page: %s (vector %llu error "
+	     "%#llx addr %#llx rip %#llx)", err_name(e),
+	     (unsigned long long)fi.vector, (unsigned long long)fi.error,
+	     (unsigned long long)fi.addr, (unsigned long long)fi.rip);
+	CHECK_ERR(e, E_FAULT);
+	CHECK(fi.vector == VECTOR_PF && fi.addr == va && fi.rip == va);
+	CHECK(fi.error == (PF_P | PF_ID));
+	CHECK_ERR(frame_free(block, BLOCK_ORDER), E_OK);
+	return true;
+}
+
+/* What demand_hook saw; only the test's CPU faults in the slot. */
+static struct {
+	paddr_t pa;              /* the block to map on demand */
+	unsigned runs, mapped;
+	err_t nested;            /* its own probe, which faults */
+	uint64_t cr2[4], error[4];
+} demand;
+
+#define NESTED_VA UNMAPPED_VA(2)
+
+/*
+ * A demand fault: map the block at the slot when the slot faults. First
+ * it probes an unmapped address (a page fault inside the hook, which
+ * overwrites CR2): the frame's cr2 must still be the hook's own fault.
+ */
+static bool demand_hook(struct trap_frame *f)
+{
+	uint64_t v;
+	unsigned i = demand.runs++;
+
+	demand.nested = probe_read_u64((void *)(uintptr_t)NESTED_VA, &v);
+	if (i < ARRAY_SIZE(demand.cr2)) {
+		demand.cr2[i] = f->cr2;
+		demand.error[i] = f->error;
+	}
+	if (f->cr2 < slot_va(SLOT_DEMAND) ||
+	    f->cr2 >= slot_va(SLOT_DEMAND) + PAGING_TEST_SLOT)
+		return false;
+	if (paging_map(slot_va(SLOT_DEMAND), demand.pa.v, PAGING_TEST_SLOT,
+		       PTE_W, PAGING_NEW) != E_OK)
+		return false;
+	demand.mapped++;
+	return true;
+}
+
+/*
+ * The page-fault hook: a read of the unmapped slot runs the hook, which
+ * maps it; the read is restarted and sees the data. A fault the hook
+ * declines goes on to the exception table (probe_read_u64_info reports
+ * the outer fault's address, not the nested one's) or to expect_fault().
+ * Registration refuses what cannot be resumed, and a second hook.
+ */
+static bool test_page_fault_hook_maps_on_demand(void)
+{
+	const uint64_t va = slot_va(SLOT_DEMAND);
+	uint64_t size, v = 0;
+	struct fault_info fi;
+	pfn_t block;
+	bool ok = true;
+
+	CHECK_ERR(trap_set_fault_hook(8, demand_hook), E_INVAL);
+	CHECK_ERR(trap_set_fault_hook(2, demand_hook), E_INVAL);
+	CHECK_ERR(trap_set_fault_hook(18, demand_hook), E_INVAL);
+	CHECK_ERR(trap_set_fault_hook(32, demand_hook), E_INVAL);
+	CHECK(paging_entry(va, &size) == 0); /* run once per boot */
+	if (!block_alloc(&block, 0xd00d))
+		return false;
+	memset(&demand, 0, sizeof(demand));
+	demand.pa = pfn_to_pa(block);
+	CHECK_ERR(trap_set_fault_hook(VECTOR_PF, demand_hook), E_OK);
+	if (trap_set_fault_hook(VECTOR_PF, demand_hook) != E_BUSY)
+		ok = false;
+
+	v = *(volatile uint64_t *)(uintptr_t)(va + 8 * 3) +
+	    *(volatile uint64_t *)(uintptr_t)va; /* 0 + 0xd00d */
+	if (probe_read_u64_info((void *)(uintptr_t)UNMAPPED_VA(3), &size,
+				&fi) != E_FAULT ||
+	    fi.addr != UNMAPPED_VA(3))
+		ok = false;
+	if (expect_fault(read_unmapped, NULL, NULL) != E_FAULT)
+		ok = false;
+	CHECK_ERR(trap_set_fault_hook(VECTOR_PF, NULL), E_OK);
+
+	klog("selftest:   hook ran %u times, mapped %u; cr2 %#llx %#llx %#llx "
+	     "error %#llx; its own probe %s; outer probe addr %#llx",
+	     demand.runs, demand.mapped, (unsigned long long)demand.cr2[0],
+	     (unsigned long long)demand.cr2[1],
+	     (unsigned long long)demand.cr2[2],
+	     (unsigned long long)demand.error[0], err_name(demand.nested),
+	     (unsigned long long)fi.addr);
+	CHECK(ok);
+	CHECK(v == 0xd00d);
+	CHECK(demand.runs == 3 && demand.mapped == 1);
+	CHECK(demand.cr2[0] == va + 8 * 3 && demand.error[0] == 0);
+	CHECK(demand.cr2[1] == UNMAPPED_VA(3));
+	CHECK(demand.cr2[2] == UNMAPPED_VA(1));
+	CHECK_ERR(demand.nested, E_FAULT);
+	if (!slot_park(SLOT_DEMAND))
+		return false;
+	CHECK_ERR(frame_free(block, BLOCK_ORDER), E_OK);
+	return true;
+}
+
+/* The live page-directory entry that maps 2 MiB slot va (a test walker). */
+static volatile uint64_t *slot_pde(uint64_t va)
+{
+	uint64_t *t = phys_to_virt(PADDR(read_cr3() & PTE_ADDR));
+
+	for (unsigned level = 3; level > 1; level--) {
+		uint64_t e = t[(va >> (12 + 9 * level)) & 511];
+
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return NULL;
+		t = phys_to_virt(PADDR(e & PTE_ADDR));
+	}
+	return &t[(va >> 21) & 511];
+}
+
+enum flush_kind { FLUSH_PAGE, FLUSH_RANGE, FLUSH_RANGE_LONG, FLUSH_ALL,
+		  FLUSH_ALL_GLOBAL, FLUSH_SWITCH, FLUSH_KINDS };
+
+static const char *const flush_names[FLUSH_KINDS] = {
+	"tlb_flush_page", "tlb_flush_range", "tlb_flush_range (long)",
+	"tlb_flush_all", "tlb_flush_all (Global entry)", "mmu_switch_root",
+};
+
+static void flush(enum flush_kind k, uint64_t va)
+{
+	switch (k) {
+	case FLUSH_PAGE:
+		tlb_flush_page(va + 5 * PAGE_SIZE); /* any address in the page */
+		break;
+	case FLUSH_RANGE:
+		tlb_flush_range(va - PAGE_SIZE, 2 * PAGE_SIZE);
+		break;
+	case FLUSH_RANGE_LONG:
+		tlb_flush_range(va, PAGING_TEST_SLOT);
+		break;
+	case FLUSH_ALL:
+	case FLUSH_ALL_GLOBAL:
+		tlb_flush_all();
+		break;
+	default:
+		mmu_switch_root(PADDR(read_cr3() & PTE_ADDR));
+		break;
+	}
+}
+
+/*
+ * One flush: the slot maps block a and is read (its translation cached);
+ * its entry is rewritten in place to block b, with no flush; after the
+ * flush a read must see b. (Whether the read in between still sees a is
+ * the TLB's business: not asserted.) Interrupts masked throughout.
+ */
+static bool flush_drops_translation(enum flush_kind k, paddr_t a, paddr_t b)
+{
+	const uint64_t va = slot_va(SLOT_TLB);
+	volatile uint64_t *pde = slot_pde(va);
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)va;
+	uint64_t g = k == FLUSH_ALL_GLOBAL ? PTE_G : 0;
+	uint64_t before, between, after;
+	irqflags_t f;
+
+	CHECK(pde != NULL);
+	CHECK_ERR(slot_map(SLOT_TLB, a, g), E_OK);
+	f = irq_save();
+	before = *p;
+	*pde = (*pde & ~PTE_ADDR) | b.v;
+	between = *p;
+	flush(k, va);
+	after = *p;
+	irq_restore(f);
+	klog("selftest:   %s: %#llx, rewritten %#llx, flushed %#llx",
+	     flush_names[k], (unsigned long long)before,
+	     (unsigned long long)between, (unsigned long long)after);
+	CHECK(before == 0xa);
+	CHECK(after == 0xb);
+	return true;
+}
+
+/*
+ * Each TLB hook drops a translation this CPU cached: tlb_flush_page for
+ * any address in the (2 MiB) page, tlb_flush_range for a range that
+ * overlaps it, short or long (a full flush), tlb_flush_all also a Global
+ * one (CR4.PGE is on from boot), a CR3 load of the same root a
+ * non-Global one.
+ */
+static bool test_tlb_flush_drops_translations(void)
+{
+	pfn_t a, b;
+	bool ok = true;
+
+	CHECK(read_cr4() & CR4_PGE);
+	if (!block_alloc(&a, 0xa) || !block_alloc(&b, 0xb))
+		return false;
+	for (unsigned k = 0; k < FLUSH_KINDS && ok; k++)
+		ok = flush_drops_translation(k, pfn_to_pa(a), pfn_to_pa(b));
+	if (!slot_park(SLOT_TLB))
+		return false;
+	CHECK_ERR(frame_free(a, BLOCK_ORDER), E_OK);
+	CHECK_ERR(frame_free(b, BLOCK_ORDER), E_OK);
+	return ok;
+}
+
 /* -------------------------------------------------------------- frames */
 
 /* A bad call: the error it must return, and nothing changed. */
@@ -963,6 +1362,14 @@ static const struct selftest tests[] = {
 	{ "cpu_control_on_every_cpu", test_cpu_control_on_every_cpu },
 	{ "wx_and_guard_pages", test_wx_and_guard_pages },
 	{ "page_tables_refuse_overmap", test_page_tables_refuse_overmap },
+	{ "probe_unmapped_faults_on_every_cpu",
+	  test_probe_unmapped_faults_on_every_cpu },
+	{ "probe_write_to_read_only_faults",
+	  test_probe_write_to_read_only_faults },
+	{ "exec_from_nx_page_faults", test_exec_from_nx_page_faults },
+	{ "page_fault_hook_maps_on_demand",
+	  test_page_fault_hook_maps_on_demand },
+	{ "tlb_flush_drops_translations", test_tlb_flush_drops_translations },
 	{ "frame_bad_input_changes_nothing",
 	  test_frame_bad_input_changes_nothing },
 	{ "frame_zones_and_zeroing", test_frame_zones_and_zeroing },

@@ -22,6 +22,7 @@ HOST_PLATFORM_SRCS := \
 	host/arena.c \
 	host/log.c \
 	host/smp.c \
+	host/tlb.c \
 	host/machine.c \
 	host/pause.c
 

@@ -10,6 +10,8 @@ KERNEL_SRCS := \
 	boot/boot.S \
 	boot/trampoline.S \
 	kernel/arch/x86_64/entry.S \
+	kernel/arch/x86_64/probe.S \
+	kernel/arch/x86_64/extable.c \
 	kernel/arch/x86_64/acpi.c \
 	kernel/arch/x86_64/console.c \
 	kernel/arch/x86_64/cpu.c \

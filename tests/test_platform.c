@@ -723,6 +723,243 @@ static void test_call_holding_a_spinlock_panics(void **state)
 	assert_non_null(strstr(r.err, "smp_call_cond()"));
 }
 
+/* ------------------------------------------------------ TLB event log */
+
+static struct host_tlb_event tlb_ev[HOST_TLB_LOG_EVENTS];
+
+/* Teardown: a test that failed while the main thread was a CPU. */
+static int stop_being_a_cpu(void **state)
+{
+	(void)state;
+	if (host_self.id >= 0)
+		host_cpu_unregister();
+	return 0;
+}
+
+/*
+ * Each flush and root switch is one event in the calling CPU's log, in
+ * call order, with what was passed; host_tlb_flushed() counts a page
+ * flush for its page only, a range flush for the pages it overlaps, a
+ * full flush for everything, a root switch for nothing, and only inside
+ * its window of marks.
+ */
+static void test_tlb_log_records_each_call(void **state)
+{
+	uint64_t m0, m1, s[5];
+
+	(void)state;
+	assert_int_equal(host_cpu_register(), 0);
+	host_tlb_log_clear();
+	m0 = host_tlb_mark();
+	tlb_flush_page(0x5123);
+	tlb_flush_range(0x10000, 0x3000);
+	tlb_flush_all();
+	mmu_switch_root(PADDR(0x7000));
+	tlb_flush_range(0x20000, 0);
+	m1 = host_tlb_mark();
+	assert_int_equal(host_tlb_log_read(0, tlb_ev, HOST_TLB_LOG_EVENTS), 5);
+	assert_int_equal(tlb_ev[0].op, HOST_TLB_PAGE);
+	assert_int_equal(tlb_ev[0].va, 0x5123);
+	assert_int_equal(tlb_ev[1].op, HOST_TLB_RANGE);
+	assert_int_equal(tlb_ev[1].va, 0x10000);
+	assert_int_equal(tlb_ev[1].len, 0x3000);
+	assert_int_equal(tlb_ev[2].op, HOST_TLB_ALL);
+	assert_int_equal(tlb_ev[3].op, HOST_TLB_SWITCH);
+	assert_int_equal(tlb_ev[3].root.v, 0x7000);
+	assert_int_equal(tlb_ev[4].op, HOST_TLB_RANGE);
+	for (unsigned i = 0; i < 5; i++) {
+		s[i] = tlb_ev[i].seq;
+		assert_true(s[i] > m0 && s[i] <= m1);
+		assert_true(i == 0 || s[i] > s[i - 1]);
+	}
+	assert_int_equal(host_tlb_log_read(1, tlb_ev, HOST_TLB_LOG_EVENTS), 0);
+
+	/* the page flush: its page only */
+	assert_true(host_tlb_flushed(0, 0x5000, m0, s[0]));
+	assert_true(host_tlb_flushed(0, 0x5fff, m0, s[0]));
+	assert_false(host_tlb_flushed(0, 0x6000, m0, s[0]));
+	assert_false(host_tlb_flushed(0, 0x4fff, m0, s[0]));
+	/* the range: 0x10000..0x12fff */
+	assert_false(host_tlb_flushed(0, 0xffff, s[0], s[1]));
+	assert_true(host_tlb_flushed(0, 0x10000, s[0], s[1]));
+	assert_true(host_tlb_flushed(0, 0x12fff, s[0], s[1]));
+	assert_false(host_tlb_flushed(0, 0x13000, s[0], s[1]));
+	/* everything */
+	assert_true(host_tlb_flushed(0, 0x123456789000, s[1], s[2]));
+	/* a root switch and an empty range: nothing */
+	assert_false(host_tlb_flushed(0, 0x5000, s[2], s[3]));
+	assert_false(host_tlb_flushed(0, 0x20000, s[3], m1));
+	/* the window is exclusive below, inclusive above */
+	assert_false(host_tlb_flushed(0, 0x5000, s[0], s[1]));
+	assert_true(host_tlb_flushed(0, 0x5000, s[0] - 1, s[0]));
+	assert_false(host_tlb_flushed(0, 0x5000, m0, s[0] - 1));
+
+	host_tlb_log_clear();
+	assert_int_equal(host_tlb_log_read(0, tlb_ev, HOST_TLB_LOG_EVENTS), 0);
+	assert_false(host_tlb_flushed(0, 0x5000, m0, m1));
+	host_cpu_unregister();
+}
+
+#define SHOOT_CPUS 4
+#define SHOT_VA    UINT64_C(0xabc000)
+#define OWN_VA(c)  (UINT64_C(0x100000) * ((c) + 1))
+
+static _Atomic bool shoot_done;
+
+static void flush_shot(void *arg)
+{
+	(void)arg;
+	tlb_flush_page(SHOT_VA);
+}
+
+/*
+ * Every CPU flushes a page of its own; then CPU 0 shoots SHOT_VA down on
+ * all (smp_call_all: an IPI, the flush in IRQ context on the others).
+ */
+static void own_flush_then_shootdown(unsigned index, void *arg)
+{
+	(void)index;
+	(void)arg;
+	tlb_flush_page(OWN_VA(cpu_id()));
+	if (cpu_id() != 0) {
+		while (!atomic_load(&shoot_done)) /* serving calls */
+			cpu_relax();
+		return;
+	}
+	for (unsigned c = 1; c < SHOOT_CPUS; c++)
+		while (ncpus() <= c || !cpu_online(c))
+			cpu_relax();
+	smp_call_all(flush_shot, NULL);
+	atomic_store(&shoot_done, true);
+}
+
+/*
+ * Logs are per CPU: a flush is in the log of the CPU that did it, and in
+ * no other, whether it ran in a thread or in an interrupt handler; the
+ * logs outlive their CPUs' threads.
+ */
+static void test_tlb_log_is_per_cpu(void **state)
+{
+	uint64_t m0, m1;
+
+	(void)state;
+	assert_int_equal(host_cpus_online(), 0); /* else CPU 0 never comes */
+	host_tlb_log_clear();
+	atomic_store(&shoot_done, false);
+	m0 = host_tlb_mark();
+	run_on_cpus(SHOOT_CPUS, own_flush_then_shootdown, NULL);
+	m1 = host_tlb_mark();
+	for (unsigned c = 0; c < SHOOT_CPUS; c++) {
+		assert_int_equal(host_tlb_log_read(c, tlb_ev, 8), 2);
+		assert_true(host_tlb_flushed(c, SHOT_VA, m0, m1));
+		for (unsigned d = 0; d < SHOOT_CPUS; d++)
+			assert_true(host_tlb_flushed(c, OWN_VA(d), m0, m1) ==
+				    (c == d));
+	}
+	assert_int_equal(host_tlb_log_read(SHOOT_CPUS, tlb_ev, 8), 0);
+	host_tlb_log_clear();
+}
+
+static void flush_b_irq(unsigned vector)
+{
+	(void)vector;
+	tlb_flush_page(0xb000);
+}
+
+static void irq_here(void *arg)
+{
+	(void)arg;
+	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+}
+
+/*
+ * In a child (a deadlock becomes a SIGALRM death): an interrupt whose
+ * handler flushes arrives while this CPU records a flush of its own, at
+ * the step where it holds its log's lock. The handler must wait for the
+ * unmasking (not deadlock on the lock), and both events are recorded,
+ * the interrupted one first. Exits non-zero if the log is wrong.
+ */
+static void flush_interrupted_by_flush(void *arg)
+{
+	size_t n;
+
+	(void)arg;
+	if (host_cpu_register() != 0 ||
+	    host_irq_set_handler(HOST_IRQ_TEST, flush_b_irq) != E_OK)
+		_exit(2);
+	host_tlb_log_clear();
+	pause_arm(0, "host.tlb.record.locked", 0, -1, irq_here, NULL);
+	tlb_flush_page(0xa000);
+	pause_reset();
+	n = host_tlb_log_read(0, tlb_ev, 8);
+	if (n != 2 || tlb_ev[0].va != 0xa000 || tlb_ev[1].va != 0xb000 ||
+	    tlb_ev[0].seq >= tlb_ev[1].seq || !pause_fired(0) ||
+	    atomic_load(&check_failures) != 0)
+		_exit(3);
+	host_cpu_unregister();
+}
+
+static void test_tlb_log_record_masks_irqs(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_in_child(flush_interrupted_by_flush, NULL, &r);
+	if (!r.exited || r.exit_code != 0)
+		print_error("child: exited=%d code=%d signaled=%d signo=%d\n%s\n",
+			    r.exited, r.exit_code, r.signaled, r.signo, r.err);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 0);
+}
+
+static void overflow_then_ask(void *arg)
+{
+	uint64_t m0 = host_tlb_mark();
+
+	(void)arg;
+	if (host_cpu_register() != 0)
+		_exit(2);
+	tlb_flush_page(0x9000);
+	for (unsigned i = 0; i < HOST_TLB_LOG_EVENTS; i++)
+		tlb_flush_page(0x1000);
+	/* Kept events answer yes; the flush of 0x9000 was dropped. */
+	if (!host_tlb_flushed(0, 0x1000, m0, host_tlb_mark()))
+		_exit(3);
+	(void)host_tlb_flushed(0, 0x9000, m0, host_tlb_mark());
+}
+
+/*
+ * A full log keeps its newest events and counts them all; a question
+ * the kept events answer yes is answered, one they answer no about a
+ * window from which an event was dropped panics instead of guessing.
+ */
+static void test_tlb_log_overflow_is_not_a_guess(void **state)
+{
+	struct child_result r;
+	uint64_t m0, m1;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(host_cpu_register(), 0);
+	host_tlb_log_clear();
+	m0 = host_tlb_mark();
+	for (unsigned i = 0; i < HOST_TLB_LOG_EVENTS + 3; i++)
+		tlb_flush_page(PAGE_SIZE * i);
+	m1 = host_tlb_mark();
+	n = host_tlb_log_read(0, tlb_ev, HOST_TLB_LOG_EVENTS);
+	assert_int_equal(n, HOST_TLB_LOG_EVENTS + 3);
+	assert_int_equal(tlb_ev[0].va, PAGE_SIZE * 3);
+	assert_int_equal(tlb_ev[HOST_TLB_LOG_EVENTS - 1].va,
+			 PAGE_SIZE * (HOST_TLB_LOG_EVENTS + 2));
+	assert_true(host_tlb_flushed(0, PAGE_SIZE * 3, tlb_ev[0].seq - 1, m1));
+	host_tlb_log_clear();
+	host_cpu_unregister();
+	(void)m0;
+
+	run_in_child(overflow_then_ask, NULL, &r);
+	assert_child_panicked_with(&r, "TLB log dropped events");
+}
+
 /* ----------------------------------------------------------- arena */
 
 static void test_arena_maps_physical_addresses(void **state)
@@ -763,6 +1000,12 @@ int main(void)
 		cmocka_unit_test(test_id_not_reused_while_unregistering),
 		cmocka_unit_test(test_irq_raised_while_registering_runs),
 		cmocka_unit_test(test_call_taken_by_leaving_cpu_is_waited_for),
+		cmocka_unit_test_teardown(test_tlb_log_records_each_call,
+					  stop_being_a_cpu),
+		cmocka_unit_test(test_tlb_log_is_per_cpu),
+		cmocka_unit_test(test_tlb_log_record_masks_irqs),
+		cmocka_unit_test_teardown(test_tlb_log_overflow_is_not_a_guess,
+					  stop_being_a_cpu),
 		cmocka_unit_test(test_arena_maps_physical_addresses),
 	};
 

@@ -81,8 +81,12 @@ expect_failure() {
 expect_failure panic "fail=panic" 60 "reported failure" \
 	"panic: cpu 0: injected by fail=panic" "backtrace" \
 	"halt: stopped 1 other CPUs"
+# The probe of the same address first must not be reported (it returns
+# E_FAULT); the plain write after it must.
 expect_failure page_fault "fail=fault" 60 "reported failure" \
-	"exception 14 \(page fault\) on CPU 0" "cr2 0000000000001000" "rip " \
+	"boot: probe_read_u64\(0x1000\): E_FAULT" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x2" \
+	"cr2 0000000000001000" "rip " \
 	"quiet:^exception 14 \(page fault\) on CPU 0"
 expect_failure triple_fault "fail=triple" 60 "shut down"
 

@@ -16,6 +16,7 @@ static const char *const names[E_COUNT] = {
 	[E_REFERENCED] = "E_REFERENCED",
 	[E_QUOTA] = "E_QUOTA",
 	[E_DYING] = "E_DYING",
+	[E_FAULT] = "E_FAULT",
 };
 
 const char *err_name(err_t e)

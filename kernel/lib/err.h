@@ -25,6 +25,7 @@ typedef enum err {
 	E_REFERENCED,    /* freeing a frame that others still reference */
 	E_QUOTA,         /* the account would exceed its max_pages */
 	E_DYING,         /* the account is dying */
+	E_FAULT,         /* an access faulted (probe and copy helpers) */
 	E_COUNT
 } err_t;
 

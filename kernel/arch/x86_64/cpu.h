@@ -193,7 +193,10 @@ static inline void write_cr3(uint64_t v)
 	__asm__ __volatile__("mov %0, %%cr3" : : "r"(v) : "memory");
 }
 
-/* Drop the TLB entry of one page (MOM-01: the raw instruction). */
+/*
+ * Drop the TLB entry of one page (MOM-01: the raw instruction), Global or
+ * not, whatever the size of the page that maps va.
+ */
 static inline void invlpg(uint64_t va)
 {
 	__asm__ __volatile__("invlpg (%0)" : : "r"(va) : "memory");

@@ -5,8 +5,13 @@
  * path, which saves every general register (struct trap_frame in trap.h,
  * in the reverse order of the pushes) and calls trap_dispatch(frame).
  * Stack alignment: the CPU aligns RSP to 16 and pushes 5 words (6 with an
- * error code, whose slot we fill otherwise); 2 + 15 more keep it aligned
- * at the call.
+ * error code, whose slot we fill otherwise); 2 + 15 + 2 (CR2 and a
+ * reserved word) more keep it aligned at the call.
+ *
+ * CR2 is read here, for a page fault only, before any C runs: a page
+ * fault taken while the first is handled (in a fault hook, a probe, the
+ * report) overwrites CR2, so trap_dispatch and the hooks use the frame's
+ * copy, never the register.
  */
 	.altmacro
 	.text
@@ -46,9 +51,17 @@ isr_common:
 	pushq %r13
 	pushq %r14
 	pushq %r15
+	xorl %eax, %eax
+	cmpq $14, 15*8(%rsp)    /* the vector: a page fault? */
+	jne 1f
+	movq %cr2, %rax
+1:	subq $16, %rsp
+	movq %rax, (%rsp)       /* frame.cr2 */
+	movq $0, 8(%rsp)        /* frame.reserved */
 	movq %rsp, %rdi
 	cld
 	call trap_dispatch
+	addq $16, %rsp          /* cr2, reserved */
 	popq %r15
 	popq %r14
 	popq %r13

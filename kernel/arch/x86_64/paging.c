@@ -86,7 +86,7 @@ static void set_leaf(uint64_t *e, uint64_t va, uint64_t v, bool was_present)
 {
 	*e = v;
 	if (was_present)
-		invlpg(va);
+		tlb_flush_page(va);
 }
 
 /*

@@ -34,10 +34,16 @@
  *
  * (The page-table layer with cursors, kernel/mm/pagetable, is its own
  * issue; this is only what booting needs.)
+ *
+ * The kernel half's layout:
+ *   DIRECT_MAP_BASE   0xffff800000000000  the direct map of RAM (slot 256)
+ *   PAGING_TEST_WINDOW 0xffffffffbf800000 4 x 2 MiB for self-tests (below)
+ *   KERNEL_BASE       0xffffffff80000000  the kernel image (top 2 GiB)
  */
 #ifndef KERNEL_ARCH_X86_64_PAGING_H
 #define KERNEL_ARCH_X86_64_PAGING_H
 
+#include "kernel/arch/x86_64/cpu.h"
 #include "kernel/lib/err.h"
 #include "kernel/mm/memmap.h"
 
@@ -48,6 +54,17 @@
  * E_NOMEM if tables cannot be allocated (nothing switched).
  */
 MUST_CHECK err_t paging_init(const struct memmap *m, uint64_t lapic_phys);
+
+/*
+ * Self-tests map 2 MiB pages here (trap, probe and TLB tests): the top
+ * 8 MiB of the kernel image's first GiB, whose page directory the image's
+ * mapping made at boot, so a test maps and remaps without allocating
+ * table pages. Nothing else may use it.
+ */
+#define PAGING_TEST_WINDOW       (KERNEL_BASE + (UINT64_C(1) << 30) - \
+				  PAGING_TEST_WINDOW_SLOTS * PAGING_TEST_SLOT)
+#define PAGING_TEST_SLOT         (UINT64_C(1) << 21)
+#define PAGING_TEST_WINDOW_SLOTS 4
 
 enum paging_mode {
 	PAGING_NEW,     /* every page of the range must be unmapped */

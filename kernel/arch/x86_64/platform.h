@@ -6,6 +6,7 @@
  *   CPU         GS-based per-CPU area (percpu.h)
  *   interrupts  pushf; cli / popf; interrupt handlers count their depth
  *   memory      the direct map of all RAM at DIRECT_MAP_BASE
+ *   TLB         invlpg, a CR4.PGE toggle or CR3 reload, CR3 loads
  *   time        the TSC (calibrated against the PIT at boot)
  */
 #ifndef KERNEL_ARCH_X86_64_PLATFORM_H
@@ -96,6 +97,70 @@ static inline paddr_t virt_to_phys(const void *va)
 	uint64_t v = (uint64_t)(uintptr_t)va;
 
 	return PADDR(v >= KERNEL_BASE ? v - KERNEL_BASE : v - DIRECT_MAP_BASE);
+}
+
+/*
+ * A range of more than this many pages is flushed whole: one full flush
+ * (and the refill of what it dropped) costs less than a long run of
+ * invlpg, each of which also drops paging-structure caches (Linux's
+ * tlb_single_page_flush_ceiling is 33).
+ */
+#define TLB_FLUSH_ALL_PAGES 32
+
+/* invlpg drops the page's entry whatever its size and Global bit. */
+static inline void tlb_flush_page(uintptr_t va)
+{
+	invlpg(va);
+}
+
+/*
+ * Every Global entry too. With CR4.PGE set a CR3 load keeps Global
+ * entries, but any write that changes PGE drops every entry (SDM vol. 3,
+ * 4.10.4.1): clear it and set it again, with interrupts masked so that
+ * no handler runs (or rewrites CR4) in between. That is Linux's
+ * native_flush_tlb_global() on CPUs without INVPCID; INVPCID's
+ * all-contexts type would do it in one instruction but needs a CPUID
+ * check, and without PCIDs buys little. With PGE off no entry is Global
+ * and a CR3 reload drops them all.
+ */
+static inline void tlb_flush_all(void)
+{
+	uint64_t flags = local_irq_save();
+	uint64_t cr4 = read_cr4();
+
+	if (cr4 & CR4_PGE) {
+		write_cr4(cr4 & ~CR4_PGE);
+		write_cr4(cr4);
+	} else {
+		write_cr3(read_cr3());
+	}
+	local_irq_restore(flags);
+}
+
+/* Page by page up to TLB_FLUSH_ALL_PAGES pages, else everything. */
+static inline void tlb_flush_range(uintptr_t va, size_t len)
+{
+	uint64_t first = ALIGN_DOWN(va, PAGE_SIZE);
+	uint64_t end = va + len - 1 < va ? UINT64_MAX : va + len - 1;
+	uint64_t last = ALIGN_DOWN(end, PAGE_SIZE);
+
+	if (len == 0)
+		return;
+	if ((last - first) / PAGE_SIZE >= TLB_FLUSH_ALL_PAGES) {
+		tlb_flush_all();
+		return;
+	}
+	for (uint64_t p = first;; p += PAGE_SIZE) {
+		invlpg(p);
+		if (p == last)
+			break;
+	}
+}
+
+/* A CR3 load: drops every non-Global entry (no PCIDs are used). */
+static inline void mmu_switch_root(paddr_t root)
+{
+	write_cr3(root.v);
 }
 
 static inline uint64_t cycles(void)
