@@ -23,20 +23,9 @@
  *   probe           only boot, touch 256 MiB and exit (the runner's
  *                   accelerator probe)
  *   torture_ms=N    how long the all-CPU frame torture runs (default 2000)
- *   fail=WHAT       fail on purpose after boot, so that tests can check
- *                   the runner notices: panic, fault (a page fault),
- *                   triple (a triple fault), hang, test (a self-test fails),
- *                   panic_all (every CPU panics at once), panic_irqoff
- *                   (CPU 0 panics while the others spin with interrupts
- *                   masked), nmi (an NMI with no panic), call_stuck (a
- *                   CPU masks interrupts for good during an smp_call),
- *                   ipi255 (an IPI to APIC id 255, which the LAPIC driver
- *                   must refuse: 255 is the broadcast); and that
- *                   protections hold: stack_overflow (unbounded
- *                   recursion on the boot CPU: its guard page),
- *                   stack_overflow_ap (the same on CPU 1), write_text (a
- *                   write to kernel_main), write_rodata, exec_direct (a
- *                   call to a `ret` in the direct map)
+ *   fail=WHAT       fail on purpose after boot (kernel/inject.c has the
+ *                   names): the runner must notice, a protection must
+ *                   fault
  *   late_ap=ID      the AP with APIC id ID comes too late (it waits until
  *                   the boot CPU gave up on it): the boot must report it,
  *                   park it and pass every self-test without it
@@ -45,14 +34,12 @@
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include <platform.h>
 
 #include "kernel/arch/x86_64/acpi.h"
 #include "kernel/arch/x86_64/console.h"
-#include "kernel/arch/x86_64/extable.h"
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/multiboot.h"
 #include "kernel/arch/x86_64/paging.h"
@@ -60,6 +47,7 @@
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
+#include "kernel/inject.h"
 #include "kernel/mm/frame.h"
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
@@ -75,32 +63,14 @@ static struct acpi_madt_info madt;
 static char cmdline[256];
 static uint64_t entry_tsc; /* TSC at kernel_main() */
 
-enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
-			FAIL_HANG, FAIL_TEST, FAIL_PANIC_ALL, FAIL_PANIC_IRQOFF,
-			FAIL_NMI, FAIL_CALL_STUCK, FAIL_IPI255, FAIL_STACK_OVERFLOW,
-			FAIL_STACK_OVERFLOW_AP, FAIL_WRITE_TEXT,
-			FAIL_WRITE_RODATA, FAIL_EXEC_DIRECT };
-
 struct boot_args {
 	bool probe;
 	uint64_t torture_ms;
-	enum injected_failure fail;
+	const struct injection *fail; /* fail=: NULL if none */
 	const char *only; /* test=: in cmdline, only_len chars */
 	size_t only_len;
 	uint64_t late_apic; /* late_ap*=: UINT64_MAX if none */
 	bool late_park;     /* late_ap= (not late_ap_unparked=) */
-};
-
-static const char *const failure_names[] = {
-	[FAIL_PANIC] = "panic", [FAIL_FAULT] = "fault",
-	[FAIL_TRIPLE] = "triple", [FAIL_HANG] = "hang", [FAIL_TEST] = "test",
-	[FAIL_PANIC_ALL] = "panic_all", [FAIL_PANIC_IRQOFF] = "panic_irqoff",
-	[FAIL_NMI] = "nmi", [FAIL_CALL_STUCK] = "call_stuck",
-	[FAIL_IPI255] = "ipi255",
-	[FAIL_STACK_OVERFLOW] = "stack_overflow",
-	[FAIL_STACK_OVERFLOW_AP] = "stack_overflow_ap",
-	[FAIL_WRITE_TEXT] = "write_text", [FAIL_WRITE_RODATA] = "write_rodata",
-	[FAIL_EXEC_DIRECT] = "exec_direct",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -284,16 +254,8 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 		a->only_len = n - 5;
 		return true;
 	}
-	if (n > 5 && memcmp(w, "fail=", 5) == 0) {
-		for (unsigned i = FAIL_PANIC; i < ARRAY_SIZE(failure_names); i++) {
-			if (strlen(failure_names[i]) == n - 5 &&
-			    memcmp(w + 5, failure_names[i], n - 5) == 0) {
-				a->fail = i;
-				return true;
-			}
-		}
-		return false;
-	}
+	if (n > 5 && memcmp(w, "fail=", 5) == 0)
+		return (a->fail = inject_find(w + 5, n - 5)) != NULL;
 	return n > tn && memcmp(w, torture, tn) == 0 &&
 	       parse_number(w + tn, n - tn, 1, 3600 * 1000, &a->torture_ms);
 }
@@ -313,181 +275,17 @@ static void parse_cmdline(struct boot_args *a)
 		while (p[n] != ' ' && p[n] != '\0')
 			n++;
 		if (!parse_word(p, n, a)) {
+			char names[256];
+
+			inject_names(names, sizeof(names));
 			klog("boot: bad command line word '%.*s' (known: probe, "
-			     "torture_ms=1..3600000, fail=panic|fault|triple|"
-			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck|"
-			     "ipi255|stack_overflow|stack_overflow_ap|write_text|"
-			     "write_rodata|exec_direct, test=NAME, late_ap=APICID, "
-			     "late_ap_unparked=APICID)", (int)n, p);
+			     "torture_ms=1..3600000, fail=%s, test=NAME, "
+			     "late_ap=APICID, late_ap_unparked=APICID)", (int)n,
+			     p, names);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
 		p += n;
 	}
-}
-
-static _Atomic unsigned arrived; /* CPUs at the injection's start line */
-static _Atomic bool stuck;       /* fail=call_stuck: CPU 1 has masked */
-static _Atomic unsigned masked;  /* fail=panic_irqoff: APs that have */
-
-/* Every CPU waits here until all have arrived. */
-static void start_line(void)
-{
-	atomic_fetch_add(&arrived, 1);
-	while (atomic_load(&arrived) < ncpus())
-		pause();
-}
-
-static void noop(void *arg)
-{
-	(void)arg;
-}
-
-/* The injections that need every CPU (smp_run_all work). */
-static void inject_on_every_cpu(void *arg)
-{
-	enum injected_failure f = *(const enum injected_failure *)arg;
-	unsigned me = cpu_id();
-
-	start_line();
-	switch (f) {
-	case FAIL_PANIC_ALL:
-		/* The winner waits for a second CPU to die: forced. */
-		panic("injected by fail=panic_all");
-	case FAIL_PANIC_IRQOFF:
-		if (me == 0) {
-			while (atomic_load(&masked) < ncpus() - 1)
-				pause();
-			panic("injected by fail=panic_irqoff");
-		}
-		cli();
-		atomic_fetch_add(&masked, 1);
-		for (;;) /* only an NMI stops this */
-			pause();
-	case FAIL_NMI:
-		if (me == 0) /* to CPU 1 (at -smp 1, to itself) */
-			lapic_send_nmi(percpu[ncpus() > 1 ? 1 : 0].apic_id);
-		for (;;)
-			pause();
-	case FAIL_CALL_STUCK:
-		if (me == 1) { /* stuck until the watchdog names it */
-			irqflags_t fl = irq_save();
-
-			atomic_store(&stuck, true);
-			while (smp_call_watchdog_reports() == 0)
-				pause();
-			irq_restore(fl);
-			panic("fail=call_stuck: the smp_call watchdog reported");
-		}
-		if (me == 0) { /* calls CPU 1 once it is deaf to the IPI */
-			while (!atomic_load(&stuck))
-				pause();
-			smp_call_all(noop, NULL);
-		}
-		for (;;)
-			pause();
-	default:
-		break;
-	}
-}
-
-/* A recursion nothing stops (the compiler cannot see that it never ends). */
-static volatile uint64_t recursion_limit = UINT64_MAX;
-
-static NOINLINE uint64_t recurse(uint64_t depth)
-{
-	volatile uint64_t frame[8] = { depth };
-
-	if (depth == recursion_limit)
-		return 0;
-	return recurse(depth + 1) + frame[0];
-}
-
-static void overflow_on_cpu1(void *arg)
-{
-	(void)arg;
-	if (cpu_id() == 1)
-		recurse(0);
-}
-
-/* Read-only data: what fail=write_rodata writes to. */
-static const uint64_t rodata_word = 1;
-
-/* A `ret` in a fresh frame, called through the direct map. */
-static void exec_direct(void)
-{
-	struct frame_result r = frame_alloc(0, 0);
-	uint8_t *code;
-
-	if (r.err != E_OK)
-		panic("fail=exec_direct: no frame");
-	code = phys_to_virt(pfn_to_pa(r.pfn));
-	code[0] = 0xc3; /* ret */
-	((void (*)(void))(uintptr_t)code)();
-}
-
-/*
- * The failures tools/test-kernel.sh checks the runner for; the protection
- * ones each end in an exception report (a page fault, or for an overflow
- * the double fault that follows the guard page's), else in the panic.
- */
-static void inject_failure(enum injected_failure f)
-{
-	if (f == FAIL_NONE || f == FAIL_TEST)
-		return;
-	klog("boot: failing on purpose (fail=%s)", failure_names[f]);
-	switch (f) {
-	case FAIL_PANIC:
-		panic("injected by fail=panic");
-	case FAIL_FAULT: {
-		/* The lower half is unmapped once the boot tables are gone.
-		   The probe expects its fault (no report); the write not. */
-		uint64_t v;
-
-		klog("boot: probe_read_u64(0x1000): %s",
-		     err_name(probe_read_u64((void *)(uintptr_t)0x1000, &v)));
-		*(volatile uint64_t *)(uintptr_t)0x1000 = 1;
-		break;
-	}
-	case FAIL_TRIPLE:
-		cpu_triple_fault();
-	case FAIL_HANG:
-		cli();
-		for (;;)
-			hlt();
-	case FAIL_PANIC_ALL:
-		console_panic_race_arm();
-		smp_run_all(inject_on_every_cpu, &f);
-		break;
-	case FAIL_PANIC_IRQOFF:
-	case FAIL_NMI:
-	case FAIL_CALL_STUCK:
-		smp_run_all(inject_on_every_cpu, &f);
-		break;
-	case FAIL_IPI255:
-		lapic_send_ipi(255, VECTOR_CALL);
-		break;
-	case FAIL_STACK_OVERFLOW:
-		recurse(0);
-		break;
-	case FAIL_STACK_OVERFLOW_AP:
-		if (ncpus() < 2)
-			panic("fail=stack_overflow_ap needs 2 CPUs");
-		smp_run_all(overflow_on_cpu1, NULL);
-		break;
-	case FAIL_WRITE_TEXT:
-		*(volatile uint8_t *)(uintptr_t)kernel_main =
-			*(volatile uint8_t *)(uintptr_t)kernel_main;
-		break;
-	case FAIL_WRITE_RODATA:
-		*(volatile uint64_t *)(uintptr_t)&rodata_word = 2;
-		break;
-	case FAIL_EXEC_DIRECT:
-		exec_direct();
-		break;
-	default:
-		break;
-	}
-	panic("fail=%s did not fail", failure_names[f]);
 }
 
 /*
@@ -526,7 +324,8 @@ static unsigned expected_cpus(const struct boot_args *a)
 		if (madt.apic_id[i] == a->late_apic &&
 		    madt.apic_id[i] != percpu[0].apic_id)
 			late++;
-	return listed - late + (a->fail == FAIL_TEST);
+	return listed - late +
+	       (a->fail != NULL && inject_is_selftest_failure(a->fail));
 }
 
 void kernel_main(uint32_t magic, uint32_t info_pa)
@@ -549,7 +348,8 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 	start_cpus(&args);
 	if (args.probe)
 		probe();
-	inject_failure(args.fail);
+	if (args.fail != NULL)
+		inject_run(args.fail);
 	frame_get_stats(&st);
 	qemu_exit(selftest_run(&(struct selftest_opts){
 			  .expected_cpus = expected_cpus(&args),

@@ -25,6 +25,7 @@ KERNEL_SRCS := \
 	kernel/arch/x86_64/trap.c \
 	kernel/lib/printf.c \
 	kernel/lib/string.c \
+	kernel/inject.c \
 	kernel/main.c \
 	kernel/selftest.c \
 	stress/frame_torture.c \
