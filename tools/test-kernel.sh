@@ -97,7 +97,8 @@ expect_failure stack_overflow "fail=stack_overflow" 60 "reported failure" \
 	"kernel stack overflow on CPU 0 \(stack \[0x[0-9a-f]+, 0x[0-9a-f]+\), guard at 0x"
 expect_failure stack_overflow_ap "fail=stack_overflow_ap" 60 "reported failure" \
 	"exception 8 \(double fault\) on CPU 1" \
-	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at"
+	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at" \
+	"^  #0 0x"
 # Error codes: 0x3 = present | write, 0x11 = present | instruction fetch.
 expect_failure write_text "fail=write_text" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
@@ -125,9 +126,10 @@ expect_failure panic_irqoff "fail=panic_irqoff" 60 "reported failure" \
 expect_failure nmi "fail=nmi" 60 "reported failure" \
 	"exception 2 \(NMI\) on CPU 1" "halt: stopped 1 other CPUs"
 # A CPU that never answers an smp_call is named by the caller's watchdog.
+# (And the panic on CPU 1 has a backtrace: AP stacks are in the stack area.)
 expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
 	"quiet:^smp_call: no answer from CPU 1 after" \
-	"panic: cpu 1: fail=call_stuck"
+	"panic: cpu 1: fail=call_stuck" "^  #0 0x"
 
 expect_failure ipi_to_apic_id_255 "fail=ipi255" 60 "reported failure" \
 	"IPI to APIC id 255 refused"
