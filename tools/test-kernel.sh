@@ -133,6 +133,10 @@ expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
 
 expect_failure ipi_to_apic_id_255 "fail=ipi255" 60 "reported failure" \
 	"IPI to APIC id 255 refused"
+# An injection that names no AP (APIC id 0 is the boot CPU) is refused,
+# not silently ignored (the late-AP boots below would then test nothing).
+expect_failure late_ap_not_an_ap "late_ap=0" 60 "reported failure" \
+	"panic: cpu 0: smp: late_ap: no AP with APIC id 0 to make late"
 
 # expect_pass NAME SMP APPEND [LOG_PATTERN...]: every self-test passes,
 # and the log has each pattern.
