@@ -106,6 +106,10 @@ expect_failure write_text "fail=write_text" 60 "reported failure" \
 expect_failure write_rodata "fail=write_rodata" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
 	"cr2 $(sym rodata_word)"
+# Text is read-only through its direct-map alias too.
+expect_failure write_text_alias "fail=write_text_alias" 60 "reported failure" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
+	"cr2 $(printf '%016x' $((0xffff800000000000 + 0x$(sym kernel_main) - 0xffffffff80000000)))"
 expect_failure exec_direct "fail=exec_direct" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x11\b" \
 	"cr2 ffff8"
