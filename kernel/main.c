@@ -36,7 +36,8 @@
  *                   recursion on the boot CPU: its guard page),
  *                   stack_overflow_ap (the same on CPU 1), write_text (a
  *                   write to kernel_main), write_rodata, exec_direct (a
- *                   call to a `ret` in the direct map)
+ *                   call to a `ret` in the direct map), write_text_alias
+ *                   (a write to kernel_main through the direct map)
  *   late_ap=ID      the AP with APIC id ID comes too late (it waits until
  *                   the boot CPU gave up on it): the boot must report it,
  *                   park it and pass every self-test without it
@@ -79,7 +80,8 @@ enum injected_failure { FAIL_NONE, FAIL_PANIC, FAIL_FAULT, FAIL_TRIPLE,
 			FAIL_HANG, FAIL_TEST, FAIL_PANIC_ALL, FAIL_PANIC_IRQOFF,
 			FAIL_NMI, FAIL_CALL_STUCK, FAIL_IPI255, FAIL_STACK_OVERFLOW,
 			FAIL_STACK_OVERFLOW_AP, FAIL_WRITE_TEXT,
-			FAIL_WRITE_RODATA, FAIL_EXEC_DIRECT };
+			FAIL_WRITE_RODATA, FAIL_EXEC_DIRECT,
+			FAIL_WRITE_TEXT_ALIAS };
 
 struct boot_args {
 	bool probe;
@@ -101,6 +103,7 @@ static const char *const failure_names[] = {
 	[FAIL_STACK_OVERFLOW_AP] = "stack_overflow_ap",
 	[FAIL_WRITE_TEXT] = "write_text", [FAIL_WRITE_RODATA] = "write_rodata",
 	[FAIL_EXEC_DIRECT] = "exec_direct",
+	[FAIL_WRITE_TEXT_ALIAS] = "write_text_alias",
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -317,7 +320,8 @@ static void parse_cmdline(struct boot_args *a)
 			     "torture_ms=1..3600000, fail=panic|fault|triple|"
 			     "hang|test|panic_all|panic_irqoff|nmi|call_stuck|"
 			     "ipi255|stack_overflow|stack_overflow_ap|write_text|"
-			     "write_rodata|exec_direct, test=NAME, late_ap=APICID, "
+			     "write_rodata|exec_direct|write_text_alias, "
+			     "test=NAME, late_ap=APICID, "
 			     "late_ap_unparked=APICID)", (int)n, p);
 			qemu_exit(QEMU_EXIT_FAILURE);
 		}
@@ -484,6 +488,13 @@ static void inject_failure(enum injected_failure f)
 	case FAIL_EXEC_DIRECT:
 		exec_direct();
 		break;
+	case FAIL_WRITE_TEXT_ALIAS: {
+		volatile uint8_t *alias = phys_to_virt(
+			virt_to_phys((const void *)(uintptr_t)kernel_main));
+
+		*alias = *alias;
+		break;
+	}
 	default:
 		break;
 	}
