@@ -209,6 +209,15 @@ static void fail_write_text(void)
 		*(volatile uint8_t *)(uintptr_t)kernel_main;
 }
 
+/* The same text through its other mapping, the direct map's. */
+static void fail_write_text_alias(void)
+{
+	volatile uint8_t *alias = phys_to_virt(
+		virt_to_phys((const void *)(uintptr_t)kernel_main));
+
+	*alias = *alias;
+}
+
 /* Read-only data: what fail=write_rodata writes to (test-kernel.sh looks
    its address up in the ELF). */
 static const uint64_t rodata_word = 1;
@@ -252,6 +261,7 @@ static const struct injection injections[] = {
 	{ "stack_overflow", fail_stack_overflow },     /* boot CPU's guard */
 	{ "stack_overflow_ap", fail_stack_overflow_ap }, /* CPU 1's guard */
 	{ "write_text", fail_write_text },   /* a write to kernel_main */
+	{ "write_text_alias", fail_write_text_alias }, /* ... in the direct map */
 	{ "write_rodata", fail_write_rodata },
 	{ "exec_direct", fail_exec_direct }, /* a call into the direct map */
 };

@@ -606,8 +606,9 @@ static bool guarded(uint64_t top, uint64_t pages)
 }
 
 /*
- * Findings 4 and 5, entry by entry: text read-execute, rodata read-only,
- * data, the direct map and the LAPIC read-write no-execute, all Global;
+ * Findings 4 and 5, entry by entry: text read-execute, rodata read-only
+ * (both read-only through the direct map too), data, the direct map and
+ * the LAPIC read-write no-execute, all Global;
  * the boot stack's guard page unmapped; every CPU's kernel stack and
  * double-fault, NMI and machine-check stacks guard-paged, and its IDT
  * sends those three exceptions to them.
@@ -620,6 +621,12 @@ static bool test_wx_and_guard_pages(void)
 	CHECK(access_at(&a_constant) == (PTE_NX | PTE_G));
 	CHECK(access_at(&opts) == rw);
 	CHECK(access_at(phys_to_virt(virt_to_phys(&opts))) == rw);
+	/* No writable alias of code: text and rodata read-only in the
+	   direct map too. */
+	CHECK(access_at(phys_to_virt(virt_to_phys(
+		      (const void *)selftest_run))) == (PTE_NX | PTE_G));
+	CHECK(access_at(phys_to_virt(virt_to_phys(&a_constant))) ==
+	      (PTE_NX | PTE_G));
 	CHECK(access_at(phys_to_virt(PADDR(lapic_base_phys()))) == rw);
 	CHECK(access_at(boot_stack_guard) == UINT64_MAX);
 	CHECK(access_at(boot_stack) == rw);

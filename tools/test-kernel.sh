@@ -101,7 +101,8 @@ expect_failure stack_overflow "fail=stack_overflow" 60 "reported failure" \
 	"kernel stack overflow on CPU 0 \(stack \[0x[0-9a-f]+, 0x[0-9a-f]+\), guard at 0x"
 expect_failure stack_overflow_ap "fail=stack_overflow_ap" 60 "reported failure" \
 	"exception 8 \(double fault\) on CPU 1" \
-	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at"
+	"kernel stack overflow on CPU 1 \(stack \[0xffffff0[0-9a-f]+, 0x[0-9a-f]+\), guard at" \
+	"^  #0 0x"
 # Error codes: 0x3 = present | write, 0x11 = present | instruction fetch.
 expect_failure write_text "fail=write_text" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
@@ -109,6 +110,10 @@ expect_failure write_text "fail=write_text" 60 "reported failure" \
 expect_failure write_rodata "fail=write_rodata" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
 	"cr2 $(sym rodata_word)"
+# Text is read-only through its direct-map alias too.
+expect_failure write_text_alias "fail=write_text_alias" 60 "reported failure" \
+	"exception 14 \(page fault\) on CPU 0, error code 0x3\b" \
+	"cr2 $(printf '%016x' $((0xffff800000000000 + 0x$(sym kernel_main) - 0xffffffff80000000)))"
 expect_failure exec_direct "fail=exec_direct" 60 "reported failure" \
 	"exception 14 \(page fault\) on CPU 0, error code 0x11\b" \
 	"cr2 ffff8"
@@ -129,12 +134,17 @@ expect_failure panic_irqoff "fail=panic_irqoff" 60 "reported failure" \
 expect_failure nmi "fail=nmi" 60 "reported failure" \
 	"exception 2 \(NMI\) on CPU 1" "halt: stopped 1 other CPUs"
 # A CPU that never answers an smp_call is named by the caller's watchdog.
+# (And the panic on CPU 1 has a backtrace: AP stacks are in the stack area.)
 expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
 	"quiet:^smp_call: no answer from CPU 1 after" \
-	"panic: cpu 1: fail=call_stuck"
+	"panic: cpu 1: fail=call_stuck" "^  #0 0x"
 
 expect_failure ipi_to_apic_id_255 "fail=ipi255" 60 "reported failure" \
 	"IPI to APIC id 255 refused"
+# An injection that names no AP (APIC id 0 is the boot CPU) is refused,
+# not silently ignored (the late-AP boots below would then test nothing).
+expect_failure late_ap_not_an_ap "late_ap=0" 60 "reported failure" \
+	"panic: cpu 0: smp: late_ap: no AP with APIC id 0 to make late"
 
 # expect_pass NAME SMP APPEND [LOG_PATTERN...]: every self-test passes,
 # and the log has each pattern.

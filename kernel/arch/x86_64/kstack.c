@@ -120,6 +120,21 @@ bool kstack_explain_fault(uint64_t rsp, uint64_t cr2)
 	return false;
 }
 
+bool kstack_mapped(uint64_t va, uint64_t len)
+{
+	unsigned n = atomic_load_explicit(&slots, memory_order_acquire);
+	uint64_t off = va - KSTACK_AREA_BASE, lo;
+	unsigned i;
+
+	if (va < KSTACK_AREA_BASE || off / SLOT_SIZE >= n || len > SLOT_SIZE)
+		return false;
+	i = (unsigned)(off / SLOT_SIZE);
+	if (pages_of[i] == RETIRED)
+		return false;
+	lo = slot_base(i) + SLOT_SIZE - pages_of[i] * PAGE_SIZE;
+	return va >= lo && va + len <= slot_base(i) + SLOT_SIZE;
+}
+
 /* Slot i: its stack's pages RW NX, 4 KiB, the rest of it unmapped. */
 static bool check_slot(unsigned i)
 {

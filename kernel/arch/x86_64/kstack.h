@@ -47,6 +47,13 @@ MUST_CHECK err_t kstack_alloc(unsigned pages, uint64_t *top);
 bool kstack_explain_fault(uint64_t rsp, uint64_t cr2);
 
 /*
+ * Whether [va, va + len) lies inside the mapped part of one stack: a
+ * backtrace through an AP's frames (which live here, not in the image or
+ * the direct map) may read it without faulting. Any context, no lock.
+ */
+bool kstack_mapped(uint64_t va, uint64_t len);
+
+/*
  * Every stack allocated so far is mapped read-write no-execute at its
  * slot's top, and the rest of its slot is unmapped. Logs the first
  * problem. Any CPU.

@@ -34,6 +34,7 @@ extern const char _text_start[], _text_end[], _rodata_start[],
 #define MAP_RODATA (PTE_G | PTE_NX)
 #define MAP_DATA   (PTE_G | PTE_NX | PTE_W)
 #define MAP_DIRECT (PTE_G | PTE_NX | PTE_W)
+#define MAP_DIRECT_RO (PTE_G | PTE_NX) /* the image's text and rodata */
 #define MAP_MMIO   (PTE_G | PTE_NX | PTE_W | PTE_PCD | PTE_PWT)
 
 uint64_t paging_root(void)
@@ -211,6 +212,38 @@ static bool direct_mapped(enum mem_type t)
 }
 
 /*
+ * The physical pages of the image's text and rodata, [*lo, *hi): read-only
+ * in the direct map too, or a write through that alias would change code
+ * that W^X says nothing writes (Linux keeps every alias of kernel text
+ * read-only for the same reason).
+ */
+static void image_ro_phys(uint64_t *lo, uint64_t *hi)
+{
+	*lo = virt_to_phys(_text_start).v;
+	*hi = virt_to_phys(_rodata_end).v;
+}
+
+/* RAM [s, end) in the direct map, read-only where it is text or rodata. */
+static err_t map_ram(uint64_t s, uint64_t end)
+{
+	uint64_t lo, hi, cut[4];
+	err_t e;
+
+	image_ro_phys(&lo, &hi);
+	cut[0] = s;
+	cut[1] = MIN(MAX(lo, s), end);
+	cut[2] = MIN(MAX(hi, s), end);
+	cut[3] = end;
+	for (unsigned k = 0; k < 3; k++)
+		if (cut[k] < cut[k + 1] &&
+		    (e = boot_map("RAM", DIRECT_MAP_BASE + cut[k], cut[k],
+				  cut[k + 1] - cut[k],
+				  k == 1 ? MAP_DIRECT_RO : MAP_DIRECT)) != E_OK)
+			return e;
+	return E_OK;
+}
+
+/*
  * The direct map of RAM. Regions are sorted and disjoint, but two may
  * share the 4 KiB page at their boundary (the boot modules end where
  * usable RAM begins, mid-page): each region starts where the previous
@@ -228,8 +261,7 @@ static err_t map_direct(const struct memmap *m)
 
 		if (!direct_mapped(g->type) || s >= end)
 			continue;
-		if ((e = boot_map("RAM", DIRECT_MAP_BASE + s, s, end - s,
-				  MAP_DIRECT)) != E_OK)
+		if ((e = map_ram(s, end)) != E_OK)
 			return e;
 		done = end;
 	}
@@ -422,20 +454,25 @@ static bool check_boot_tables(void)
 	return true;
 }
 
-/* Every page of [base, end) maps through the direct map, RW, NX. */
+/*
+ * Every page of [base, end) maps through the direct map, NX, writable but
+ * for the image's text and rodata.
+ */
 static bool check_direct_map(uint64_t base, uint64_t end)
 {
-	uint64_t pa = ALIGN_DOWN(base, SIZE_4K);
+	uint64_t pa = ALIGN_DOWN(base, SIZE_4K), lo, hi;
 
+	image_ro_phys(&lo, &hi);
 	while (pa < end) {
 		uint64_t size, va = DIRECT_MAP_BASE + pa;
 		const uint64_t *e = lookup(root, va, &size);
+		bool ro = pa >= lo && pa < hi;
 
 		if (e == NULL || (*e & PTE_ADDR & ~(size - 1)) !=
 					 ALIGN_DOWN(pa, size) ||
-		    !(*e & PTE_W) || !(*e & PTE_NX)) {
-			klog("paging: RAM at %#llx is not direct-mapped RW NX",
-			     (unsigned long long)pa);
+		    !(*e & PTE_W) != ro || !(*e & PTE_NX)) {
+			klog("paging: RAM at %#llx is not direct-mapped %s NX",
+			     (unsigned long long)pa, ro ? "RO" : "RW");
 			return false;
 		}
 		pa = ALIGN_DOWN(pa, size) + size;

@@ -5,10 +5,11 @@
  *
  *   slot 256..383  DIRECT_MAP_BASE: every RAM region of the memory map,
  *                  read-write, no-execute (2 MiB or 1 GiB pages where
- *                  aligned, write-back); the local APIC's page uncached
- *                  (finding BOO-04), the AP trampoline's page (written
- *                  here, executed only through the boot tables' identity
- *                  map, so no-execute too)
+ *                  aligned, write-back), but the image's text and rodata,
+ *                  read-only there too (no writable alias of code); the
+ *                  local APIC's page uncached (finding BOO-04), the AP
+ *                  trampoline's page (written here, executed only through
+ *                  the boot tables' identity map, so no-execute too)
  *   slot 510       KSTACK_AREA_BASE: kernel stacks with guard pages
  *                  (kstack.h): slots of KSTACK_SLOT_PAGES pages, each
  *                  stack mapped read-write no-execute at its slot's top,
@@ -111,9 +112,10 @@ uint64_t paging_root(void);
  * text is read-execute, rodata read-only no-execute, data and bss
  * read-write no-execute, the boot stack's guard page unmapped, nothing
  * below text mapped; every page of direct-mapped RAM translates to its
- * own address, writable, no-execute; the local APIC's page is uncached
- * (BOO-04) and no-execute; every table page is typed PAGE_PAGETABLE in the
- * frame table. Logs the first problem found. Any CPU (only reads).
+ * own address, no-execute, writable but for text and rodata; the local
+ * APIC's page is uncached (BOO-04) and no-execute; every table page is
+ * typed PAGE_PAGETABLE in the frame table. Logs the first problem found.
+ * Any CPU (only reads).
  */
 bool paging_validate(void);
 

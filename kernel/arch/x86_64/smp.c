@@ -473,6 +473,22 @@ static void check_unparked_halted(unsigned n)
 	}
 }
 
+/*
+ * An injection that names no AP (late_ap=0 names the boot CPU, or an id
+ * the MADT lacks) would make nothing late, and the boot it was meant to
+ * test would pass without testing anything: refuse it.
+ */
+static void check_injection_hits(unsigned n)
+{
+	if (inject_late_apic == UINT32_MAX)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		if (ap_slots[i].late)
+			return;
+	panic("smp: late_ap: no AP with APIC id %u to make late (the boot "
+	      "CPU's is %u)", inject_late_apic, lapic_id());
+}
+
 void smp_inject_late_ap(uint32_t apic_id, bool park)
 {
 	inject_late_apic = apic_id;
@@ -494,6 +510,7 @@ unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz)
 	*tramp_field(tramp_entry) = (uint64_t)(uintptr_t)ap_entry;
 	ap_timer_hz = timer_hz;
 	n = fill_slots(madt);
+	check_injection_hits(n);
 	start_all(n);
 	up = retire_late(n);
 	bring_online(n, up);

@@ -32,6 +32,8 @@ unsigned smp_start_aps(const struct acpi_madt_info *madt, uint32_t timer_hz);
  * worst case of an AP late past the timeout, every time. With park false
  * the boot CPU does not send the parking INIT, so the AP itself must see
  * that its slot was retired (and says so in the slot, for the test).
+ * smp_start_aps panics if no AP has that APIC id (the boot CPU's, or
+ * one the MADT lacks): an injection that hits nothing tests nothing.
  * Before smp_start_aps.
  */
 void smp_inject_late_ap(uint32_t apic_id, bool park);

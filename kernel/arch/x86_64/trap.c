@@ -90,12 +90,17 @@ void idt_init_cpu(struct percpu *p)
 	lidt(&ptr);
 }
 
-/* A frame pointer worth following: aligned, in kernel memory. */
+/*
+ * A frame pointer worth following: aligned, in kernel memory. AP stacks
+ * (and the boot CPU's IST stacks) live in the stack area, below the image
+ * and above the direct map: only a frame there that is mapped is followed.
+ */
 static bool plausible_frame(uint64_t rbp)
 {
 	return rbp != 0 && (rbp & 7) == 0 &&
 	       (rbp >= KERNEL_BASE ||
-		(rbp >= DIRECT_MAP_BASE && rbp < DIRECT_MAP_BASE + (UINT64_C(1) << 46)));
+		(rbp >= DIRECT_MAP_BASE && rbp < DIRECT_MAP_BASE + (UINT64_C(1) << 46)) ||
+		kstack_mapped(rbp, 2 * sizeof(uint64_t)));
 }
 
 void backtrace_from(uint64_t rbp)
