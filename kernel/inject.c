@@ -170,6 +170,14 @@ static void fail_ipi255(void)
 	lapic_send_ipi(255, VECTOR_CALL);
 }
 
+/* As if firmware had left this CPU's LAPIC in x2APIC mode: the driver,
+   which speaks xAPIC only, must refuse to go on (finding 3). The MSR's
+   value is faked, not written: QEMU's TCG offers no x2APIC to switch to. */
+static void fail_x2apic(void)
+{
+	lapic_check_mode(rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD);
+}
+
 /* ------------------------------------------------------------ protections */
 
 /* A recursion nothing stops (the compiler cannot see that it never ends). */
@@ -257,6 +265,7 @@ static const struct injection injections[] = {
 	{ "call_stuck", fail_call_stuck },
 	/* The LAPIC driver refuses the broadcast id (finding 3). */
 	{ "ipi255", fail_ipi255 },
+	{ "x2apic", fail_x2apic },           /* ... and x2APIC mode */
 	/* Protections (findings 4, 5): each must end in an exception. */
 	{ "stack_overflow", fail_stack_overflow },     /* boot CPU's guard */
 	{ "stack_overflow_ap", fail_stack_overflow_ap }, /* CPU 1's guard */

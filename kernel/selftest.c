@@ -616,6 +616,7 @@ static bool guarded(uint64_t top, uint64_t pages)
 static bool test_wx_and_guard_pages(void)
 {
 	const uint64_t rw = PTE_W | PTE_NX | PTE_G;
+	uint64_t top;
 
 	CHECK(access_at((const void *)selftest_run) == PTE_G);
 	CHECK(access_at(&a_constant) == (PTE_NX | PTE_G));
@@ -645,6 +646,10 @@ static bool test_wx_and_guard_pages(void)
 		CHECK(p->idt[2].ist == IST_NMI);
 		CHECK(p->idt[18].ist == IST_MACHINE_CHECK);
 	}
+	/* Bad sizes are refused before a slot is taken. */
+	CHECK_ERR(kstack_alloc(0, &top), E_INVAL);
+	CHECK_ERR(kstack_alloc(KSTACK_MAX_PAGES + 1, &top), E_INVAL);
+	CHECK(kstack_validate());
 	return true;
 }
 

@@ -45,8 +45,11 @@ KERNEL_CPPFLAGS = -nostdinc -Ikernel/lib/include -I. -Ikernel/arch/x86_64 \
 	-isystem $(GCC_INCLUDE) -isystem $(KERNEL_DIR)/include
 
 # No red zone (interrupts push onto the same stack), no SSE (interrupts do
-# not save it), top-2-GiB code model, frame pointers for backtraces.
+# not save it), top-2-GiB code model, frame pointers for backtraces. No
+# stack frame as large as a guard page (kstack.h): a bigger one could
+# step over the guard into whatever lies below it.
 KERNEL_CFLAGS := -std=gnu11 $(WARN) -ffreestanding -fno-strict-aliasing \
+	-Wframe-larger-than=3072 \
 	-O2 -g -mcmodel=kernel -mno-red-zone -mgeneral-regs-only \
 	-fno-pic -fno-pie -fno-stack-protector -fno-omit-frame-pointer \
 	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns

@@ -141,6 +141,9 @@ expect_failure call_stuck "fail=call_stuck" 60 "reported failure" \
 
 expect_failure ipi_to_apic_id_255 "fail=ipi255" 60 "reported failure" \
 	"IPI to APIC id 255 refused"
+# Firmware that left the LAPIC in x2APIC mode: the xAPIC driver says so.
+expect_failure lapic_in_x2apic_mode "fail=x2apic" 60 "reported failure" \
+	"panic: cpu 0: lapic: CPU 0: IA32_APIC_BASE 0x[0-9a-f]+: the local APIC is in x2APIC mode"
 # An injection that names no AP (APIC id 0 is the boot CPU) is refused,
 # not silently ignored (the late-AP boots below would then test nothing).
 expect_failure late_ap_not_an_ap "late_ap=0" 60 "reported failure" \

@@ -39,6 +39,8 @@
 #define EFER_NXE        (UINT64_C(1) << 11) /* PTE bit 63 means no-execute */
 #define MSR_GS_BASE     0xc0000101u
 #define MSR_APIC_BASE   0x0000001bu
+#define APIC_BASE_EXTD  (UINT64_C(1) << 10) /* x2APIC mode */
+#define APIC_BASE_EN    (UINT64_C(1) << 11) /* the local APIC is on */
 
 /* --------------------------------------------------- page-table entries */
 

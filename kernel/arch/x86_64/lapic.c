@@ -72,8 +72,18 @@ uint64_t lapic_msr_base(void)
 	return rdmsr(MSR_APIC_BASE) & UINT64_C(0x000ffffffffff000);
 }
 
+void lapic_check_mode(uint64_t msr)
+{
+	if (!(msr & APIC_BASE_EN) || (msr & APIC_BASE_EXTD))
+		panic("lapic: CPU %u: IA32_APIC_BASE %#llx: the local APIC is "
+		      "%s; this driver drives xAPIC mode only", cpu_id(),
+		      (unsigned long long)msr,
+		      (msr & APIC_BASE_EN) ? "in x2APIC mode" : "disabled");
+}
+
 void lapic_enable(void)
 {
+	lapic_check_mode(rdmsr(MSR_APIC_BASE));
 	wr(LAPIC_TPR, 0);
 	wr(LAPIC_SVR, SVR_ENABLE | VECTOR_SPURIOUS);
 	/* LINT0 is where the firmware wired the 8259s (ExtINT): cut it. */

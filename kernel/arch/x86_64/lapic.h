@@ -23,6 +23,15 @@ uint64_t lapic_msr_base(void);
  */
 void lapic_enable(void);
 
+/*
+ * This driver speaks xAPIC: registers in memory, 8-bit ids. Firmware may
+ * hand over a CPU with its LAPIC globally disabled or in x2APIC mode
+ * (IA32_APIC_BASE bits 11 and 10), where the memory window is dead:
+ * panic, saying which, unless msr (that MSR's value) says enabled, xAPIC
+ * mode. lapic_enable() checks this CPU's first.
+ */
+void lapic_check_mode(uint64_t msr);
+
 /* Move the legacy 8259 PICs out of the way and mask them. Boot CPU, early. */
 void legacy_pic_disable(void);
 

@@ -310,6 +310,11 @@ static NORETURN void ap_entry(struct ap_slot *s)
 	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	write_cr3(paging_root());
 	lapic_enable();
+	/* CPUID's initial APIC id chose the slot; the LAPIC must agree, or
+	   IPIs meant for this CPU would go to another. */
+	if (lapic_id() != s->apic_id)
+		panic("smp: CPU %u: its LAPIC says APIC id %u, its slot %u",
+		      s->cpu, lapic_id(), s->apic_id);
 	lapic_timer_start(ap_timer_hz);
 	atomic_store_explicit(&s->state, AP_ONLINE, memory_order_release);
 	sti();
