@@ -23,7 +23,8 @@
 #include "kernel/mm/frame.h"
 
 #define SLOT_SIZE  ((uint64_t)KSTACK_SLOT_PAGES * PAGE_SIZE)
-/* Every CPU's stack and interrupt stacks, and some for self-tests. */
+/* Every CPU's stack and interrupt stacks, and room for later users
+   (threads, when there are any). */
 #define MAX_STACKS (4 * CONFIG_MAX_CPUS + 64)
 
 _Static_assert(MAX_STACKS * SLOT_SIZE <= KSTACK_AREA_SIZE, "stack area");

@@ -558,7 +558,8 @@ bool paging_validate(void)
 			return false;
 	}
 	e = lookup(root, DIRECT_MAP_BASE + lapic_pa, &size);
-	if (e == NULL || size != SIZE_4K || !(*e & PTE_PCD) || !(*e & PTE_NX)) {
+	if (e == NULL || size != SIZE_4K || !(*e & PTE_PCD) || !(*e & PTE_PWT) ||
+	    !(*e & PTE_NX)) {
 		klog("paging: the local APIC is not mapped uncached, NX");
 		return false;
 	}
