@@ -20,6 +20,7 @@ include mk/tests.mk
 include mk/stress.mk
 include mk/verify.mk
 include mk/bench.mk
+include mk/plot.mk
 include mk/kernel.mk
 include mk/mutants.mk
 
@@ -41,6 +42,7 @@ test: deps
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory test-plot
 	$(MAKE) --no-print-directory mutants
 	@echo "make test: all passed"
 

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Plots and RESULTS.md from the benchmark JSON (make plot, make results).
+
+  tools/plot/plot.py plots   [--results DIR] [--out DIR]
+  tools/plot/plot.py results [--results DIR] [--plots DIR] [--file RESULTS.md]
+
+Reads DIR/host-*.json (Google Benchmark) and DIR/qemu-*.json (the kernel's
+suite). `plots` writes PNGs into --out (default results/plots), one line per
+file. `results` rewrites the generated sections of --file and nothing else.
+A malformed results file stops both with its name and the entry (exit 1).
+Runs with Debian's /usr/bin/python3 and python3-matplotlib.
+"""
+
+import argparse
+import os
+import sys
+
+import loader
+import plots
+import results
+
+
+def main(argv=None):
+	ap = argparse.ArgumentParser(prog="plot.py", description=__doc__.split("\n")[0])
+	sub = ap.add_subparsers(dest="command", metavar="{plots,results}")
+	sub.required = True
+	p = sub.add_parser("plots", help="write the PNG figures")
+	p.add_argument("--results", default="results", help="where the JSON is (default results)")
+	p.add_argument("--out", default="results/plots", help="PNG directory (default results/plots)")
+	r = sub.add_parser("results", help="rewrite RESULTS.md's generated sections")
+	r.add_argument("--results", default="results", help="where the JSON is (default results)")
+	r.add_argument("--plots", default="results/plots",
+		       help="where `plots` writes the PNGs, for the links (default results/plots)")
+	r.add_argument("--file", default="RESULTS.md", help="the file to fill (default RESULTS.md)")
+	args = ap.parse_args(argv)
+
+	try:
+		cases = loader.load_dir(args.results)
+		files = len(loader.find_files(args.results))
+		print(f"plot: {len(cases)} cases from {files} files in {args.results}/")
+		if args.command == "plots":
+			if not cases:
+				print(f"plot: no data in {args.results}/ (run `make bench` first)")
+			plots.write_all(cases, args.out)
+		else:
+			with open(args.file, encoding="utf-8") as f:
+				text = f.read()
+			rel = os.path.relpath(os.path.abspath(args.plots),
+					      os.path.dirname(os.path.abspath(args.file)))
+			new = results.fill(text, cases, rel, source=args.file)
+			tmp = args.file + ".tmp"
+			with open(tmp, "w", encoding="utf-8") as f:
+				f.write(new)
+			os.replace(tmp, args.file)
+			print(f"plot: wrote {args.file}")
+	except (loader.LoadError, results.TemplateError, OSError) as e:
+		print(f"plot.py: error: {e}", file=sys.stderr)
+		return 1
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())
