@@ -16,7 +16,8 @@ median aggregate's where Google Benchmark wrote one, else the median of its
 samples; its spread is min..max over the samples (repetitions, or records
 of the same case in several files). Latency histograms are summed over the
 samples, never averaged: bucket k counts operations that took
-[2^k, 2^(k+1)) ns.
+[2^k, 2^(k+1)) ns. A percentile a record lacks is read from the merged
+histogram the way the harness computes its own (hist_percentile).
 
 Names are parsed liberally (an unknown workload or config is just another
 line on a plot); malformed files are refused with the file and the entry
@@ -31,7 +32,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
-PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns")
+PERCENTILES = {"p50_ns": 0.5, "p90_ns": 0.9, "p99_ns": 0.99, "p999_ns": 0.999}
 # Google Benchmark's own tokens in a run name, not part of the case.
 GB_NAME_TOKENS = {"real_time", "manual_time", "process_time"}
 GB_NAME_KEYS = {"iterations", "repeats", "min_time", "min_warmup_time"}
@@ -80,19 +81,20 @@ def group_label(group):
 	return ", ".join(parts)
 
 
-def hist_percentile(hist, q):
-	"""The q-quantile (0..1) of a log2 histogram, linear inside a bucket."""
+def hist_percentile(hist, q, max_ns=None):
+	"""The q-quantile (0..1) of a log2 histogram, as the harness reports it:
+	the upper edge of the bucket that holds it (a bound, never an
+	under-estimate), clamped to max_ns when that is known."""
 	total = sum(hist.values())
 	if total <= 0:
 		return None
-	target = q * total
 	cum = 0.0
 	for k in sorted(hist):
-		c = hist[k]
-		if c > 0 and cum + c >= target:
-			return 2.0 ** k * (1.0 + max(0.0, target - cum) / c)
-		cum += c
-	return 2.0 ** (max(hist) + 1)
+		cum += hist[k]
+		if hist[k] > 0 and cum >= q * total:
+			break
+	edge = 2.0 ** (k + 1)
+	return edge if max_ns is None else min(edge, max_ns)
 
 
 def hist_cdf(hist):
@@ -322,6 +324,9 @@ def _build_case(dataset, key, meds, runs, ctx):
 		for k, c in s["hist"].items():
 			hist[k] = hist.get(k, 0.0) + c
 	maxes = [s["max_ns"] for s in samples if s["max_ns"] is not None]
+	for p, q in PERCENTILES.items():
+		if p not in pct and hist:      # a record without it: from the buckets
+			pct[p] = hist_percentile(hist, q, max(maxes) if maxes else None)
 	return Case(source=ctx["source"], dataset=dataset, suite=suite, workload=workload,
 		    config=config, order=order, threads=threads,
 		    ns_per_op=median("ns_per_op"), mops_total=median("mops_total"),

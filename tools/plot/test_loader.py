@@ -83,6 +83,19 @@ class QemuTest(unittest.TestCase):
 		self.assertEqual(c.hist, {5: 600000, 6: 390000, 10: 9900, 15: 100})
 		self.assertEqual(c.context["qemu_version"], "7.2.0")
 
+	def test_missing_percentiles_come_from_the_merged_buckets(self):
+		with tempfile.TemporaryDirectory() as d:
+			doc = read_json(QEMU[0])
+			for p in ("p50_ns", "p999_ns"):
+				del doc["records"][0][p]
+			path = os.path.join(d, "qemu-x.json")
+			write_json(path, doc)
+			c = find(loader.load_files([path]), config="full")
+			# 600000 of 1000000 in [32, 64), 99.9% below 1024 (+9900 in [1024, 2048)).
+			self.assertEqual(c.percentiles["p50_ns"], 64.0)
+			self.assertEqual(c.percentiles["p999_ns"], 2048.0)
+			self.assertEqual(c.percentiles["p99_ns"], 150.0)      # the record's own
+
 	def test_same_case_in_two_files_is_two_samples(self):
 		with tempfile.TemporaryDirectory() as d:
 			doc = read_json(QEMU[0])
@@ -107,16 +120,18 @@ class QemuTest(unittest.TestCase):
 
 
 class HistogramTest(unittest.TestCase):
-	def test_percentile_inside_buckets(self):
+	def test_percentile_is_the_bucket_upper_edge(self):
 		h = {3: 50, 4: 50}                 # [8, 16) and [16, 32)
-		self.assertEqual(loader.hist_percentile(h, 0.25), 12.0)
+		self.assertEqual(loader.hist_percentile(h, 0.25), 16.0)
 		self.assertEqual(loader.hist_percentile(h, 0.5), 16.0)
-		self.assertEqual(loader.hist_percentile(h, 0.75), 24.0)
+		self.assertEqual(loader.hist_percentile(h, 0.51), 32.0)
 		self.assertEqual(loader.hist_percentile(h, 1.0), 32.0)
+		self.assertEqual(loader.hist_percentile(h, 0.75, max_ns=20.0), 20.0)
 		self.assertIsNone(loader.hist_percentile({}, 0.5))
 
 	def test_percentile_skips_empty_buckets(self):
-		self.assertEqual(loader.hist_percentile({2: 0, 10: 4}, 0.5), 1024 * 1.5)
+		self.assertEqual(loader.hist_percentile({2: 0, 10: 4}, 0.5), 2048.0)
+		self.assertEqual(loader.hist_percentile({2: 0, 10: 4}, 0.0), 2048.0)
 
 	def test_cdf(self):
 		xs, ys = loader.hist_cdf({3: 1, 5: 3})
