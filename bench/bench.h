@@ -50,7 +50,8 @@
  *	            that pause, ops are the timed kind only (bulk_alloc: the
  *	            allocations, over the time of whole alloc+free rounds)
  *	lat_ops     operations in the latency histogram (a sample, below)
- *	p50_ns .. p999_ns, max_ns, lat_log2_ns_<k>: from bench_lat_record()
+ *	p50_ns .. p999_ns, max_ns, lat_log2_ns_<k> (k = 0..39, zeros too):
+ *	            from bench_lat_record()
  *	            of all threads, merged (never averaged)
  * and bench_counter() values, summed over the threads.
  */
@@ -68,7 +69,7 @@ extern "C" {
 #define BENCH_BATCH 64
 
 /* Latency histogram: bucket k counts operations of [2^k, 2^(k+1)) ns. */
-#define BENCH_LAT_BUCKETS 48
+#define BENCH_LAT_BUCKETS 40 /* to 2^40 ns: 18 minutes */
 
 /*
  * One thread's view of one run. The harness owns it; cases use only the

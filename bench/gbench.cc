@@ -193,13 +193,15 @@ void report(benchmark::State &gs, const run &r)
 		n += v;
 	gs.counters["ops"] = double(r.ops);
 	gs.counters["lat_ops"] = double(n);
-	if (r.ops > 0 && r.timed_ns > 0)
-		gs.counters["ns_per_op"] = double(r.timed_ns) / double(r.ops);
-	if (r.ops > 0 && r.last_end > r.first_start)
-		gs.counters["mops_total"] = double(r.ops) * 1e3 /
-					    double(r.last_end - r.first_start);
-	if (n == 0)
-		return;
+	/*
+	 * Every record has every counter, zeros included: Google Benchmark
+	 * computes the aggregates of repetitions from the first one's counter
+	 * names, and a latency bucket that only a later repetition reached
+	 * would be lost (or trip its checks).
+	 */
+	gs.counters["ns_per_op"] = r.ops > 0 ? double(r.timed_ns) / double(r.ops) : 0;
+	gs.counters["mops_total"] = r.ops > 0 && r.last_end > r.first_start
+		? double(r.ops) * 1e3 / double(r.last_end - r.first_start) : 0;
 	/* A bucket's upper bound may exceed the largest latency: clamp. */
 	static const struct { const char *name; double q; } pct[] = {
 		{ "p50_ns", 0.5 }, { "p90_ns", 0.9 }, { "p99_ns", 0.99 },
@@ -209,9 +211,7 @@ void report(benchmark::State &gs, const run &r)
 		gs.counters[p.name] = std::min(percentile(r.lat, n, p.q), max_ns);
 	gs.counters["max_ns"] = max_ns;
 	for (unsigned k = 0; k < BENCH_LAT_BUCKETS; k++)
-		if (r.lat[k] != 0)
-			gs.counters["lat_log2_ns_" + std::to_string(k)] =
-				double(r.lat[k]);
+		gs.counters["lat_log2_ns_" + std::to_string(k)] = double(r.lat[k]);
 }
 
 void merge(benchmark::State &gs, run &r, const struct bench_state &st,
