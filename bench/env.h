@@ -8,7 +8,8 @@
  *
  * Call order, per run of a case on n threads (thread 0 is one of them):
  *	every thread: bench_env_cpu_enter()
- *	thread 0:     bench_env_boot(config), before the run's start barrier
+ *	thread 0:     bench_env_boot(config) if the benchmark changed, before
+ *	              the run's start barrier
  *	every thread: bench_env_irq_start(), after the start barrier, and
  *	              bench_env_irq_stop() when its loop ends
  *	every thread: bench_env_cpu_leave(), after its body returned
@@ -40,11 +41,15 @@ bool bench_env_cpu_enter(void);
 void bench_env_cpu_leave(void);
 
 /*
- * Have the allocator booted in configuration config (thread 0 of a run,
- * as a CPU, while no other CPU uses the allocator). A no-op if it already
- * is; otherwise it first checks that the previous configuration's runs
- * gave back every frame and left the allocator consistent (returns false,
- * having said what is wrong, if not), then boots afresh.
+ * Boot the allocator afresh in configuration config (thread 0 of a run,
+ * as a CPU, while no other CPU uses the allocator). It first checks that
+ * the runs since the last boot gave back every frame and left the
+ * allocator consistent (returns false, having said what is wrong, if
+ * not). The harness boots once per benchmark (not per run or repetition),
+ * so that no benchmark inherits another's allocator state (fragmentation,
+ * caches) and a leak is blamed on the right one. (The host's count of CPUs
+ * ever seen, ncpus(), cannot be reset: it stays at the most threads run
+ * so far.)
  */
 bool bench_env_boot(const char *config);
 

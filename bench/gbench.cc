@@ -3,9 +3,10 @@
  * The host benchmark harness: bench.h over Google Benchmark.
  *
  * Every case of the bench_cases section (bench.h) is registered once per
- * configuration, argument and thread count, configuration-major (so the
- * allocator is rebooted only when the configuration changes), with
- * ->Threads(n)->UseRealTime(). Each Google Benchmark thread is a CPU for
+ * configuration, argument and thread count, with ->Threads(n)
+ * ->UseRealTime(). Each benchmark (case, configuration, argument, thread
+ * count) starts on a freshly booted allocator (~20 ms); its runs and
+ * repetitions share that boot. Each Google Benchmark thread is a CPU for
  * the run (bench/env.h). A run's threads share one struct run: thread 0
  * resets it before the start barrier; each thread merges its histogram,
  * operations and time into it after its body returned, and the last one
@@ -272,9 +273,19 @@ void run_instance(benchmark::State &gs, const instance *in)
 	st.lat_mask = lat_every - 1;
 	st.impl = &th;
 	if (th.index == 0) {
+		static const instance *booted; /* [thread 0] */
+		static unsigned booted_threads;
+
 		reset(the_run, in, th.threads);
-		if (cpu && !bench_env_boot(in->config.c_str()))
-			bench_error(&st, "cannot boot the configuration");
+		if (cpu && (in != booted || th.threads != booted_threads)) {
+			booted = nullptr;
+			if (!bench_env_boot(in->config.c_str()))
+				bench_error(&st, "cannot boot the configuration, "
+					    "or the last benchmark left it "
+					    "inconsistent (stderr says)");
+			else
+				booted = in, booted_threads = th.threads;
+		}
 	}
 	/* Nobody touches the allocator or the run before it is ready. */
 	ready.wait(th.threads, nullptr);

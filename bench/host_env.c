@@ -105,13 +105,14 @@ static bool check_booted(void)
 		return true;
 	if (!frame_validate()) {
 		fprintf(stderr, "bench: %s: the allocator is inconsistent "
-			"after its runs\n", booted->name);
+			"after the last benchmark's runs\n", booted->name);
 		return false;
 	}
 	now = allocated_now();
 	if (now != booted_allocated) {
-		fprintf(stderr, "bench: %s: cases leaked %lld frames\n",
-			booted->name, (long long)(now - booted_allocated));
+		fprintf(stderr, "bench: %s: the last benchmark leaked %lld "
+			"frames\n", booted->name,
+			(long long)(now - booted_allocated));
 		return false;
 	}
 	return true;
@@ -126,8 +127,6 @@ bool bench_env_boot(const char *name)
 		fprintf(stderr, "bench: unknown configuration %s\n", name);
 		return false;
 	}
-	if (c == booted)
-		return true;
 	if (!check_booted())
 		return false;
 	if (booted != NULL)
