@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the frame-allocator cases share: their orders, how much each
+ * thread holds, and the repeat loop (repeat and irq run it).
+ * Portable: bench.h, the frame API and the platform contract only.
+ */
+#ifndef BENCH_CASES_FRAME_CASES_H
+#define BENCH_CASES_FRAME_CASES_H
+
+#include <platform.h>
+
+#include "bench/bench.h"
+#include "kernel/mm/frame.h"
+
+static const int64_t frame_orders[] = { 0, 3, 9, 10 };
+#define FRAME_ORDERS .args = frame_orders, .nargs = ARRAY_SIZE(frame_orders)
+
+/* Most blocks a thread of bulk, rand or mixed holds at once. */
+#define FRAME_HOLD_MAX 1024u
+
+/*
+ * Blocks of order `order` a thread holds at once: FRAME_HOLD_MAX, or
+ * fewer so that they fit in BENCH_BYTES_PER_THREAD (order 0 and 3: 1024;
+ * order 9: 32; order 10: 16).
+ */
+static inline unsigned frame_hold(unsigned order)
+{
+	uint64_t n = (BENCH_BYTES_PER_THREAD / PAGE_SIZE) >> order;
+
+	return n < FRAME_HOLD_MAX ? (unsigned)n : FRAME_HOLD_MAX;
+}
+
+/*
+ * The repeat loop: allocate a block of order `order`, free it, again.
+ * An operation is one allocation or one free; in timed iterations each is
+ * timed alone (one cycles() read between two operations, so the latency
+ * of each includes about one read).
+ */
+static inline void frame_repeat_loop(struct bench_state *st, unsigned order)
+{
+	while (bench_keep_running(st)) {
+		uint64_t t = cycles();
+
+		for (unsigned i = 0; i < BENCH_BATCH / 2; i++) {
+			struct frame_result f = frame_alloc(order, 0);
+
+			if (bench_timing(st))
+				bench_lap(st, &t, cycles());
+			if (f.err != E_OK) {
+				bench_error(st, err_name(f.err));
+				return;
+			}
+			if (frame_free(f.pfn, order) != E_OK) {
+				bench_error(st, "frame_free failed");
+				return;
+			}
+			if (bench_timing(st))
+				bench_lap(st, &t, cycles());
+		}
+		bench_items(st, BENCH_BATCH);
+	}
+}
+
+#endif /* BENCH_CASES_FRAME_CASES_H */

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The environment a harness runs benchmark cases in: the machine's side,
+ * kept apart from the cases (bench.h) so that they stay portable. The host
+ * implements it in bench/host_env.c (threads registered as CPUs, the
+ * allocator booted on an mmap'd arena, POSIX timer signals as timer
+ * interrupts); an in-kernel harness implements the same on real CPUs.
+ *
+ * Call order, per run of a case on n threads (thread 0 is one of them):
+ *	every thread: bench_env_cpu_enter()
+ *	thread 0:     bench_env_boot(config) if the benchmark changed, before
+ *	              the run's start barrier
+ *	every thread: bench_env_irq_start(), after the start barrier, and
+ *	              bench_env_irq_stop() when its loop ends
+ *	every thread: bench_env_cpu_leave(), after its body returned
+ */
+#ifndef BENCH_ENV_H
+#define BENCH_ENV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Set up for runs of at most max_threads threads (memory for them all).
+ * Returns false, having said why on stderr, if it cannot.
+ */
+bool bench_env_init(unsigned max_threads);
+
+/* Whether config names a configuration this environment can boot. */
+bool bench_env_config_known(const char *config);
+
+/*
+ * Make the calling thread a CPU / stop being one (returns false if no CPU
+ * id is free). Leaving drains the CPU's page caches.
+ */
+bool bench_env_cpu_enter(void);
+void bench_env_cpu_leave(void);
+
+/*
+ * Boot the allocator afresh in configuration config (thread 0 of a run,
+ * as a CPU, while no other CPU uses the allocator). It first checks that
+ * the runs since the last boot gave back every frame and left the
+ * allocator consistent (returns false, having said what is wrong, if
+ * not). The harness boots once per benchmark (not per run or repetition),
+ * so that no benchmark inherits another's allocator state (fragmentation,
+ * caches) and a leak is blamed on the right one. (The host's count of CPUs
+ * ever seen, ncpus(), cannot be reset: it stays at the most threads run
+ * so far.)
+ */
+bool bench_env_boot(const char *config);
+
+/*
+ * Check the allocator at the end (as bench_env_boot() checks before a
+ * reboot) and tear it down. Returns false if the check fails.
+ */
+bool bench_env_fini(void);
+
+/*
+ * Run irq() in a timer interrupt on this CPU every period_ns until
+ * bench_env_irq_stop() (irq NULL: nothing to do). The function is global:
+ * every thread of a run passes the same one.
+ */
+bool bench_env_irq_start(void (*irq)(void), uint64_t period_ns);
+void bench_env_irq_stop(void);
+
+/* The platform's cycles() and a monotonic clock in ns, for calibration. */
+uint64_t bench_env_cycles(void);
+uint64_t bench_env_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BENCH_ENV_H */

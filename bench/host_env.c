@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host environment of the benchmark harness (bench/env.h): threads
+ * are CPUs (host_cpu_register), RAM is the mmap'd arena, the allocator is
+ * booted the way the kernel boots it (host_mm_boot), a CPU's timer
+ * interrupt is its thread's POSIX timer signal.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/bench.h"
+#include "bench/env.h"
+#include "host/host.h"
+
+/*
+ * RAM: at least 8 GiB, so that most of it is in the NORMAL zone as on a
+ * real machine, and 4 times what the cases may hold (mixed holds blocks of
+ * several orders: room against fragmentation). Only touched pages cost:
+ * the arena is MAP_NORESERVE and the allocator does not write free frames.
+ */
+#define MIN_BYTES (UINT64_C(8) << 30)
+
+struct config {
+	const char *name;
+	struct frame_config cfg;
+};
+
+static const struct config configs[] = {
+	{ "full", FRAME_CONFIG_FULL },
+	{ "nopcp", FRAME_CONFIG_NOPCP },
+	{ "locked", FRAME_CONFIG_LOCKED },
+};
+
+/* [thread 0 of a run] what is booted now, and what it had allocated then */
+static const struct config *booted;
+static uint64_t booted_allocated;
+static uint64_t ram_bytes;
+static unsigned cache_cpus;
+static void (*_Atomic irq_fn)(void);
+
+static const struct config *find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(configs); i++)
+		if (strcmp(configs[i].name, name) == 0)
+			return &configs[i];
+	return NULL;
+}
+
+bool bench_env_config_known(const char *config)
+{
+	return find(config) != NULL;
+}
+
+static void timer_irq(unsigned vector)
+{
+	void (*fn)(void) = atomic_load_explicit(&irq_fn, memory_order_relaxed);
+
+	(void)vector;
+	if (fn != NULL)
+		fn();
+}
+
+bool bench_env_init(unsigned max_threads)
+{
+	uint64_t need = 4 * BENCH_BYTES_PER_THREAD * max_threads;
+
+	ram_bytes = MAX(MIN_BYTES, need + (UINT64_C(1) << 30));
+	/* Caches sized for the most CPUs any run has, in every run alike. */
+	cache_cpus = max_threads;
+	if (host_arena_init(ram_bytes) != E_OK) {
+		fprintf(stderr, "bench: cannot map %llu MiB of RAM\n",
+			(unsigned long long)(ram_bytes >> 20));
+		return false;
+	}
+	if (host_irq_set_handler(HOST_IRQ_TIMER, timer_irq) != E_OK)
+		return false;
+	return true;
+}
+
+bool bench_env_cpu_enter(void)
+{
+	return host_cpu_register() >= 0;
+}
+
+void bench_env_cpu_leave(void)
+{
+	host_cpu_unregister();
+}
+
+static uint64_t allocated_now(void)
+{
+	struct frame_stats st;
+
+	frame_get_stats(&st);
+	return st.allocated;
+}
+
+/* The previous configuration's runs are over: all given back, consistent? */
+static bool check_booted(void)
+{
+	uint64_t now;
+
+	if (booted == NULL)
+		return true;
+	if (!frame_validate()) {
+		fprintf(stderr, "bench: %s: the allocator is inconsistent "
+			"after the last benchmark's runs\n", booted->name);
+		return false;
+	}
+	now = allocated_now();
+	if (now != booted_allocated) {
+		fprintf(stderr, "bench: %s: the last benchmark leaked %lld "
+			"frames\n", booted->name,
+			(long long)(now - booted_allocated));
+		return false;
+	}
+	return true;
+}
+
+bool bench_env_boot(const char *name)
+{
+	const struct config *c = find(name);
+	struct frame_config cfg;
+
+	if (c == NULL) {
+		fprintf(stderr, "bench: unknown configuration %s\n", name);
+		return false;
+	}
+	if (!check_booted())
+		return false;
+	if (booted != NULL)
+		host_mm_shutdown();
+	booted = NULL;
+	cfg = c->cfg;
+	cfg.cpus = cache_cpus;
+	if (host_mm_boot(ram_bytes, &cfg) != E_OK) {
+		fprintf(stderr, "bench: cannot boot configuration %s\n", name);
+		return false;
+	}
+	booted = c;
+	booted_allocated = allocated_now();
+	return true;
+}
+
+bool bench_env_fini(void)
+{
+	bool ok;
+
+	if (booted == NULL)
+		return true;
+	if (host_cpu_register() < 0)
+		return false;
+	ok = check_booted();
+	host_mm_shutdown();
+	booted = NULL;
+	host_cpu_unregister();
+	return ok;
+}
+
+bool bench_env_irq_start(void (*irq)(void), uint64_t period_ns)
+{
+	if (irq == NULL)
+		return true;
+	atomic_store_explicit(&irq_fn, irq, memory_order_relaxed);
+	return host_timer_start(period_ns) == E_OK;
+}
+
+void bench_env_irq_stop(void)
+{
+	host_timer_stop();
+}
+
+uint64_t bench_env_cycles(void)
+{
+	return cycles();
+}
+
+uint64_t bench_env_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Check a benchmark JSON file (Google Benchmark's, from build/bench/bench/bench).
+
+    tools/bench_check.py [--threads 1,2,4,8] [--orders 0,3,9,10] FILE
+
+Fails (exit 1, saying why) unless FILE is well-formed JSON with the context
+keys every record needs and, for every frame workload, configuration, order
+and thread count, a run named frame/<workload>/<config>/order:<o>/real_time
+/threads:<n> without error, whose counters are consistent: ops > 0, every
+sampled operation in the latency histogram (the lat_log2_ns_<k> counters
+sum to lat_ops, 0 < lat_ops <= ops, and = ops if the run timed every
+operation: context lat_every = 1), p50 <= p90 <= p99 <= p99.9 <= max,
+and for irq, interrupts that allocated (irq_ops > 0). Threads default to the run's own list (context
+bench_threads). No timing is judged: performance is not a test.
+"""
+import argparse
+import json
+import sys
+
+WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
+CONFIGS = ["full", "nopcp", "locked"]
+CONTEXT = ["commit", "accel", "host_cpus", "machine", "cycles_per_ns", "bench_threads",
+           "lat_every"]
+COUNTERS = ["ops", "lat_ops", "ns_per_op", "mops_total", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"]
+
+
+def numbers(s):
+    try:
+        return [int(x) for x in s.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a comma-separated list of numbers: " + s)
+
+
+def check_run(name, run, every):
+    """Problems of one iteration run, as strings."""
+    bad = []
+    if run.get("error_occurred"):
+        return [name + ": failed: " + run.get("error_message", "?")]
+    for c in COUNTERS:
+        if c not in run:
+            bad.append(name + ": no counter " + c)
+    if bad:
+        return bad
+    if run["ops"] <= 0:
+        bad.append(name + ": no operations")
+    hist = sum(v for k, v in run.items() if k.startswith("lat_log2_ns_"))
+    if (hist != run["lat_ops"] or not 0 < hist <= run["ops"]
+            or (every == 1 and hist != run["ops"])):
+        bad.append("%s: histogram holds %d operations, lat_ops = %d, ops = %d"
+                   % (name, hist, run["lat_ops"], run["ops"]))
+    p = [run[c] for c in COUNTERS[4:]]
+    if p != sorted(p):
+        bad.append(name + ": percentiles out of order: %s" % p)
+    if "/irq/" in name and run.get("irq_ops", 0) <= 0:
+        bad.append(name + ": no interrupt allocated (irq_ops)")
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=numbers)
+    ap.add_argument("--orders", type=numbers, default=[0, 3, 9, 10])
+    ap.add_argument("file")
+    a = ap.parse_args()
+    try:
+        with open(a.file) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit("bench_check: %s: %s" % (a.file, e))
+    ctx = doc.get("context", {})
+    bad = ["context: no " + k for k in CONTEXT if k not in ctx]
+    if ctx.get("accel") != "host":
+        bad.append("context: accel is %r, not 'host'" % ctx.get("accel"))
+    threads = a.threads or numbers(ctx.get("bench_threads", "1"))
+    runs = {}
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type") == "iteration":
+            runs.setdefault(b["name"], []).append(b)
+    want = set()
+    for w in WORKLOADS:
+        for c in CONFIGS:
+            for o in a.orders:
+                for t in threads:
+                    want.add("frame/%s/%s/order:%d/real_time/threads:%d" % (w, c, o, t))
+    for name in sorted(want):
+        if name not in runs:
+            bad.append(name + ": missing")
+            continue
+        for run in runs[name]:
+            bad += check_run(name, run, int(ctx.get("lat_every", 0)))
+    for name in sorted(set(runs) - want):
+        bad.append(name + ": not expected (update tools/bench_check.py)")
+    for b in bad[:40]:
+        print("bench_check: " + b, file=sys.stderr)
+    if bad:
+        sys.exit("bench_check: %s: %d problems" % (a.file, len(bad)))
+    print("bench_check: %s: %d benchmarks, all there and consistent" % (a.file, len(want)))
+
+
+if __name__ == "__main__":
+    main()
