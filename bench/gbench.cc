@@ -103,7 +103,8 @@ struct barrier {
 struct run {
 	const instance *in;
 	unsigned threads;
-	std::atomic<bool> failed;
+	std::atomic<bool> failed; /* a thread called bench_error(): set once,
+				     read by every bench_barrier() wait */
 	barrier bar; /* bench_barrier() */
 	/* [mu] merged results */
 	std::mutex mu;

@@ -37,6 +37,10 @@ static const struct config *booted;
 static uint64_t booted_allocated;
 static uint64_t ram_bytes;
 static unsigned cache_cpus;
+/* [a] the running case's interrupt work. Stored (relaxed) before this
+   thread's timer starts, by the same thread, so its own handler sees it;
+   a handler that reads NULL does nothing, which is all a stale read can
+   cause. */
 static void (*_Atomic irq_fn)(void);
 
 static const struct config *find(const char *name)

@@ -84,20 +84,6 @@ static void frame_bulk_free(struct bench_state *st)
 	bulk(st, false);
 }
 
-static const struct bench_case frame_bulk_alloc_case = {
-	.name = "frame/bulk_alloc",
-	.run = frame_bulk_alloc,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_bulk_alloc_case);
+FRAME_CASE(frame_bulk_alloc_case, "frame/bulk_alloc", frame_bulk_alloc);
 
-static const struct bench_case frame_bulk_free_case = {
-	.name = "frame/bulk_free",
-	.run = frame_bulk_free,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_bulk_free_case);
+FRAME_CASE(frame_bulk_free_case, "frame/bulk_free", frame_bulk_free);

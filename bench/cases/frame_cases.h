@@ -13,7 +13,23 @@
 #include "kernel/mm/frame.h"
 
 static const int64_t frame_orders[] = { 0, 3, 9, 10 };
-#define FRAME_ORDERS .args = frame_orders, .nargs = ARRAY_SIZE(frame_orders)
+
+/*
+ * A frame case `var` named case_name running body: in every
+ * configuration, with argument "order" over frame_orders; more
+ * designated initializers (.irq = ...) may follow.
+ */
+#define FRAME_CASE(var, case_name, body, ...)                               \
+	static const struct bench_case var = {                              \
+		.name = case_name,                                          \
+		.run = body,                                                \
+		.configs = BENCH_FRAME_CONFIGS,                             \
+		.arg_name = "order",                                        \
+		.args = frame_orders,                                       \
+		.nargs = ARRAY_SIZE(frame_orders),                          \
+		__VA_ARGS__                                                 \
+	};                                                                  \
+	BENCH_CASE(var)
 
 /* Most blocks a thread of bulk, rand or mixed holds at once. */
 #define FRAME_HOLD_MAX 1024u

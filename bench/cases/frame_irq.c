@@ -46,12 +46,4 @@ static void frame_irq(struct bench_state *st)
 		bench_error(st, "an interrupt's allocation or free failed");
 }
 
-static const struct bench_case frame_irq_case = {
-	.name = "frame/irq",
-	.run = frame_irq,
-	.irq = frame_irq_tick,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_irq_case);
+FRAME_CASE(frame_irq_case, "frame/irq", frame_irq, .irq = frame_irq_tick);

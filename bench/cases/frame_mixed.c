@@ -97,11 +97,4 @@ static void frame_mixed(struct bench_state *st)
 		(void)!frame_free(held[i].pfn, held[i].order);
 }
 
-static const struct bench_case frame_mixed_case = {
-	.name = "frame/mixed",
-	.run = frame_mixed,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_mixed_case);
+FRAME_CASE(frame_mixed_case, "frame/mixed", frame_mixed);

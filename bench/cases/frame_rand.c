@@ -75,11 +75,4 @@ static void frame_rand(struct bench_state *st)
 	}
 }
 
-static const struct bench_case frame_rand_case = {
-	.name = "frame/rand",
-	.run = frame_rand,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_rand_case);
+FRAME_CASE(frame_rand_case, "frame/rand", frame_rand);

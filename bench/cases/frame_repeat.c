@@ -11,11 +11,4 @@ static void frame_repeat(struct bench_state *st)
 	frame_repeat_loop(st, (unsigned)bench_arg(st, 0));
 }
 
-static const struct bench_case frame_repeat_case = {
-	.name = "frame/repeat",
-	.run = frame_repeat,
-	.configs = BENCH_FRAME_CONFIGS,
-	.arg_name = "order",
-	FRAME_ORDERS,
-};
-BENCH_CASE(frame_repeat_case);
+FRAME_CASE(frame_repeat_case, "frame/repeat", frame_repeat);

@@ -166,11 +166,21 @@ def _context(path, doc):
 	return ctx
 
 
-def _hist_check(path, where, k, count):
-	if not 0 <= k < 64:
-		raise LoadError(f"{path}: {where}: histogram bucket {k} out of range 0..63")
-	if isinstance(count, bool) or not isinstance(count, (int, float)) or count < 0:
-		raise LoadError(f"{path}: {where}: histogram bucket {k} count {count!r} is not a count")
+def _histogram(path, where, buckets, what):
+	"""{bucket: count} from (name, count) pairs whose names are bucket
+	numbers; `what` + a name is how errors call it."""
+	hist = {}
+	for name, count in buckets:
+		try:
+			k = int(name)
+		except ValueError:
+			raise LoadError(f"{path}: {where}: bad {what}{name}") from None
+		if not 0 <= k < 64:
+			raise LoadError(f"{path}: {where}: histogram bucket {k} out of range 0..63")
+		if isinstance(count, bool) or not isinstance(count, (int, float)) or count < 0:
+			raise LoadError(f"{path}: {where}: histogram bucket {k} count {count!r} is not a count")
+		hist[k] = float(count)
+	return hist
 
 
 def _sample(path, where, entry, hist):
@@ -216,15 +226,10 @@ def _load_host(path, doc):
 		suite, workload, config, kv = parse_name(run_name)
 		threads = e.get("threads", kv.get("threads"))
 		order = kv.get("order")
-		hist = {}
-		for key, count in e.items():
-			if key.startswith(HIST_PREFIX):
-				try:
-					k = int(key[len(HIST_PREFIX):])
-				except ValueError:
-					raise LoadError(f"{path}: {where}: bad histogram counter {key}") from None
-				_hist_check(path, where, k, count)
-				hist[k] = float(count)
+		hist = _histogram(path, where,
+				  ((key[len(HIST_PREFIX):], count) for key, count in e.items()
+				   if key.startswith(HIST_PREFIX)),
+				  f"histogram counter {HIST_PREFIX}")
 		params = {k: v for k, v in kv.items() if k not in ("order", "threads")}
 		key = _case_key(path, where, suite, workload, config, order, threads, params)
 		yield key, kind, _sample(path, where, e, hist)
@@ -247,14 +252,7 @@ def _load_qemu(path, doc):
 		raw = r.get("lat_log2_ns", {})
 		if not isinstance(raw, dict):
 			raise LoadError(f"{path}: {where}: lat_log2_ns is not an object")
-		hist = {}
-		for ks, count in raw.items():
-			try:
-				k = int(ks)
-			except ValueError:
-				raise LoadError(f"{path}: {where}: bad histogram bucket {ks!r}") from None
-			_hist_check(path, where, k, count)
-			hist[k] = float(count)
+		hist = _histogram(path, where, raw.items(), "histogram bucket ")
 		params = {k: v for k, v in kv.items() if k not in ("order", "threads")}
 		key = _case_key(path, where, suite, workload, config, order, threads, params)
 		yield key, "run", _sample(path, where, r, hist)
