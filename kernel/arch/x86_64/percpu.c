@@ -63,19 +63,31 @@ void cpu_tables_init(struct percpu *p)
 	idt_init_cpu(p);
 }
 
-err_t percpu_ist_alloc(struct percpu *p)
+/* A guard-paged stack for each IST slot; their tops in top[]. */
+static err_t ist_alloc(uint64_t top[IST_COUNT])
 {
 	for (unsigned i = 0; i < IST_COUNT; i++) {
-		uint64_t top;
-		err_t e = kstack_alloc(IST_PAGES, &top);
+		err_t e = kstack_alloc(IST_PAGES, &top[i]);
 
 		if (e != E_OK)
 			return e;
-		p->ist_top[i] = top;
+	}
+	return E_OK;
+}
+
+err_t percpu_ist_alloc(struct percpu *p)
+{
+	uint64_t top[IST_COUNT];
+	err_t e = ist_alloc(top);
+
+	if (e != E_OK)
+		return e;
+	for (unsigned i = 0; i < IST_COUNT; i++) {
+		p->ist_top[i] = top[i];
 		/* The CPU reads the TSS when it takes the exception: from
 		   the next instruction boundary on, the new stack is used. */
 		if (p == this_cpu())
-			p->tss.ist[i] = top;
+			p->tss.ist[i] = top[i];
 	}
 	return E_OK;
 }
@@ -87,10 +99,7 @@ err_t cpu_stacks_alloc(struct cpu_stacks *s)
 	if (e != E_OK)
 		return e;
 	s->lo = s->top - KSTACK_PAGES * PAGE_SIZE;
-	for (unsigned i = 0; i < IST_COUNT; i++)
-		if ((e = kstack_alloc(IST_PAGES, &s->ist_top[i])) != E_OK)
-			return e;
-	return E_OK;
+	return ist_alloc(s->ist_top);
 }
 
 void percpu_set_stacks(struct percpu *p, const struct cpu_stacks *s)

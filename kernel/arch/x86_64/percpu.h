@@ -144,8 +144,8 @@ void cpu_tables_init(struct percpu *p);
 /*
  * Guard-paged IST stacks for p (kstack_alloc), in p->ist_top[]; if p is
  * this CPU's, its TSS now points at them. Boot CPU after frame_init, or
- * for another CPU before it starts. Errors as kstack_alloc (p's stacks
- * allocated so far are kept).
+ * for another CPU before it starts. Errors as kstack_alloc (then p is
+ * unchanged; stacks allocated so far stay allocated, never freed).
  */
 MUST_CHECK err_t percpu_ist_alloc(struct percpu *p);
 

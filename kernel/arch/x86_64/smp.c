@@ -74,7 +74,6 @@
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
-#include "kernel/mm/frame.h"
 
 #define VECTOR_WAKE 0x22
 #define AP_ONLINE_TIMEOUT_MS 10000 /* from claim to online: nothing to wait for */
