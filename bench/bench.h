@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The benchmark interface: what a benchmark case, written in C, may ask of
- * the harness that runs it. Modelled on Google Benchmark's State, which
- * implements it on the host (bench/gbench.cc); the in-kernel suite will
- * implement the same functions, so a case body uses only this header, the
- * frame API and the platform contract (<platform.h>): no libc, no host.h.
+ * the harness that runs it. Modelled on Google Benchmark's State. Two
+ * harnesses implement it: on the host over Google Benchmark
+ * (bench/gbench.cc, threads as CPUs), and in the kernel (bench/kernel.c,
+ * all vCPUs at once); a case body uses only this header, the frame API and
+ * the platform contract (<platform.h>): no libc, no host.h, no floating
+ * point (the kernel has none), so the same file is compiled into both.
  *
  * (This header includes no platform header, so that the C++ harness can
  * include it; case files include <platform.h> themselves.)
@@ -64,6 +66,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * Latency sampling: the harnesses time one iteration in this many by
+ * default (bench_timing(), below).
+ */
+#define BENCH_LAT_EVERY 16
 
 /* Operations per iteration of a case's state loop, for cases that batch. */
 #define BENCH_BATCH 64
@@ -189,8 +197,13 @@ static inline void bench_lap(struct bench_state *st, uint64_t *t, uint64_t now)
 	*t = now;
 }
 
-/* A counter `name` (a string literal) of this record: summed over threads. */
-void bench_counter(struct bench_state *st, const char *name, double value);
+/*
+ * A counter `name` (a string literal) of this record: summed over threads
+ * and over a thread's calls. At most BENCH_COUNTERS names per case.
+ */
+void bench_counter(struct bench_state *st, const char *name, uint64_t value);
+
+#define BENCH_COUNTERS 4
 
 /*
  * The run failed (msg: a string literal saying why): the record is

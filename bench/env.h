@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The environment a harness runs benchmark cases in: the machine's side,
- * kept apart from the cases (bench.h) so that they stay portable. The host
- * implements it in bench/host_env.c (threads registered as CPUs, the
+ * The environment the host harness (bench/gbench.cc) runs benchmark cases
+ * in: the machine's side, kept apart from the harness and the cases.
+ * bench/host_env.c implements it: threads registered as CPUs, the
  * allocator booted on an mmap'd arena, POSIX timer signals as timer
- * interrupts); an in-kernel harness implements the same on real CPUs.
+ * interrupts. (The in-kernel harness, bench/kernel.c, runs on the
+ * kernel's own CPUs and allocator, booted once: it needs none of this.)
  *
  * Call order, per run of a case on n threads (thread 0 is one of them):
  *	every thread: bench_env_cpu_enter()

@@ -34,7 +34,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +45,7 @@
 
 #include "bench/bench.h"
 #include "bench/env.h"
+#include "bench/stats.h"
 
 extern "C" {
 extern const struct bench_case *const __start_bench_cases[];
@@ -130,7 +130,7 @@ run the_run;
 barrier ready; /* a run's threads wait there until its machine is ready */
 std::atomic<unsigned> errors;
 uint64_t ns_mult;      /* bench_state.ns_mult */
-uint64_t lat_every = 16; /* time one iteration in this many (bench.h) */
+uint64_t lat_every = BENCH_LAT_EVERY; /* time one iteration in this many (bench.h) */
 double cycles_per_ns;  /* calibration */
 
 void fail(const char *what)
@@ -172,19 +172,6 @@ double cycles_read_ns(void)
 
 /* ---------------------------------------------------------- the results */
 
-/* Upper bound, in ns, of the bucket that holds quantile q of n operations. */
-double percentile(const uint64_t *lat, uint64_t n, double q)
-{
-	uint64_t want = uint64_t(std::ceil(q * double(n))), seen = 0;
-
-	for (unsigned k = 0; k < BENCH_LAT_BUCKETS; k++) {
-		seen += lat[k];
-		if (seen >= want && seen > 0)
-			return std::ldexp(1.0, int(k) + 1);
-	}
-	return 0;
-}
-
 /* The last thread of a run: the record's counters from the merged totals. */
 void report(benchmark::State &gs, const run &r)
 {
@@ -205,12 +192,10 @@ void report(benchmark::State &gs, const run &r)
 	gs.counters["mops_total"] = r.ops > 0 && r.last_end > r.first_start
 		? double(r.ops) * 1e3 / double(r.last_end - r.first_start) : 0;
 	/* A bucket's upper bound may exceed the largest latency: clamp. */
-	static const struct { const char *name; double q; } pct[] = {
-		{ "p50_ns", 0.5 }, { "p90_ns", 0.9 }, { "p99_ns", 0.99 },
-		{ "p999_ns", 0.999 },
-	};
-	for (const auto &p : pct)
-		gs.counters[p.name] = std::min(percentile(r.lat, n, p.q), max_ns);
+#define PERCENTILE(name, q) \
+	gs.counters[name] = std::min(double(bench_percentile_ns(r.lat, n, q)), max_ns);
+	BENCH_PERCENTILES(PERCENTILE)
+#undef PERCENTILE
 	gs.counters["max_ns"] = max_ns;
 	for (unsigned k = 0; k < BENCH_LAT_BUCKETS; k++)
 		gs.counters["lat_log2_ns_" + std::to_string(k)] = double(r.lat[k]);
@@ -596,11 +581,11 @@ bool bench_barrier(struct bench_state *st)
 	return th->r->bar.wait(th->threads, &th->r->failed);
 }
 
-void bench_counter(struct bench_state *st, const char *name, double value)
+void bench_counter(struct bench_state *st, const char *name, uint64_t value)
 {
 	benchmark::State &gs = *self(st)->gs;
 
-	gs.counters[name] = gs.counters[name].value + value;
+	gs.counters[name] = gs.counters[name].value + double(value);
 }
 
 void bench_error(struct bench_state *st, const char *msg)

@@ -21,19 +21,11 @@
  */
 #define MIN_BYTES (UINT64_C(8) << 30)
 
-struct config {
-	const char *name;
-	struct frame_config cfg;
-};
-
-static const struct config configs[] = {
-	{ "full", FRAME_CONFIG_FULL },
-	{ "nopcp", FRAME_CONFIG_NOPCP },
-	{ "locked", FRAME_CONFIG_LOCKED },
-};
-
-/* [thread 0 of a run] what is booted now, and what it had allocated then */
-static const struct config *booted;
+/*
+ * [thread 0 of a run] the configuration booted now (a case's string; NULL:
+ * none), and what it had allocated then
+ */
+static const char *booted;
 static uint64_t booted_allocated;
 static uint64_t ram_bytes;
 static unsigned cache_cpus;
@@ -43,17 +35,11 @@ static unsigned cache_cpus;
    cause. */
 static void (*_Atomic irq_fn)(void);
 
-static const struct config *find(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(configs); i++)
-		if (strcmp(configs[i].name, name) == 0)
-			return &configs[i];
-	return NULL;
-}
-
 bool bench_env_config_known(const char *config)
 {
-	return find(config) != NULL;
+	struct frame_config cfg;
+
+	return frame_config_named(config, strlen(config), &cfg) == E_OK;
 }
 
 static void timer_irq(unsigned vector)
@@ -109,13 +95,13 @@ static bool check_booted(void)
 		return true;
 	if (!frame_validate()) {
 		fprintf(stderr, "bench: %s: the allocator is inconsistent "
-			"after the last benchmark's runs\n", booted->name);
+			"after the last benchmark's runs\n", booted);
 		return false;
 	}
 	now = allocated_now();
 	if (now != booted_allocated) {
 		fprintf(stderr, "bench: %s: the last benchmark leaked %lld "
-			"frames\n", booted->name,
+			"frames\n", booted,
 			(long long)(now - booted_allocated));
 		return false;
 	}
@@ -124,11 +110,11 @@ static bool check_booted(void)
 
 bool bench_env_boot(const char *name)
 {
-	const struct config *c = find(name);
 	struct frame_config cfg;
 
-	if (c == NULL) {
-		fprintf(stderr, "bench: unknown configuration %s\n", name);
+	if (frame_config_named(name, strlen(name), &cfg) != E_OK) {
+		fprintf(stderr, "bench: unknown configuration %s (known: "
+			FRAME_CONFIG_NAMES ")\n", name);
 		return false;
 	}
 	if (!check_booted())
@@ -136,13 +122,12 @@ bool bench_env_boot(const char *name)
 	if (booted != NULL)
 		host_mm_shutdown();
 	booted = NULL;
-	cfg = c->cfg;
 	cfg.cpus = cache_cpus;
 	if (host_mm_boot(ram_bytes, &cfg) != E_OK) {
 		fprintf(stderr, "bench: cannot boot configuration %s\n", name);
 		return false;
 	}
-	booted = c;
+	booted = name;
 	booted_allocated = allocated_now();
 	return true;
 }

@@ -34,8 +34,9 @@ void inject_names(char *buf, size_t size);
 
 /*
  * Fail as i says. Boot CPU, after every CPU is up, interrupts enabled.
- * Returns only for fail=test; for the others, a failure to fail is a
- * panic ("fail=NAME did not fail").
+ * Returns only for fail=test and the bench_* injections, whose failure
+ * comes later (in the self-tests, in the benchmarks); for the others, a
+ * failure to fail is a panic ("fail=NAME did not fail").
  */
 void inject_run(const struct injection *i);
 

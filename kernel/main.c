@@ -33,11 +33,19 @@
  *                   INIT: the AP must see its slot retired and halt
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
+ *   bench=CONFIG    benchmark mode (bench/kernel.c): boot the frame
+ *                   allocator in CONFIG (full, nopcp, locked), run the
+ *                   benchmark cases on all CPUs instead of the self-tests
+ *   bench_ms=N      with bench=: each measured run lasts at least N ms
+ *                   (default 100)
+ *   bench_reps=N    with bench=: repetitions per benchmark (default 3)
+ *   bench_filter=S  with bench=: only benchmarks whose name contains S
  */
 #include <string.h>
 
 #include <platform.h>
 
+#include "bench/kernel.h"
 #include "kernel/arch/x86_64/acpi.h"
 #include "kernel/arch/x86_64/console.h"
 #include "kernel/arch/x86_64/lapic.h"
@@ -52,7 +60,6 @@
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
 
-#define TIMER_HZ 100
 #define GIB      (UINT64_C(1) << 30)
 
 extern char _load_start_phys[], _kernel_end[], boot_stack[], boot_stack_top[];
@@ -71,6 +78,13 @@ struct boot_args {
 	size_t only_len;
 	uint64_t late_apic; /* late_ap*=: UINT64_MAX if none */
 	bool late_park;     /* late_ap= (not late_ap_unparked=) */
+	struct frame_config frame; /* bench=, else full */
+	bool bench;         /* bench= */
+	char bench_config[16];
+	uint64_t bench_ms, bench_reps;
+	bool bench_option;  /* a bench_*= word (needs bench=) */
+	const char *bench_filter; /* in cmdline, bench_filter_len chars */
+	size_t bench_filter_len;
 };
 
 NORETURN void kernel_main(uint32_t magic, uint32_t info_pa);
@@ -85,28 +99,13 @@ static void boot_fail(const char *what, err_t e)
 	panic("boot: %s: %s", what, err_name(e));
 }
 
-/*
- * The processor and the hypervisor, as CPUID tells them: the log says
- * which accelerator a run used (KVM says "KVMKVMKVM", QEMU's TCG
- * "TCGTCGTCGTCG").
- */
+/* The log says which accelerator a run used (cpu.h: cpu_identify). */
 static void log_cpu(void)
 {
-	uint32_t r[4], brand[12] = { 0 }, hv[3] = { 0 };
+	struct cpu_ident id;
 
-	cpuid(0x80000000, 0, r);
-	if (r[0] >= 0x80000004)
-		for (uint32_t i = 0; i < 3; i++)
-			cpuid(0x80000002 + i, 0, &brand[4 * i]);
-	cpuid(1, 0, r);
-	if (r[2] & (1u << 31)) { /* running under a hypervisor */
-		cpuid(0x40000000, 0, r);
-		hv[0] = r[1];
-		hv[1] = r[2];
-		hv[2] = r[3];
-	}
-	klog("cpu: %.48s; hypervisor: %.12s", (const char *)brand,
-	     hv[0] ? (const char *)hv : "none");
+	cpu_identify(&id);
+	klog("cpu: %s; hypervisor: %s", id.brand, id.hypervisor);
 }
 
 /* The MADT, read through the boot tables' map of the first 4 GiB. */
@@ -145,9 +144,9 @@ static void read_firmware(uint32_t magic, uint32_t info_pa)
 	read_madt();
 }
 
-static void boot_memory(void)
+static void boot_memory(const struct boot_args *a)
 {
-	const struct frame_config cfg = { true, false, UINT64_MAX, madt.ncpus };
+	struct frame_config cfg = a->frame;
 	struct frame_stats st;
 	err_t e;
 
@@ -165,6 +164,7 @@ static void boot_memory(void)
 	klog("clocks: TSC %llu MHz, LAPIC timer %llu kHz",
 	     (unsigned long long)(tsc_hz() / 1000000),
 	     (unsigned long long)(lapic_timer_hz() / 1000));
+	cfg.cpus = madt.ncpus;
 	if ((e = frame_init(&bm, &map, &cfg)) != E_OK)
 		boot_fail("frame allocator", e);
 	if ((e = percpu_ist_alloc(&percpu[0])) != E_OK)
@@ -192,7 +192,7 @@ static void start_cpus(const struct boot_args *a)
 
 	trap_set_handler(VECTOR_TIMER, timer_tick);
 	trap_set_handler(VECTOR_CALL, call_ipi);
-	lapic_timer_start(TIMER_HZ);
+	timer_set_hz(TIMER_HZ);
 	sti();
 	started = smp_start_aps(&madt, TIMER_HZ);
 	/* From kernel entry: under KVM the TSC does not start at reset. */
@@ -236,6 +236,45 @@ static bool parse_late_ap(const char *w, size_t n, struct boot_args *a)
 	       parse_number(w + un, n - un, 0, LAPIC_MAX_DEST, &a->late_apic);
 }
 
+/* Whether w[0..n) is key (ending in '=') followed by a value; *v: the value. */
+static bool has_key(const char *w, size_t n, const char *key, const char **v,
+		    size_t *vn)
+{
+	size_t kn = strlen(key);
+
+	if (n <= kn || memcmp(w, key, kn) != 0)
+		return false;
+	*v = w + kn;
+	*vn = n - kn;
+	return true;
+}
+
+/* bench=CONFIG, bench_ms=, bench_reps=, bench_filter=; false if w is none. */
+static bool parse_bench(const char *w, size_t n, struct boot_args *a)
+{
+	const char *v;
+	size_t vn;
+
+	if (has_key(w, n, "bench=", &v, &vn)) {
+		if (frame_config_named(v, vn, &a->frame) != E_OK)
+			return false;
+		memcpy(a->bench_config, v, vn); /* a known name: short */
+		a->bench_config[vn] = '\0';
+		return a->bench = true;
+	}
+	a->bench_option = true;
+	if (has_key(w, n, "bench_ms=", &v, &vn))
+		return parse_number(v, vn, 1, 60000, &a->bench_ms);
+	if (has_key(w, n, "bench_reps=", &v, &vn))
+		return parse_number(v, vn, 1, KBENCH_REPS_MAX, &a->bench_reps);
+	if (has_key(w, n, "bench_filter=", &v, &vn)) {
+		a->bench_filter = v;
+		a->bench_filter_len = vn;
+		return true;
+	}
+	return false;
+}
+
 /* One word of the command line; false if it is not one we know. */
 static bool parse_word(const char *w, size_t n, struct boot_args *a)
 {
@@ -244,6 +283,8 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 
 	if (n > 7 && memcmp(w, "late_ap", 7) == 0)
 		return parse_late_ap(w, n, a);
+	if (n > 5 && memcmp(w, "bench", 5) == 0)
+		return parse_bench(w, n, a);
 
 	if (n == 5 && memcmp(w, "probe", 5) == 0) {
 		a->probe = true;
@@ -260,32 +301,50 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 	       parse_number(w + tn, n - tn, 1, 3600 * 1000, &a->torture_ms);
 }
 
+static NORETURN void bad_cmdline(const char *word, size_t n)
+{
+	char names[256];
+
+	inject_names(names, sizeof(names));
+	klog("boot: bad command line word '%.*s' (known: probe, "
+	     "torture_ms=1..3600000, fail=%s, test=NAME, late_ap=APICID, "
+	     "late_ap_unparked=APICID, bench=" FRAME_CONFIG_NAMES ", "
+	     "bench_ms=1..60000, bench_reps=1..%u, bench_filter=S; the "
+	     "bench_* words need bench=)", (int)n, word, names,
+	     KBENCH_REPS_MAX);
+	qemu_exit(QEMU_EXIT_FAILURE);
+}
+
 static void parse_cmdline(struct boot_args *a)
 {
-	const char *p = cmdline;
+	static const struct frame_config full = FRAME_CONFIG_FULL;
+	const char *p = cmdline, *option = NULL; /* the first bench_*= word */
+	size_t option_n = 0;
 
-	*a = (struct boot_args){ .torture_ms = 2000, .late_apic = UINT64_MAX };
+	*a = (struct boot_args){ .torture_ms = 2000, .late_apic = UINT64_MAX,
+				 .frame = full,
+				 .bench_ms = KBENCH_MIN_MS_DEFAULT,
+				 .bench_reps = KBENCH_REPS_DEFAULT };
 	for (;;) {
 		size_t n = 0;
+		bool had_option = a->bench_option;
 
 		while (*p == ' ')
 			p++;
 		if (*p == '\0')
-			return;
+			break;
 		while (p[n] != ' ' && p[n] != '\0')
 			n++;
-		if (!parse_word(p, n, a)) {
-			char names[256];
-
-			inject_names(names, sizeof(names));
-			klog("boot: bad command line word '%.*s' (known: probe, "
-			     "torture_ms=1..3600000, fail=%s, test=NAME, "
-			     "late_ap=APICID, late_ap_unparked=APICID)", (int)n,
-			     p, names);
-			qemu_exit(QEMU_EXIT_FAILURE);
+		if (!parse_word(p, n, a))
+			bad_cmdline(p, n);
+		if (a->bench_option && !had_option) {
+			option = p;
+			option_n = n;
 		}
 		p += n;
 	}
+	if (option != NULL && !a->bench)
+		bad_cmdline(option, option_n);
 }
 
 /*
@@ -344,12 +403,21 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */
 	read_firmware(magic, info_pa);
 	parse_cmdline(&args);
-	boot_memory();
+	boot_memory(&args);
 	start_cpus(&args);
 	if (args.probe)
 		probe();
 	if (args.fail != NULL)
 		inject_run(args.fail);
+	if (args.bench)
+		qemu_exit(kbench_run(&(struct kbench_opts){
+				  .config = args.bench_config,
+				  .min_ns = args.bench_ms * 1000000,
+				  .reps = (unsigned)args.bench_reps,
+				  .filter = args.bench_filter,
+				  .filter_len = args.bench_filter_len })
+				  ? QEMU_EXIT_SUCCESS
+				  : QEMU_EXIT_FAILURE);
 	frame_get_stats(&st);
 	qemu_exit(selftest_run(&(struct selftest_opts){
 			  .expected_cpus = expected_cpus(&args),

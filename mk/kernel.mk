@@ -3,8 +3,14 @@
 # freestanding into build/kernel/kernel.elf (symbols, for gdb) and
 # flattened into build/kernel/kernel.bin (what QEMU's -kernel loads: a
 # multiboot image using the a.out kludge, see boot/boot.S).
+#
+# Two builds of the same sources: build/kernel (debug checks on: ASSERT,
+# validation, the lock checker; what the self-tests run) and
+# build/kernel-bench (CONFIG_DEBUG=0, as the host's bench variant: what
+# the in-kernel benchmarks measure).
 
 KERNEL_DIR := build/kernel
+KBENCH_DIR := build/kernel-bench
 
 KERNEL_SRCS := \
 	boot/boot.S \
@@ -29,9 +35,11 @@ KERNEL_SRCS := \
 	kernel/main.c \
 	kernel/selftest.c \
 	stress/frame_torture.c \
+	bench/kernel.c \
+	$(wildcard bench/cases/*.c) \
 	$(PORTABLE_SRCS)
 
-KERNEL_OBJS := $(addprefix $(KERNEL_DIR)/,$(addsuffix .o,$(basename $(KERNEL_SRCS))))
+kernel_objs = $(addprefix $(1)/,$(addsuffix .o,$(basename $(KERNEL_SRCS))))
 
 # Headers: ours first (<string.h>, <stdio.h>, <limits.h> from kernel/lib,
 # <platform.h> from the arch), then GCC's freestanding ones (<stdint.h>,
@@ -65,25 +73,31 @@ $(KERNEL_DIR)/include/.stamp:
 	$(Q)ln -sfn /usr/include/gcc $(@D)/gcc
 	@touch $@
 
-$(KERNEL_DIR)/%.o: %.c $(KERNEL_DIR)/include/.stamp
-	@mkdir -p $(@D)
-	$(call say,KCC,$@)
-	$(Q)gcc $(KERNEL_CPPFLAGS) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
+# $(call kernel_build,DIR,EXTRA_CFLAGS): the rules of one kernel build.
+define kernel_build
+$(1)/%.o: %.c $(KERNEL_DIR)/include/.stamp
+	@mkdir -p $$(@D)
+	$$(call say,KCC,$$@)
+	$$(Q)gcc $$(KERNEL_CPPFLAGS) $$(KERNEL_CFLAGS) $(2) -MMD -MP -c $$< -o $$@
 
-$(KERNEL_DIR)/%.o: %.S
-	@mkdir -p $(@D)
-	$(call say,KAS,$@)
-	$(Q)gcc $(KERNEL_CPPFLAGS) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+$(1)/%.o: %.S
+	@mkdir -p $$(@D)
+	$$(call say,KAS,$$@)
+	$$(Q)gcc $$(KERNEL_CPPFLAGS) $(2) -D__ASSEMBLY__ -MMD -MP -c $$< -o $$@
 
-$(KERNEL_DIR)/kernel.elf: $(KERNEL_OBJS) boot/kernel.ld
-	$(call say,KLD,$@)
-	$(Q)gcc $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) -lgcc
+$(1)/kernel.elf: $$(call kernel_objs,$(1)) boot/kernel.ld
+	$$(call say,KLD,$$@)
+	$$(Q)gcc $$(KERNEL_LDFLAGS) -o $$@ $$(call kernel_objs,$(1)) -lgcc
 
-$(KERNEL_DIR)/kernel.bin: $(KERNEL_DIR)/kernel.elf
-	$(call say,OBJCOPY,$@)
-	$(Q)objcopy -O binary $< $@
+$(1)/kernel.bin: $(1)/kernel.elf
+	$$(call say,OBJCOPY,$$@)
+	$$(Q)objcopy -O binary $$< $$@
 
--include $(KERNEL_OBJS:.o=.d)
+-include $$(patsubst %.o,%.d,$$(call kernel_objs,$(1)))
+endef
+
+$(eval $(call kernel_build,$(KERNEL_DIR),))
+$(eval $(call kernel_build,$(KBENCH_DIR),-DCONFIG_DEBUG=0))
 
 # QEMU runs: tools/qemu-run.sh picks the accelerator, applies a timeout
 # and turns the exit code and the self-test summary into pass or fail.
@@ -96,8 +110,8 @@ KERNEL_TEST_SMP ?= 1 2 4 16
 
 .PHONY: kernel run test-kernel debug
 
-## kernel: build the kernel image (build/kernel/kernel.bin)
-kernel: $(KERNEL_DIR)/kernel.bin
+## kernel: build the kernel images (build/kernel/kernel.bin; build/kernel-bench/kernel.bin without debug checks)
+kernel: $(KERNEL_DIR)/kernel.bin $(KBENCH_DIR)/kernel.bin
 
 # Targets that install dependencies build in their recipe, after deps:
 # as prerequisites next to deps, `make -j` would compile while deps still

@@ -84,16 +84,7 @@ static bool parse_orders(const char *s, struct options *o)
 
 static bool parse_config(const char *s, struct options *o)
 {
-	static const struct frame_config full = FRAME_CONFIG_FULL,
-		nopcp = FRAME_CONFIG_NOPCP, locked = FRAME_CONFIG_LOCKED;
-
-	if (strcmp(s, "full") == 0)
-		o->cfg = full;
-	else if (strcmp(s, "nopcp") == 0)
-		o->cfg = nopcp;
-	else if (strcmp(s, "locked") == 0)
-		o->cfg = locked;
-	else
+	if (frame_config_named(s, strlen(s), &o->cfg) != E_OK)
 		return false;
 	o->config = s;
 	return true;

@@ -1877,10 +1877,34 @@ static void test_local_drain_under_irqsave_lock_is_allowed(void **state)
 	assert_true(frame_validate());
 }
 
+/* The configurations by name: exact names only; a bad name changes nothing. */
+static void test_config_named(void **state)
+{
+	static const struct frame_config nopcp = FRAME_CONFIG_NOPCP,
+		locked = FRAME_CONFIG_LOCKED;
+	struct frame_config c, before;
+
+	(void)state;
+	assert_int_equal(frame_config_named("full", 4, &c), E_OK);
+	assert_memory_equal(&c, &full, sizeof(c));
+	assert_int_equal(frame_config_named("nopcp", 5, &c), E_OK);
+	assert_memory_equal(&c, &nopcp, sizeof(c));
+	/* The length counts, not a terminator: "locked" of "locked_x". */
+	assert_int_equal(frame_config_named("locked_x", 6, &c), E_OK);
+	assert_memory_equal(&c, &locked, sizeof(c));
+	before = c;
+	assert_int_equal(frame_config_named("ful", 3, &c), E_INVAL);
+	assert_int_equal(frame_config_named("fullx", 5, &c), E_INVAL);
+	assert_int_equal(frame_config_named("full", 0, &c), E_INVAL);
+	assert_int_equal(frame_config_named("FULL", 4, &c), E_INVAL);
+	assert_memory_equal(&c, &before, sizeof(c));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_named),
 		T(test_t3_new_frame_is_initialised),
 		T(test_frame_zero_clears_memory),
 		T(test_xen_ue_double_and_bad_frees_change_nothing),

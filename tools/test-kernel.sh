@@ -7,6 +7,7 @@
 #      reason: a runner that cannot fail would make step 1 worthless;
 #   3. boots that must pass in unusual conditions: non-contiguous APIC
 #      ids, an AP that comes too late (late_ap=, late_ap_unparked=).
+# (Passing benchmark boots are make bench-qemu-smoke's.)
 # Ends with "test-kernel: N passed, N failed".
 #   usage: tools/test-kernel.sh KERNEL_BIN "SMP_LIST" TORTURE_MS
 set -u
@@ -148,6 +149,24 @@ expect_failure lapic_in_x2apic_mode "fail=x2apic" 60 "reported failure" \
 # not silently ignored (the late-AP boots below would then test nothing).
 expect_failure late_ap_not_an_ap "late_ap=0" 60 "reported failure" \
 	"panic: cpu 0: smp: late_ap: no AP with APIC id 0 to make late"
+
+# Benchmark mode (bench=): a benchmark whose case leaks a frame, or fails,
+# fails alone (the others pass) and the boot fails; bad words are refused.
+bench_quick="bench=full bench_ms=1 bench_reps=2 bench_filter=frame/repeat/"
+expect_failure bench_leak "$bench_quick fail=bench_leak" 120 "reported failure" \
+	"once:FAILED" \
+	"^bench: \[1/4\] frame/repeat/full/order:0 FAILED: it did not give back every frame" \
+	"^bench: 3 passed, 1 failed"
+expect_failure bench_error "$bench_quick fail=bench_error" 120 "reported failure" \
+	"once:FAILED" \
+	"^bench: \[1/4\] frame/repeat/full/order:0 FAILED: injected by fail=bench_error" \
+	"^bench: 3 passed, 1 failed"
+expect_failure bench_unknown_config "bench=bogus" 60 "reported failure" \
+	"bad command line word 'bench=bogus'"
+expect_failure bench_option_without_bench "bench_reps=2" 60 "reported failure" \
+	"bad command line word 'bench_reps=2'.*need bench="
+expect_failure bench_reps_out_of_range "bench=full bench_reps=0" 60 "reported failure" \
+	"bad command line word 'bench_reps=0'"
 
 # expect_pass NAME SMP APPEND [LOG_PATTERN...]: every self-test passes,
 # and the log has each pattern.

@@ -41,7 +41,7 @@ static void frame_irq(struct bench_state *st)
 
 	frame_repeat_loop(st, (unsigned)bench_arg(st, 0));
 	/* The loop's last call stopped the timer: the counts are final. */
-	bench_counter(st, "irq_ops", (double)(irq_ops[cpu] - ops));
+	bench_counter(st, "irq_ops", irq_ops[cpu] - ops);
 	if (irq_failures[cpu] != failures)
 		bench_error(st, "an interrupt's allocation or free failed");
 }

@@ -105,6 +105,27 @@ static unsigned nearly;
 
 _Static_assert(FRAME_MAX_ORDER <= PS_ORDER_MAX, "orders fit the state word");
 
+err_t frame_config_named(const char *name, size_t len,
+			 struct frame_config *out)
+{
+	static const struct {
+		const char *name;
+		struct frame_config cfg;
+	} named[] = {
+		{ "full", FRAME_CONFIG_FULL },
+		{ "nopcp", FRAME_CONFIG_NOPCP },
+		{ "locked", FRAME_CONFIG_LOCKED },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(named); i++)
+		if (strlen(named[i].name) == len &&
+		    memcmp(named[i].name, name, len) == 0) {
+			*out = named[i].cfg;
+			return E_OK;
+		}
+	return E_INVAL;
+}
+
 bool frame_ready(void)
 {
 	return atomic_load_explicit(&ready, memory_order_acquire);

@@ -67,6 +67,18 @@ struct frame_config {
 #define FRAME_CONFIG_NOPCP  { false, false, UINT64_MAX, 0 }
 #define FRAME_CONFIG_LOCKED { false, true, UINT64_MAX, 0 }
 
+/*
+ * The configurations by name: "full", "nopcp", "locked" (the first len
+ * characters of name; benchmarks, the stress test and the kernel's
+ * bench= option choose by name). *out is the configuration with cpus 0.
+ * E_INVAL, changing nothing, for any other name.
+ */
+MUST_CHECK err_t frame_config_named(const char *name, size_t len,
+				    struct frame_config *out);
+
+/* Their names, for error messages. */
+#define FRAME_CONFIG_NAMES "full|nopcp|locked"
+
 struct frame_result {
 	err_t err;
 	pfn_t pfn; /* first frame, when err == E_OK */

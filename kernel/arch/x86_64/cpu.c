@@ -7,6 +7,8 @@
  * [I] `chosen` is written by the boot CPU's first call, before any AP
  * starts (the AP's start is ordered after it by the startup IPI).
  */
+#include <string.h>
+
 #include <platform.h>
 
 #include "kernel/arch/x86_64/cpu.h"
@@ -55,6 +57,35 @@ static void log_chosen(void)
 	     cr4 & CR4_SMEP ? "on" : "off (not offered)",
 	     cr4 & CR4_SMAP ? "on" : "off (not offered)",
 	     cr4 & CR4_MCE ? "on" : "off (not offered)");
+}
+
+void cpu_identify(struct cpu_ident *id)
+{
+	uint32_t r[4], brand[12] = { 0 }, hv[3] = { 0 };
+	size_t skip = 0;
+
+	cpuid(0x80000000, 0, r);
+	if (r[0] >= 0x80000004)
+		for (uint32_t i = 0; i < 3; i++)
+			cpuid(0x80000002 + i, 0, &brand[4 * i]);
+	memcpy(id->brand, brand, sizeof(brand));
+	id->brand[sizeof(brand)] = '\0';
+	while (id->brand[skip] == ' ')
+		skip++;
+	memmove(id->brand, id->brand + skip, sizeof(id->brand) - skip);
+	cpuid(1, 0, r);
+	if (r[2] & (1u << 31)) { /* running under a hypervisor */
+		cpuid(0x40000000, 0, r);
+		hv[0] = r[1];
+		hv[1] = r[2];
+		hv[2] = r[3];
+	}
+	if (hv[0] != 0) {
+		memcpy(id->hypervisor, hv, sizeof(hv));
+		id->hypervisor[sizeof(hv)] = '\0';
+	} else {
+		memcpy(id->hypervisor, "none", 5);
+	}
 }
 
 void cpu_features_init(void)

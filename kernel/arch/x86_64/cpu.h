@@ -348,6 +348,19 @@ struct cpu_control {
 };
 
 /*
+ * The processor and the hypervisor, as CPUID tells them: the brand string
+ * (leading blanks dropped; "" if CPUID has none) and the hypervisor's
+ * signature, "none" on bare metal. The log and the benchmark records say
+ * which accelerator a run used by it: QEMU's TCG says "TCGTCGTCGTCG", KVM
+ * "KVMKVMKVM".
+ */
+struct cpu_ident {
+	char brand[49];
+	char hypervisor[13];
+};
+void cpu_identify(struct cpu_ident *id);
+
+/*
  * Load this CPU's CR0, CR4 and EFER with known values, before it loads the
  * kernel's CR3 (whose entries carry NX, which needs EFER.NXE, and Global,
  * which needs CR4.PGE to mean anything): NX, Global pages, SMEP, SMAP and

@@ -80,6 +80,11 @@ uint64_t time_ns(void)
 	return tsc_freq ? d / (tsc_freq / 1000000) * 1000 : 0;
 }
 
+void timer_set_hz(uint32_t hz)
+{
+	lapic_timer_start(hz);
+}
+
 void timer_tick(void)
 {
 	void (*hook)(void) = atomic_load_explicit(&tick_hook,

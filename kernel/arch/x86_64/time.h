@@ -21,6 +21,12 @@ void udelay(uint64_t us);
 /* Nanoseconds since time_calibrate(). */
 uint64_t time_ns(void);
 
+/* Every CPU's timer rate, unless a benchmark changes its own for a while. */
+#define TIMER_HZ 100
+
+/* Reprogram this CPU's periodic timer to hz (the LAPIC's: per CPU). */
+void timer_set_hz(uint32_t hz);
+
 /*
  * The periodic timer interrupt (VECTOR_TIMER, every CPU): counts the CPU's
  * ticks and runs the hook, if any, in IRQ context.
