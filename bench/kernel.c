@@ -131,6 +131,7 @@ static struct cpu_part parts[CONFIG_MAX_CPUS];
 /* [CPU c writes its own; its timer hook reads it] c's loop is running */
 static bool irq_on[CONFIG_MAX_CPUS];
 static uint64_t ns_mult; /* bench_state.ns_mult, from the TSC rate */
+static uint64_t lat_mask; /* bench_state.lat_mask: lat_every - 1 */
 static enum kbench_fault fault; /* [B] kbench_inject(), until the first
 				   benchmark is over */
 
@@ -327,7 +328,7 @@ static void run_on_cpu(void *arg)
 {
 	struct cpu_part *me = &parts[cpu_id()];
 	struct bench_state st = { .left = -1, .ns_mult = ns_mult,
-				  .lat_mask = BENCH_LAT_EVERY - 1,
+				  .lat_mask = lat_mask,
 				  .impl = me };
 
 	bool injected = fault != KBENCH_FAULT_NONE &&
@@ -690,10 +691,10 @@ static void print_context(const struct kbench_opts *o, unsigned total)
 	put(&l, ",\"hypervisor\":");
 	put_string(&l, id.hypervisor);
 	put(&l, ",\"tsc_mhz\":%llu,\"min_ms\":%llu,\"reps\":%u,"
-	    "\"lat_every\":%u,\"benchmarks\":%u}",
+	    "\"lat_every\":%llu,\"benchmarks\":%u}",
 	    (unsigned long long)(tsc_hz() / 1000000),
 	    (unsigned long long)(o->min_ns / 1000000), o->reps,
-	    BENCH_LAT_EVERY, total);
+	    (unsigned long long)o->lat_every, total);
 	emit(&l);
 }
 
@@ -702,6 +703,8 @@ bool kbench_run(const struct kbench_opts *o)
 	unsigned total = each_benchmark(o, 0, NULL), passed = 0;
 
 	ASSERT(o->reps >= 1 && o->reps <= KBENCH_REPS_MAX);
+	ASSERT(o->lat_every >= 1 && (o->lat_every & (o->lat_every - 1)) == 0);
+	lat_mask = o->lat_every - 1;
 	ns_mult = (UINT64_C(1000000000) << BENCH_NS_SHIFT) / tsc_hz();
 	print_context(o, total);
 	pcp_drain_all();

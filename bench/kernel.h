@@ -17,6 +17,8 @@ struct kbench_opts {
 				 in it run */
 	uint64_t min_ns;      /* a measured run lasts at least this long */
 	unsigned reps;        /* repetitions per benchmark, >= 1 */
+	uint64_t lat_every;   /* time one iteration in this many (a power
+				 of two; 1: every operation) */
 	const char *filter;   /* only names containing filter[0..filter_len) */
 	size_t filter_len;    /* 0: every benchmark */
 };

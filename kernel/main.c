@@ -40,11 +40,14 @@
  *                   (default 100)
  *   bench_reps=N    with bench=: repetitions per benchmark (default 3)
  *   bench_filter=S  with bench=: only benchmarks whose name contains S
+ *   bench_lat_every=N  with bench=: time one iteration in N (a power of
+ *                   two; default 16; 1: every operation)
  */
 #include <string.h>
 
 #include <platform.h>
 
+#include "bench/bench.h"
 #include "bench/kernel.h"
 #include "kernel/arch/x86_64/acpi.h"
 #include "kernel/arch/x86_64/console.h"
@@ -81,7 +84,7 @@ struct boot_args {
 	struct frame_config frame; /* bench=, else full */
 	bool bench;         /* bench= */
 	char bench_config[16];
-	uint64_t bench_ms, bench_reps;
+	uint64_t bench_ms, bench_reps, bench_lat_every;
 	bool bench_option;  /* a bench_*= word (needs bench=) */
 	const char *bench_filter; /* in cmdline, bench_filter_len chars */
 	size_t bench_filter_len;
@@ -267,6 +270,9 @@ static bool parse_bench(const char *w, size_t n, struct boot_args *a)
 		return parse_number(v, vn, 1, 60000, &a->bench_ms);
 	if (has_key(w, n, "bench_reps=", &v, &vn))
 		return parse_number(v, vn, 1, KBENCH_REPS_MAX, &a->bench_reps);
+	if (has_key(w, n, "bench_lat_every=", &v, &vn))
+		return parse_number(v, vn, 1, 1u << 20, &a->bench_lat_every) &&
+		       (a->bench_lat_every & (a->bench_lat_every - 1)) == 0;
 	if (has_key(w, n, "bench_filter=", &v, &vn)) {
 		a->bench_filter = v;
 		a->bench_filter_len = vn;
@@ -309,7 +315,8 @@ static NORETURN void bad_cmdline(const char *word, size_t n)
 	klog("boot: bad command line word '%.*s' (known: probe, "
 	     "torture_ms=1..3600000, fail=%s, test=NAME, late_ap=APICID, "
 	     "late_ap_unparked=APICID, bench=" FRAME_CONFIG_NAMES ", "
-	     "bench_ms=1..60000, bench_reps=1..%u, bench_filter=S; the "
+	     "bench_ms=1..60000, bench_reps=1..%u, bench_filter=S, "
+	     "bench_lat_every=1|2|4..1048576; the "
 	     "bench_* words need bench=)", (int)n, word, names,
 	     KBENCH_REPS_MAX);
 	qemu_exit(QEMU_EXIT_FAILURE);
@@ -324,7 +331,8 @@ static void parse_cmdline(struct boot_args *a)
 	*a = (struct boot_args){ .torture_ms = 2000, .late_apic = UINT64_MAX,
 				 .frame = full,
 				 .bench_ms = KBENCH_MIN_MS_DEFAULT,
-				 .bench_reps = KBENCH_REPS_DEFAULT };
+				 .bench_reps = KBENCH_REPS_DEFAULT,
+				 .bench_lat_every = BENCH_LAT_EVERY };
 	for (;;) {
 		size_t n = 0;
 		bool had_option = a->bench_option;
@@ -414,6 +422,7 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 				  .config = args.bench_config,
 				  .min_ns = args.bench_ms * 1000000,
 				  .reps = (unsigned)args.bench_reps,
+				  .lat_every = args.bench_lat_every,
 				  .filter = args.bench_filter,
 				  .filter_len = args.bench_filter_len })
 				  ? QEMU_EXIT_SUCCESS

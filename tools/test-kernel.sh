@@ -167,6 +167,8 @@ expect_failure bench_option_without_bench "bench_reps=2" 60 "reported failure" \
 	"bad command line word 'bench_reps=2'.*need bench="
 expect_failure bench_reps_out_of_range "bench=full bench_reps=0" 60 "reported failure" \
 	"bad command line word 'bench_reps=0'"
+expect_failure bench_lat_every_not_power_of_two "bench=full bench_lat_every=3" 60 \
+	"reported failure" "bad command line word 'bench_lat_every=3'"
 
 # expect_pass NAME SMP APPEND [LOG_PATTERN...]: every self-test passes,
 # and the log has each pattern.
