@@ -35,13 +35,15 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, kernel boots, short stress runs, the model, mutants
+## test: unit tests in every variant, kernel boots, short stress runs, the model, benchmark smoke runs, mutants
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory bench-qemu-smoke
+	$(MAKE) --no-print-directory test-bench-qemu
 	$(MAKE) --no-print-directory test-plot
 	$(MAKE) --no-print-directory mutants
 	@echo "make test: all passed"

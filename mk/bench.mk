@@ -1,13 +1,25 @@
 # SPDX-License-Identifier: MIT
-# Benchmarks: one harness, Google Benchmark (Debian libbenchmark-dev) driving
-# cases written in C (bench/cases/*.c, portable: bench/bench.h). Built in
-# the bench variant: -O2, debug checks off. Results: Google Benchmark's
-# JSON under results/ (docs: bench/gbench.cc, bench/bench.h).
+# Benchmarks: cases written in C (bench/cases/*.c, portable: bench/bench.h),
+# run two ways. On the host, Google Benchmark (Debian libbenchmark-dev)
+# drives them, built in the bench variant (-O2, debug checks off): its JSON
+# goes to results/host-frame.json (docs: bench/gbench.cc, bench/bench.h).
+# In the kernel, booted under QEMU with bench=CONFIG, they run on every vCPU
+# at once and print one JSON record per repetition on the serial port;
+# tools/bench_qemu.py boots it once per (vCPU count, configuration), checks
+# every record and writes results/qemu-<accel>-smp<N>.json (one file per
+# vCPU count, all configurations). tools/plot/ reads both.
 #
-#   make bench           the host suite (results/host-frame.json); the QEMU
-#                        suite joins it as bench-qemu (issue 10, item 4)
-#   make bench QUICK=1   the same, shorter (~2 minutes on 2 cores)
-#   make bench-smoke     every case once, briefly, checked (make test)
+#   make bench             both suites, one after the other: bench-host, bench-qemu
+#   make bench QUICK=1     the same, shorter (~2-3 minutes on 2 cores)
+#   make bench-host        the host suite alone
+#   make bench-qemu        the kernel's suite alone: BENCH_QEMU_SMP= (vCPU
+#                          counts), BENCH_QEMU_CONFIGS=, ACCEL=kvm|tcg|auto
+#                          (decided once for all boots, as make run does)
+#   make bench-smoke       every host case once, briefly, checked (make test)
+#   make bench-qemu-smoke  one boot, -smp 2 under TCG: every kernel case
+#                          once, briefly, checked (make test)
+#   make test-bench-qemu   bench_qemu.py's own tests, on fixture serial logs
+#                          through qemu-run.sh and a stand-in QEMU (make test)
 
 BENCH_BIN := build/bench/bench/bench
 BENCH_CASES := $(sort $(wildcard bench/cases/*.c))
@@ -34,15 +46,26 @@ $(BENCH_BIN): $(BENCH_OBJS) build/bench/libhost.a
 # Suite settings. Repetitions: the median is what counts; min time: per
 # repetition. QUICK=1: every workload, configuration, order and thread count up to 8, fewer
 # repetitions and a shorter time.
+# The kernel's suite: BENCH_QEMU_MS is bench_ms (minimum time of each
+# measured run), BENCH_QEMU_REPS bench_reps; 4 vCPU counts x 3
+# configurations = 12 boots of 24 benchmarks each.
 ifeq ($(QUICK),1)
 BENCH_REPS ?= 2
 BENCH_MIN_TIME ?= 0.05
 BENCH_THREADS ?= 1,2,4,8
+BENCH_QEMU_MS ?= 20
+BENCH_QEMU_REPS ?= 2
 else
 BENCH_REPS ?= 5
 BENCH_MIN_TIME ?= 0.2
 BENCH_THREADS ?=
+BENCH_QEMU_MS ?= 100
+BENCH_QEMU_REPS ?= 5
 endif
+BENCH_QEMU_SMP ?= 1 2 4 8
+BENCH_QEMU_CONFIGS ?= full nopcp locked
+BENCH_QEMU_TIMEOUT ?= 600
+BENCH_QEMU_SMOKE_DIR := build/bench/qemu-smoke
 # Smoke: 3 threads on 2 cores (preempted, and rand deals to an odd count),
 # every operation timed, so that bench_check.py can match the merged
 # histograms against the operations counted.
@@ -55,12 +78,20 @@ bench_run = BENCH_COMMIT=$(BENCH_COMMIT) $(BENCH_BIN) \
 	--benchmark_repetitions=$(2) --benchmark_min_time=$(3) \
 	$(if $(4),--bench_threads=$(4))
 
-.PHONY: build-bench bench bench-host bench-smoke
+# $(call bench_qemu_run,OUT_DIR,LOG_DIR,OPTIONS): the kernel's suite.
+bench_qemu_run = /usr/bin/python3 tools/bench_qemu.py --kernel $(KERNEL_DIR)/kernel.bin \
+	--commit $(BENCH_COMMIT) --out-dir $(1) --log-dir $(2) $(3)
+
+.PHONY: build-bench bench bench-host bench-smoke bench-qemu bench-qemu-smoke test-bench-qemu
 build-bench: $(BENCH_BIN)
 
-# Built in the recipe, after deps (see `run` in mk/kernel.mk).
-## bench: the benchmark suites: host now (bench-host); QUICK=1 for a short run
-bench: bench-host
+# Built in the recipe, after deps (see `run` in mk/kernel.mk). The suites
+# run one after the other, never together (make -j): each would be
+# measuring the other's load.
+## bench: the benchmark suites, host then QEMU (bench-host, bench-qemu); QUICK=1 for a short run
+bench:
+	@$(MAKE) --no-print-directory bench-host
+	@$(MAKE) --no-print-directory bench-qemu
 
 ## bench-host: the host suite on Google Benchmark -> results/host-frame.json
 bench-host: deps
@@ -69,6 +100,26 @@ bench-host: deps
 	$(call bench_run,results/host-frame.json.tmp,$(BENCH_REPS),$(BENCH_MIN_TIME),$(BENCH_THREADS))
 	/usr/bin/python3 tools/bench_check.py results/host-frame.json.tmp
 	mv results/host-frame.json.tmp results/host-frame.json
+
+## bench-qemu: the kernel's suite under QEMU at -smp BENCH_QEMU_SMP (1 2 4 8), ACCEL= -> results/qemu-*.json
+bench-qemu: deps
+	@$(MAKE) --no-print-directory kernel
+	$(call bench_qemu_run,results,build/bench/qemu,--smp "$(BENCH_QEMU_SMP)" \
+		--configs "$(BENCH_QEMU_CONFIGS)" --accel $(ACCEL) --ms $(BENCH_QEMU_MS) \
+		--reps $(BENCH_QEMU_REPS) --timeout $(BENCH_QEMU_TIMEOUT))
+
+## bench-qemu-smoke: one boot (-smp 2, TCG, full): every kernel case once, briefly, every record checked (part of make test)
+bench-qemu-smoke: deps
+	@$(MAKE) --no-print-directory kernel
+	@mkdir -p $(BENCH_QEMU_SMOKE_DIR)
+	$(call bench_qemu_run,$(BENCH_QEMU_SMOKE_DIR),$(BENCH_QEMU_SMOKE_DIR),--smp 2 \
+		--configs full --accel tcg --ms 1 --reps 1 --complete --timeout 300) \
+		> $(BENCH_QEMU_SMOKE_DIR)/progress.log
+	@echo "bench-qemu-smoke: every kernel case ran and its records check ($(BENCH_QEMU_SMOKE_DIR)/)"
+
+## test-bench-qemu: bench_qemu.py's tests, on fixture serial logs with a stand-in QEMU (seconds; part of make test)
+test-bench-qemu: deps
+	/usr/bin/python3 -m unittest discover -s tools -p 'test_bench_qemu.py'
 
 ## bench-smoke: every case once, briefly, JSON checked (part of make test; no timing checked)
 bench-smoke: deps

@@ -116,11 +116,22 @@ kernel: $(KERNEL_DIR)/kernel.bin $(KBENCH_DIR)/kernel.bin
 # Targets that install dependencies build in their recipe, after deps:
 # as prerequisites next to deps, `make -j` would compile while deps still
 # installs the compiler.
-## run: boot the kernel under QEMU on SMP= CPUs (default: all), MEM=, ACCEL=kvm|tcg|auto
+# After the self-tests, a short benchmark boot on the same vCPUs (their
+# count: SMP's topology keys are for the self-tests), configuration full,
+# with the report; its files go under build/bench/run/ (results/ is make
+# bench's). The accelerator is decided once, for both boots.
+RUN_BENCH_MS ?= 20
+
+## run: boot the kernel under QEMU on SMP= CPUs (default: all), MEM=, ACCEL=kvm|tcg|auto: self-tests, then a short benchmark report
 run: deps
 	@$(MAKE) --no-print-directory kernel
-	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel $(ACCEL) \
-		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin
+	accel=$$(tools/qemu-run.sh --accel $(ACCEL) --print-accel $(KERNEL_DIR)/kernel.bin) && \
+	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel $$accel \
+		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin && \
+	smp="$(SMP)" && smp=$${smp%%,*} && \
+	/usr/bin/python3 tools/bench_qemu.py --report --kernel $(KERNEL_DIR)/kernel.bin \
+		--smp "$${smp:-$$(nproc)}" --configs full --accel $$accel --ms $(RUN_BENCH_MS) --reps 1 \
+		--commit $(BENCH_COMMIT) --out-dir build/bench/run --log-dir build/bench/run
 
 ## test-kernel: boot under TCG with -smp 1, 2, 4 and 16 (all self-tests pass), and check the runner catches failures
 test-kernel: deps

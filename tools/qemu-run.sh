@@ -15,13 +15,18 @@
 #                      build/kernel/logs/smp<N>-<accel>.log)
 #     --quiet          print only the summary lines, and the log's tail on
 #                      failure
+#     --print-accel    print the accelerator --accel resolves to (kvm or
+#                      tcg; auto probes as below) and exit without booting,
+#                      so that a series of boots decides once
 #     --gdb            start stopped, with a gdb stub on :1234, no timeout,
 #                      serial output to the log; runs gdb with
 #                      tools/gdb/kernel.gdb when stdin is a terminal
 #
 # Pass: QEMU exits through the isa-debug-exit device with the kernel's
-# success code (QEMU reports (code << 1) | 1 = 33) and, unless the command
-# line says "probe", the serial output has "selftest: N passed, 0 failed".
+# success code (QEMU reports (code << 1) | 1 = 33) and the serial output
+# has "selftest: N passed, 0 failed" (N >= 1), or for a command line with a
+# bench= word (benchmark mode, no self-tests) "bench: N passed, 0 failed";
+# a command line that says "probe" needs only the exit code.
 # A panic or exception exits with 35; a triple fault shuts the machine
 # down (-no-reboot), which QEMU reports as 0; a hang hits the timeout.
 # All of these fail.
@@ -42,6 +47,7 @@ timeout_s=600
 log=""
 quiet=0
 gdb=0
+print_accel=0
 kernel=""
 
 while [ $# -gt 0 ]; do
@@ -54,7 +60,8 @@ while [ $# -gt 0 ]; do
 	--log) log=${2:-}; shift 2 || die "--log needs a value" ;;
 	--quiet) quiet=1; shift ;;
 	--gdb) gdb=1; shift ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	--print-accel) print_accel=1; shift ;;
+	-h|--help) sed -n '2,32p' "$0"; exit 0 ;;
 	-*) die "unknown option '$1' (see --help)" ;;
 	*) [ -z "$kernel" ] || die "one kernel image only"; kernel=$1; shift ;;
 	esac
@@ -137,6 +144,10 @@ if [ "$accel" = auto ]; then
 elif [ "$accel" = kvm ] && ! kvm_usable; then
 	die "--accel kvm: /dev/kvm does not open"
 fi
+if [ $print_accel -eq 1 ]; then
+	echo "$accel"
+	exit 0
+fi
 
 [ -n "$log" ] || log="build/kernel/logs/smp${smp}-${accel}.log"
 mkdir -p "$(dirname "$log")"
@@ -164,8 +175,9 @@ if [ $quiet -eq 1 ]; then
 	timeout -k 5 "$timeout_s" "${cmd[@]}" </dev/null >"$log" 2>&1
 	rc=$?
 	# The kernel's own words: "exception N (...) on CPU n", panics, the
-	# halt summary after either, smp_call's watchdog.
-	grep -E "CPUs online|selftest: (PASS|FAIL)|passed, .* failed|panic|^exception |^halt: |^smp_call: " "$log"
+	# halt summary after either, smp_call's watchdog; the self-tests' and
+	# the benchmarks' summaries and failures.
+	grep -E "CPUs online|selftest: (PASS|FAIL)|^bench: .* FAILED|passed, .* failed|panic|^exception |^halt: |^smp_call: " "$log"
 else
 	timeout -k 5 "$timeout_s" "${cmd[@]}" </dev/null 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
@@ -181,9 +193,12 @@ case $rc in
 124|137) verdict="hang: no exit after ${timeout_s} s" ;;
 *) verdict="QEMU exited with $rc" ;;
 esac
+# Benchmark mode runs no self-tests: its own summary counts instead.
+summary=selftest
+[[ " $append " == *" bench="* ]] && summary=bench
 if [ -z "$verdict" ] && [[ " $append " != *" probe "* ]] &&
-   ! grep -Eq "^selftest: [1-9][0-9]* passed, 0 failed" "$log"; then
-	verdict="exit code said success but no 'selftest: N passed, 0 failed' line"
+   ! grep -Eq "^$summary: [1-9][0-9]* passed, 0 failed" "$log"; then
+	verdict="exit code said success but no '$summary: N passed, 0 failed' line"
 fi
 
 # The addresses of a panic's or an exception's backtrace, with names.

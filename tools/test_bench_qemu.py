@@ -1,0 +1,598 @@
+# SPDX-License-Identifier: MIT
+"""tools/bench_qemu.py against fixture serial logs (tools/testdata/bench_qemu/).
+
+Two layers: the log checks and the progress/report text as functions, no
+QEMU; and whole runs of bench_qemu.py through the real tools/qemu-run.sh
+with a stand-in qemu-system-x86_64 first on PATH (fake-qemu/), which prints
+a fixture log and exits as the kernel would, so the streaming, the files,
+the accelerator and the exit statuses are exercised too.
+
+  /usr/bin/python3 -m unittest discover -s tools -p 'test_bench_qemu.py'
+"""
+
+import collections
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import unittest.mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "testdata", "bench_qemu")
+sys.path.insert(0, HERE)
+sys.path.insert(0, DATA)
+import bench_qemu as bq  # noqa: E402
+import fixtures  # noqa: E402
+import loader  # noqa: E402  (bench_qemu put tools/plot on the path)
+
+TCG = fixtures.SIGNATURES["tcg"]
+WANT = bq.Expect(config="full", vcpus=2, accel="tcg", ms=100, reps=2)
+NAME = "frame/rand/full/order:9"
+
+
+def good_lines(**kw):
+	args = dict(config="full", vcpus=2, hypervisor=TCG, ms=100, reps=2)
+	args.update(kw)
+	return fixtures.boot_log(**args)
+
+
+def parse(lines, want=WANT):
+	p = bq.BootParser(want)
+	for line in lines:
+		p.feed(line + "\n")
+	p.finish()
+	return p
+
+
+def replace_record(lines, name, rep, change):
+	"""lines with record (name, rep) passed through change(dict) -> dict."""
+	out = []
+	for line in lines:
+		if line.startswith("bench-json: "):
+			rec = json.loads(line[len("bench-json: "):])
+			if rec["name"] == name and rec["repetition"] == rep:
+				line = "bench-json: " + json.dumps(change(rec))
+		out.append(line)
+	return out
+
+
+def failed_lines(name=NAME, why="E_NOMEM", **kw):
+	"""A boot in which name FAILED: no records for it, a FAILED line."""
+	out = []
+	for line in good_lines(**kw):
+		if line.startswith("bench-json: ") and f'"name":"{name}"' in line:
+			continue
+		if line.startswith("bench: [") and f"] {name}: " in line:
+			k = line.split("]")[0] + "]"
+			line = f"{k} {name} FAILED: {why}"
+		if line == "bench: 24 passed, 0 failed":
+			line = "bench: 23 passed, 1 failed"
+		out.append(line)
+	return out
+
+
+class Problems(unittest.TestCase):
+	def assertProblem(self, parser, text):
+		self.assertTrue(any(text in p for p in parser.problems),
+				f"no problem saying {text!r} in {parser.problems}")
+
+
+class GoodRun(Problems):
+	def test_fixture_file_passes(self):
+		with open(os.path.join(DATA, "tcg-smp2-full.log"), encoding="utf-8") as f:
+			p = parse(f.read().splitlines())
+		self.assertEqual(p.problems, [])
+		self.assertEqual(len(p.benchmarks), 24)
+		self.assertEqual(len(p.records()), 48)
+		self.assertEqual(p.summary, (24, 0))
+		self.assertEqual(p.context["hypervisor"], TCG)
+
+	def test_crlf_lines(self):
+		p = bq.BootParser(WANT)
+		for line in good_lines():
+			p.feed(line + "\r\n")
+		self.assertEqual(p.finish(), [])
+
+	def test_kvm_signature_with_nuls(self):
+		want = bq.Expect("full", 2, "kvm", 100, 2)
+		p = parse(good_lines(hypervisor=fixtures.SIGNATURES["kvm"]), want)
+		self.assertEqual(p.problems, [])
+		self.assertTrue(p.context["hypervisor"].startswith("KVMKVMKVM"))
+
+	def test_filtered_run(self):
+		only = ["frame/repeat/full/order:0", "frame/irq/full/order:0"]
+		p = parse(good_lines(only=only))
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks], only)
+
+	def test_feed_events(self):
+		p = bq.BootParser(WANT)
+		events = [e for e in (p.feed(line) for line in good_lines()) if e]
+		self.assertEqual(events[0], ("context", p.context))
+		self.assertEqual([k for k, _ in events[1:]], ["benchmark"] * 24)
+		self.assertEqual([b.index for _, b in events[1:]], list(range(1, 25)))
+
+
+class FailedRuns(Problems):
+	def test_failed_line(self):
+		p = parse(failed_lines())
+		self.assertProblem(p, f"{NAME} FAILED: E_NOMEM")
+		self.assertProblem(p, "summary: 1 failed")
+		self.assertEqual([b.failed for b in p.benchmarks if b.failed], ["E_NOMEM"])
+
+	def test_failed_after_records(self):
+		lines = [line for line in good_lines()
+			 if not (line.startswith("bench: [") and f"] {NAME}: " in line)]
+		k = [b.index for b in parse(good_lines()).benchmarks if b.name == NAME][0]
+		i = max(i for i, line in enumerate(lines) if f'"name":"{NAME}"' in line)
+		lines.insert(i + 1, f"bench: [{k}/24] {NAME} FAILED: timeout")
+		self.assertProblem(parse(lines), f"{NAME}: FAILED after 2 bench-json lines")
+
+	def test_missing_summary(self):
+		lines = [line for line in good_lines() if not line.startswith("bench: 24 passed")]
+		self.assertProblem(parse(lines), "no summary line")
+
+	def test_stopped_inside_a_benchmark(self):
+		lines = good_lines()
+		cut = max(i for i, line in enumerate(lines) if line.startswith("bench-json: "))
+		p = parse(lines[:cut + 1])
+		self.assertProblem(p, "2 bench-json lines without a progress line")
+		self.assertProblem(p, "no summary line")
+
+	def test_no_context(self):
+		p = parse([line for line in good_lines() if "bench: context" not in line])
+		self.assertProblem(p, "no 'bench: context' line")
+		self.assertProblem(p, "a bench-json line before the context line")
+
+	def test_context_twice(self):
+		lines = good_lines()
+		ctx = [line for line in lines if line.startswith("bench: context")]
+		self.assertProblem(parse(lines + ctx), "output after the summary")
+		self.assertProblem(parse(ctx + lines), "a second context line")
+
+	def test_context_not_what_was_asked(self):
+		for key, field, asked in (("min_ms", "ms", 50), ("reps", "reps", 3),
+					  ("vcpus", "vcpus", 4), ("config", "config", "nopcp")):
+			want = dataclasses.replace(WANT, **{field: asked})
+			self.assertProblem(parse(good_lines(), want),
+					   f"context: {key} is {getattr(WANT, field)!r}, the boot asked for {asked!r}")
+
+	def test_context_field_missing(self):
+		lines = [line.replace('"tsc_mhz":2495,', "") for line in good_lines()]
+		self.assertProblem(parse(lines), "context: tsc_mhz missing")
+
+	def test_no_benchmarks(self):
+		p = parse(good_lines(only=[]))
+		self.assertProblem(p, "no benchmarks to run")
+
+
+class WrongCounts(Problems):
+	def test_summary_count_short(self):
+		lines = [line.replace("bench: 24 passed", "bench: 23 passed") for line in good_lines()]
+		p = parse(lines)
+		self.assertProblem(p, "summary: 23 passed, 0 failed, but 24 benchmarks reported")
+		self.assertProblem(p, "but the context announced 24")
+
+	def test_context_announces_more(self):
+		lines = [line.replace('"benchmarks":24', '"benchmarks":25') for line in good_lines()]
+		p = parse(lines)
+		self.assertProblem(p, "[1/24], but the context announced 25")
+		self.assertProblem(p, "summary: 24 passed, but the context announced 25")
+
+	def test_progress_skips_one(self):
+		lines = [line.replace("bench: [5/24]", "bench: [6/24]") for line in good_lines()]
+		self.assertProblem(parse(lines), "[6/24] after 4 benchmarks")
+
+	def test_benchmark_twice(self):
+		lines = [line.replace("frame/repeat/full/order:3", "frame/repeat/full/order:0")
+			 .replace('"order":3', '"order":0') for line in good_lines()]
+		self.assertProblem(parse(lines), "frame/repeat/full/order:0: reported twice")
+
+	def test_repetition_missing(self):
+		lines = [line for line in good_lines()
+			 if not (f'"name":"{NAME}"' in line and '"repetition":1' in line)]
+		self.assertProblem(parse(lines), f"{NAME}: repetitions [0], want 0..1")
+
+	def test_records_of_another_benchmark(self):
+		lines = replace_record(good_lines(), NAME, 1,
+				       lambda r: {**r, "name": "frame/rand/full/order:3", "order": 3})
+		self.assertProblem(parse(lines), f"{NAME}: its progress line follows records of")
+
+
+class BadRecords(Problems):
+	def bad(self, change, text, name=NAME):
+		p = parse(replace_record(good_lines(), name, 0, change))
+		self.assertProblem(p, text)
+
+	def test_histogram_not_summing(self):
+		self.bad(lambda r: {**r, "lat_ops": r["lat_ops"] + 1},
+			 f"{NAME}: lat_log2_ns holds 4000 operations, lat_ops = 4001")
+
+	def test_histogram_bad_bucket(self):
+		self.bad(lambda r: {**r, "lat_log2_ns": {"64": 4000}}, "not a count of bucket 0..63")
+		self.bad(lambda r: {**r, "lat_log2_ns": {"4": 4000.5}}, "not a count of bucket 0..63")
+
+	def test_percentiles_out_of_order(self):
+		self.bad(lambda r: {**r, "p90_ns": r["p99_ns"] * 2}, "percentiles out of order")
+		self.bad(lambda r: {**r, "p999_ns": r["max_ns"] + 1}, "percentiles out of order")
+
+	def test_irq_without_irq_ops(self):
+		name = "frame/irq/full/order:0"
+		self.bad(lambda r: {k: v for k, v in r.items() if k != "irq_ops"},
+			 "irq record without irq_ops > 0", name)
+		self.bad(lambda r: {**r, "irq_ops": 0}, "irq record without irq_ops > 0", name)
+
+	def test_missing_field(self):
+		for key in ("ns_per_op", "lat_ops", "p99_ns", "threads", "repetition", "workload"):
+			self.bad(lambda r: {k: v for k, v in r.items() if k != key},
+				 f"{key} missing or not a")
+
+	def test_wrong_type(self):
+		self.bad(lambda r: {**r, "ops": 64000.5}, "ops missing or not a integer")
+		self.bad(lambda r: {**r, "mops_total": "fast"}, "mops_total missing or not a number")
+		self.bad(lambda r: {**r, "extra": "text"}, "extra is 'text', not a number")
+
+	def test_config_or_threads_not_the_boots(self):
+		self.bad(lambda r: {**r, "config": "nopcp", "name": "frame/rand/nopcp/order:9"},
+			 "config 'nopcp', but the boot ran 'full'")
+		self.bad(lambda r: {**r, "threads": 1}, "threads 1, but the boot has 2 vCPUs")
+
+	def test_name_disagrees(self):
+		self.bad(lambda r: {**r, "order": 3}, "order 3 does not match the name")
+		self.bad(lambda r: {**r, "workload": "repeat"}, "not in the name")
+
+	def test_counts(self):
+		self.bad(lambda r: {**r, "ops": 0, "lat_ops": 0, "lat_log2_ns": {}},
+			 "want iterations, ops >= 1 and 0 < lat_ops <= ops")
+
+	def test_not_json(self):
+		lines = good_lines()
+		i = lines.index(next(line for line in lines if line.startswith("bench-json: ")))
+		lines[i] = lines[i][:-5]
+		self.assertProblem(parse(lines), "bench-json: not JSON")
+		lines[i] = "bench-json: [1, 2]"
+		p = parse(lines)
+		self.assertProblem(p, "bench-json: not a JSON object")
+		self.assertProblem(p, "frame/repeat/full/order:0: repetitions [1], want 0..1")
+
+
+class Hypervisor(Problems):
+	def test_mismatch(self):
+		self.assertIsNone(bq.check_hypervisor("tcg", "TCGTCGTCGTCG"))
+		self.assertIsNone(bq.check_hypervisor("kvm", "KVMKVMKVM\0\0\0"))
+		self.assertIsNone(bq.check_hypervisor("kvm", "KVMKVMKVM"))
+		self.assertIn("asked for kvm", bq.check_hypervisor("kvm", "TCGTCGTCGTCG"))
+		self.assertIn("asked for tcg", bq.check_hypervisor("tcg", "KVMKVMKVM"))
+		self.assertIn("asked for tcg", bq.check_hypervisor("tcg", "none"))
+
+	def test_in_a_boot(self):
+		p = parse(good_lines(hypervisor="KVMKVMKVM"))
+		self.assertProblem(p, "hypervisor signature is 'KVMKVMKVM', but the boot asked for tcg")
+
+
+class Complete(unittest.TestCase):
+	def test_missing_cases(self):
+		p = parse(good_lines(only=fixtures.names("full")[1:]))
+		self.assertEqual(p.problems, [])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "full"),
+				 ["no record of frame/repeat/full/order:0"])
+		self.assertEqual(bq.missing_cases(parse(good_lines()).benchmarks, "full"), [])
+
+
+class FakeClock:
+	def __init__(self):
+		self.t = 0.0
+
+	def __call__(self):
+		return self.t
+
+
+class ProgressLines(unittest.TestCase):
+	def test_lines_total_and_time_left(self):
+		out, clock = io.StringIO(), FakeClock()
+		prog = bq.Progress(boots=3, out=out, clock=clock)
+		p = bq.BootParser(WANT)
+		for line in good_lines():
+			clock.t += 0.05 if line.startswith("bench: [") else 0
+			bq.stream([line], p, prog, "qemu-tcg", 2, collections.deque())
+		lines = out.getvalue().splitlines()
+		self.assertEqual(len(lines), 24)
+		self.assertNotIn("\r", out.getvalue())
+		self.assertEqual(lines[0], "[1/72] qemu-tcg smp=2 frame/repeat/full/order:0: "
+			       "14.8 ns/op, 135 Mops/s (~4 s left)")
+		self.assertTrue(lines[-1].startswith("[24/72] qemu-tcg smp=2 frame/irq/full/order:10: "))
+		self.assertTrue(lines[-1].endswith("(~2 s left)"), lines[-1])
+		clock.t += 600                  # a slow boot: minutes
+		prog.boot_started(24)
+		prog.benchmark_done("qemu-tcg", 4, p.benchmarks[0])
+		# 601.2 s for 25 benchmarks, 47 left (3 boots x 24 - 25).
+		self.assertTrue(out.getvalue().splitlines()[-1].endswith("(~19 min left)"))
+
+	def test_failed_and_last(self):
+		out = io.StringIO()
+		prog = bq.Progress(boots=1, out=out, clock=FakeClock())
+		p = bq.BootParser(WANT)
+		bq.stream(failed_lines(), p, prog, "qemu-kvm", 2, collections.deque())
+		lines = out.getvalue().splitlines()
+		self.assertIn(f"qemu-kvm smp=2 {NAME} FAILED: E_NOMEM (", "\n".join(lines))
+		self.assertTrue(lines[-1].startswith("[24/24] ") and lines[-1].endswith("(done)"))
+
+	def test_streams_as_lines_come(self):
+		"""Each benchmark's line is out before the next benchmark's output is read."""
+		out = io.StringIO()
+		prog = bq.Progress(boots=1, out=out, clock=FakeClock())
+		seen = []
+
+		def lines():
+			for line in good_lines():
+				if line.startswith("bench: ["):
+					seen.append(len(out.getvalue().splitlines()))
+				yield line
+
+		bq.stream(lines(), bq.BootParser(WANT), prog, "qemu-tcg", 2, collections.deque())
+		self.assertEqual(seen, list(range(24)))
+
+	def test_fmt(self):
+		self.assertEqual([bq.fmt(x) for x in (0.0123, 1.234, 12.34, 123.4, 60000.0)],
+				 ["0.01", "1.23", "12.3", "123", "60000"])
+
+
+class Report(unittest.TestCase):
+	def test_table(self):
+		opts = bq.parse_args(["--kernel", __file__, "--reps", "2"])
+		runs = {n: parse(good_lines(vcpus=n), bq.Expect("full", n, "tcg", 100, 2)).records()
+			for n in (1, 2)}
+		runs[2] = [r for r in runs[2] if r["workload"] != "mixed"]
+		meta = {"machine": "M, 2 CPUs", "qemu_version": "7.2", "commit": "abc"}
+		text = bq.report("qemu-tcg", meta, runs, opts).splitlines()
+		self.assertIn("qemu-tcg, M, 2 CPUs, QEMU 7.2, commit abc", text[0])
+		self.assertTrue(any(line.startswith("full") and "smp=1" in line and "smp=2" in line
+				    for line in text))
+		row = next(line for line in text if line.split()[:2] == ["repeat", "0"])
+		self.assertEqual(row.split(), ["repeat", "0", "|", "10.5", "95.5", "32",
+					       "|", "14.8", "135", "32"])
+		row = next(line for line in text if line.split()[:2] == ["mixed", "0"])
+		self.assertEqual(row.split()[-4:], ["|", "-", "-", "-"])
+
+
+class Options(unittest.TestCase):
+	def refused(self, *argv, text):
+		err = io.StringIO()
+		with self.assertRaises(SystemExit) as cm, unittest.mock.patch("sys.stderr", err):
+			bq.parse_args(["--kernel", __file__] + list(argv))
+		self.assertEqual(cm.exception.code, 2)
+		self.assertIn(text, err.getvalue())
+
+	def test_bad_options(self):
+		self.refused("--smp", "0", text="--smp: want vCPU counts 1..255")
+		self.refused("--smp", "2 x", text="--smp: want vCPU counts")
+		self.refused("--smp", "256", text="--smp: want vCPU counts")
+		self.refused("--smp", "2 2", text="--smp: a value given twice")
+		self.refused("--smp", "", text="--smp: want vCPU counts")
+		self.refused("--configs", "full,fast", text="--configs: want some of")
+		self.refused("--ms", "0", text="--ms must be 1..60000")
+		self.refused("--reps", "101", text="--reps 1..100")
+		self.refused("--filter", "a b", text="--filter: one kernel command-line word")
+		self.refused("--filter", "order:0", "--complete", text="contradict")
+		self.refused("--timeout", "0", text="--timeout must be at least 1 s")
+		self.refused("--accel", "hvf", text="invalid choice")
+		self.refused("--no-such", text="unrecognized arguments")
+		self.refused("--kernel", "/nonexistent/kernel.bin", text="--kernel: cannot read")
+
+	def test_lists(self):
+		opts = bq.parse_args(["--kernel", __file__, "--smp", "1,2  8", "--configs", "full nopcp"])
+		self.assertEqual((opts.smp, opts.configs), ([1, 2, 8], ["full", "nopcp"]))
+		self.assertEqual(bq.kernel_cmdline("nopcp", opts), "bench=nopcp bench_ms=100 bench_reps=3")
+		opts = bq.parse_args(["--kernel", __file__, "--filter", "order:0", "--ms", "5"])
+		self.assertEqual(bq.kernel_cmdline("full", opts),
+				 "bench=full bench_ms=5 bench_reps=3 bench_filter=order:0")
+
+
+class Machine(unittest.TestCase):
+	def test_as_gbench_says(self):
+		with tempfile.NamedTemporaryFile("w", suffix="cpuinfo") as f:
+			f.write("processor\t: 0\nmodel name\t: AMD EPYC 7B13 \nprocessor\t: 1\n"
+				"model name\t: other\n")
+			f.flush()
+			self.assertEqual(bq.machine_name(f.name), f"AMD EPYC 7B13 , {bq.host_cpus()} CPUs")
+		self.assertEqual(bq.machine_name("/nonexistent"), f"unknown, {bq.host_cpus()} CPUs")
+		self.assertEqual(bq.mem_mib(8), 3072)
+
+
+# --- whole runs: bench_qemu.py -> qemu-run.sh -> fake QEMU --------------------
+
+class WholeRuns(unittest.TestCase):
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.dir = self.tmp.name
+		self.fake = os.path.join(self.dir, "fixtures")
+		os.mkdir(self.fake)
+		self.kernel = os.path.join(self.dir, "kernel.bin")
+		open(self.kernel, "w").close()
+		self.out = os.path.join(self.dir, "out")
+		self.logs = os.path.join(self.dir, "logs")
+
+	def tearDown(self):
+		self.tmp.cleanup()
+
+	def fixture(self, smp, config, lines=None, rc=None, reps=2):
+		lines = lines if lines is not None else fixtures.boot_log(config, smp, reps=reps)
+		fixtures.write(os.path.join(self.fake, f"smp{smp}-{config}.log"), lines)
+		if rc is not None:
+			with open(os.path.join(self.fake, f"smp{smp}-{config}.rc"), "w") as f:
+				f.write(f"{rc}\n")
+
+	def env(self):
+		env = dict(os.environ, FAKE_QEMU_DIR=self.fake)
+		env["PATH"] = os.path.join(DATA, "fake-qemu") + os.pathsep + env["PATH"]
+		return env
+
+	def bench(self, *argv, accel="tcg"):
+		cmd = [sys.executable, os.path.join(HERE, "bench_qemu.py"), "--kernel", self.kernel,
+		       "--out-dir", self.out, "--log-dir", self.logs, "--commit", "fixture1",
+		       "--reps", "2", "--accel", accel, "--timeout", "30"] + list(argv)
+		return subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=120)
+
+	def qemu_run(self, append, *opts):
+		cmd = [os.path.join(HERE, "qemu-run.sh"), "--smp", "2", "--accel", "tcg", "--timeout",
+		       "30", "--log", os.path.join(self.logs, "q.log"), "--append", append,
+		       *opts, self.kernel]
+		return subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=60)
+
+	def calls(self):
+		with open(os.path.join(self.fake, "calls"), encoding="utf-8") as f:
+			return f.read().splitlines()
+
+	def files(self):
+		return sorted(os.listdir(self.out)) if os.path.isdir(self.out) else []
+
+	def test_good_run(self):
+		for n in (1, 2):
+			for c in ("full", "nopcp"):
+				self.fixture(n, c)
+		r = self.bench("--smp", "1 2", "--configs", "full,nopcp", "--report")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		progress = [line for line in r.stdout.splitlines() if line.startswith("[")]
+		self.assertEqual(len(progress), 96)
+		self.assertEqual([line.split("]")[0] for line in progress],
+				 [f"[{k}/96" for k in range(1, 97)])
+		self.assertIn("[49/96] qemu-tcg smp=2 frame/repeat/full/order:0: ", r.stdout)
+		self.assertNotIn("\r", r.stdout)
+		self.assertIn("bench-qemu report: qemu-tcg", r.stdout)
+		self.assertEqual(self.files(), ["qemu-tcg-smp1.json", "qemu-tcg-smp2.json"])
+		with open(os.path.join(self.out, "qemu-tcg-smp2.json"), encoding="utf-8") as f:
+			doc = json.load(f)
+		ctx = doc["context"]
+		self.assertEqual({k: ctx[k] for k in ("commit", "accel", "vcpus", "mem", "min_ms",
+						      "reps", "qemu_version", "hypervisor")},
+				 {"commit": "fixture1", "accel": "tcg", "vcpus": 2, "mem": "1536M",
+				  "min_ms": 100, "reps": 2, "qemu_version": "7.2.99",
+				  "hypervisor": "TCGTCGTCGTCG"})
+		self.assertEqual(ctx["machine"], bq.machine_name())
+		self.assertEqual(set(ctx), {"commit", "accel", "host_cpus", "qemu_version", "machine",
+					    "vcpus", "date", "mem", "min_ms", "reps", "cpu",
+					    "hypervisor", "tsc_mhz", "lat_every"})
+		self.assertEqual(len(doc["records"]), 96)
+		self.assertEqual({r["config"] for r in doc["records"]}, {"full", "nopcp"})
+		cases = loader.load_files([os.path.join(self.out, f) for f in self.files()])
+		self.assertEqual(len(cases), 2 * 2 * 24)
+		self.assertEqual({c.dataset for c in cases}, {"qemu-tcg"})
+		self.assertEqual(self.calls(), [
+			f"smp={n} mem={1024 + 256 * n}M accel=tcg append=bench={c} bench_ms=100 bench_reps=2"
+			for n in (1, 2) for c in ("full", "nopcp")])
+		self.assertEqual(sorted(os.listdir(self.logs)), [
+			"tcg-smp1-full.log", "tcg-smp1-nopcp.log", "tcg-smp2-full.log", "tcg-smp2-nopcp.log"])
+
+	def test_failed_benchmark_stops_the_run(self):
+		for c in ("full", "nopcp"):
+			self.fixture(1, c)
+		self.fixture(2, "full")
+		self.fixture(2, "nopcp", failed_lines("frame/rand/nopcp/order:9", config="nopcp"), rc=35)
+		self.fixture(4, "full")
+		r = self.bench("--smp", "1 2 4", "--configs", "full nopcp")
+		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+		log = os.path.join(self.logs, "tcg-smp2-nopcp.log")
+		self.assertIn(f"bench_qemu: FAIL qemu-tcg smp=2 config=nopcp (log {log}):", r.stderr)
+		self.assertIn("qemu-run.sh exited with 1: qemu-run: FAIL", r.stderr)
+		self.assertIn("frame/rand/nopcp/order:9 FAILED: E_NOMEM", r.stderr)
+		self.assertIn("frame/rand/nopcp/order:9 FAILED: E_NOMEM (", r.stdout)
+		self.assertIn("bench: 23 passed, 1 failed", r.stderr)    # the output's tail
+		self.assertNotIn("bench-json: {", r.stderr)              # but not its records
+		self.assertTrue(os.path.exists(log))
+		self.assertEqual(self.files(), ["qemu-tcg-smp1.json"])   # nothing of smp 2, no tmp
+		self.assertFalse(any("smp=4" in c for c in self.calls()))
+
+	def test_bad_record_qemu_run_passed(self):
+		self.fixture(2, "full", replace_record(fixtures.boot_log("full", 2), NAME, 1,
+						       lambda r: {**r, "lat_ops": 3999}))
+		r = self.bench("--smp", "2", "--configs", "full")
+		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+		self.assertNotIn("qemu-run.sh exited", r.stderr)
+		self.assertIn(f"{NAME}: lat_log2_ns holds 4000 operations, lat_ops = 3999", r.stderr)
+		self.assertEqual(self.files(), [])
+
+	def test_bad_exit_after_good_output(self):
+		"""Every line right, but the kernel died on the way out (exit 35)."""
+		self.fixture(2, "full", rc=35)
+		r = self.bench("--smp", "2", "--configs", "full")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("qemu-run.sh exited with 1: qemu-run: FAIL smp=2 mem=1536M accel=tcg", r.stderr)
+		self.assertIn("the kernel reported failure (exit code 35)", r.stderr)
+		self.assertEqual(self.files(), [])
+
+	def test_missing_summary_fails_in_qemu_run_too(self):
+		self.fixture(2, "full", [line for line in fixtures.boot_log("full", 2)
+					 if not line.startswith("bench: 24 passed")])
+		r = self.bench("--smp", "2", "--configs", "full")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("no 'bench: N passed, 0 failed' line", r.stderr)
+		self.assertIn("no summary line", r.stderr)
+
+	def test_hypervisor_mismatch(self):
+		self.fixture(2, "full", fixtures.boot_log("full", 2, hypervisor="KVMKVMKVM"))
+		r = self.bench("--smp", "2", "--configs", "full")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("hypervisor signature is 'KVMKVMKVM', but the boot asked for tcg", r.stderr)
+
+	def test_complete(self):
+		self.fixture(2, "full", fixtures.boot_log("full", 2, only=fixtures.names("full")[:-1]))
+		r = self.bench("--smp", "2", "--configs", "full", "--complete")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("no record of frame/irq/full/order:10", r.stderr)
+		self.fixture(2, "full")
+		self.assertEqual(self.bench("--smp", "2", "--configs", "full", "--complete").returncode, 0)
+
+	def test_accel_auto_decided_once(self):
+		for n in (1, 2):
+			self.fixture(n, "full")
+		r = self.bench("--smp", "1 2", "--configs", "full", accel="auto")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		probes = [c for c in self.calls() if c.endswith("append=probe")]
+		boots = [c for c in self.calls() if "bench=" in c]
+		self.assertLessEqual(len(probes), 2)           # tcg and kvm, once (none without /dev/kvm)
+		self.assertEqual(len(boots), 2)
+		accel = {c.split("accel=")[1].split()[0] for c in boots}
+		self.assertEqual(len(accel), 1)
+		self.assertEqual(self.files(), [f"qemu-{a}-smp{n}.json" for a in accel for n in (1, 2)])
+
+	def test_bad_options_exit_2(self):
+		r = self.bench("--smp", "0")
+		self.assertEqual(r.returncode, 2)
+		self.assertIn("--smp: want vCPU counts", r.stderr)
+		self.assertFalse(os.path.exists(os.path.join(self.fake, "calls")))
+
+	def test_qemu_run_pass_rule(self):
+		self.fixture(2, "full")
+		self.assertEqual(self.qemu_run("bench=full bench_ms=1").returncode, 0)
+		# A bench boot must have the bench summary; a self-test line does not do.
+		self.fixture(2, "full", ["selftest: 5 passed, 0 failed"])
+		r = self.qemu_run("bench=full")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("no 'bench: N passed, 0 failed' line", r.stdout)
+		self.fixture(2, "full", ["bench: 0 passed, 0 failed"])
+		self.assertEqual(self.qemu_run("bench=full").returncode, 1)
+		# Without bench= (bench_ms= is not it), the self-test summary counts.
+		self.fixture(2, "", ["bench: 3 passed, 0 failed"])
+		r = self.qemu_run("bench_ms=3")
+		self.assertIn("no 'selftest: N passed, 0 failed' line", r.stdout)
+
+	def test_qemu_run_quiet_names_failures(self):
+		self.fixture(2, "full", failed_lines(), rc=35)
+		r = self.qemu_run("bench=full", "--quiet")
+		summary = r.stdout.split("--- last")[0]
+		self.assertIn(f"] {NAME} FAILED: E_NOMEM", summary)
+		self.assertIn("bench: 23 passed, 1 failed", summary)
+		self.assertNotIn("bench-json", summary)
+
+	def test_qemu_run_print_accel(self):
+		r = self.qemu_run("x", "--print-accel")
+		self.assertEqual((r.returncode, r.stdout), (0, "tcg\n"))
+		self.assertFalse(os.path.exists(os.path.join(self.fake, "calls")))
+
+
+if __name__ == "__main__":
+	unittest.main()

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Serial logs of benchmark boots, written from the protocol (issue 10 item 4:
+the kernel's "bench: context", "bench-json:", "bench: [k/N] ..." and summary
+lines, interleaved with ordinary boot lines). Made-up numbers, not
+measurements; tools/test_bench_qemu.py builds its cases from them.
+
+  /usr/bin/python3 tools/testdata/bench_qemu/fixtures.py
+      rewrites tcg-smp2-full.log here: one whole good boot, to read.
+"""
+
+import json
+import os
+
+WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
+ORDERS = (0, 3, 9, 10)
+SIGNATURES = {"tcg": "TCGTCGTCGTCG", "kvm": "KVMKVMKVM\\u0000\\u0000\\u0000"}
+# Stands for the signature; the fake QEMU puts in its -accel's.
+HYPERVISOR = "@HYPERVISOR@"
+CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0}
+
+
+def names(config):
+	return [f"frame/{w}/{config}/order:{o}" for w in WORKLOADS for o in ORDERS]
+
+
+def record(config, vcpus, workload, order, rep):
+	"""One bench-json object, consistent: its histogram sums to lat_ops, its
+	percentiles are bucket upper edges in order, capped by max_ns."""
+	ns = round((10.0 + 2 * ORDERS.index(order) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
+	lat_ops = 4000
+	k = int(max(ns, 2)).bit_length() - 1  # the bucket most operations fall in
+	hist = {str(k): 3900, str(k + 1): 90, str(k + 6): 10}
+	max_ns = 2 ** (k + 6) + 17
+	rec = {"name": f"frame/{workload}/{config}/order:{order}", "workload": workload,
+	       "config": config, "order": order, "threads": vcpus, "repetition": rep,
+	       "iterations": 1000, "ops": 64000, "lat_ops": lat_ops, "ns_per_op": ns,
+	       "mops_total": round(vcpus * 1000.0 / ns, 3), "p50_ns": 2 ** (k + 1),
+	       "p90_ns": 2 ** (k + 1), "p99_ns": 2 ** (k + 2), "p999_ns": 2 ** (k + 7),
+	       "max_ns": max_ns, "lat_log2_ns": hist}
+	rec["p999_ns"] = min(rec["p999_ns"], max_ns)
+	if workload == "irq":
+		rec["irq_ops"] = 120
+	return rec
+
+
+def context(config, vcpus, hypervisor, ms, reps, benchmarks):
+	ctx = {"config": config, "vcpus": vcpus, "cpu": "QEMU Virtual CPU version 2.5+",
+	       "hypervisor": "SIG", "tsc_mhz": 2495, "min_ms": ms, "reps": reps,
+	       "lat_every": 16, "benchmarks": benchmarks}
+	# The signature is spliced in as text: KVM's has NULs, written \\u0000.
+	return json.dumps(ctx, separators=(",", ":")).replace('"SIG"', f'"{hypervisor}"')
+
+
+def boot_log(config="full", vcpus=2, hypervisor=HYPERVISOR, ms=100, reps=2, only=None):
+	"""A good boot's serial output, as a list of lines (no newlines). only:
+	the benchmark names to run (a filter), default all 24."""
+	run = [n for n in names(config) if only is None or n in only]
+	out = ["SeaBIOS (version 1.16.2-debian-1.16.2-1)", "Booting from ROM..",
+	       "memmap: 0x0000000000000000-0x000000000009fbff usable",
+	       f"CPUs online: {vcpus} (APIC ids 0..{vcpus - 1})",
+	       f"frame: booted config={config}",
+	       "bench: " + "context " + context(config, vcpus, hypervisor, ms, reps, len(run))]
+	for k, name in enumerate(run, 1):
+		_, workload, _, o = name.split("/")
+		recs = [record(config, vcpus, workload, int(o.split(":")[1]), r) for r in range(reps)]
+		out += ["bench-json: " + json.dumps(r, separators=(",", ":")) for r in recs]
+		r = recs[0]
+		out.append(f"bench: [{k}/{len(run)}] {name}: {r['ns_per_op']:.3f} ns/op, "
+			   f"{r['mops_total']:.3f} Mops/s, p99 {r['p99_ns']} ns, max {r['max_ns']} ns")
+		if k == 3:
+			out.append("lapic: timer 100 Hz on CPU 1")   # other lines interleave
+	out.append(f"bench: {len(run)} passed, 0 failed")
+	out.append("exit: code 16")
+	return out
+
+
+def write(path, lines, crlf=False):
+	with open(path, "w", encoding="utf-8") as f:
+		f.write("".join(line + ("\r\n" if crlf else "\n") for line in lines))
+
+
+if __name__ == "__main__":
+	here = os.path.dirname(os.path.abspath(__file__))
+	write(os.path.join(here, "tcg-smp2-full.log"),
+	      boot_log("full", 2, SIGNATURES["tcg"], ms=100, reps=2))
