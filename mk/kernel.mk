@@ -129,7 +129,7 @@ run: deps
 	tools/qemu-run.sh $(if $(SMP),--smp $(SMP)) --mem $(MEM) --accel $$accel \
 		--append "torture_ms=$(TORTURE_MS)" $(KERNEL_DIR)/kernel.bin && \
 	smp="$(SMP)" && smp=$${smp%%,*} && \
-	/usr/bin/python3 tools/bench_qemu.py --report --kernel $(KERNEL_DIR)/kernel.bin \
+	/usr/bin/python3 tools/bench_qemu.py --report --kernel $(KBENCH_DIR)/kernel.bin \
 		--smp "$${smp:-$$(nproc)}" --configs full --accel $$accel --ms $(RUN_BENCH_MS) --reps 1 \
 		--commit $(BENCH_COMMIT) --out-dir build/bench/run --log-dir build/bench/run
 

@@ -77,6 +77,9 @@ class UsageError(Exception):
 
 # --- checking one boot's output (no QEMU needed) ----------------------------
 
+LAT_EVERY_DEFAULT = 16  # the kernel's (bench.h: BENCH_LAT_EVERY)
+
+
 @dataclass(frozen=True)
 class Expect:
 	"""What one boot was asked to do, which its output must agree with."""
@@ -85,6 +88,7 @@ class Expect:
 	accel: str          # "tcg" or "kvm", as decided
 	ms: int
 	reps: int
+	lat_every: int = LAT_EVERY_DEFAULT  # 1: every operation timed, lat_ops == ops
 
 
 @dataclass
@@ -137,7 +141,8 @@ def check_context(ctx, want):
 	if bad:
 		return bad
 	for key, asked in (("config", want.config), ("vcpus", want.vcpus),
-			   ("min_ms", want.ms), ("reps", want.reps)):
+			   ("min_ms", want.ms), ("reps", want.reps),
+			   ("lat_every", want.lat_every)):
 		if ctx[key] != asked:
 			bad.append(f"context: {key} is {ctx[key]!r}, the boot asked for {asked!r}")
 	if ctx["benchmarks"] < 1:
@@ -213,6 +218,9 @@ def _check_record_values(rec, want):
 	if rec["iterations"] < 1 or rec["ops"] < 1 or not 0 < rec["lat_ops"] <= rec["ops"]:
 		bad.append(f"iterations {rec['iterations']}, ops {rec['ops']}, lat_ops "
 			   f"{rec['lat_ops']}: want iterations, ops >= 1 and 0 < lat_ops <= ops")
+	if want.lat_every == 1 and rec["lat_ops"] != rec["ops"]:
+		bad.append(f"every operation was to be timed (lat_every 1), but lat_ops "
+			   f"{rec['lat_ops']} != ops {rec['ops']}")
 	pcts = [rec[p] for p in PERCENTILES]
 	if pcts != sorted(pcts):
 		bad.append("percentiles out of order (p50 <= p90 <= p99 <= p999 <= max): "
@@ -542,6 +550,9 @@ def parse_args(argv):
 	ap.add_argument("--ms", type=int, default=100, help="bench_ms: minimum time per run")
 	ap.add_argument("--reps", type=int, default=3, help="bench_reps: repetitions")
 	ap.add_argument("--filter", default="", help="bench_filter: only names containing it")
+	ap.add_argument("--lat-every", type=int, default=LAT_EVERY_DEFAULT,
+			help="bench_lat_every: time one iteration in N (a power of two; 1: all, "
+			"and every record's histogram must hold every operation)")
 	ap.add_argument("--out-dir", default="results")
 	ap.add_argument("--log-dir", default="build/bench/qemu")
 	ap.add_argument("--commit", default=None, help="default: git's, as BENCH_COMMIT")
@@ -577,6 +588,8 @@ def validate(opts):
 	if not 1 <= opts.ms <= 60000 or not 1 <= opts.reps <= 100:
 		raise UsageError(f"--ms must be 1..60000 and --reps 1..100 (the kernel's limits), "
 				 f"not {opts.ms} and {opts.reps}")
+	if not 1 <= opts.lat_every <= 1 << 20 or opts.lat_every & (opts.lat_every - 1):
+		raise UsageError(f"--lat-every must be a power of two 1..1048576, not {opts.lat_every}")
 	if opts.filter and not re.fullmatch(r"[A-Za-z0-9_/:.-]+", opts.filter):
 		raise UsageError(f"--filter: one kernel command-line word of letters, digits "
 				 f"and _/:.-, not {opts.filter!r}")
@@ -603,6 +616,8 @@ def resolve_accel(opts):
 
 def kernel_cmdline(config, opts):
 	words = [f"bench={config}", f"bench_ms={opts.ms}", f"bench_reps={opts.reps}"]
+	if opts.lat_every != LAT_EVERY_DEFAULT:
+		words.append(f"bench_lat_every={opts.lat_every}")
 	return " ".join(words + ([f"bench_filter={opts.filter}"] if opts.filter else []))
 
 
@@ -632,7 +647,7 @@ def stream(lines, parser, progress, label, vcpus, tail):
 def run_boot(opts, accel, vcpus, config, progress):
 	"""Boots once; returns (parser, problems, log). No problems: it passed."""
 	log = os.path.join(opts.log_dir, f"{accel}-smp{vcpus}-{config}.log")
-	parser = BootParser(Expect(config, vcpus, accel, opts.ms, opts.reps))
+	parser = BootParser(Expect(config, vcpus, accel, opts.ms, opts.reps, opts.lat_every))
 	tail = collections.deque(maxlen=TAIL_LINES)
 	cmd = boot_command(opts, accel, vcpus, config, log)
 	with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

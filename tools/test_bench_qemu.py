@@ -220,6 +220,14 @@ class BadRecords(Problems):
 		self.bad(lambda r: {**r, "p90_ns": r["p99_ns"] * 2}, "percentiles out of order")
 		self.bad(lambda r: {**r, "p999_ns": r["max_ns"] + 1}, "percentiles out of order")
 
+	def test_every_operation_timed_but_not_all_in_histogram(self):
+		want = bq.Expect("full", 2, "tcg", 100, 2, lat_every=1)
+		rec = fixtures.record("full", 2, "repeat", 0, 0)
+		self.assertIn(f"{rec['name']}: every operation was to be timed (lat_every 1), but "
+			      "lat_ops 4000 != ops 64000", bq.check_record(rec, want))
+		rec = {**rec, "ops": rec["lat_ops"]}
+		self.assertEqual(bq.check_record(rec, want), [])
+
 	def test_irq_without_irq_ops(self):
 		name = "frame/irq/full/order:0"
 		self.bad(lambda r: {k: v for k, v in r.items() if k != "irq_ops"},
@@ -379,6 +387,7 @@ class Options(unittest.TestCase):
 		self.refused("--filter", "a b", text="--filter: one kernel command-line word")
 		self.refused("--filter", "order:0", "--complete", text="contradict")
 		self.refused("--timeout", "0", text="--timeout must be at least 1 s")
+		self.refused("--lat-every", "3", text="--lat-every must be a power of two")
 		self.refused("--accel", "hvf", text="invalid choice")
 		self.refused("--no-such", text="unrecognized arguments")
 		self.refused("--kernel", "/nonexistent/kernel.bin", text="--kernel: cannot read")
@@ -390,6 +399,9 @@ class Options(unittest.TestCase):
 		opts = bq.parse_args(["--kernel", __file__, "--filter", "order:0", "--ms", "5"])
 		self.assertEqual(bq.kernel_cmdline("full", opts),
 				 "bench=full bench_ms=5 bench_reps=3 bench_filter=order:0")
+		opts = bq.parse_args(["--kernel", __file__, "--lat-every", "1"])
+		self.assertEqual(bq.kernel_cmdline("full", opts),
+				 "bench=full bench_ms=100 bench_reps=3 bench_lat_every=1")
 
 
 class Machine(unittest.TestCase):
