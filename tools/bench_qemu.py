@@ -436,7 +436,7 @@ def report(label, meta, runs, opts):
 			key = (r["config"], r["workload"], r.get("order"))
 			cells.setdefault(key, {}).setdefault(n, []).append(r)
 	lines = [f"bench-qemu report: {label}, {meta['machine']}, QEMU {meta['qemu_version']}, "
-		 f"commit {meta['commit']} (medians of {opts.reps} repetitions of >= {opts.ms} ms; "
+		 f"commit {meta['commit']} (medians of {opts.reps} repetition{'s' if opts.reps > 1 else ''} of >= {opts.ms} ms; "
 		 f"p99 in ns)"]
 	col = "{:>9} {:>8} {:>7}"
 	for config in dict.fromkeys(k[0] for k in cells):
@@ -444,9 +444,15 @@ def report(label, meta, runs, opts):
 		lines.append(f"{config:<22}" + "".join(f" | {'smp=' + str(n):^26}" for n in smps))
 		lines.append(f"{'  workload':<15}{'order':>7}" +
 			     "".join(" | " + col.format("ns/op", "Mops/s", "p99") for _ in smps))
-		for (c, workload, order), by_n in cells.items():
-			if c != config:
-				continue
+		# The workloads in their usual order (the kernel runs them in
+		# link order); ones this script does not know last.
+		rank = {w: i for i, w in enumerate(WORKLOADS)}
+		keys = sorted((k for k in cells if k[0] == config),
+			      key=lambda k: (rank.get(k[1], len(rank)), k[1],
+					     -1 if k[2] is None else k[2]))
+		for key in keys:
+			_, workload, order = key
+			by_n = cells[key]
 			row = f"  {workload:<13}{'-' if order is None else order:>7}"
 			for n in smps:
 				recs = by_n.get(n)

@@ -366,6 +366,15 @@ class Report(unittest.TestCase):
 		row = next(line for line in text if line.split()[:2] == ["mixed", "0"])
 		self.assertEqual(row.split()[-4:], ["|", "-", "-", "-"])
 
+	def test_rows_in_the_usual_order_whatever_the_kernel_ran_first(self):
+		opts = bq.parse_args(["--kernel", __file__, "--reps", "2"])
+		recs = parse(good_lines(), WANT).records()
+		text = bq.report("qemu-tcg", {"machine": "M", "qemu_version": "7.2", "commit": "c"},
+				 {2: list(reversed(recs))}, opts)
+		rows = [line.split()[:2] for line in text.splitlines()
+			if line.split()[:1] and line.split()[0] in bq.WORKLOADS]
+		self.assertEqual(rows, [[w, str(o)] for w in bq.WORKLOADS for o in bq.ORDERS])
+
 
 class Options(unittest.TestCase):
 	def refused(self, *argv, text):
