@@ -38,7 +38,8 @@
  *          "reps":3,"lat_every":16,"benchmarks":24}
  *   bench-json: {"name":"frame/repeat/full/order:0","workload":"repeat",
  *          "config":"full","order":0,"threads":2,"repetition":0,
- *          "iterations":..,"ops":..,"lat_ops":..,"ns_per_op":12.345,
+ *          "iterations":..,"ops":..,"lat_ops":..,"wall_ns":..,
+ *          "ns_per_op":12.345,
  *          "mops_total":40.123,"p50_ns":..,"p90_ns":..,"p99_ns":..,
  *          "p999_ns":..,"max_ns":..,<counters>,"lat_log2_ns":{"3":100}}
  *   bench: [1/24] frame/repeat/full/order:0: 12.345 ns/op, 40.123 Mops/s,
@@ -516,10 +517,11 @@ static void print_record(const struct benchmark *b, unsigned rep,
 	put(&l, ",\"config\":");
 	put_string(&l, b->config);
 	put(&l, ",\"%s\":%lld,\"threads\":%u,\"repetition\":%u,"
-	    "\"iterations\":%llu,\"ops\":%llu,\"lat_ops\":%llu,\"ns_per_op\":",
+	    "\"iterations\":%llu,\"ops\":%llu,\"lat_ops\":%llu,"
+	    "\"wall_ns\":%llu,\"ns_per_op\":",
 	    b->c->arg_name, (long long)b->arg, the_run.threads, rep,
 	    (unsigned long long)iters, (unsigned long long)r->ops,
-	    (unsigned long long)r->lat_ops);
+	    (unsigned long long)r->lat_ops, (unsigned long long)r->wall_ns);
 	put_milli(&l, ns_per_op_milli(r));
 	put(&l, ",\"mops_total\":");
 	put_milli(&l, mops_milli(r));
