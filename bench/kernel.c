@@ -631,42 +631,59 @@ static void sort_u64(uint64_t *v, unsigned n)
 		}
 }
 
-/* Run one benchmark, print its records and progress line; whether it passed. */
+/* A benchmark's repetitions, kept until it has passed its checks. [B] */
+static struct result reps[KBENCH_REPS_MAX];
+
+/*
+ * Run one benchmark's repetitions into reps[]; NULL, or why it failed
+ * (a run's error, or the allocator's state after them).
+ */
+static const char *run_reps(const struct kbench_opts *o, uint64_t *iters)
+{
+	const char *error = NULL;
+
+	*iters = 1;
+	/* The first repetition is the run that reached min_ns. */
+	while (run_once(*iters, &reps[0], &error) &&
+	       reps[0].wall_ns < o->min_ns && *iters < MAX_ITERS)
+		*iters = next_iters(*iters, reps[0].wall_ns, o->min_ns);
+	for (unsigned rep = 1; error == NULL && rep < o->reps; rep++)
+		run_once(*iters, &reps[rep], &error);
+	fault = KBENCH_FAULT_NONE;
+	return error != NULL ? error : check_allocator();
+}
+
+/*
+ * Run one benchmark, print its records (only if it passed: a failed one
+ * has none) and its progress line; whether it passed.
+ */
 static bool measure(const struct kbench_opts *o, const struct benchmark *b,
 		    unsigned k, unsigned total)
 {
-	uint64_t iters = 1, ns[KBENCH_REPS_MAX], mops[KBENCH_REPS_MAX];
+	uint64_t iters, ns[KBENCH_REPS_MAX], mops[KBENCH_REPS_MAX];
 	uint64_t p99 = 0, max = 0;
-	const char *error = NULL;
-	struct result r;
-	unsigned rep = 0;
+	const char *error;
+	unsigned rep = o->reps;
 
 	the_run.c = b->c;
 	the_run.arg = b->arg;
 	the_run.threads = ncpus();
-	/* The first repetition is the run that reached min_ns. */
-	while (run_once(iters, &r, &error) && r.wall_ns < o->min_ns &&
-	       iters < MAX_ITERS)
-		iters = next_iters(iters, r.wall_ns, o->min_ns);
-	while (error == NULL) {
-		print_record(b, rep, iters, &r);
-		ns[rep] = ns_per_op_milli(&r);
-		mops[rep] = mops_milli(&r);
-		p99 = MAX(p99, percentile(&r, 9900));
-		max = MAX(max, r.lat_max_ns);
-		if (++rep == o->reps)
-			break;
-		run_once(iters, &r, &error);
-	}
-	fault = KBENCH_FAULT_NONE;
-	if (error == NULL)
-		error = check_allocator();
+	error = run_reps(o, &iters);
 	if (error != NULL) {
 		/* Drained and counted again: the next benchmark starts clean. */
 		(void)check_allocator();
 		baseline = allocated_now();
 		klog("bench: [%u/%u] %s FAILED: %s", k, total, b->name, error);
 		return false;
+	}
+	for (unsigned i = 0; i < rep; i++) {
+		const struct result *r = &reps[i];
+
+		print_record(b, i, iters, r);
+		ns[i] = ns_per_op_milli(r);
+		mops[i] = mops_milli(r);
+		p99 = MAX(p99, percentile(r, 9900));
+		max = MAX(max, r->lat_max_ns);
 	}
 	sort_u64(ns, rep);
 	sort_u64(mops, rep);

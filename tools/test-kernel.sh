@@ -41,7 +41,7 @@ done
 # expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [PATTERN...]
 # Each PATTERN must match a line of the log; "quiet:PATTERN" must match a
 # line of the runner's quiet summary (what it prints before the log's
-# tail), "once:PATTERN" exactly one line of the log.
+# tail), "once:PATTERN" exactly one line of the log, "none:PATTERN" none.
 expect_failure() {
 	local name=$1 append=$2 limit=$3 verdict=$4 out summary n log=$logs/test-$1.log
 	shift 4
@@ -67,6 +67,11 @@ expect_failure() {
 			n=$(grep -Ec "${p#once:}" "$log")
 			if [ "$n" -ne 1 ]; then
 				result FAIL "runner_catches_$name" "$n lines /${p#once:}/ in $log, not 1"
+				return
+			fi ;;
+		none:*)
+			if grep -Eq "${p#none:}" "$log"; then
+				result FAIL "runner_catches_$name" "a line /${p#none:}/ in $log"
 				return
 			fi ;;
 		*)
@@ -151,15 +156,19 @@ expect_failure late_ap_not_an_ap "late_ap=0" 60 "reported failure" \
 	"panic: cpu 0: smp: late_ap: no AP with APIC id 0 to make late"
 
 # Benchmark mode (bench=): a benchmark whose case leaks a frame, or fails,
-# fails alone (the others pass) and the boot fails; bad words are refused.
+# fails alone (the others pass), without records, and the boot fails; bad
+# words are refused.
 bench_quick="bench=full bench_ms=1 bench_reps=2 bench_filter=frame/repeat/"
 expect_failure bench_leak "$bench_quick fail=bench_leak" 120 "reported failure" \
 	"once:FAILED" \
 	"^bench: \[1/4\] frame/repeat/full/order:0 FAILED: it did not give back every frame" \
+	'none:^bench-json: \{"name":"frame/repeat/full/order:0"' \
+	'^bench-json: \{"name":"frame/repeat/full/order:3"' \
 	"^bench: 3 passed, 1 failed"
 expect_failure bench_error "$bench_quick fail=bench_error" 120 "reported failure" \
 	"once:FAILED" \
 	"^bench: \[1/4\] frame/repeat/full/order:0 FAILED: injected by fail=bench_error" \
+	'none:^bench-json: \{"name":"frame/repeat/full/order:0"' \
 	"^bench: 3 passed, 1 failed"
 expect_failure bench_unknown_config "bench=bogus" 60 "reported failure" \
 	"bad command line word 'bench=bogus'"
