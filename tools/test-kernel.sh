@@ -38,12 +38,45 @@ for n in $smp_list; do
 	fi
 done
 
-# expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [PATTERN...]
-# Each PATTERN must match a line of the log; "quiet:PATTERN" must match a
-# line of the runner's quiet summary (what it prints before the log's
-# tail), "once:PATTERN" exactly one line of the log, "none:PATTERN" none.
+# mismatch LOG SUMMARY PATTERN...: say what the first PATTERN that does not
+# hold wants (and return 1), or nothing. Each PATTERN must match a line of
+# LOG; "quiet:PATTERN" must match a line of SUMMARY (the runner's quiet
+# summary: what it prints before the log's tail), "once:PATTERN" exactly
+# one line of LOG, "none:PATTERN" none.
+mismatch() {
+	local log=$1 summary=$2 p n
+	shift 2
+	for p in "$@"; do
+		case $p in
+		quiet:*)
+			if ! grep -Eq "${p#quiet:}" <<<"$summary"; then
+				echo "no /${p#quiet:}/ in the quiet summary"
+				return 1
+			fi ;;
+		once:*)
+			n=$(grep -Ec "${p#once:}" "$log")
+			if [ "$n" -ne 1 ]; then
+				echo "$n lines /${p#once:}/ in $log, not 1"
+				return 1
+			fi ;;
+		none:*)
+			if grep -Eq "${p#none:}" "$log"; then
+				echo "a line /${p#none:}/ in $log"
+				return 1
+			fi ;;
+		*)
+			if ! grep -Eq "$p" "$log"; then
+				echo "no /$p/ in $log"
+				return 1
+			fi ;;
+		esac
+	done
+}
+
+# expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [PATTERN...]: the
+# runner fails the boot with VERDICT_PATTERN; PATTERNs as for mismatch.
 expect_failure() {
-	local name=$1 append=$2 limit=$3 verdict=$4 out summary n log=$logs/test-$1.log
+	local name=$1 append=$2 limit=$3 verdict=$4 out why log=$logs/test-$1.log
 	shift 4
 	out=$(tools/qemu-run.sh --smp 2 --mem 256M --accel tcg --quiet \
 		--timeout "$limit" --log "$log" --append "$append" "$kernel" 2>&1)
@@ -55,32 +88,10 @@ expect_failure() {
 		result FAIL "runner_catches_$name" "verdict not /$verdict/: $(tail -n 1 <<<"$out")"
 		return
 	fi
-	summary=$(sed '/^--- last [0-9]* lines of /,$d' <<<"$out")
-	for p in "$@"; do
-		case $p in
-		quiet:*)
-			if ! grep -Eq "${p#quiet:}" <<<"$summary"; then
-				result FAIL "runner_catches_$name" "no /${p#quiet:}/ in the quiet summary"
-				return
-			fi ;;
-		once:*)
-			n=$(grep -Ec "${p#once:}" "$log")
-			if [ "$n" -ne 1 ]; then
-				result FAIL "runner_catches_$name" "$n lines /${p#once:}/ in $log, not 1"
-				return
-			fi ;;
-		none:*)
-			if grep -Eq "${p#none:}" "$log"; then
-				result FAIL "runner_catches_$name" "a line /${p#none:}/ in $log"
-				return
-			fi ;;
-		*)
-			if ! grep -Eq "$p" "$log"; then
-				result FAIL "runner_catches_$name" "no /$p/ in $log"
-				return
-			fi ;;
-		esac
-	done
+	if ! why=$(mismatch "$log" "$(sed '/^--- last [0-9]* lines of /,$d' <<<"$out")" "$@"); then
+		result FAIL "runner_catches_$name" "$why"
+		return
+	fi
 	result OK "runner_catches_$name"
 }
 
