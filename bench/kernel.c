@@ -9,7 +9,8 @@
  *
  * Measuring, as Google Benchmark measures a benchmark on the host: runs
  * of a fixed iteration count, the same on every CPU; the count grows from
- * 1 until a run lasts at least min_ns of wall time; that run and reps - 1
+ * 1 until a run lasts at least min_ns of wall time (and, for a case with
+ * timer work, every CPU's loop IRQ_MIN_LOOP_NS); that run and reps - 1
  * more at the same count are the repetitions, one record each. A run:
  * smp_run_all() starts the body on every CPU; the first
  * bench_keep_running() is a barrier of all of them and starts each CPU's
@@ -122,6 +123,7 @@ struct run {
 /* A run's results, merged. */
 struct result {
 	uint64_t ops, timed_ns, wall_ns, lat_max_ns, lat_ops;
+	uint64_t loop_min_ns; /* the shortest CPU's loop */
 	uint64_t lat[BENCH_LAT_BUCKETS];
 	struct counter counters[BENCH_COUNTERS];
 	unsigned ncounters;
@@ -372,7 +374,7 @@ static void merge(struct result *res)
 {
 	uint64_t first = UINT64_MAX, last = 0, lat_max = 0;
 
-	*res = (struct result){ 0 };
+	*res = (struct result){ .loop_min_ns = UINT64_MAX };
 	for (unsigned c = 0; c < the_run.threads; c++) {
 		const struct cpu_part *p = &parts[c];
 
@@ -382,6 +384,7 @@ static void merge(struct result *res)
 		if (p->start != 0) {
 			first = MIN(first, p->start);
 			last = MAX(last, p->end);
+			res->loop_min_ns = MIN(res->loop_min_ns, p->end - p->start);
 		}
 		for (unsigned k = 0; k < BENCH_LAT_BUCKETS; k++) {
 			res->lat[k] += p->lat[k];
@@ -391,6 +394,8 @@ static void merge(struct result *res)
 			add_counter(res, &p->counters[i]);
 	}
 	res->wall_ns = last > first ? last - first : 0;
+	if (res->loop_min_ns == UINT64_MAX)
+		res->loop_min_ns = 0;
 	res->lat_max_ns = cycles_to_ns(lat_max);
 }
 
@@ -427,6 +432,36 @@ static uint64_t next_iters(uint64_t iters, uint64_t wall_ns, uint64_t min_ns)
 	want = (unsigned __int128)iters * min_ns * 14 / ((unsigned __int128)wall_ns * 10);
 	return MIN(MAX((uint64_t)MIN(want, (unsigned __int128)MAX_ITERS), iters + 1),
 		   iters * 10);
+}
+
+/*
+ * A case's timer work runs only in the ticks that come while a CPU's loop
+ * runs, the first a period after the loop started; and a CPU's loop may
+ * last much less than the run's wall time (vCPUs that share host cores
+ * take turns). So every CPU's loop must last a few periods, or the
+ * record could count no interrupt at all.
+ */
+#define IRQ_MIN_LOOP_NS (3 * (uint64_t)BENCH_IRQ_PERIOD_NS)
+
+/*
+ * The iteration count for the next run, after a run of iters that gave r:
+ * iters if r lasted long enough to be a repetition (min_ns of wall time,
+ * and IRQ_MIN_LOOP_NS of every CPU's loop for a case with timer work) or
+ * iters is MAX_ITERS; else more.
+ */
+static uint64_t iters_wanted(const struct kbench_opts *o,
+			     const struct result *r, uint64_t iters)
+{
+	uint64_t want = iters;
+
+	if (iters >= MAX_ITERS)
+		return iters;
+	if (r->wall_ns < o->min_ns)
+		want = next_iters(iters, r->wall_ns, o->min_ns);
+	if (the_run.c->irq != NULL && r->loop_min_ns < IRQ_MIN_LOOP_NS)
+		want = MAX(want, next_iters(iters, r->loop_min_ns,
+					    IRQ_MIN_LOOP_NS));
+	return want;
 }
 
 /* ------------------------------------------------------------ output */
@@ -641,12 +676,15 @@ static struct result reps[KBENCH_REPS_MAX];
 static const char *run_reps(const struct kbench_opts *o, uint64_t *iters)
 {
 	const char *error = NULL;
+	uint64_t want = 1;
 
-	*iters = 1;
-	/* The first repetition is the run that reached min_ns. */
-	while (run_once(*iters, &reps[0], &error) &&
-	       reps[0].wall_ns < o->min_ns && *iters < MAX_ITERS)
-		*iters = next_iters(*iters, reps[0].wall_ns, o->min_ns);
+	/* The first repetition is the first run that lasted long enough. */
+	do {
+		*iters = want;
+		if (!run_once(*iters, &reps[0], &error))
+			break;
+		want = iters_wanted(o, &reps[0], *iters);
+	} while (want != *iters);
 	for (unsigned rep = 1; error == NULL && rep < o->reps; rep++)
 		run_once(*iters, &reps[rep], &error);
 	fault = KBENCH_FAULT_NONE;
