@@ -311,6 +311,11 @@ bool inject_is_selftest_failure(const struct injection *i)
 	return i->run == NULL;
 }
 
+bool inject_is_bench_failure(const struct injection *i)
+{
+	return i->armed;
+}
+
 void inject_names(char *buf, size_t size)
 {
 	size_t used = 0;

@@ -29,6 +29,12 @@ const char *inject_name(const struct injection *i);
  */
 bool inject_is_selftest_failure(const struct injection *i);
 
+/*
+ * Whether the injection fails a benchmark (fail=bench_*): it does nothing
+ * without bench=.
+ */
+bool inject_is_bench_failure(const struct injection *i);
+
 /* Every name, '|' between them, into buf (truncated to size, terminated). */
 void inject_names(char *buf, size_t size);
 

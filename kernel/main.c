@@ -36,6 +36,8 @@
  *   bench=CONFIG    benchmark mode (bench/kernel.c): boot the frame
  *                   allocator in CONFIG (full, nopcp, locked), run the
  *                   benchmark cases on all CPUs instead of the self-tests
+ *                   (so test= and fail=test are refused with it, and
+ *                   fail=bench_* without it)
  *   bench_ms=N      with bench=: each measured run lasts at least N ms
  *                   (default 100)
  *   bench_reps=N    with bench=: repetitions per benchmark (default 3)
@@ -322,6 +324,31 @@ static NORETURN void bad_cmdline(const char *word, size_t n)
 	qemu_exit(QEMU_EXIT_FAILURE);
 }
 
+/*
+ * Words that would do nothing in the mode the command line chose are
+ * refused: a boot that ignored them would pass a test that tests nothing.
+ * test= and fail=test act in the self-tests, which bench= does not run;
+ * fail=bench_* in the benchmarks.
+ */
+static void check_mode(const struct boot_args *a)
+{
+	const char *fail = a->fail != NULL ? inject_name(a->fail) : "";
+
+	if (a->bench && a->only != NULL)
+		klog("boot: bad command line: test=%.*s with bench= (no "
+		     "self-test runs)", (int)a->only_len, a->only);
+	else if (a->bench && a->fail != NULL &&
+		 inject_is_selftest_failure(a->fail))
+		klog("boot: bad command line: fail=%s with bench= (no "
+		     "self-test runs)", fail);
+	else if (!a->bench && a->fail != NULL &&
+		 inject_is_bench_failure(a->fail))
+		klog("boot: bad command line: fail=%s needs bench=", fail);
+	else
+		return;
+	qemu_exit(QEMU_EXIT_FAILURE);
+}
+
 static void parse_cmdline(struct boot_args *a)
 {
 	static const struct frame_config full = FRAME_CONFIG_FULL;
@@ -353,6 +380,7 @@ static void parse_cmdline(struct boot_args *a)
 	}
 	if (option != NULL && !a->bench)
 		bad_cmdline(option, option_n);
+	check_mode(a);
 }
 
 /*
