@@ -766,6 +766,10 @@ bool kbench_run(const struct kbench_opts *o)
 	print_context(o, total);
 	pcp_drain_all();
 	baseline = allocated_now();
+	if (total == 0)
+		klog("bench: no benchmark to run (configuration %s, "
+		     "bench_filter=%.*s)", o->config, (int)o->filter_len,
+		     o->filter_len > 0 ? o->filter : "");
 	timer_set_hook(bench_tick);
 	for (unsigned i = 0; i < total; i++) {
 		struct benchmark b;

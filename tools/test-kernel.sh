@@ -191,13 +191,17 @@ expect_failure bench_lat_every_not_power_of_two "bench=full bench_lat_every=3" 6
 	"reported failure" "bad command line word 'bench_lat_every=3'"
 # Words that would do nothing are refused: a boot that ignored them would
 # pass, testing nothing. No self-test runs with bench=, no benchmark
-# without it.
+# without it; a filter that leaves nothing to run says so.
 expect_failure bench_injection_without_bench "fail=bench_leak" 60 "reported failure" \
 	"bad command line: fail=bench_leak needs bench="
 expect_failure bench_with_selftest_failure "bench=full fail=test" 60 "reported failure" \
 	"bad command line: fail=test with bench= \(no self-test runs\)"
 expect_failure bench_with_test "bench=full test=frame_basic" 60 "reported failure" \
 	"bad command line: test=frame_basic with bench= \(no self-test runs\)"
+expect_failure bench_filter_matches_nothing "bench=locked bench_filter=nomatch" 60 \
+	"reported failure" \
+	"^bench: no benchmark to run \(configuration locked, bench_filter=nomatch\)" \
+	"^bench: 0 passed, 0 failed"
 
 # expect_bench NAME SMP APPEND COUNT [PATTERN...]: a benchmark boot
 # (APPEND has bench=) that the runner passes, with COUNT benchmarks, and
