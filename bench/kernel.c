@@ -735,6 +735,27 @@ static bool measure(const struct kbench_opts *o, const struct benchmark *b,
 	return true;
 }
 
+/*
+ * Whether the machine has the memory every CPU's case may hold at once
+ * (BENCH_BYTES_PER_THREAD each: rand holds it all between its barriers);
+ * if not, say so, as the cases would only fail with E_NOMEM.
+ */
+static bool enough_memory(void)
+{
+	uint64_t need = ncpus() * BENCH_BYTES_PER_THREAD;
+	struct frame_stats st;
+
+	frame_get_stats(&st);
+	if (st.free * PAGE_SIZE >= need)
+		return true;
+	klog("bench: %u vCPUs need %llu MiB free (%llu MiB each), %llu MiB "
+	     "are: give the machine more memory", ncpus(),
+	     (unsigned long long)(need >> 20),
+	     (unsigned long long)(BENCH_BYTES_PER_THREAD >> 20),
+	     (unsigned long long)(st.free * PAGE_SIZE >> 20));
+	return false;
+}
+
 static void print_context(const struct kbench_opts *o, unsigned total)
 {
 	static struct line l; /* [B] */
@@ -758,6 +779,7 @@ static void print_context(const struct kbench_opts *o, unsigned total)
 bool kbench_run(const struct kbench_opts *o)
 {
 	unsigned total = each_benchmark(o, 0, NULL), passed = 0;
+	bool runnable;
 
 	ASSERT(o->reps >= 1 && o->reps <= KBENCH_REPS_MAX);
 	ASSERT(o->lat_every >= 1 && (o->lat_every & (o->lat_every - 1)) == 0);
@@ -766,12 +788,13 @@ bool kbench_run(const struct kbench_opts *o)
 	print_context(o, total);
 	pcp_drain_all();
 	baseline = allocated_now();
+	runnable = enough_memory();
 	if (total == 0)
 		klog("bench: no benchmark to run (configuration %s, "
 		     "bench_filter=%.*s)", o->config, (int)o->filter_len,
 		     o->filter_len > 0 ? o->filter : "");
 	timer_set_hook(bench_tick);
-	for (unsigned i = 0; i < total; i++) {
+	for (unsigned i = 0; runnable && i < total; i++) {
 		struct benchmark b;
 
 		each_benchmark(o, i, &b);

@@ -75,10 +75,11 @@ mismatch() {
 
 # expect_failure NAME APPEND TIMEOUT VERDICT_PATTERN [PATTERN...]: the
 # runner fails the boot with VERDICT_PATTERN; PATTERNs as for mismatch.
+# 2 vCPUs and 256 MiB, or $mem if set (mem=128M expect_failure ...).
 expect_failure() {
 	local name=$1 append=$2 limit=$3 verdict=$4 out why log=$logs/test-$1.log
 	shift 4
-	out=$(tools/qemu-run.sh --smp 2 --mem 256M --accel tcg --quiet \
+	out=$(tools/qemu-run.sh --smp 2 --mem "${mem:-256M}" --accel tcg --quiet \
 		--timeout "$limit" --log "$log" --append "$append" "$kernel" 2>&1)
 	if [ $? -eq 0 ]; then
 		result FAIL "runner_catches_$name" "the runner passed it"
@@ -198,6 +199,12 @@ expect_failure bench_with_selftest_failure "bench=full fail=test" 60 "reported f
 	"bad command line: fail=test with bench= \(no self-test runs\)"
 expect_failure bench_with_test "bench=full test=frame_basic" 60 "reported failure" \
 	"bad command line: test=frame_basic with bench= \(no self-test runs\)"
+# A machine too small for what the cases hold (64 MiB a vCPU) is named as
+# the cause, before anything runs, not left to cases failing with E_NOMEM.
+mem=128M expect_failure bench_too_little_memory "bench=full bench_ms=1" 60 \
+	"reported failure" \
+	"^bench: 2 vCPUs need 128 MiB free \(64 MiB each\), [0-9]+ MiB are" \
+	"none:^bench-json:" "^bench: 0 passed, 24 failed"
 expect_failure bench_filter_matches_nothing "bench=locked bench_filter=nomatch" 60 \
 	"reported failure" \
 	"^bench: no benchmark to run \(configuration locked, bench_filter=nomatch\)" \
