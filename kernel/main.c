@@ -141,6 +141,9 @@ static void read_firmware(uint32_t magic, uint32_t info_pa)
 				  image_end_phys(), &map, cmdline,
 				  sizeof(cmdline));
 
+	if (e == E_NOSPC)
+		panic("boot: the command line is longer than %u characters",
+		      (unsigned)sizeof(cmdline) - 1);
 	if (e != E_OK)
 		boot_fail("multiboot information", e);
 	klog("memory map (%llu MiB usable):",

@@ -142,6 +142,11 @@ expect_failure bad_command_line "fail=bogus" 60 "reported failure" \
 	"bad command line word 'fail=bogus'"
 expect_failure unknown_selftest "test=bogus" 60 "reported failure" \
 	"selftest: no test named 'bogus'"
+# A command line longer than the kernel keeps is refused, not cut: cut,
+# "bench_reps=25" at its end became "bench_reps=2" and the boot passed.
+long_cmdline="torture_ms=100$(printf ' probe%.0s' $(seq 1 48)) bench_reps=25"
+expect_failure command_line_too_long "$long_cmdline" 60 "reported failure" \
+	"panic: cpu 0: boot: the command line is longer than 255 characters"
 # Two CPUs panic at once (the winner waits for the second): one report.
 expect_failure panic_all "fail=panic_all" 60 "reported failure" \
 	"once:^panic: " "once:^halt: " "halt: stopped 1 other CPUs"

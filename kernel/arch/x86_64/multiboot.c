@@ -82,13 +82,15 @@ static void read_modules(const struct mb_info *info, struct memmap *m)
 
 /*
  * Loaders put the image's path first (QEMU: "kernel.bin args", as GRUB
- * does); what follows it is the kernel's command line.
+ * does); what follows it and its blanks is the kernel's command line.
  */
 static const char *skip_image_path(const char *s)
 {
 	while (*s == ' ')
 		s++;
 	while (*s != ' ' && *s != '\0')
+		s++;
+	while (*s == ' ')
 		s++;
 	return s;
 }
@@ -122,9 +124,10 @@ err_t multiboot_parse(uint32_t magic, uint64_t info_pa, uint64_t image_start,
 
 		add(m, info->cmdline, n + 1, MEM_MODULE);
 		args = skip_image_path(s);
-		n = MIN(strlen(args), cap - 1);
-		memcpy(cmdline, args, n);
-		cmdline[n] = '\0';
+		n = strlen(args);
+		if (n >= cap)
+			return E_NOSPC; /* cut, a word could change meaning */
+		memcpy(cmdline, args, n + 1);
 	}
 	return E_OK;
 }

@@ -21,6 +21,7 @@
  * and skipped, never merged in.
  *   E_INVAL  magic is not a multiboot loader's, or there is no memory map
  *   E_NOMEM  the map has no usable memory
+ *   E_NOSPC  the command line does not fit in cap bytes (cmdline "")
  */
 MUST_CHECK err_t multiboot_parse(uint32_t magic, uint64_t info_pa,
 				 uint64_t image_start, uint64_t image_end,
