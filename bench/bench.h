@@ -137,9 +137,13 @@ void bench_resume(struct bench_state *st);
 /*
  * A barrier of all the run's threads, inside the state loop (every thread
  * must call it equally often; the loop guarantees equal iterations).
- * Returns false, at once or while waiting, if any thread of the run has
- * called bench_error(): the body must then leave its loop without
- * waiting for anyone again.
+ * Returns false, at once or while waiting, if a thread of the run called
+ * bench_error() before every thread had arrived: the body must then leave
+ * its loop without waiting for anyone again. Once all have arrived, every
+ * thread gets true, even if one fails right after (the others learn it at
+ * their next barrier or bench_keep_running()): the answer is the same for
+ * all, so no thread takes a barrier that let the others through for one
+ * that did not.
  */
 bool bench_barrier(struct bench_state *st);
 

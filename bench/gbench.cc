@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/barrier.h"
 #include "bench/bench.h"
 #include "bench/env.h"
 #include "bench/stats.h"
@@ -62,39 +63,13 @@ struct instance {
 };
 
 /*
- * A counting barrier: the last to arrive resets the count and opens the
- * next round; the others wait for the round to change. The increments
- * and the round's change are sequentially consistent, so whatever a
- * thread did before arriving happens before what any thread does after
- * leaving. Waiters yield: with more threads than cores the ones still to
- * arrive need the CPU. Reusable by runs of any size, one after another:
- * every round that starts completes (or the run failed, and its barrier
- * is reset with the run).
+ * Barrier waits yield (bench/barrier.h): with more threads than cores the
+ * ones still to arrive need the CPU.
  */
-struct barrier {
-	std::atomic<unsigned> arrived{ 0 };
-	std::atomic<unsigned> round{ 0 };
-
-	/* Wait for n threads; false as soon as *failed is set (if given). */
-	bool wait(unsigned n, const std::atomic<bool> *failed)
-	{
-		unsigned r = round.load();
-
-		if (failed != nullptr && failed->load())
-			return false;
-		if (arrived.fetch_add(1) + 1 == n) {
-			arrived.store(0);
-			round.fetch_add(1);
-		} else {
-			while (round.load() == r) {
-				if (failed != nullptr && failed->load())
-					return false;
-				sched_yield();
-			}
-		}
-		return failed == nullptr || !failed->load();
-	}
-};
+void yield(void)
+{
+	sched_yield();
+}
 
 /*
  * What a run's threads share. [thread 0 resets it before the ready
@@ -103,9 +78,10 @@ struct barrier {
 struct run {
 	const instance *in;
 	unsigned threads;
-	std::atomic<bool> failed; /* a thread called bench_error(): set once,
-				     read by every bench_barrier() wait */
-	barrier bar; /* bench_barrier() */
+	bool failed; /* [atomic: __atomic builtins, as bench/barrier.c reads
+			it] a thread called bench_error(): set once, read by
+			every bench_barrier() wait */
+	hbarrier bar; /* bench_barrier() */
 	/* [mu] merged results */
 	std::mutex mu;
 	unsigned merged;
@@ -127,7 +103,7 @@ struct thread {
 };
 
 run the_run;
-barrier ready; /* a run's threads wait there until its machine is ready */
+hbarrier ready; /* a run's threads wait there until its machine is ready */
 std::atomic<unsigned> errors;
 uint64_t ns_mult;      /* bench_state.ns_mult */
 uint64_t lat_every = BENCH_LAT_EVERY; /* time one iteration in this many (bench.h) */
@@ -137,6 +113,11 @@ void fail(const char *what)
 {
 	errors.fetch_add(1);
 	std::fprintf(stderr, "bench: %s\n", what);
+}
+
+bool failed(const run &r)
+{
+	return __atomic_load_n(&r.failed, __ATOMIC_SEQ_CST);
 }
 
 thread *self(const struct bench_state *st)
@@ -225,9 +206,8 @@ void reset(run &r, const instance *in, unsigned threads)
 {
 	r.in = in;
 	r.threads = threads;
-	r.failed = false;
-	r.bar.arrived = 0;
-	r.bar.round = 0;
+	__atomic_store_n(&r.failed, false, __ATOMIC_SEQ_CST);
+	hbarrier_reset(&r.bar);
 	r.merged = 0;
 	r.ops = r.timed_ns = r.lat_max = 0;
 	r.first_start = UINT64_MAX;
@@ -274,10 +254,10 @@ void run_instance(benchmark::State &gs, const instance *in)
 		}
 	}
 	/* Nobody touches the allocator or the run before it is ready. */
-	ready.wait(th.threads, nullptr);
+	hbarrier_wait(&ready, th.threads, nullptr, yield);
 	if (!cpu)
 		bench_error(&st, "no CPU id free");
-	else if (!the_run.failed.load())
+	else if (!failed(the_run))
 		in->c->run(&st);
 	end_loop(&st);
 	merge(gs, the_run, st, th);
@@ -507,7 +487,7 @@ bool bench_loop_edge(struct bench_state *st)
 	if (st->left < 0) {
 		/* Start: Google Benchmark's start barrier, then our clock. */
 		if (th->gs->KeepRunningBatch(th->gs->max_iterations)) {
-			if (!r.failed.load() &&
+			if (!failed(r) &&
 			    bench_env_irq_start(th->in->c->irq, BENCH_IRQ_PERIOD_NS)) {
 				st->left = int64_t(th->gs->max_iterations) - 1;
 				st->timing = true; /* the first: always */
@@ -515,7 +495,7 @@ bool bench_loop_edge(struct bench_state *st)
 				th->since = th->start = bench_env_now_ns();
 				return true;
 			}
-			if (!r.failed.load())
+			if (!failed(r))
 				bench_error(st, "cannot start the timer");
 			th->gs->KeepRunning(); /* returns false: the stop barrier */
 		}
@@ -578,7 +558,7 @@ bool bench_barrier(struct bench_state *st)
 {
 	thread *th = self(st);
 
-	return th->r->bar.wait(th->threads, &th->r->failed);
+	return hbarrier_wait(&th->r->bar, th->threads, &th->r->failed, yield);
 }
 
 void bench_counter(struct bench_state *st, const char *name, uint64_t value)
@@ -592,7 +572,7 @@ void bench_error(struct bench_state *st, const char *msg)
 {
 	thread *th = self(st);
 
-	th->r->failed.store(true);
+	__atomic_store_n(&th->r->failed, true, __ATOMIC_SEQ_CST);
 	if (!th->gs->error_occurred())
 		th->gs->SkipWithError(msg);
 	if (st->left > 0)

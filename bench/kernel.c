@@ -57,6 +57,7 @@
 
 #include <platform.h>
 
+#include "bench/barrier.h"
 #include "bench/bench.h"
 #include "bench/kernel.h"
 #include "bench/stats.h"
@@ -71,18 +72,6 @@ extern const struct bench_case *const __start_bench_cases[];
 extern const struct bench_case *const __stop_bench_cases[];
 
 #define MAX_ITERS (UINT64_C(1) << 32)
-
-/*
- * A counting barrier: the last to arrive resets the count and opens the
- * next round; the others wait for the round to change. Sequentially
- * consistent, so whatever a CPU did before arriving happens before what
- * any CPU does after leaving. Waiters spin (cpu_spin()): the last arrival
- * sends no interrupt, so a halted waiter would sleep to its next tick.
- */
-struct barrier {
-	_Atomic unsigned arrived;
-	_Atomic unsigned round;
-};
 
 struct counter {
 	const char *name;
@@ -114,10 +103,10 @@ struct run {
 	int64_t arg;                /* [B] */
 	unsigned threads;           /* [B] */
 	uint64_t iters;             /* [B] */
-	_Atomic bool failed;        /* bench_error() was called */
+	bool failed;                /* [atomic] bench_error() was called */
 	const char *_Atomic error;  /* the first bench_error()'s message */
-	struct barrier start;       /* the loop's start: every CPU passes */
-	struct barrier bar;         /* bench_barrier() */
+	struct hbarrier start;      /* the loop's start: every CPU passes */
+	struct hbarrier bar;        /* bench_barrier() */
 };
 
 /* A run's results, merged. */
@@ -148,33 +137,21 @@ static struct cpu_part *part(const struct bench_state *st)
 	return st->impl;
 }
 
-/* ------------------------------------------------------------ barrier */
+/* ------------------------------------------------------------ failure */
 
-static void barrier_reset(struct barrier *b)
+/* [atomic] the_run.failed: set by bench_error(), read by every CPU */
+static bool run_failed(void)
 {
-	atomic_store(&b->arrived, 0);
-	atomic_store(&b->round, 0);
+	return __atomic_load_n(&the_run.failed, __ATOMIC_SEQ_CST);
 }
 
-/* Wait for n CPUs; false as soon as *failed is set (if given). */
-static bool barrier_wait(struct barrier *b, unsigned n,
-			 const _Atomic bool *failed)
+/*
+ * Barrier waits spin (cpu_spin()): the last arrival sends no interrupt,
+ * so a halted waiter would sleep to its next tick.
+ */
+static void barrier_spin(void)
 {
-	unsigned r = atomic_load(&b->round);
-
-	if (failed != NULL && atomic_load(failed))
-		return false;
-	if (atomic_fetch_add(&b->arrived, 1) + 1 == n) {
-		atomic_store(&b->arrived, 0);
-		atomic_fetch_add(&b->round, 1);
-	} else {
-		while (atomic_load(&b->round) == r) {
-			if (failed != NULL && atomic_load(failed))
-				return false;
-			cpu_spin();
-		}
-	}
-	return failed == NULL || !atomic_load(failed);
+	cpu_spin();
 }
 
 /* ---------------------------------------------------- timer interrupts */
@@ -221,8 +198,8 @@ bool bench_loop_edge(struct bench_state *st)
 		return false;
 	if (st->left < 0) {
 		/* Start: every CPU passes, failed or not (end_loop relies). */
-		barrier_wait(&the_run.start, the_run.threads, NULL);
-		if (!atomic_load(&the_run.failed)) {
+		hbarrier_wait(&the_run.start, the_run.threads, NULL, barrier_spin);
+		if (!run_failed()) {
 			irq_start();
 			st->left = (int64_t)the_run.iters - 1;
 			st->timing = true; /* the first: always */
@@ -283,7 +260,8 @@ void bench_resume(struct bench_state *st)
 bool bench_barrier(struct bench_state *st)
 {
 	(void)st;
-	return barrier_wait(&the_run.bar, the_run.threads, &the_run.failed);
+	return hbarrier_wait(&the_run.bar, the_run.threads, &the_run.failed,
+			     barrier_spin);
 }
 
 void bench_counter(struct bench_state *st, const char *name, uint64_t value)
@@ -307,7 +285,7 @@ void bench_error(struct bench_state *st, const char *msg)
 	const char *none = NULL;
 
 	atomic_compare_exchange_strong(&the_run.error, &none, msg);
-	atomic_store(&the_run.failed, true);
+	__atomic_store_n(&the_run.failed, true, __ATOMIC_SEQ_CST);
 	if (st->left > 0)
 		st->left = 0;
 }
@@ -403,14 +381,14 @@ static void merge(struct result *res)
 static bool run_once(uint64_t iters, struct result *res, const char **error)
 {
 	the_run.iters = iters;
-	atomic_store(&the_run.failed, false);
+	__atomic_store_n(&the_run.failed, false, __ATOMIC_SEQ_CST);
 	atomic_store(&the_run.error, NULL);
-	barrier_reset(&the_run.start);
-	barrier_reset(&the_run.bar);
+	hbarrier_reset(&the_run.start);
+	hbarrier_reset(&the_run.bar);
 	smp_run_all(run_on_cpu, NULL);
 	merge(res);
 	*error = NULL;
-	if (!atomic_load(&the_run.failed))
+	if (!run_failed())
 		return true;
 	*error = atomic_load(&the_run.error);
 	if (*error == NULL)

@@ -24,6 +24,7 @@
 BENCH_BIN := build/bench/bench/bench
 BENCH_CASES := $(sort $(wildcard bench/cases/*.c))
 BENCH_OBJS := build/bench/bench/gbench.o build/bench/bench/host_env.o \
+	build/bench/bench/barrier.o \
 	$(patsubst %.c,build/bench/%.o,$(BENCH_CASES))
 BENCH_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -I. -pthread
 BENCH_LDLIBS := -lbenchmark $(HOST_LDLIBS)
@@ -31,7 +32,7 @@ BENCH_LDLIBS := -lbenchmark $(HOST_LDLIBS)
 # Which commit the figures are of (-dirty: tracked files differ from it).
 BENCH_COMMIT = $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 
-build/bench/bench/gbench.o: bench/gbench.cc bench/bench.h bench/env.h
+build/bench/bench/gbench.o: bench/gbench.cc bench/bench.h bench/env.h bench/barrier.h
 	@mkdir -p $(@D)
 	$(call say,CXX,$@)
 	$(Q)$(CXX_bench) $(BENCH_CXXFLAGS) -MMD -MP -c $< -o $@

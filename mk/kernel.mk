@@ -36,6 +36,7 @@ KERNEL_SRCS := \
 	kernel/selftest.c \
 	stress/frame_torture.c \
 	bench/kernel.c \
+	bench/barrier.c \
 	$(wildcard bench/cases/*.c) \
 	$(PORTABLE_SRCS)
 

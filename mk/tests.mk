@@ -4,7 +4,7 @@
 
 LOCK_TESTS := test_spinlock test_lockcheck
 UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
-	test_buddy test_frame test_klib test_acpi
+	test_buddy test_frame test_klib test_acpi test_bench_barrier
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 
@@ -41,7 +41,13 @@ build/$(1)/tests/test_acpi: build/$(1)/kernel/arch/x86_64/acpi.o
 endef
 
 $(foreach v,$(TEST_VARIANTS),$(eval $(call klib_test,$(v))))
+# test_bench_barrier: the benchmark harnesses' barrier, as both link it.
+define bench_barrier_test
+build/$(1)/tests/test_bench_barrier: build/$(1)/bench/barrier.o
+endef
+
 $(foreach v,$(TEST_VARIANTS),$(eval $(call acpi_test,$(v))))
+$(foreach v,$(TEST_VARIANTS),$(eval $(call bench_barrier_test,$(v))))
 $(foreach v,$(TEST_VARIANTS),$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 $(foreach v,$(LOCK_TEST_VARIANTS),$(foreach t,$(LOCK_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 
