@@ -107,6 +107,41 @@ static bool test_timer_ticks_on_every_cpu(void)
 	return true;
 }
 
+/*
+ * time_ns() never goes back, counts nanoseconds (the benchmark harness
+ * times spans of a few microseconds with it; it used to move in whole
+ * microseconds), and agrees with udelay()'s TSC.
+ */
+static bool test_clock_counts_nanoseconds(void)
+{
+	uint64_t t0 = time_ns(), prev = t0, fine = 0, d;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t now = time_ns();
+
+		if (now < prev) {
+			klog("selftest:   time_ns() went back from %llu to %llu",
+			     (unsigned long long)prev, (unsigned long long)now);
+			return false;
+		}
+		fine += (now - t0) % 1000 != 0;
+		prev = now;
+	}
+	if (fine == 0) {
+		klog("selftest:   time_ns() moved only in whole microseconds");
+		return false;
+	}
+	t0 = time_ns();
+	udelay(10000);
+	d = time_ns() - t0;
+	if (d < 9990000) {
+		klog("selftest:   udelay(10 ms) took %llu ns by time_ns()",
+		     (unsigned long long)d);
+		return false;
+	}
+	return true;
+}
+
 static void count_call(void *arg)
 {
 	unsigned me = cpu_id();
@@ -1362,6 +1397,7 @@ static const struct selftest tests[] = {
 	{ "every_cpu_online", test_every_cpu_online },
 	{ "lapic_address_from_firmware", test_lapic_address_from_firmware },
 	{ "timer_ticks_on_every_cpu", test_timer_ticks_on_every_cpu },
+	{ "clock_counts_nanoseconds", test_clock_counts_nanoseconds },
 	{ "call_all_reaches_every_cpu", test_call_all_reaches_every_cpu },
 	{ "idle_wake_not_lost", test_idle_wake_not_lost },
 	{ "call_wait_never_halts", test_call_wait_never_halts },
