@@ -514,6 +514,31 @@ class WholeRuns(unittest.TestCase):
 		self.assertEqual(sorted(os.listdir(self.logs)), [
 			"tcg-smp1-full.log", "tcg-smp1-nopcp.log", "tcg-smp2-full.log", "tcg-smp2-nopcp.log"])
 
+	def test_locked_not_booted_beyond_the_host_cpus(self):
+		n = bq.host_cpus() + 1
+		for c in ("full", "locked"):
+			self.fixture(n, c)
+			self.fixture(1, c)
+		r = self.bench("--smp", f"1 {n}", "--configs", "full,locked")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertIn(f"not booting locked at smp {n}: more vCPUs than the "
+			      f"{bq.host_cpus()} host CPUs", r.stdout)
+		self.assertEqual([c.split(" append=")[1].split()[0] for c in self.calls()],
+				 ["bench=full", "bench=locked", "bench=full"])  # smp 1, 1, n
+		with open(os.path.join(self.out, f"qemu-tcg-smp{n}.json"), encoding="utf-8") as f:
+			self.assertEqual({r["config"] for r in json.load(f)["records"]}, {"full"})
+		# Asked for: booted.
+		os.remove(os.path.join(self.fake, "calls"))
+		r = self.bench("--smp", str(n), "--configs", "locked", "--locked-beyond-host")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertEqual(len(self.calls()), 1)
+
+	def test_only_locked_beyond_the_host_writes_nothing(self):
+		n = bq.host_cpus() + 1
+		r = self.bench("--smp", str(n), "--configs", "locked")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertEqual(self.files(), [])
+
 	def test_failed_benchmark_stops_the_run(self):
 		for c in ("full", "nopcp"):
 			self.fixture(1, c)
