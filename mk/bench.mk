@@ -3,7 +3,8 @@
 # run two ways. On the host, Google Benchmark (Debian libbenchmark-dev)
 # drives them, built in the bench variant (-O2, debug checks off): its JSON
 # goes to results/host-frame.json (docs: bench/gbench.cc, bench/bench.h).
-# In the kernel, booted under QEMU with bench=CONFIG, they run on every vCPU
+# In the kernel (build/kernel-bench: debug checks off as well), booted under
+# QEMU with bench=CONFIG, they run on every vCPU
 # at once and print one JSON record per repetition on the serial port;
 # tools/bench_qemu.py boots it once per (vCPU count, configuration), checks
 # every record and writes results/qemu-<accel>-smp<N>.json (one file per
@@ -14,10 +15,13 @@
 #   make bench-host        the host suite alone
 #   make bench-qemu        the kernel's suite alone: BENCH_QEMU_SMP= (vCPU
 #                          counts), BENCH_QEMU_CONFIGS=, ACCEL=kvm|tcg|auto
-#                          (decided once for all boots, as make run does)
+#                          (decided once for all boots, as make run does);
+#                          locked only up to the host's CPUs unless
+#                          BENCH_QEMU_LOCKED_BEYOND_HOST=1 (bench_qemu.py)
 #   make bench-smoke       every host case once, briefly, checked (make test)
-#   make bench-qemu-smoke  one boot, -smp 3 under TCG: every kernel case
-#                          once, briefly, checked (make test)
+#   make bench-qemu-smoke  one boot, -smp 3 under TCG, the debug kernel:
+#                          every kernel case once, briefly, every operation
+#                          timed, every record checked (make test)
 #   make test-bench-qemu   bench_qemu.py's own tests, on fixture serial logs
 #                          through qemu-run.sh and a stand-in QEMU (make test)
 
@@ -110,7 +114,8 @@ bench-qemu: deps
 	@$(MAKE) --no-print-directory kernel
 	$(call bench_qemu_run,$(KBENCH_DIR)/kernel.bin,results,build/bench/qemu,--smp "$(BENCH_QEMU_SMP)" \
 		--configs "$(BENCH_QEMU_CONFIGS)" --accel $(ACCEL) --ms $(BENCH_QEMU_MS) \
-		--reps $(BENCH_QEMU_REPS) --timeout $(BENCH_QEMU_TIMEOUT))
+		--reps $(BENCH_QEMU_REPS) --timeout $(BENCH_QEMU_TIMEOUT) \
+		$(if $(BENCH_QEMU_LOCKED_BEYOND_HOST),--locked-beyond-host))
 
 ## bench-qemu-smoke: one boot (-smp 3, TCG, full, debug checks on): every kernel case once, briefly (10 ms: frame/irq needs ticks of its 1 kHz timer), every operation timed, every record checked (part of make test)
 bench-qemu-smoke: deps
