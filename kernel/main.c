@@ -228,22 +228,6 @@ static bool parse_number(const char *s, size_t n, uint64_t lo, uint64_t hi,
 	return true;
 }
 
-/* late_ap=ID or late_ap_unparked=ID; false if w is neither. */
-static bool parse_late_ap(const char *w, size_t n, struct boot_args *a)
-{
-	static const char parked[] = "late_ap=", unparked[] = "late_ap_unparked=";
-	const size_t pn = sizeof(parked) - 1, un = sizeof(unparked) - 1;
-
-	if (n > pn && memcmp(w, parked, pn) == 0) {
-		a->late_park = true;
-		return parse_number(w + pn, n - pn, 0, LAPIC_MAX_DEST,
-				    &a->late_apic);
-	}
-	a->late_park = false;
-	return n > un && memcmp(w, unparked, un) == 0 &&
-	       parse_number(w + un, n - un, 0, LAPIC_MAX_DEST, &a->late_apic);
-}
-
 /* Whether w[0..n) is key (ending in '=') followed by a value; *v: the value. */
 static bool has_key(const char *w, size_t n, const char *key, const char **v,
 		    size_t *vn)
@@ -257,7 +241,18 @@ static bool has_key(const char *w, size_t n, const char *key, const char **v,
 	return true;
 }
 
-/* bench=CONFIG, bench_ms=, bench_reps=, bench_filter=; false if w is none. */
+/* late_ap=ID or late_ap_unparked=ID; false if w is neither. */
+static bool parse_late_ap(const char *w, size_t n, struct boot_args *a)
+{
+	const char *v;
+	size_t vn;
+
+	a->late_park = has_key(w, n, "late_ap=", &v, &vn);
+	return (a->late_park || has_key(w, n, "late_ap_unparked=", &v, &vn)) &&
+	       parse_number(v, vn, 0, LAPIC_MAX_DEST, &a->late_apic);
+}
+
+/* bench=CONFIG and the bench_*= words; false if w is none of them. */
 static bool parse_bench(const char *w, size_t n, struct boot_args *a)
 {
 	const char *v;
@@ -289,27 +284,24 @@ static bool parse_bench(const char *w, size_t n, struct boot_args *a)
 /* One word of the command line; false if it is not one we know. */
 static bool parse_word(const char *w, size_t n, struct boot_args *a)
 {
-	static const char torture[] = "torture_ms=";
-	const size_t tn = sizeof(torture) - 1;
+	const char *v;
+	size_t vn;
 
 	if (n > 7 && memcmp(w, "late_ap", 7) == 0)
 		return parse_late_ap(w, n, a);
 	if (n > 5 && memcmp(w, "bench", 5) == 0)
 		return parse_bench(w, n, a);
-
-	if (n == 5 && memcmp(w, "probe", 5) == 0) {
-		a->probe = true;
+	if (n == 5 && memcmp(w, "probe", 5) == 0)
+		return a->probe = true;
+	if (has_key(w, n, "test=", &v, &vn)) {
+		a->only = v;
+		a->only_len = vn;
 		return true;
 	}
-	if (n > 5 && memcmp(w, "test=", 5) == 0) {
-		a->only = w + 5;
-		a->only_len = n - 5;
-		return true;
-	}
-	if (n > 5 && memcmp(w, "fail=", 5) == 0)
-		return (a->fail = inject_find(w + 5, n - 5)) != NULL;
-	return n > tn && memcmp(w, torture, tn) == 0 &&
-	       parse_number(w + tn, n - tn, 1, 3600 * 1000, &a->torture_ms);
+	if (has_key(w, n, "fail=", &v, &vn))
+		return (a->fail = inject_find(v, vn)) != NULL;
+	return has_key(w, n, "torture_ms=", &v, &vn) &&
+	       parse_number(v, vn, 1, 3600 * 1000, &a->torture_ms);
 }
 
 static NORETURN void bad_cmdline(const char *word, size_t n)

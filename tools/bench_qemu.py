@@ -434,6 +434,11 @@ class Progress:
 		      file=self.out, flush=True)
 
 
+def reps_text(opts):
+	reps = f"{opts.reps} repetition{'s' if opts.reps > 1 else ''}"
+	return f"{opts.boots} boots x {reps}" if opts.boots > 1 else reps
+
+
 def report(label, meta, runs, opts):
 	"""A table per configuration: each workload and order, ns/op, Mops/s and
 	p99 (medians over repetitions) per vCPU count. runs: {vcpus: records}."""
@@ -444,7 +449,7 @@ def report(label, meta, runs, opts):
 			key = (r["config"], r["workload"], r.get("order"))
 			cells.setdefault(key, {}).setdefault(n, []).append(r)
 	lines = [f"bench-qemu report: {label}, {meta['machine']}, QEMU {meta['qemu_version']}, "
-		 f"commit {meta['commit']} (medians of {opts.reps} repetition{'s' if opts.reps > 1 else ''} of >= {opts.ms} ms; "
+		 f"commit {meta['commit']} (medians of {reps_text(opts)} of >= {opts.ms} ms; "
 		 f"p99 in ns)"]
 	col = "{:>9} {:>8} {:>7}"
 	for config in dict.fromkeys(k[0] for k in cells):
@@ -508,13 +513,14 @@ def qemu_version():
 
 
 def git_commit():
-	"""As mk/bench.mk's BENCH_COMMIT: the short hash, -dirty if tracked files differ."""
+	"""As mk/bench.mk's BENCH_COMMIT: the short hash, -dirty if tracked files
+	other than results/ differ."""
 	root = os.path.dirname(HERE)
 	try:
 		head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
 				      capture_output=True, text=True).stdout.strip()
-		dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root,
-				       capture_output=True).returncode != 0
+		dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":!results"],
+				       cwd=root, capture_output=True).returncode != 0
 	except OSError:
 		return "unknown"
 	return (head or "unknown") + ("-dirty" if head and dirty else "")
@@ -535,7 +541,11 @@ def dataset(meta, accel, vcpus, opts, parsers, date):
 	       "lat_every": first["lat_every"]}
 	if opts.filter:
 		ctx["filter"] = opts.filter
-	return {"context": ctx, "records": [r for p in parsers for r in p.records()]}
+	if opts.boots > 1:
+		ctx["boots"] = opts.boots
+	records = [dict(r, boot=getattr(p, "boot", 1)) if opts.boots > 1 else r
+		   for p in parsers for r in p.records()]
+	return {"context": ctx, "records": records}
 
 
 def write_dataset(path, doc):
@@ -563,6 +573,9 @@ def parse_args(argv):
 	ap.add_argument("--accel", default="auto", choices=("auto", "tcg", "kvm"))
 	ap.add_argument("--ms", type=int, default=100, help="bench_ms: minimum time per run")
 	ap.add_argument("--reps", type=int, default=3, help="bench_reps: repetitions")
+	ap.add_argument("--boots", type=int, default=1,
+			help="boots of each vCPU count and configuration, in rounds (every "
+			"record of every boot is a sample: the medians are over them all)")
 	ap.add_argument("--filter", default="", help="bench_filter: only names containing it")
 	ap.add_argument("--lat-every", type=int, default=LAT_EVERY_DEFAULT,
 			help="bench_lat_every: time one iteration in N (a power of two; 1: all, "
@@ -612,6 +625,8 @@ def validate(opts):
 				 f"and _/:.-, not {opts.filter!r}")
 	if opts.filter and opts.complete:
 		raise UsageError("--complete and --filter contradict each other")
+	if not 1 <= opts.boots <= 20:
+		raise UsageError(f"--boots must be 1..20, not {opts.boots}")
 	if opts.timeout < 1:
 		raise UsageError(f"--timeout must be at least 1 s, not {opts.timeout}")
 	if not os.access(opts.kernel, os.R_OK):
@@ -661,9 +676,11 @@ def stream(lines, parser, progress, label, vcpus, tail):
 			progress.benchmark_done(label, vcpus, what)
 
 
-def run_boot(opts, accel, vcpus, config, progress):
-	"""Boots once; returns (parser, problems, log). No problems: it passed."""
-	log = os.path.join(opts.log_dir, f"{accel}-smp{vcpus}-{config}.log")
+def run_boot(opts, accel, vcpus, config, progress, boot=1):
+	"""Boots once (the boot-th time of this vcpus and config); returns
+	(parser, problems, log). No problems: it passed."""
+	suffix = f"-boot{boot}" if opts.boots > 1 else ""
+	log = os.path.join(opts.log_dir, f"{accel}-smp{vcpus}-{config}{suffix}.log")
 	parser = BootParser(Expect(config, vcpus, accel, opts.ms, opts.reps, opts.lat_every))
 	tail = collections.deque(maxlen=TAIL_LINES)
 	cmd = boot_command(opts, accel, vcpus, config, log)
@@ -699,6 +716,15 @@ def host_meta(opts):
 		"machine": machine_name(), "qemu_version": qemu_version()}
 
 
+def write_vcpus(meta, accel, vcpus, opts, parsers, date):
+	"""Write one vCPU count's file; returns its records."""
+	doc = dataset(meta, accel, vcpus, opts, parsers, date)
+	path = os.path.join(opts.out_dir, f"qemu-{accel}-smp{vcpus}.json")
+	write_dataset(path, doc)
+	print(f"bench_qemu: wrote {path} ({len(doc['records'])} records)", flush=True)
+	return doc["records"]
+
+
 def run(opts):
 	"""Every boot; returns the exit status."""
 	meta = host_meta(opts)
@@ -707,7 +733,7 @@ def run(opts):
 	os.makedirs(opts.log_dir, exist_ok=True)
 	label = f"qemu-{accel}"
 	print(f"bench_qemu: {label}, smp {' '.join(map(str, opts.smp))}, configs "
-	      f"{','.join(opts.configs)}, {opts.reps} x >= {opts.ms} ms per benchmark, "
+	      f"{','.join(opts.configs)}, {reps_text(opts)} of >= {opts.ms} ms per benchmark, "
 	      f"logs in {opts.log_dir}/", flush=True)
 	skipped = [(v, c) for v in opts.smp for c in opts.configs
 		   if not boots_at(c, v, meta["host_cpus"], opts)]
@@ -718,25 +744,29 @@ def run(opts):
 		      f"lock hands over to vCPUs the host has descheduled and one operation "
 		      f"takes milliseconds (minutes per benchmark; --locked-beyond-host "
 		      f"boots them anyway)", flush=True)
-	progress = Progress(len(opts.smp) * len(opts.configs) - len(skipped))
-	runs = {}
-	for vcpus in opts.smp:
-		date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-		parsers = []
-		for config in opts.configs:
-			if (vcpus, config) in skipped:
-				continue
-			parser, problems, _ = run_boot(opts, accel, vcpus, config, progress)
-			if problems:
-				return 1
-			parsers.append(parser)
-		if not parsers:
-			continue
-		doc = dataset(meta, accel, vcpus, opts, parsers, date)
-		path = os.path.join(opts.out_dir, f"qemu-{accel}-smp{vcpus}.json")
-		write_dataset(path, doc)
-		print(f"bench_qemu: wrote {path} ({len(doc['records'])} records)", flush=True)
-		runs[vcpus] = doc["records"]
+	progress = Progress((len(opts.smp) * len(opts.configs) - len(skipped)) * opts.boots)
+	# Rounds of every boot, not every boot of one kind in a row: on a
+	# shared machine the host's load drifts over minutes, and what one
+	# vCPU count is compared with should have seen the same drift.
+	parsers = {vcpus: [] for vcpus in opts.smp}
+	dates, runs = {}, {}
+	for boot in range(1, opts.boots + 1):
+		for vcpus in opts.smp:
+			dates.setdefault(vcpus, datetime.datetime.now().astimezone()
+					 .isoformat(timespec="seconds"))
+			for config in opts.configs:
+				if (vcpus, config) in skipped:
+					continue
+				parser, problems, _ = run_boot(opts, accel, vcpus, config,
+							       progress, boot)
+				if problems:
+					return 1
+				parser.boot = boot
+				parsers[vcpus].append(parser)
+			# A vCPU count's file, as soon as its last boot passed.
+			if boot == opts.boots and parsers[vcpus]:
+				runs[vcpus] = write_vcpus(meta, accel, vcpus, opts,
+							  parsers[vcpus], dates[vcpus])
 	if opts.report:
 		print(report(label, meta, runs, opts), flush=True)
 	return 0

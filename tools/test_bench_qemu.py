@@ -403,6 +403,7 @@ class Options(unittest.TestCase):
 		self.refused("--filter", "order:0", "--complete", text="contradict")
 		self.refused("--timeout", "0", text="--timeout must be at least 1 s")
 		self.refused("--lat-every", "3", text="--lat-every must be a power of two")
+		self.refused("--boots", "0", text="--boots must be 1..20")
 		self.refused("--accel", "hvf", text="invalid choice")
 		self.refused("--no-such", text="unrecognized arguments")
 		self.refused("--kernel", "/nonexistent/kernel.bin", text="--kernel: cannot read")
@@ -538,6 +539,25 @@ class WholeRuns(unittest.TestCase):
 		r = self.bench("--smp", str(n), "--configs", "locked")
 		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 		self.assertEqual(self.files(), [])
+
+	def test_boots_in_rounds_every_record_a_sample(self):
+		for n in (1, 2):
+			self.fixture(n, "full")
+		r = self.bench("--smp", "1 2", "--configs", "full", "--boots", "2", "--report")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertEqual([c.split()[0] for c in self.calls()],
+				 ["smp=1", "smp=2", "smp=1", "smp=2"])  # rounds
+		self.assertIn("[96/96]", r.stdout)
+		self.assertIn("medians of 2 boots x 2 repetitions", r.stdout)
+		self.assertEqual(sorted(os.listdir(self.logs)), [
+			"tcg-smp1-full-boot1.log", "tcg-smp1-full-boot2.log",
+			"tcg-smp2-full-boot1.log", "tcg-smp2-full-boot2.log"])
+		with open(os.path.join(self.out, "qemu-tcg-smp2.json"), encoding="utf-8") as f:
+			doc = json.load(f)
+		self.assertEqual(doc["context"]["boots"], 2)
+		self.assertEqual(sorted({r["boot"] for r in doc["records"]}), [1, 2])
+		cases = loader.load_files([os.path.join(self.out, f) for f in self.files()])
+		self.assertEqual({c.samples for c in cases}, {4})
 
 	def test_failed_benchmark_stops_the_run(self):
 		for c in ("full", "nopcp"):
