@@ -46,7 +46,7 @@
 #include "bench/barrier.h"
 #include "bench/bench.h"
 #include "bench/env.h"
-#include "bench/stats.h"
+#include "bench/harness.h"
 
 extern "C" {
 extern const struct bench_case *const __start_bench_cases[];
@@ -215,18 +215,6 @@ void reset(run &r, const instance *in, unsigned threads)
 	std::fill(std::begin(r.lat), std::end(r.lat), 0);
 }
 
-/* End this thread's loop if the body has not (it may return early). */
-void end_loop(struct bench_state *st)
-{
-	if (st->left == -2)
-		return;
-	if (st->left > 0)
-		st->left = 0;
-	/* Not started (-1): start, then end at once. */
-	while (bench_keep_running(st))
-		st->left = 0;
-}
-
 void run_instance(benchmark::State &gs, const instance *in)
 {
 	thread th = { &gs, &the_run, in, unsigned(gs.thread_index()),
@@ -259,7 +247,7 @@ void run_instance(benchmark::State &gs, const instance *in)
 		bench_error(&st, "no CPU id free");
 	else if (!failed(the_run))
 		in->c->run(&st);
-	end_loop(&st);
+	bench_end_loop(&st);
 	merge(gs, the_run, st, th);
 	if (cpu)
 		bench_env_cpu_leave();

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What both harnesses (bench/gbench.cc on the host, bench/kernel.c in the
- * kernel) compute from a run's merged latency histogram, in integers (the
- * kernel has no floating point), so that a host record and a kernel
- * record mean the same thing.
+ * kernel) share beyond the barrier (bench/barrier.h): the end of a body's
+ * loop, and what they compute from a run's merged latency histogram, in
+ * integers (the kernel has no floating point), so that a host record and
+ * a kernel record mean the same thing.
  */
-#ifndef BENCH_STATS_H
-#define BENCH_STATS_H
+#ifndef BENCH_HARNESS_H
+#define BENCH_HARNESS_H
 
 #include <stdint.h>
 
@@ -35,4 +36,20 @@ static inline uint64_t bench_percentile_ns(const uint64_t *lat, uint64_t n,
 	return 0;
 }
 
-#endif /* BENCH_STATS_H */
+/*
+ * After a body returned: end its loop if it has not (it may return early,
+ * after bench_error(), or never have started it: then it starts, passing
+ * the start barrier the other threads wait at, and ends at once).
+ * bench_loop_edge() sets left to -2 once the loop has ended.
+ */
+static inline void bench_end_loop(struct bench_state *st)
+{
+	if (st->left == -2)
+		return;
+	if (st->left > 0)
+		st->left = 0;
+	while (bench_keep_running(st))
+		st->left = 0;
+}
+
+#endif /* BENCH_HARNESS_H */

@@ -49,7 +49,7 @@
  *   bench: 23 passed, 1 failed          (the last line)
  *
  * The figures mean what bench.h says they mean on the host; the
- * percentiles come from bench/stats.h, as the host's do.
+ * percentiles come from bench/harness.h, as the host's do.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,7 +60,7 @@
 #include "bench/barrier.h"
 #include "bench/bench.h"
 #include "bench/kernel.h"
-#include "bench/stats.h"
+#include "bench/harness.h"
 #include "kernel/arch/x86_64/console.h"
 #include "kernel/arch/x86_64/cpu.h"
 #include "kernel/arch/x86_64/smp.h"
@@ -79,8 +79,9 @@ struct counter {
 };
 
 /*
- * One CPU's part of a run. [CPU c writes slot c during the run; the boot
- * CPU resets and reads them while no run is under way]
+ * One CPU's part of a run. [CPU c resets and writes slot c during the
+ * run; the boot CPU reads them after smp_run_all() returned, which orders
+ * every CPU's writes before (its completion count: release, acquire)]
  */
 struct cpu_part {
 	bool running;          /* the clock runs (not paused) */
@@ -104,7 +105,9 @@ struct run {
 	unsigned threads;           /* [B] */
 	uint64_t iters;             /* [B] */
 	bool failed;                /* [atomic] bench_error() was called */
-	const char *_Atomic error;  /* the first bench_error()'s message */
+	const char *_Atomic error;  /* the first bench_error()'s message: set
+				       once (CAS from NULL), read by the boot
+				       CPU after smp_run_all() */
 	struct hbarrier start;      /* the loop's start: every CPU passes */
 	struct hbarrier bar;        /* bench_barrier() */
 };
@@ -197,7 +200,7 @@ bool bench_loop_edge(struct bench_state *st)
 	if (st->left == -2)
 		return false;
 	if (st->left < 0) {
-		/* Start: every CPU passes, failed or not (end_loop relies). */
+		/* Start: every CPU passes, failed or not (bench_end_loop relies). */
 		hbarrier_wait(&the_run.start, the_run.threads, NULL, barrier_spin);
 		if (!run_failed()) {
 			irq_start();
@@ -292,18 +295,6 @@ void bench_error(struct bench_state *st, const char *msg)
 
 /* ------------------------------------------------------------ a run */
 
-/* End this CPU's loop if the body has not (it may return early). */
-static void end_loop(struct bench_state *st)
-{
-	if (st->left == -2)
-		return;
-	if (st->left > 0)
-		st->left = 0;
-	/* Not started (-1): start (the barrier), then end at once. */
-	while (bench_keep_running(st))
-		st->left = 0;
-}
-
 /* Every CPU, at once: the body, then this CPU's histogram into its slot. */
 static void run_on_cpu(void *arg)
 {
@@ -320,7 +311,7 @@ static void run_on_cpu(void *arg)
 	if (injected && fault == KBENCH_FAULT_ERROR)
 		bench_error(&st, "injected by fail=bench_error");
 	the_run.c->run(&st);
-	end_loop(&st);
+	bench_end_loop(&st);
 	if (injected && fault == KBENCH_FAULT_LEAK)
 		(void)!frame_alloc(0, 0).err; /* kept: leaked */
 	me->ops = st.ops;
