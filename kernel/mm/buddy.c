@@ -122,8 +122,9 @@
  *   A fast pass may split a larger nearby block while a smaller one is
  *   free far away: a little fragmentation, for a short, private search.
  *
- *   Why it is built this way (each measured with bench/frame_bench on the
- *   2-core machine): scanning whole maps made every allocation pay for
+ *   Why it is built this way (each measured on the 2-core machine with
+ *   bench/frame_bench, which the benchmark suite has since replaced; see
+ *   docs/MEASUREMENTS.md): scanning whole maps made every allocation pay for
  *   hints left stale by merges (about 1 us per operation on a 20 GiB zone);
  *   clearing hints eagerly as blocks came and went made CPUs fight over
  *   summary words, each covering 4096 blocks (2 threads ran 2.7 to 5 times
