@@ -160,7 +160,8 @@
 #include "kernel/mm/buddy.h"
 #include "kernel/mm/page.h"
 
-#define FAST_WORDS   16  /* map words (two cache lines) a fast pass looks at */
+#define FAST_WORDS     16 /* map words a window search looks at */
+#define WORDS_PER_LINE (CACHELINE / sizeof(uint64_t))
 
 /* ------------------------------------------------------------ helpers */
 
@@ -177,6 +178,14 @@ static uint64_t block_idx(const struct buddy *b, uint64_t pfn, unsigned k)
 static uint64_t bit_of(uint64_t idx)
 {
 	return UINT64_C(1) << (idx % 64);
+}
+
+/* Word w of map m, where LAYOUT puts it. */
+static _Atomic uint64_t *map_word(const struct freemap *m, uint64_t w)
+{
+	uint64_t group = UINT64_C(1) << m->gshift;
+
+	return &m->bits[(w >> m->gshift) * WORDS_PER_LINE + (w & (group - 1))];
 }
 
 /*
@@ -261,7 +270,7 @@ static void note_empty_word(struct buddy *b, unsigned k, uint64_t w)
 	PAUSE("buddy.empty_word.before_clear");
 	atomic_fetch_and(&m->summary[w / 64], ~bit_of(w));
 	PAUSE("buddy.empty_word.cleared");
-	if (atomic_load(&m->bits[w]) != 0)
+	if (atomic_load(map_word(m, w)) != 0)
 		note_nonempty(b, k, w);
 }
 
@@ -294,21 +303,21 @@ static uint64_t lowest_bits(uint64_t v, unsigned want)
 }
 
 /*
- * Claim up to want set bits of word w of map k (the lowest ones) with one
- * CAS, their frames taken out of the free count first. Returns the bits
- * claimed (0 if the word was or became empty). In a full search (tidy), a
- * word left empty gets its summary bit cleared.
+ * Claim up to want set bits of word w of map k among those in allowed
+ * (the lowest ones) with one CAS, their frames taken out of the free count
+ * first. Returns the bits claimed (0 if the word had none allowed). In a
+ * full search (tidy), a word left empty gets its summary bit cleared.
  * Acquire: we will read the blocks' head descriptors.
  */
 static uint64_t claim_in_word(struct buddy *b, unsigned k, uint64_t w,
-			      unsigned want, bool tidy)
+			      uint64_t allowed, unsigned want, bool tidy)
 {
-	_Atomic uint64_t *word = &b->map[k].bits[w];
+	_Atomic uint64_t *word = map_word(&b->map[k], w);
 	uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
 	int64_t held = 0; /* frames taken out of the count for this claim */
 
-	while (v != 0) {
-		uint64_t take = lowest_bits(v, want);
+	while ((v & allowed) != 0) {
+		uint64_t take = lowest_bits(v & allowed, want);
 		int64_t need = (int64_t)__builtin_popcountll(take) << k;
 
 		if (need != held) {
@@ -325,7 +334,7 @@ static uint64_t claim_in_word(struct buddy *b, unsigned k, uint64_t w,
 	}
 	if (held != 0)
 		count_taken(b, -held);
-	if (tidy)
+	if (tidy && v == 0)
 		note_empty_word(b, k, w);
 	return 0;
 }
@@ -350,7 +359,7 @@ static uint64_t search_range(struct buddy *b, unsigned k, uint64_t from,
 		w += (uint64_t)__builtin_ctzll(s);
 		if (w >= to)
 			break;
-		uint64_t got = claim_in_word(b, k, w, want, tidy);
+		uint64_t got = claim_in_word(b, k, w, ~UINT64_C(0), want, tidy);
 		if (got != 0) {
 			*word = w;
 			return got;
@@ -395,6 +404,40 @@ static uint64_t claim(struct buddy *b, unsigned k, unsigned want, bool full,
 	return got;
 }
 
+/*
+ * Claim up to want free blocks of order k inside area a (SEARCH): its
+ * words of map k, or its bits of one word when an area is smaller than a
+ * word. Returns the claimed bits and their word.
+ */
+static uint64_t claim_in_area(struct buddy *b, unsigned k, uint64_t a,
+			      unsigned want, uint64_t *word)
+{
+	unsigned span = BUDDY_AREA_ORDER - k; /* log2 of order-k blocks */
+	uint64_t first = a << span;
+
+	if (span >= 6)
+		return search_range(b, k, first / 64,
+				    first / 64 + (UINT64_C(1) << (span - 6)),
+				    want, false, word);
+	*word = first / 64;
+	return claim_in_word(b, k, *word,
+			     ((UINT64_C(1) << (1u << span)) - 1) << (first % 64),
+			     want, false);
+}
+
+/* The area holding block (idx, k). */
+static uint64_t area_of(uint64_t idx, unsigned k)
+{
+	return (idx << k) >> BUDDY_AREA_ORDER;
+}
+
+/* This CPU found a block outside its area: that area is its own now. */
+static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
+{
+	atomic_store_explicit(&b->cpu[cpu_id()].area,
+			      (uint32_t)area_of(idx, k), memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------ publish */
 
 /*
@@ -421,7 +464,7 @@ static void publish_split(struct buddy *b, unsigned k, uint64_t idx,
 
 	if (zeroed_mode)
 		set_head(block_pfn(b, idx, k), zeroed);
-	atomic_fetch_or_explicit(&m->bits[idx / 64], bit_of(idx),
+	atomic_fetch_or_explicit(map_word(m, idx / 64), bit_of(idx),
 				 memory_order_seq_cst);
 	note_nonempty(b, k, idx / 64);
 	point_hint(b, k, idx / 64);
@@ -457,7 +500,7 @@ static uint64_t split(struct buddy *b, uint64_t idx, unsigned j, unsigned k)
 static bool merge_or_publish(struct buddy *b, uint64_t idx, unsigned k,
 			     bool zeroed)
 {
-	_Atomic uint64_t *word = &b->map[k].bits[idx / 64];
+	_Atomic uint64_t *word = map_word(&b->map[k], idx / 64);
 	uint64_t mine = bit_of(idx), buddy = bit_of(idx ^ 1);
 	uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
 	int64_t size = INT64_C(1) << k;
@@ -542,6 +585,25 @@ static uint64_t line_words(uint64_t n)
 	return ALIGN_UP(n * sizeof(uint64_t), CACHELINE);
 }
 
+/*
+ * LAYOUT: log2 of the words of map k on one cache line: as many as one
+ * area has (16 >> k), at most a line's worth, at least one.
+ */
+static unsigned group_shift(unsigned k)
+{
+	int g = BUDDY_AREA_ORDER - 6 - (int)k;
+
+	return (unsigned)MIN(MAX(g, 0), 3);
+}
+
+/* Bytes of map k's words (nwords of them) as LAYOUT places them. */
+static uint64_t map_bytes(uint64_t nwords, unsigned k)
+{
+	uint64_t per_line = UINT64_C(1) << group_shift(k);
+
+	return (nwords + per_line - 1) / per_line * CACHELINE;
+}
+
 uint64_t buddy_metadata_bytes(uint64_t npages)
 {
 	uint64_t bytes = MAX_CPUS * sizeof(struct buddy_cpu);
@@ -550,23 +612,33 @@ uint64_t buddy_metadata_bytes(uint64_t npages)
 		uint64_t nwords = ((npages >> k) + 63) / 64;
 		uint64_t nsum = (nwords + 63) / 64;
 
-		bytes += line_words(nwords) + line_words(nsum);
+		bytes += map_bytes(nwords, k) + line_words(nsum);
 	}
 	return bytes;
 }
 
 /*
- * Each CPU starts searching at its own place in every map, so CPUs split
- * different blocks and do not share map or summary words (a multiplicative
- * hash of the CPU id spreads any number of CPUs evenly).
+ * Each CPU starts searching at its own place in every map, and in its own
+ * area, so CPUs split different blocks and do not share map or summary
+ * words (a multiplicative hash of the CPU id spreads any number of CPUs
+ * evenly: CPUs 0 and 1 start 0.62 of the zone apart).
  */
+static uint32_t spread(unsigned cpu, uint64_t n)
+{
+	uint64_t frac = (uint64_t)cpu * 0x9e3779b97f4a7c15u >> 32;
+
+	return (uint32_t)(frac * n >> 32);
+}
+
 static void spread_hints(struct buddy *b)
 {
-	for (unsigned c = 0; c < MAX_CPUS; c++)
+	for (unsigned c = 0; c < MAX_CPUS; c++) {
 		for (unsigned k = 0; k < BUDDY_ORDERS; k++)
 			atomic_init(&b->cpu[c].hint[k],
-				    (uint32_t)(((uint64_t)c * 0x9e3779b97f4a7c15u >> 32) *
-					       b->map[k].nwords >> 32));
+				    spread(c, b->map[k].nwords));
+		atomic_init(&b->cpu[c].area,
+			    spread(c, b->npages >> BUDDY_AREA_ORDER));
+	}
 }
 
 void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
@@ -587,8 +659,9 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 
 		m->nwords = ((npages >> k) + 63) / 64;
 		m->nsum = (m->nwords + 63) / 64;
+		m->gshift = group_shift(k);
 		m->bits = (_Atomic uint64_t *)p;
-		p += line_words(m->nwords);
+		p += map_bytes(m->nwords, k);
 		m->summary = (_Atomic uint64_t *)p;
 		p += line_words(m->nsum);
 	}
@@ -600,29 +673,66 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 }
 
 /*
- * One pass over orders >= k, lowest first: fast (a window per order) or
- * full (every map, clearing order bits of maps found empty).
+ * Where a search looks (SEARCH): this CPU's area; elsewhere (a whole free
+ * area from a window of the top order, else windows of each order); or
+ * every map (full: tidying hints as it goes).
  */
-static bool alloc_pass(struct buddy *b, unsigned k, bool full, pfn_t *out)
-{
-	uint32_t orders = atomic_load(&b->nonempty) & (~0u << k);
+enum scope { IN_AREA, ELSEWHERE, FULL };
 
-	while (orders != 0) {
-		unsigned j = (unsigned)__builtin_ctz(orders);
+/* Claim a free block of order o in the scope: its bit, or 0. */
+static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
+			  uint64_t *word)
+{
+	uint64_t a = atomic_load_explicit(&b->cpu[cpu_id()].area,
+					  memory_order_relaxed);
+
+	return scope == IN_AREA ? claim_in_area(b, o, a, 1, word)
+				: claim(b, o, 1, scope == FULL, word);
+}
+
+/*
+ * Claim a free block of order >= k in the scope, lowest order first
+ * (but elsewhere, a whole free area first). Returns false, or the block
+ * in (*j, *idx); found outside the area, its area becomes the CPU's.
+ */
+static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
+		 uint64_t *idx)
+{
+	const uint32_t top = 1u << BUDDY_MAX_ORDER;
+	uint32_t orders = atomic_load(&b->nonempty) & (~0u << k);
+	uint32_t first = scope == ELSEWHERE ? orders & top : 0;
+
+	for (orders &= ~first; (first | orders) != 0;) {
+		uint32_t *from = first != 0 ? &first : &orders;
+		unsigned o = (unsigned)__builtin_ctz(*from);
 		uint64_t word, got;
 
-		orders &= orders - 1;
-		got = claim(b, j, 1, full, &word);
+		*from &= *from - 1;
+		got = claim_one(b, o, scope, &word);
 		if (got != 0) {
-			uint64_t idx = word * 64 + (uint64_t)__builtin_ctzll(got);
-
-			*out = PFN(split(b, idx, j, k));
+			*j = o;
+			*idx = word * 64 + (uint64_t)__builtin_ctzll(got);
+			if (scope != IN_AREA)
+				adopt_area(b, *idx, o);
 			return true;
 		}
-		if (full)
-			note_empty_map(b, j);
+		if (scope == FULL)
+			note_empty_map(b, o);
 	}
 	return false;
+}
+
+/* One block of order k from the scope, split down to k. */
+static bool alloc_in(struct buddy *b, unsigned k, enum scope scope,
+		     pfn_t *out)
+{
+	uint64_t idx;
+	unsigned j;
+
+	if (!find(b, k, scope, &j, &idx))
+		return false;
+	*out = PFN(split(b, idx, j, k));
+	return true;
 }
 
 /*
@@ -639,14 +749,15 @@ static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
 		for (uint64_t w = 0; w < m->nwords; w++) {
 			uint64_t got;
 
-			if (atomic_load_explicit(&m->bits[w],
+			if (atomic_load_explicit(map_word(m, w),
 						 memory_order_relaxed) == 0)
 				continue;
-			got = claim_in_word(b, j, w, 1, false);
+			got = claim_in_word(b, j, w, ~UINT64_C(0), 1, false);
 			if (got == 0)
 				continue;
 			*order = j;
 			*idx = w * 64 + (uint64_t)__builtin_ctzll(got);
+			adopt_area(b, *idx, j);
 			return true;
 		}
 	}
@@ -681,22 +792,22 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 	bool ok;
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
-	ok = alloc_pass(b, order, false, out) ||
-	     alloc_pass(b, order, true, out) ||
-	     alloc_last_pass(b, order, out);
+	ok = alloc_in(b, order, IN_AREA, out) ||
+	     alloc_in(b, order, ELSEWHERE, out) ||
+	     alloc_in(b, order, FULL, out) || alloc_last_pass(b, order, out);
 	op_end(b, f);
 	return ok;
 }
 
-/* Claim one block of order >= j and carve it into order-k pieces. */
-static unsigned carve(struct buddy *b, unsigned j, unsigned k, bool full,
-		      pfn_t *out)
+/* Claim one block of order >= j in the scope, carve it into order k. */
+static unsigned carve(struct buddy *b, unsigned j, unsigned k,
+		      enum scope scope, pfn_t *out)
 {
 	pfn_t big;
 	uint64_t n = UINT64_C(1) << (j - k);
 	bool mode, z;
 
-	if (!alloc_pass(b, j, full, &big))
+	if (!alloc_in(b, j, scope, &big))
 		return 0;
 	mode = zeroed_in_use(b);
 	z = mode && head_zeroed(big.v);
@@ -709,17 +820,40 @@ static unsigned carve(struct buddy *b, unsigned j, unsigned k, bool full,
 }
 
 /*
- * One pass of a bulk allocation: whole words of the order's map first,
- * then the largest blocks that can be carved without overshooting.
+ * Carve the largest block that does not overshoot n pieces of order k,
+ * from the scope: the order of the carve falls until one is found.
+ */
+static unsigned carve_largest(struct buddy *b, unsigned k, unsigned n,
+			      enum scope scope, pfn_t *out)
+{
+	unsigned span = 63 - (unsigned)__builtin_clzll(n);
+	unsigned top = MIN(k + span, (unsigned)BUDDY_MAX_ORDER);
+	unsigned c = 0;
+
+	/* carve(j) searches orders >= j, so each j adds one map. */
+	for (unsigned j = top + 1; j-- > k && c == 0;)
+		c = carve(b, j, k, scope, out);
+	return c;
+}
+
+/*
+ * Bulk allocation from one scope, the area or every map: whole words of
+ * the order's map first, then the largest blocks that can be carved
+ * without overshooting.
  */
 static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
-			  bool full, pfn_t *out)
+			  enum scope scope, pfn_t *out)
 {
+	uint64_t a = atomic_load_explicit(&b->cpu[cpu_id()].area,
+					  memory_order_relaxed);
 	unsigned got = 0;
 
 	while (got < n) {
-		uint64_t word, bits = claim(b, order, n - got, full, &word);
+		uint64_t word, bits;
 
+		bits = scope == IN_AREA
+			       ? claim_in_area(b, order, a, n - got, &word)
+			       : claim(b, order, n - got, true, &word);
 		if (bits == 0)
 			break;
 		for (; bits != 0; bits &= bits - 1)
@@ -728,13 +862,8 @@ static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 						   order));
 	}
 	while (got < n) {
-		unsigned span = 63 - (unsigned)__builtin_clzll(n - got);
-		unsigned top = MIN(order + span, (unsigned)BUDDY_MAX_ORDER);
-		unsigned c = 0;
+		unsigned c = carve_largest(b, order, n - got, scope, out + got);
 
-		/* carve(j) searches orders >= j, so each j adds one map. */
-		for (unsigned j = top + 1; j-- > order && c == 0;)
-			c = carve(b, j, order, full, out + got);
 		if (c == 0)
 			break;
 		got += c;
@@ -749,8 +878,23 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 	unsigned got = 0;
 
 	ASSERT(order <= BUDDY_MAX_ORDER && n > 0);
-	for (unsigned pass = 0; pass < 2 && got < n; pass++)
-		got += bulk_pass(b, order, n - got, pass > 0, out + got);
+	/*
+	 * The area; then one carve elsewhere, which moves the area, and the
+	 * rest of the new area; again while that finds anything.
+	 */
+	for (;;) {
+		unsigned c;
+
+		got += bulk_pass(b, order, n - got, IN_AREA, out + got);
+		if (got == n)
+			break;
+		c = carve_largest(b, order, n - got, ELSEWHERE, out + got);
+		if (c == 0)
+			break;
+		got += c;
+	}
+	if (got < n)
+		got += bulk_pass(b, order, n - got, FULL, out + got);
 	if (got == 0 && alloc_last_pass(b, order, out))
 		got = 1;
 	op_end(b, f);
@@ -847,7 +991,7 @@ int64_t buddy_free_pages(const struct buddy *b)
 
 static bool bit_set(const struct freemap *m, uint64_t idx)
 {
-	return (atomic_load_explicit(&m->bits[idx / 64], memory_order_relaxed) &
+	return (atomic_load_explicit(map_word(m, idx / 64), memory_order_relaxed) &
 		bit_of(idx)) != 0;
 }
 
@@ -875,7 +1019,7 @@ void buddy_count(const struct buddy *b, uint64_t pages[BUDDY_ORDERS])
 		pages[k] = 0;
 		for (uint64_t w = 0; w < m->nwords; w++)
 			pages[k] += (uint64_t)__builtin_popcountll(
-					    atomic_load(&m->bits[w])) << k;
+					    atomic_load(map_word(m, w))) << k;
 	}
 }
 
@@ -895,7 +1039,7 @@ static bool validate_map(const struct buddy *b, unsigned k)
 	bool any = false;
 
 	for (uint64_t w = 0; w < m->nwords; w++) {
-		uint64_t v = atomic_load(&m->bits[w]);
+		uint64_t v = atomic_load(map_word(m, w));
 
 		if (v == 0)
 			continue;

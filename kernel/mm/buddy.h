@@ -30,12 +30,23 @@
 #define BUDDY_ORDERS    (BUDDY_MAX_ORDER + 1)
 #define BUDDY_MAX_PAGES (UINT64_C(1) << BUDDY_MAX_ORDER)
 
-/* Free blocks of one order: bit i set iff block i is free (and maximal). */
+/*
+ * A CPU's area: an aligned block of 2^BUDDY_AREA_ORDER frames where it
+ * looks first (SEARCH in buddy.c).
+ */
+#define BUDDY_AREA_ORDER BUDDY_MAX_ORDER
+
+/*
+ * Free blocks of one order: bit i set iff block i is free (and maximal).
+ * Word w of the map is bits[] entry map_word(w): the words of one area
+ * share cache lines with no other area's (LAYOUT in buddy.c).
+ */
 struct freemap {
-	_Atomic uint64_t *bits;    /* [a] nwords words */
-	_Atomic uint64_t *summary; /* [a] bit w: bits[w] may be non-zero */
+	_Atomic uint64_t *bits;    /* [a] the words, laid out by gshift */
+	_Atomic uint64_t *summary; /* [a] bit w: word w may be non-zero */
 	uint64_t nwords;           /* [I] */
 	uint64_t nsum;             /* [I] summary words */
+	unsigned gshift;           /* [I] log2 of the words per line */
 };
 
 /*
@@ -48,6 +59,8 @@ struct buddy_cpu {
 	_Atomic int64_t taken;                /* [a] frames claimed, less
 						 claims given back */
 	_Atomic uint32_t hint[BUDDY_ORDERS];  /* [a] word of the last find */
+	_Atomic uint32_t area;                /* [a] the CPU's area (index of
+						 a top-order block) */
 } CACHE_ALIGNED;
 
 struct buddy {
