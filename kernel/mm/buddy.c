@@ -431,11 +431,31 @@ static uint64_t area_of(uint64_t idx, unsigned k)
 	return (idx << k) >> BUDDY_AREA_ORDER;
 }
 
-/* This CPU found a block outside its area: that area is its own now. */
+/* The area this CPU allocates in and frees lazily into (SEARCH, LAZY). */
+static uint64_t my_area(const struct buddy *b)
+{
+	return atomic_load_explicit(&b->cpu[cpu_id()].area,
+				    memory_order_relaxed);
+}
+
+static bool coalesce_area(struct buddy *b, uint64_t a);
+
+/*
+ * This CPU found a block outside its area: that area is its own now, and
+ * the old one, left behind, gets its lazy frees merged (LAZY MERGING).
+ * The new area is stored first: a free into the old one that starts
+ * after the store merges at once.
+ */
 static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
 {
-	atomic_store_explicit(&b->cpu[cpu_id()].area,
-			      (uint32_t)area_of(idx, k), memory_order_relaxed);
+	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
+	uint64_t old = atomic_load_explicit(area, memory_order_relaxed);
+
+	if (old == area_of(idx, k))
+		return;
+	atomic_store_explicit(area, (uint32_t)area_of(idx, k),
+			      memory_order_seq_cst);
+	coalesce_area(b, old);
 }
 
 /* ------------------------------------------------------------ publish */
@@ -536,7 +556,7 @@ static bool merge_or_publish(struct buddy *b, uint64_t idx, unsigned k,
  * Free block (idx, k), merging upwards: the merged block is in transit
  * (ours alone, out of the count) until it is published.
  */
-static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
+static void merge_up(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 {
 	for (;;) {
 		if (!merge_or_publish(b, idx, k, zeroed)) {
@@ -553,6 +573,109 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 		idx >>= 1;
 		k++;
 	}
+}
+
+/*
+ * Merge the free buddy pairs of word w of map k among allowed, one pair
+ * per CAS: clearing both bits claims their parent, which merge_up() then
+ * frees (merging on). Returns whether it merged any.
+ */
+static bool coalesce_word(struct buddy *b, unsigned k, uint64_t w,
+			  uint64_t allowed)
+{
+	const uint64_t evens = UINT64_C(0x5555555555555555);
+	_Atomic uint64_t *word = map_word(&b->map[k], w);
+	uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
+	int64_t size = INT64_C(2) << k;
+	bool merged = false, held = false;
+
+	for (;;) {
+		uint64_t pairs = v & (v >> 1) & evens & allowed, pair;
+
+		if (pairs == 0)
+			break;
+		pair = (pairs & -pairs) * 3;
+		if (!held)
+			count_taken(b, size);
+		held = true;
+		if (!atomic_compare_exchange_weak_explicit(
+			    word, &v, v & ~pair, memory_order_acq_rel,
+			    memory_order_relaxed))
+			continue;
+		held = false;
+		PAUSE("buddy.coalesce.claimed");
+		{
+			uint64_t lo = w * 64 + (uint64_t)__builtin_ctzll(pair);
+			bool z = zeroed_in_use(b) &&
+				 head_zeroed(block_pfn(b, lo, k)) &&
+				 head_zeroed(block_pfn(b, lo + 1, k));
+
+			merge_up(b, lo >> 1, k + 1, z);
+		}
+		merged = true;
+		v = atomic_load_explicit(word, memory_order_relaxed);
+	}
+	if (held)
+		count_taken(b, -size);
+	return merged;
+}
+
+/*
+ * Merge every free buddy pair in area a, lowest order first, so that
+ * what merges at one order is seen at the next. Returns whether it
+ * merged any.
+ */
+static bool coalesce_area(struct buddy *b, uint64_t a)
+{
+	bool merged = false;
+
+	for (unsigned k = 0; k < BUDDY_AREA_ORDER; k++) {
+		unsigned span = BUDDY_AREA_ORDER - k;
+		uint64_t first = a << span;
+
+		if (span >= 6) {
+			for (uint64_t w = first / 64;
+			     w < first / 64 + (UINT64_C(1) << (span - 6)); w++)
+				merged |= coalesce_word(b, k, w, ~UINT64_C(0));
+		} else {
+			uint64_t mask = ((UINT64_C(1) << (1u << span)) - 1)
+					<< (first % 64);
+
+			merged |= coalesce_word(b, k, first / 64, mask);
+		}
+	}
+	return merged;
+}
+
+/*
+ * Free block (idx, k). Into this CPU's own area the free is lazy: the
+ * block is published as it is, beside a free buddy if it has one, and
+ * merged only when the area is coalesced (LAZY MERGING). Anywhere else
+ * it merges upwards at once.
+ */
+static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
+{
+	uint64_t a = area_of(idx, k);
+
+	if (k >= BUDDY_AREA_ORDER || a != my_area(b)) {
+		merge_up(b, idx, k, zeroed);
+		return;
+	}
+	if (zeroed_in_use(b))
+		set_head(block_pfn(b, idx, k), zeroed);
+	PAUSE("buddy.free.lazy");
+	/* Sequentially consistent, as in publish_split(). */
+	atomic_fetch_or_explicit(map_word(&b->map[k], idx / 64), bit_of(idx),
+				 memory_order_seq_cst);
+	note_nonempty(b, k, idx / 64);
+	count_added(b, UINT64_C(1) << k);
+	/*
+	 * An interrupt may have moved this CPU to another area after the
+	 * check above, and coalesced the old one before our publish: then
+	 * nobody would merge this block. Merge it ourselves.
+	 */
+	if (my_area(b) != a)
+		coalesce_word(b, k, idx / 64, bit_of(idx) | bit_of(idx ^ 1));
 }
 
 /* -------------------------------------------------------- the locked mode */
@@ -683,10 +806,7 @@ enum scope { IN_AREA, ELSEWHERE, FULL };
 static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
 			  uint64_t *word)
 {
-	uint64_t a = atomic_load_explicit(&b->cpu[cpu_id()].area,
-					  memory_order_relaxed);
-
-	return scope == IN_AREA ? claim_in_area(b, o, a, 1, word)
+	return scope == IN_AREA ? claim_in_area(b, o, my_area(b), 1, word)
 				: claim(b, o, 1, scope == FULL, word);
 }
 
@@ -765,9 +885,23 @@ static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
 }
 
 /*
- * The passes of an allocation that the hints could not satisfy: hint-free
- * passes until one finds a block, or one finds none while nothing was
- * published (COMPLETENESS).
+ * Merge every free buddy pair below order k, in every area, lowest order
+ * first (LAZY MERGING). Hints ignored: it reads every word.
+ */
+static void coalesce_below(struct buddy *b, unsigned k)
+{
+	for (unsigned j = 0; j < k && j < BUDDY_MAX_ORDER; j++)
+		for (uint64_t w = 0; w < b->map[j].nwords; w++)
+			if (atomic_load_explicit(map_word(&b->map[j], w),
+						 memory_order_relaxed) != 0)
+				(void)coalesce_word(b, j, w, ~UINT64_C(0));
+}
+
+/*
+ * The passes of an allocation that the hints could not satisfy: passes
+ * that first merge every free pair that could make a block of order k,
+ * then look at every word, until one finds a block, or one finds none
+ * while nothing was published (COMPLETENESS).
  */
 static bool alloc_last_pass(struct buddy *b, unsigned k, pfn_t *out)
 {
@@ -776,6 +910,7 @@ static bool alloc_last_pass(struct buddy *b, unsigned k, pfn_t *out)
 		unsigned j;
 
 		PAUSE("buddy.alloc.last_pass");
+		coalesce_below(b, k);
 		if (claim_any(b, k, &j, &idx)) {
 			*out = PFN(split(b, idx, j, k));
 			return true;
@@ -793,6 +928,7 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
 	ok = alloc_in(b, order, IN_AREA, out) ||
+	     (coalesce_area(b, my_area(b)) && alloc_in(b, order, IN_AREA, out)) ||
 	     alloc_in(b, order, ELSEWHERE, out) ||
 	     alloc_in(b, order, FULL, out) || alloc_last_pass(b, order, out);
 	op_end(b, f);
@@ -844,8 +980,7 @@ static unsigned carve_largest(struct buddy *b, unsigned k, unsigned n,
 static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 			  enum scope scope, pfn_t *out)
 {
-	uint64_t a = atomic_load_explicit(&b->cpu[cpu_id()].area,
-					  memory_order_relaxed);
+	uint64_t a = my_area(b);
 	unsigned got = 0;
 
 	while (got < n) {
@@ -886,6 +1021,8 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 		unsigned c;
 
 		got += bulk_pass(b, order, n - got, IN_AREA, out + got);
+		if (got < n && coalesce_area(b, my_area(b)))
+			got += bulk_pass(b, order, n - got, IN_AREA, out + got);
 		if (got == n)
 			break;
 		c = carve_largest(b, order, n - got, ELSEWHERE, out + got);
@@ -975,6 +1112,14 @@ void buddy_free_bulk(struct buddy *b, pfn_t *pfns, unsigned n, unsigned order)
 	op_end(b, f);
 }
 
+void buddy_coalesce(struct buddy *b)
+{
+	irqflags_t f = op_begin(b);
+
+	coalesce_below(b, BUDDY_MAX_ORDER);
+	op_end(b, f);
+}
+
 int64_t buddy_free_pages(const struct buddy *b)
 {
 	int64_t sum = 0;
@@ -1032,6 +1177,41 @@ static bool uncovered(const struct buddy *b, uint64_t idx, unsigned k)
 	return true;
 }
 
+/* Whether area a is some CPU's (LAZY MERGING: it may hold free pairs). */
+static bool area_in_use(const struct buddy *b, uint64_t a)
+{
+	for (unsigned c = 0; c < ncpus(); c++)
+		if (atomic_load_explicit(&b->cpu[c].area,
+					 memory_order_relaxed) == a)
+			return true;
+	return false;
+}
+
+/* Whether every pair (even bits of pairs) of word w of map k is lazy. */
+static bool pairs_lazy(const struct buddy *b, unsigned k, uint64_t w,
+		       uint64_t pairs)
+{
+	for (; pairs != 0; pairs &= pairs - 1)
+		if (!area_in_use(b, area_of(w * 64 + (uint64_t)
+						__builtin_ctzll(pairs), k)))
+			return false;
+	return true;
+}
+
+uint64_t buddy_free_pairs(const struct buddy *b)
+{
+	const uint64_t evens = UINT64_C(0x5555555555555555);
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < BUDDY_MAX_ORDER; k++)
+		for (uint64_t w = 0; w < b->map[k].nwords; w++) {
+			uint64_t v = atomic_load(map_word(&b->map[k], w));
+
+			n += (uint64_t)__builtin_popcountll(v & (v >> 1) & evens);
+		}
+	return n;
+}
+
 static bool validate_map(const struct buddy *b, unsigned k)
 {
 	const struct freemap *m = &b->map[k];
@@ -1049,9 +1229,10 @@ static bool validate_map(const struct buddy *b, unsigned k)
 			     (unsigned long long)w);
 			return false;
 		}
-		if (k < BUDDY_MAX_ORDER && (v & (v >> 1) & pairs) != 0) {
-			klog("buddy: order %u word %llu has free buddies %#llx",
-			     k, (unsigned long long)w, (unsigned long long)v);
+		if (k < BUDDY_MAX_ORDER && !pairs_lazy(b, k, w, v & (v >> 1) & pairs)) {
+			klog("buddy: order %u word %llu has free buddies %#llx "
+			     "outside every CPU's area", k,
+			     (unsigned long long)w, (unsigned long long)v);
 			return false;
 		}
 		for (uint64_t bits = v; bits != 0; bits &= bits - 1) {

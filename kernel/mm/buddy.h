@@ -128,6 +128,12 @@ void buddy_free(struct buddy *b, pfn_t pfn, unsigned order, bool zeroed);
 void buddy_free_bulk(struct buddy *b, pfn_t *pfns, unsigned n, unsigned order);
 
 /*
+ * Merge every pair of free buddies, in every area: memory is fully
+ * coalesced when no free runs in the meantime (LAZY MERGING in buddy.c).
+ */
+void buddy_coalesce(struct buddy *b);
+
+/*
  * Free frames: those in published blocks, never those in transit inside
  * an operation (exact when no operation is in flight; a racy sum of
  * per-CPU counters otherwise).
@@ -141,11 +147,15 @@ int64_t buddy_free_pages(const struct buddy *b);
 int buddy_free_order_at(const struct buddy *b, pfn_t pfn);
 
 /*
- * Check the maps at quiescence: no two free blocks overlap, no two buddies
- * below the top order are both free (fully coalesced), summaries cover
+ * Check the maps at quiescence: no two free blocks overlap, two buddies
+ * below the top order are both free only inside some CPU's area (lazy
+ * frees not yet merged; none after buddy_coalesce()), summaries cover
  * every set bit, and the free count matches the maps. Logs what is wrong.
  */
 bool buddy_validate(const struct buddy *b);
+
+/* Pairs of free buddies (racy; 0 at quiescence after buddy_coalesce()). */
+uint64_t buddy_free_pairs(const struct buddy *b);
 
 /* Frames in free blocks of each order, into pages[BUDDY_ORDERS]. */
 void buddy_count(const struct buddy *b, uint64_t pages[BUDDY_ORDERS]);
