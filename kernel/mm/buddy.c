@@ -431,11 +431,20 @@ static uint64_t area_of(uint64_t idx, unsigned k)
 	return (idx << k) >> BUDDY_AREA_ORDER;
 }
 
+#define AREA_DIRTY (UINT32_C(1) << 31)
+
 /* The area this CPU allocates in and frees lazily into (SEARCH, LAZY). */
 static uint64_t my_area(const struct buddy *b)
 {
 	return atomic_load_explicit(&b->cpu[cpu_id()].area,
-				    memory_order_relaxed);
+				    memory_order_relaxed) & ~AREA_DIRTY;
+}
+
+/* Whether area a is this CPU's alone (SEARCH: another CPU took it?). */
+static bool area_mine(const struct buddy *b, uint64_t a)
+{
+	return atomic_load_explicit(&b->owner[a], memory_order_relaxed) ==
+	       cpu_id() + 1;
 }
 
 static bool coalesce_area(struct buddy *b, uint64_t a);
@@ -449,13 +458,33 @@ static bool coalesce_area(struct buddy *b, uint64_t a);
 static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
 {
 	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
-	uint64_t old = atomic_load_explicit(area, memory_order_relaxed);
+	uint64_t a = area_of(idx, k);
+	uint32_t old;
 
-	if (old == area_of(idx, k))
+	if (!area_mine(b, a))
+		atomic_store_explicit(&b->owner[a], (uint16_t)(cpu_id() + 1),
+				      memory_order_relaxed);
+	if ((atomic_load_explicit(area, memory_order_relaxed) & ~AREA_DIRTY) == a)
 		return;
-	atomic_store_explicit(area, (uint32_t)area_of(idx, k),
-			      memory_order_seq_cst);
-	coalesce_area(b, old);
+	old = atomic_exchange_explicit(area, (uint32_t)a, memory_order_seq_cst);
+	if (old & AREA_DIRTY)
+		coalesce_area(b, old & ~AREA_DIRTY);
+}
+
+/*
+ * Merge this CPU's lazy frees in its area, if it made any since the last
+ * time (LAZY MERGING). Returns whether anything merged.
+ */
+static bool coalesce_mine(struct buddy *b)
+{
+	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
+	uint32_t old;
+
+	if (!(atomic_load_explicit(area, memory_order_relaxed) & AREA_DIRTY))
+		return false;
+	old = atomic_fetch_and_explicit(area, ~AREA_DIRTY,
+					memory_order_seq_cst);
+	return coalesce_area(b, old & ~AREA_DIRTY);
 }
 
 /* ------------------------------------------------------------ publish */
@@ -647,6 +676,15 @@ static bool coalesce_area(struct buddy *b, uint64_t a)
 	return merged;
 }
 
+/* After a lazy free: the area has something to merge (AREA_DIRTY). */
+static void mark_dirty(struct buddy *b)
+{
+	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
+
+	if (!(atomic_load_explicit(area, memory_order_relaxed) & AREA_DIRTY))
+		atomic_fetch_or_explicit(area, AREA_DIRTY, memory_order_seq_cst);
+}
+
 /*
  * Free block (idx, k). Into this CPU's own area the free is lazy: the
  * block is published as it is, beside a free buddy if it has one, and
@@ -657,7 +695,7 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 {
 	uint64_t a = area_of(idx, k);
 
-	if (k >= BUDDY_AREA_ORDER || a != my_area(b)) {
+	if (k >= BUDDY_AREA_ORDER || a != my_area(b) || !area_mine(b, a)) {
 		merge_up(b, idx, k, zeroed);
 		return;
 	}
@@ -669,10 +707,11 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 				 memory_order_seq_cst);
 	note_nonempty(b, k, idx / 64);
 	count_added(b, UINT64_C(1) << k);
+	mark_dirty(b);
 	/*
 	 * An interrupt may have moved this CPU to another area after the
-	 * check above, and coalesced the old one before our publish: then
-	 * nobody would merge this block. Merge it ourselves.
+	 * check above, and coalesced the old one before our publish or before
+	 * the mark: then nobody would merge this block. Merge it ourselves.
 	 */
 	if (my_area(b) != a)
 		coalesce_word(b, k, idx / 64, bit_of(idx) | bit_of(idx ^ 1));
@@ -729,7 +768,8 @@ static uint64_t map_bytes(uint64_t nwords, unsigned k)
 
 uint64_t buddy_metadata_bytes(uint64_t npages)
 {
-	uint64_t bytes = MAX_CPUS * sizeof(struct buddy_cpu);
+	uint64_t bytes = MAX_CPUS * sizeof(struct buddy_cpu) +
+			 ALIGN_UP((npages >> BUDDY_AREA_ORDER) * 2, CACHELINE);
 
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++) {
 		uint64_t nwords = ((npages >> k) + 63) / 64;
@@ -761,6 +801,8 @@ static void spread_hints(struct buddy *b)
 				    spread(c, b->map[k].nwords));
 		atomic_init(&b->cpu[c].area,
 			    spread(c, b->npages >> BUDDY_AREA_ORDER));
+		atomic_init(&b->owner[spread(c, b->npages >> BUDDY_AREA_ORDER)],
+			    (uint16_t)(c + 1));
 	}
 }
 
@@ -777,6 +819,8 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 	b->npages = npages;
 	b->cpu = (struct buddy_cpu *)p;
 	p += MAX_CPUS * sizeof(struct buddy_cpu);
+	b->owner = (_Atomic uint16_t *)p;
+	p += ALIGN_UP((npages >> BUDDY_AREA_ORDER) * 2, CACHELINE);
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++) {
 		struct freemap *m = &b->map[k];
 
@@ -806,6 +850,8 @@ enum scope { IN_AREA, ELSEWHERE, FULL };
 static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
 			  uint64_t *word)
 {
+	if (scope == IN_AREA && !area_mine(b, my_area(b)))
+		return 0;
 	return scope == IN_AREA ? claim_in_area(b, o, my_area(b), 1, word)
 				: claim(b, o, 1, scope == FULL, word);
 }
@@ -928,7 +974,7 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
 	ok = alloc_in(b, order, IN_AREA, out) ||
-	     (coalesce_area(b, my_area(b)) && alloc_in(b, order, IN_AREA, out)) ||
+	     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
 	     alloc_in(b, order, ELSEWHERE, out) ||
 	     alloc_in(b, order, FULL, out) || alloc_last_pass(b, order, out);
 	op_end(b, f);
@@ -973,28 +1019,62 @@ static unsigned carve_largest(struct buddy *b, unsigned k, unsigned n,
 }
 
 /*
- * Bulk allocation from one scope, the area or every map: whole words of
- * the order's map first, then the largest blocks that can be carved
- * without overshooting.
+ * Claim up to want free blocks of order j from the scope's words, and
+ * store them as order-k pieces in out. Returns the pieces stored.
+ */
+static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
+			    unsigned want, enum scope scope, uint64_t a,
+			    pfn_t *out)
+{
+	uint64_t word, bits;
+	unsigned got = 0;
+	bool mode;
+
+	bits = scope == IN_AREA ? claim_in_area(b, j, a, want, &word)
+				: claim(b, j, want, true, &word);
+	if (bits == 0)
+		return 0;
+	mode = j > k && zeroed_in_use(b);
+	for (; bits != 0; bits &= bits - 1) {
+		uint64_t head = block_pfn(b, word * 64 +
+					  (uint64_t)__builtin_ctzll(bits), j);
+		bool z = mode && head_zeroed(head);
+
+		for (uint64_t i = 0; i < UINT64_C(1) << (j - k); i++) {
+			out[got] = PFN(head + (i << k));
+			if (mode && i > 0)
+				set_head(out[got].v, z);
+			got++;
+		}
+	}
+	return got;
+}
+
+/*
+ * Bulk allocation from one scope, the area or every map: the free blocks
+ * that fit whole, smallest order first, in whole words at a time (lazy
+ * frees leave an area's free memory in blocks of many orders); then the
+ * largest blocks that can be carved without overshooting.
  */
 static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 			  enum scope scope, pfn_t *out)
 {
 	uint64_t a = my_area(b);
+	uint32_t orders = atomic_load(&b->nonempty) & (~0u << order);
 	unsigned got = 0;
 
-	while (got < n) {
-		uint64_t word, bits;
+	if (scope == IN_AREA && !area_mine(b, a))
+		return 0;
+	while (orders != 0 && got < n) {
+		unsigned j = (unsigned)__builtin_ctz(orders);
+		unsigned want = (n - got) >> (j - order), c;
 
-		bits = scope == IN_AREA
-			       ? claim_in_area(b, order, a, n - got, &word)
-			       : claim(b, order, n - got, true, &word);
-		if (bits == 0)
+		if (want == 0)
 			break;
-		for (; bits != 0; bits &= bits - 1)
-			out[got++] = PFN(block_pfn(b, word * 64 +
-						   (uint64_t)__builtin_ctzll(bits),
-						   order));
+		c = take_pieces(b, j, order, want, scope, a, out + got);
+		if (c == 0)
+			orders &= orders - 1;
+		got += c;
 	}
 	while (got < n) {
 		unsigned c = carve_largest(b, order, n - got, scope, out + got);
@@ -1021,7 +1101,7 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 		unsigned c;
 
 		got += bulk_pass(b, order, n - got, IN_AREA, out + got);
-		if (got < n && coalesce_area(b, my_area(b)))
+		if (got < n && coalesce_mine(b))
 			got += bulk_pass(b, order, n - got, IN_AREA, out + got);
 		if (got == n)
 			break;
@@ -1181,8 +1261,8 @@ static bool uncovered(const struct buddy *b, uint64_t idx, unsigned k)
 static bool area_in_use(const struct buddy *b, uint64_t a)
 {
 	for (unsigned c = 0; c < ncpus(); c++)
-		if (atomic_load_explicit(&b->cpu[c].area,
-					 memory_order_relaxed) == a)
+		if ((atomic_load_explicit(&b->cpu[c].area,
+					  memory_order_relaxed) & ~AREA_DIRTY) == a)
 			return true;
 	return false;
 }

@@ -60,7 +60,10 @@ struct buddy_cpu {
 						 claims given back */
 	_Atomic uint32_t hint[BUDDY_ORDERS];  /* [a] word of the last find */
 	_Atomic uint32_t area;                /* [a] the CPU's area (index of
-						 a top-order block) */
+						 a top-order block), and
+						 AREA_DIRTY: lazy frees in it
+						 may be unmerged; written by
+						 this CPU only */
 } CACHE_ALIGNED;
 
 struct buddy {
@@ -69,6 +72,8 @@ struct buddy {
 	struct freemap map[BUDDY_ORDERS];  /* [I] */
 	bool locked;                       /* [I] the locked configuration */
 	struct buddy_cpu *cpu;             /* [I] MAX_CPUS entries */
+	_Atomic uint16_t *owner;           /* [a] per area: 1 + the CPU whose
+					      area it is, or 0 (a hint) */
 	/* Written rarely, read on every operation: a line of their own. */
 	_Atomic uint32_t nonempty CACHE_ALIGNED; /* [a] bit k: map k may be
 						    non-empty */
