@@ -57,11 +57,18 @@ static void fill(void)
 			   BUDDY_MAX_ORDER, false);
 }
 
+/*
+ * Everything free and, once the lazy frees into this CPU's area are
+ * merged (buddy_coalesce), in top-order blocks again.
+ */
 static void assert_all_top_order(void)
 {
 	uint64_t pages[BUDDY_ORDERS];
 
 	assert_true(buddy_validate(&b));
+	buddy_coalesce(&b);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pairs(&b), 0);
 	buddy_count(&b, pages);
 	for (unsigned k = 0; k < BUDDY_MAX_ORDER; k++)
 		assert_int_equal(pages[k], 0);
@@ -202,6 +209,10 @@ static void test_zeroed_blocks_tracked(void **state)
 	assert_int_equal(d.v, a.v + 8);
 	buddy_free(&b, a, 2, true);
 	buddy_free(&b, c, 2, true);
+	/* Freed lazily into this CPU's area: two blocks until coalesced. */
+	assert_int_equal(buddy_free_order_at(&b, a), 2);
+	assert_int_equal(buddy_free_order_at(&b, c), 2);
+	buddy_coalesce(&b);
 	assert_true(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
 	assert_int_equal(buddy_free_order_at(&b, a), 3);
 	assert_true(buddy_alloc(&b, 1, &c)); /* splits the zeroed order 3 */
