@@ -612,10 +612,14 @@ static uint64_t allocated_now(void)
 	return st.allocated;
 }
 
-/* After a benchmark: caches drained, allocator consistent, nothing kept. */
+/*
+ * After a benchmark: caches drained and lazy frees merged (the next one
+ * starts from coalesced memory), allocator consistent, nothing kept.
+ */
 static const char *check_allocator(void)
 {
 	pcp_drain_all();
+	frame_coalesce();
 	if (!frame_validate())
 		return "the allocator is inconsistent after it (the log says why)";
 	if (allocated_now() != baseline)

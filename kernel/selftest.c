@@ -1375,8 +1375,10 @@ static bool test_frame_allocator_whole_at_end(void)
 
 	(void)scrub_run(UINT64_MAX);
 	pcp_drain_all();
+	frame_coalesce();
 	frame_get_stats(&st);
 	CHECK(frame_validate());
+	CHECK(frame_free_pairs() == 0);
 	CHECK(st.scrub_backlog == 0);
 	/* Allocated: what boot took (page tables, AP stacks), no more. */
 	klog("selftest:   %llu frames managed, %llu free, %llu allocated",

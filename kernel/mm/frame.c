@@ -751,6 +751,23 @@ static bool validate_zone(const struct zone *z, uint64_t *scrub)
 	return true;
 }
 
+void frame_coalesce(void)
+{
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		if (zones[z].managed > 0)
+			buddy_coalesce(&zones[z].buddy);
+}
+
+uint64_t frame_free_pairs(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		if (zones[z].managed > 0)
+			n += buddy_free_pairs(&zones[z].buddy);
+	return n;
+}
+
 bool frame_validate(void)
 {
 	uint64_t queued, scrubbing = 0;

@@ -204,6 +204,16 @@ void frame_get_stats(struct frame_stats *st);
 uint64_t frame_zero_skipped(void);
 
 /*
+ * Merge every block freed lazily into a CPU's area (LAZY MERGING in
+ * buddy.c). At quiescence, afterwards, free memory is fully coalesced:
+ * frame_free_pairs() is 0. Any context; takes no lock.
+ */
+void frame_coalesce(void);
+
+/* Pairs of free buddies in all zones (racy; 0 after frame_coalesce()). */
+uint64_t frame_free_pairs(void);
+
+/*
  * Check every invariant of design/ALLOCATOR.md at quiescence (no
  * allocator call in flight; caches need not be drained):
  *   1. every managed frame is in exactly one place: a free block of the
@@ -211,7 +221,9 @@ uint64_t frame_zero_skipped(void);
  *   2. per zone, the buddy's counters equal its maps, and free + cached +
  *      scrubbing + allocated = managed;
  *   3. free blocks do not overlap and stay inside their zone;
- *   4. no two buddies below the top order are both free (coalesced);
+ *   4. no two buddies below the top order are both free (coalesced),
+ *      except lazily freed ones inside a CPU's area (frame_coalesce()
+ *      merges those);
  *   5. allocated heads have refcount > 0, and no more references held
  *      raw (when counted, page.h) than that; everything else refcount 0,
  *      and tails of blocks head nothing.
