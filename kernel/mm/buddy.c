@@ -15,7 +15,12 @@
  * Two hints speed up searches and are never trusted for correctness: a
  * summary bit per map word ("this word may be non-zero") and a mask of
  * orders whose maps may be non-empty. Both may be stale-positive; they are
- * stale-negative only transiently (see SEARCH).
+ * stale-negative only transiently (see HINTS).
+ *
+ * Memory is cut into AREAS, the blocks of the top order (4 MiB). Each CPU
+ * works in an area of its own (SEARCH) and frees into it lazily (LAZY
+ * MERGING); the maps are laid out so that areas share no cache line below
+ * order 5 (LAYOUT).
  *
  * BLOCK STATES AND TRANSITIONS
  *
@@ -38,29 +43,43 @@
  *   split     OWNED parent -> OWNED lower half + FREE upper half: a plain
  *                                    fetch-or of the upper half's bit (its
  *                                    buddy, the lower half, is ours)
+ *   lazy      OWNED -> FREE          a free into the CPU's own area: a
+ *                                    fetch-or of the block's bit, whatever
+ *                                    its buddy's state (LAZY MERGING)
+ *   coalesce  two FREE buddies ->    one CAS clearing both bits (they share
+ *             OWNED parent           a word); the parent is then freed,
+ *                                    merging upwards, as by a free
  *
- * INVARIANT (checked by buddy_validate): no two buddies below the top order
- * are ever both FREE. Publishing a block happens only in one CAS that saw
- * the buddy's bit clear (else it merges instead), and a split publishes an
- * upper half while owning its buddy. So the "missed merge" race (two
- * buddies freed at once, each seeing the other not yet free) cannot occur:
- * the second of the two CASes on their shared word sees the first one's
- * bit and merges. After all frees finish, memory is fully coalesced.
+ * INVARIANT (checked by buddy_validate): two buddies below the top order
+ * are both FREE only inside an area that some CPU works in, and only after
+ * that CPU freed one of them lazily. Everywhere else a block is published
+ * only by a CAS that saw the buddy's bit clear (else it merges instead),
+ * and a split publishes an upper half while owning its buddy, so the
+ * "missed merge" race (two buddies freed at once, each seeing the other
+ * not yet free) cannot occur: the second of the two CASes on their shared
+ * word sees the first one's bit and merges. LAZY MERGING says when the
+ * pairs inside areas are merged; after buddy_coalesce() at quiescence
+ * there are none: memory is fully coalesced.
  *
  * LINEARISATION POINTS
  *   alloc: the claim CAS (at the order it found a block in; the split that
  *          follows only publishes halves the caller does not get).
- *   free:  the publish CAS of the final, merged block.
+ *   free:  the publish CAS of the final, merged block; a lazy free's
+ *          fetch-or.
  *   a failing alloc: the end of its last pass (COMPLETENESS).
  *
  * WHY RETRIES END (lock-freedom)
  *   A claim CAS fails only if its word changed, i.e. another operation
  *   changed the map: some thread progressed. A free's CAS fails likewise.
- *   A free merges at most BUDDY_MAX_ORDER times. A hinted pass visits each
- *   summary word once. An allocation makes a fast pass, a full pass, and
- *   then last passes (COMPLETENESS), each of which ends the allocation
- *   unless a block was published while it ran: another operation's
- *   progress. (Not wait-free: a CPU can keep losing blocks to others.)
+ *   A free merges at most BUDDY_MAX_ORDER times. A coalesce CAS fails
+ *   only if its word changed; each one that succeeds removes a pair, and
+ *   a word has at most 32. A hinted pass visits each summary word once.
+ *   An allocation searches its area (twice if it coalesces it between),
+ *   then elsewhere, then makes a full pass and last passes (COMPLETENESS),
+ *   each of which ends the allocation unless a block was published while
+ *   it ran: another operation's progress. A bulk allocation's loop ends
+ *   because each round takes at least one block. (Not wait-free: a CPU
+ *   can keep losing blocks to others.)
  *
  * HINTS
  *   Three levels, each a hint for the one below: map word bits; summary
@@ -92,13 +111,16 @@
  *
  * COMPLETENESS (when an allocation may fail)
  *   Rule: buddy_alloc(k) fails only if at the end of its last pass no
- *   block of order >= k was free and counted (FREE COUNT). Blocks in
- *   transit, i.e. claimed by a merge or split that has not yet published
+ *   block of order >= k was free and counted (FREE COUNT), and no two
+ *   free buddies below k were (lazy frees leave such pairs: LAZY
+ *   MERGING). Blocks in transit, i.e. claimed by a merge or split that has not yet published
  *   its result, belong to that operation and are neither free nor
  *   counted: an interrupt that lands on a CPU in the middle of a merge
  *   cannot have the frames that merge holds, and the count says so.
- *   The last pass reads every word of every map of order >= k, ignoring
- *   hints, and claims the first set bit it finds. Around it, it reads the
+ *   The last pass first merges every free pair below order k, bottom-up
+ *   (coalesce_below: each merge publishes, so it moves the epoch), then
+ *   reads every word of every map of order >= k, ignoring hints, and
+ *   claims the first set bit it finds. Around it, it reads the
  *   publish epoch (the sum of the per-CPU `added` counters, which only
  *   grow). A block B free and counted for the whole pass is found: its
  *   publish happened before the add that the first epoch read saw (the
@@ -107,30 +129,92 @@
  *   If the pass found nothing and the epoch did not move, nothing was
  *   counted during the pass, so a block counted at its end was counted
  *   throughout, and free throughout (a block claimed and republished
- *   moves the epoch): there is none. Otherwise the pass is repeated.
+ *   moves the epoch): there is none. Likewise for a pair of buddies
+ *   below k free for the whole pass: the coalesce reads their word after
+ *   both bits were set and, unless one is claimed (then it is no longer
+ *   a pair), merges them, and the merge's publish moves the epoch. So a
+ *   pass that moved no epoch saw no such pair. Otherwise the pass is
+ *   repeated.
  *   The hinted passes before it are only a fast path. buddy_alloc_bulk()
  *   returns 0 only under the same rule (its last pass takes one block).
  *
  * SEARCH
- *   Fast and full passes. An allocation first makes a fast pass: in each
- *   order, a window of FAST_WORDS map words from this CPU's hint. Each
- *   CPU's hints start in a different place and then follow the blocks the
- *   CPU publishes (the upper halves of its splits, the blocks it frees),
- *   so it finds its own free blocks first and CPUs keep to their own map
- *   words. Only if no order has a block in the window does it make full
- *   passes, which tidy hints and may conclude that memory is exhausted.
- *   A fast pass may split a larger nearby block while a smaller one is
- *   free far away: a little fragmentation, for a short, private search.
+ *   An allocation looks in three scopes, each only if the one before
+ *   found nothing:
+ *   1. IN_AREA: this CPU's area, in each order from k up, lowest first:
+ *      the area's words of the map (orders 0-4: 16 >> k words) or its
+ *      bits of one word (orders 5-10). The CPU finds what it split there
+ *      and what it freed there since. Only if the area is still the CPU's
+ *      own: owner[] records, per area, the last CPU that moved into it
+ *      (a hint, written only when a CPU adopts an area), so two CPUs that
+ *      met in one area part at the next allocation of the one that lost.
+ *      If nothing is found and the CPU freed lazily into the area since it
+ *      last merged it, it merges the area (LAZY MERGING) and looks again.
+ *   2. ELSEWHERE: a whole free area first (a window of FAST_WORDS words of
+ *      the top order's map from this CPU's hint), then windows of the
+ *      lower orders. The area of the block found becomes the CPU's own
+ *      (adopt_area), and the area it leaves is merged.
+ *   3. FULL passes, which tidy hints, then the last passes (COMPLETENESS).
+ *   Bulk allocations (cache refills) take, in the area, every free block
+ *   that fits whole, smallest order first and whole words at a time
+ *   (lazy frees leave an area's free memory in blocks of many orders),
+ *   then carve the largest blocks that fit; then one carve elsewhere, which
+ *   moves the area, and go on in the new area.
  *
- *   Why it is built this way (each measured on the 2-core machine with
- *   bench/frame_bench, which the benchmark suite has since replaced; see
- *   docs/MEASUREMENTS.md): scanning whole maps made every allocation pay for
- *   hints left stale by merges (about 1 us per operation on a 20 GiB zone);
- *   clearing hints eagerly as blocks came and went made CPUs fight over
- *   summary words, each covering 4096 blocks (2 threads ran 2.7 to 5 times
- *   slower per thread than 1); and windows as large as a whole small map
- *   sent every CPU to the same few leftover blocks. Hence: small windows,
- *   hints that follow the CPU, and no hint writes on the fast path.
+ *   Why (measured on the 2-core machine, issue 11): before areas, a fast
+ *   pass looked at the lowest order first, in windows of 16 words from
+ *   hints that followed the blocks the CPU published. From order 4 up a
+ *   window spans hundreds of megabytes, so a CPU found the upper halves
+ *   another CPU had just published from its split and took them; its
+ *   hints followed, and from then on the CPUs worked in the same words
+ *   (in a debugger: two CPUs with the same hints at orders 0-5). Two
+ *   threads without caches did less work than one. An area is the unit
+ *   LLFree (USENIX ATC '23) reserves per CPU, in buddy terms: a CPU keeps
+ *   to its own top-order block until it is used up. Unlike an LLFree
+ *   reservation it owns nothing: its blocks are in the maps, free to any
+ *   CPU's full and last passes, so nothing is stranded.
+ *
+ *   Earlier measurements (bench/frame_bench, see docs/MEASUREMENTS.md)
+ *   shaped the hints: scanning whole maps made every allocation pay for
+ *   hints left stale by merges (about 1 us per operation on a 20 GiB
+ *   zone); clearing hints eagerly as blocks came and went made CPUs fight
+ *   over summary words; so hints are tidied only by full passes.
+ *
+ * LAYOUT
+ *   Two CPUs in different areas must not share a cache line of any map
+ *   they write. Orders 0 and 1 are plain arrays: an area's 16 or 8 words
+ *   fill whole lines. From order 2 up, map_word() gives each line only one
+ *   area's words (order 2: four words, order 3: two, order 4 and above:
+ *   one word, and the rest of the line unused). From order 5 up a word
+ *   covers several areas (order 10: 64), so CPUs share a word there only
+ *   if their areas are that close. Cost: 0.44 bytes of maps per frame
+ *   instead of 0.25 (2.2 MiB for 20 GiB instead of 1.3 MiB).
+ *
+ * LAZY MERGING
+ *   A free into this CPU's own area (free_block) publishes the block as
+ *   it is: one fetch-or, even if its buddy is free, and no merges; the
+ *   next allocation of that order in the area takes it back with one CAS.
+ *   That is what makes a CPU's alloc-free cycle cost two atomic steps on
+ *   its own cache lines instead of a split and a merge through up to ten
+ *   orders, each an atomic step. It leaves pairs of free buddies in the
+ *   area. They are merged (coalesce_word: one CAS claims both, the parent
+ *   is freed and merges on upwards, as any free):
+ *   - when the CPU leaves the area (adopt_area), if it freed lazily into
+ *     it since the last merge (AREA_DIRTY in its area word);
+ *   - when an allocation finds nothing in the area and it is dirty;
+ *   - in every allocation's last pass, below the order asked for;
+ *   - by buddy_coalesce(), which the frame layer calls at quiescence
+ *     (frame_coalesce(): benchmarks between runs, self-tests at the end).
+ *   Frees anywhere else, and every free of a top-order block, merge at
+ *   once as before. So at quiescence free pairs lie only in areas that
+ *   are some CPU's, and after buddy_coalesce() there are none.
+ *   The race: a free checks that the block is in its area, and before its
+ *   fetch-or, an interrupt on this CPU allocates, moves the CPU to another
+ *   area and merges the old one; then the publish leaves a pair in an
+ *   area nobody works in. So after the fetch-or and marking the area
+ *   dirty, the free reads its area again, and if it changed, merges its
+ *   own word. An interrupt after that re-read sees the area dirty and
+ *   merges it after the publish.
 
  * ZEROED BLOCKS (like Xen's first_dirty)
  *   PF_ZEROED lives on the head descriptor of a free block. Only the
