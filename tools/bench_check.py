@@ -21,7 +21,7 @@ import sys
 WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
 CONFIGS = ["full", "nopcp", "locked"]
 CONTEXT = ["commit", "accel", "host_cpus", "machine", "cycles_per_ns", "bench_threads",
-           "lat_every"]
+           "lat_every", "ram_mib"]
 COUNTERS = ["ops", "lat_ops", "ns_per_op", "mops_total", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"]
 
 
