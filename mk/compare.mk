@@ -16,6 +16,7 @@
 #
 #   make bench-compare [BASE=933f143] [RAM_GIB="1 20"] [THREADS=1,2,8]
 #                      [ROUNDS=5] [FILTER=regex] [MIN_TIME=0.2]
+#                      [COMPARE_OUT=results]
 #       -> results/compare-<ram>g.json and .md for each RAM size;
 #          `make results` puts their tables into RESULTS.md
 #   make build-bench-base [BASE=...]   the base binary alone
@@ -28,6 +29,8 @@ ROUNDS ?= 5
 # cases issue 11's targets name.
 FILTER ?= ^frame/(repeat|bulk_alloc|bulk_free)/(nopcp|full)/order:(0|3|9|10)/
 MIN_TIME ?= 0.2
+# Where the results go (a smoke run elsewhere leaves results/ alone).
+COMPARE_OUT ?= results
 
 CMP_CORE := kernel/mm/buddy.c kernel/mm/buddy.h percpu/pcp.c percpu/pcp.h
 
@@ -113,8 +116,7 @@ CMP_COMMAND = make bench-compare BASE=$(BASE) RAM_GIB='$(RAM_GIB)' THREADS=$(THR
 ## bench-compare: today's host benchmark against BASE's allocator core (default 933f143), rounds interleaved -> results/compare-*g.{json,md}
 bench-compare: deps
 	@$(MAKE) --no-print-directory build-bench build-bench-base BASE=$(BASE)
-	@mkdir -p results
 	/usr/bin/python3 tools/bench_compare.py --base-bin $(CMP_BIN) --new-bin $(BENCH_BIN) \
 		--base $(BASE_SHA) --ram-gib "$(RAM_GIB)" --threads $(THREADS) --rounds $(ROUNDS) \
-		--filter '$(FILTER)' --min-time $(MIN_TIME) --out-dir results \
+		--filter '$(FILTER)' --min-time $(MIN_TIME) --out-dir $(COMPARE_OUT) \
 		--work-dir $(CMP_DIR)/runs --command "$(CMP_COMMAND)"
