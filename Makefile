@@ -20,6 +20,7 @@ include mk/tests.mk
 include mk/stress.mk
 include mk/verify.mk
 include mk/bench.mk
+include mk/compare.mk
 include mk/plot.mk
 include mk/kernel.mk
 include mk/mutants.mk

@@ -136,7 +136,9 @@ void bench_resume(struct bench_state *st);
 
 /*
  * A barrier of all the run's threads, inside the state loop (every thread
- * must call it equally often; the loop guarantees equal iterations).
+ * must call it equally often; the loop guarantees equal iterations) or
+ * after it, before the body returns (frame/mixed: every thread has
+ * emptied its population and none has returned yet).
  * Returns false, at once or while waiting, if a thread of the run called
  * bench_error() before every thread had arrived: the body must then leave
  * its loop without waiting for anyone again. Once all have arrived, every

@@ -26,10 +26,25 @@ extern "C" {
 #endif
 
 /*
- * Set up for runs of at most max_threads threads (memory for them all).
+ * Set up for runs of at most max_threads threads (memory for them all):
+ * ram_bytes of RAM, or with 0 the default (bench_env_default_ram()).
  * Returns false, having said why on stderr, if it cannot.
  */
-bool bench_env_init(unsigned max_threads);
+bool bench_env_init(unsigned max_threads, uint64_t ram_bytes);
+
+/* The RAM bench_env_init() gives max_threads threads by default. */
+uint64_t bench_env_default_ram(unsigned max_threads);
+
+/*
+ * The least RAM in which runs of max_threads threads work: every case's
+ * memory (BENCH_BYTES_PER_THREAD a thread) with room for the allocator's
+ * own, fragmentation and the per-CPU caches. Smaller, a case fails
+ * mid-run with E_NOMEM; the harness refuses such a size up front.
+ */
+uint64_t bench_env_min_ram(unsigned max_threads);
+
+/* The RAM the machine has (after bench_env_init()). */
+uint64_t bench_env_ram(void);
 
 /* Whether config names a configuration this environment can boot. */
 bool bench_env_config_known(const char *config);

@@ -22,7 +22,9 @@
  * Output: Google Benchmark's JSON (--benchmark_out=FILE
  * --benchmark_out_format=json) with the context keys commit (environment
  * variable BENCH_COMMIT), accel, host_cpus, machine, cycles_per_ns,
- * cycles_read_ns; on stdout one progress line per finished benchmark.
+ * cycles_read_ns, bench_threads, lat_every, ram_mib (the machine's RAM:
+ * --bench_ram_gib, or the default) and ram_set_by ("--bench_ram_gib" or
+ * "default"); on stdout one progress line per finished benchmark.
  * Exit status 1 if any run failed (bench_error, an environment failure),
  * 2 for bad arguments.
  */
@@ -107,6 +109,7 @@ hbarrier ready; /* a run's threads wait there until its machine is ready */
 std::atomic<unsigned> errors;
 uint64_t ns_mult;      /* bench_state.ns_mult */
 uint64_t lat_every = BENCH_LAT_EVERY; /* time one iteration in this many (bench.h) */
+unsigned ram_gib;      /* --bench_ram_gib; 0: the environment's default */
 double cycles_per_ns;  /* calibration */
 
 void fail(const char *what)
@@ -347,6 +350,29 @@ bool parse_threads(const char *s)
 	return !thread_counts.empty();
 }
 
+/*
+ * --bench_ram_gib: whole GiB, 1..1024, digits only (strtoul would take
+ * "+8", " 8" and "-1", the last as a huge number).
+ */
+bool parse_ram_gib(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + unsigned(*s - '0');
+		if (v > 1024)
+			return false;
+	}
+	if (v < 1)
+		return false;
+	*out = v;
+	return true;
+}
+
 bool parse_power_of_two(const char *s, uint64_t *out)
 {
 	char *end;
@@ -359,6 +385,26 @@ bool parse_power_of_two(const char *s, uint64_t *out)
 	return true;
 }
 
+/*
+ * Whether --bench_ram_gib (if given) holds the most threads any run has;
+ * if not, says so. Checked before anything runs: too small, a case would
+ * fail mid-run with a bare E_NOMEM.
+ */
+bool ram_fits(unsigned max_threads)
+{
+	uint64_t min = bench_env_min_ram(max_threads);
+
+	if (ram_gib == 0 || (uint64_t(ram_gib) << 30) >= min)
+		return true;
+	std::fprintf(stderr, "bench: --bench_ram_gib=%u is too small for %u "
+		     "threads: they need at least %llu GiB (%llu MiB a thread "
+		     "and room; fewer threads with --bench_threads, or more "
+		     "RAM)\n", ram_gib, max_threads,
+		     (unsigned long long)((min + (UINT64_C(1) << 30) - 1) >> 30),
+		     (unsigned long long)(BENCH_BYTES_PER_THREAD >> 20));
+	return false;
+}
+
 void help(void)
 {
 	benchmark::PrintDefaultHelp();
@@ -366,7 +412,10 @@ void help(void)
 		"          [--bench_threads=N,N,...]  (default 1,2,4,8 and up "
 		"to twice the CPUs)\n"
 		"          [--bench_lat_every=N]  (time one iteration in N, a "
-		"power of two; default 16)\n");
+		"power of two; default 16)\n"
+		"          [--bench_ram_gib=N]  (the machine's RAM in GiB, "
+		"1..1024; default max(8, threads/4 + 1); too small for the\n"
+		"            most threads is refused)\n");
 }
 
 void register_all(void)
@@ -459,6 +508,12 @@ void add_context(void)
 		threads += (threads.empty() ? "" : ",") + std::to_string(t);
 	benchmark::AddCustomContext("bench_threads", threads);
 	benchmark::AddCustomContext("lat_every", std::to_string(lat_every));
+	/* Which arena a figure is of: the upper-order maps, and so the
+	   buddy's contention, grow with it (issue 11 compares 1 and 20 GiB). */
+	benchmark::AddCustomContext("ram_mib",
+				    std::to_string(bench_env_ram() >> 20));
+	benchmark::AddCustomContext("ram_set_by", ram_gib != 0
+				    ? "--bench_ram_gib" : "default");
 }
 
 } // namespace
@@ -573,8 +628,10 @@ int main(int argc, char **argv)
 	benchmark::Initialize(&argc, argv, help);
 	default_threads();
 	for (int i = 1; i < argc; i++) {
-		const char *threads = "--bench_threads=", *every = "--bench_lat_every=";
-		size_t nt = std::strlen(threads), ne = std::strlen(every);
+		const char *threads = "--bench_threads=", *every = "--bench_lat_every=",
+			   *ram = "--bench_ram_gib=";
+		size_t nt = std::strlen(threads), ne = std::strlen(every),
+		       nr = std::strlen(ram);
 
 		if (std::strncmp(argv[i], threads, nt) == 0 &&
 		    parse_threads(argv[i] + nt))
@@ -582,12 +639,18 @@ int main(int argc, char **argv)
 		if (std::strncmp(argv[i], every, ne) == 0 &&
 		    parse_power_of_two(argv[i] + ne, &lat_every))
 			continue;
+		if (std::strncmp(argv[i], ram, nr) == 0 &&
+		    parse_ram_gib(argv[i] + nr, &ram_gib))
+			continue;
 		std::fprintf(stderr, "bench: bad argument %s (--help lists "
 			     "them)\n", argv[i]);
 		return 2;
 	}
-	if (!bench_env_init(*std::max_element(thread_counts.begin(),
-					      thread_counts.end())))
+	unsigned max_threads = *std::max_element(thread_counts.begin(),
+						 thread_counts.end());
+	if (!ram_fits(max_threads))
+		return 2;
+	if (!bench_env_init(max_threads, uint64_t(ram_gib) << 30))
 		return 1;
 	calibrate();
 	register_all();

@@ -136,6 +136,51 @@ static void test_exhaustion_and_refill(void **state)
 	assert_all_top_order();
 }
 
+/* Free the frames [first, first + n) one by one (they merge as they can). */
+static void free_frames(uint64_t first, uint64_t n)
+{
+	for (uint64_t i = first; i < first + n; i++)
+		buddy_free(&b, PFN(BASE_PFN + i), 0, false);
+}
+
+static void test_largest_free_order(void **state)
+{
+	static pfn_t got[NPAGES];
+	pfn_t p;
+
+	(void)state;
+	assert_int_equal(buddy_largest_free_order(&b), -1); /* empty */
+	fill();
+	assert_int_equal(buddy_largest_free_order(&b), BUDDY_MAX_ORDER);
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(buddy_alloc(&b, 0, &got[i]));
+	assert_int_equal(buddy_largest_free_order(&b), -1);
+	/*
+	 * One free block of each order alone, the zone's last (for orders
+	 * below 5 not in its map's first word): a scan that skipped an
+	 * order, or a map's later words, misses it.
+	 */
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++) {
+		uint64_t n = UINT64_C(1) << k;
+
+		free_frames(NPAGES - n, n);
+		assert_int_equal(buddy_largest_free_order(&b), (int)k);
+		assert_true(buddy_alloc(&b, k, &p));
+		assert_int_equal(p.v, BASE_PFN + NPAGES - n);
+		assert_int_equal(buddy_largest_free_order(&b), -1);
+		buddy_free(&b, p, k, false);
+		assert_true(buddy_alloc(&b, k, &p)); /* all allocated again */
+	}
+	/* The highest order wins wherever it is: the first block is order 3,
+	   a later word of order 0 holds the last frame. */
+	free_frames(0, 8);
+	free_frames(NPAGES - 1, 1);
+	assert_int_equal(buddy_largest_free_order(&b), 3);
+	free_frames(8, NPAGES - 9);
+	assert_all_top_order();
+	assert_int_equal(buddy_largest_free_order(&b), BUDDY_MAX_ORDER);
+}
+
 static void test_bulk_alloc_words_then_carving(void **state)
 {
 	pfn_t out[64];
@@ -654,6 +699,7 @@ int main(void)
 		BOTH(test_split_publishes_upper_halves),
 		BOTH(test_every_order_round_trips),
 		BOTH(test_exhaustion_and_refill),
+		BOTH(test_largest_free_order),
 		BOTH(test_bulk_alloc_words_then_carving),
 		BOTH(test_bulk_free_merges_runs),
 		BOTH(test_zeroed_blocks_tracked),

@@ -1216,6 +1216,93 @@ static void test_validate_finds_a_lost_frame(void **state)
 	assert_int_equal(frame_free(r.pfn, 0), E_OK);
 }
 
+/* ------------------------------------------ fragmentation (frame/mixed) */
+
+/* The highest order with free frames in any zone's maps, from buddy_count(). */
+static int highest_counted_order(void)
+{
+	uint64_t pages[BUDDY_ORDERS];
+	int best = -1;
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		if (!zone_present(&zones[z]))
+			continue;
+		buddy_count(&zones[z].buddy, pages);
+		for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+			if (pages[k] != 0)
+				best = MAX(best, (int)k);
+	}
+	return best;
+}
+
+static void assert_top_blocks_coalesced(void)
+{
+	struct frame_top_blocks tb;
+
+	frame_top_blocks(&tb);
+	assert_int_equal(tb.free[0], tb.coalesced[0]);
+	assert_int_equal(tb.free[1], tb.coalesced[1]);
+}
+
+/*
+ * frame_largest_free_order() is the highest over every zone, DMA's too;
+ * frame_top_blocks() counts what full coalescing gives and tells when the
+ * maps hold less (two free order-9 buddies forged behind the buddy's back).
+ */
+static void test_fragmentation_report(void **state)
+{
+	static pfn_t top[RAM >> (PAGE_SHIFT + FRAME_MAX_ORDER)];
+	struct buddy *b32 = &zones[ZONE_DMA32].buddy, *bdma = &zones[ZONE_DMA].buddy;
+	struct frame_top_blocks tb, before;
+	unsigned n32 = 0, ndma = 0;
+	pfn_t p;
+
+	(void)state;
+	frame_top_blocks(&before);
+	assert_true(before.free[1] > 0);
+	assert_top_blocks_coalesced();
+	assert_int_equal(frame_largest_free_order(), FRAME_MAX_ORDER);
+
+	/* DMA32 without a top-order block: DMA's still count. */
+	while (buddy_alloc(b32, FRAME_MAX_ORDER, &p))
+		top[n32++] = p;
+	assert_true(n32 > 0);
+	assert_int_equal(frame_largest_free_order(), FRAME_MAX_ORDER);
+	assert_top_blocks_coalesced();
+	/* And without any: the highest order left anywhere (DMA's partial
+	   regions below 1 MiB and its metadata's). */
+	while (buddy_alloc(bdma, FRAME_MAX_ORDER, &p))
+		top[n32 + ndma++] = p;
+	assert_true(ndma > 0);
+	assert_int_equal(frame_largest_free_order(), highest_counted_order());
+	assert_true(frame_largest_free_order() < FRAME_MAX_ORDER);
+	frame_top_blocks(&tb);
+	assert_int_equal(tb.free[1], 0);
+	assert_int_equal(tb.coalesced[1], 0);
+	assert_int_equal(tb.free[0], tb.coalesced[0]);
+
+	/* One taken top-order block published as two free halves unmerged. */
+	uint64_t idx = (top[0].v - b32->base) >> (FRAME_MAX_ORDER - 1);
+	_Atomic uint64_t *w = &b32->map[FRAME_MAX_ORDER - 1].bits[idx / 64];
+	uint64_t both = UINT64_C(3) << (idx % 64);
+
+	atomic_fetch_or(w, both);
+	frame_top_blocks(&tb);
+	assert_int_equal(tb.free[0], tb.coalesced[0] + 2);
+	assert_int_equal(tb.coalesced[1], 1);
+	assert_int_equal(tb.free[1], 0);
+	assert_int_equal(frame_largest_free_order(), FRAME_MAX_ORDER - 1);
+	atomic_fetch_and(w, ~both);
+
+	for (unsigned i = 0; i < n32; i++)
+		buddy_free(b32, top[i], FRAME_MAX_ORDER, false);
+	for (unsigned i = n32; i < n32 + ndma; i++)
+		buddy_free(bdma, top[i], FRAME_MAX_ORDER, false);
+	frame_top_blocks(&tb);
+	assert_memory_equal(&tb, &before, sizeof(tb));
+	assert_true(frame_validate());
+}
+
 /* ------------------------------------------------ ALO-02: fragmented */
 
 static void test_alo02_noncontiguous_request_succeeds(void **state)
@@ -1932,6 +2019,7 @@ int main(void)
 		T(test_xen_scrub_dying_frames_zeroed_before_reuse),
 		T(test_xen_avail_counters_match_a_scan),
 		T(test_validate_finds_a_lost_frame),
+		T(test_fragmentation_report),
 		T(test_alo02_noncontiguous_request_succeeds),
 		T(test_remote_drain_frees_other_cpus_caches),
 		T(test_unregister_drains_the_cache),

@@ -11,8 +11,10 @@ and thread count, a run named frame/<workload>/<config>/order:<o>/real_time
 sampled operation in the latency histogram (the lat_log2_ns_<k> counters
 sum to lat_ops, 0 < lat_ops <= ops, and = ops if the run timed every
 operation: context lat_every = 1), p50 <= p90 <= p99 <= p99.9 <= max,
-and for irq, interrupts that allocated (irq_ops > 0). Threads default to the run's own list (context
-bench_threads). No timing is judged: performance is not a test.
+for irq, interrupts that allocated (irq_ops > 0), and for mixed, its
+fragmentation counters with fully_coalesced = 1. Threads default to the
+run's own list (context bench_threads). No timing is judged: performance
+is not a test.
 """
 import argparse
 import json
@@ -21,7 +23,9 @@ import sys
 WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
 CONFIGS = ["full", "nopcp", "locked"]
 CONTEXT = ["commit", "accel", "host_cpus", "machine", "cycles_per_ns", "bench_threads",
-           "lat_every"]
+           "lat_every", "ram_mib"]
+MIXED_COUNTERS = ["largest_free_order_min", "free_order9_blocks", "free_order10_blocks",
+                  "fully_coalesced"]
 COUNTERS = ["ops", "lat_ops", "ns_per_op", "mops_total", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"]
 
 
@@ -54,6 +58,22 @@ def check_run(name, run, every):
         bad.append(name + ": percentiles out of order: %s" % p)
     if "/irq/" in name and run.get("irq_ops", 0) <= 0:
         bad.append(name + ": no interrupt allocated (irq_ops)")
+    if "/mixed/" in name:
+        bad += check_fragmentation(name, run)
+    return bad
+
+
+def check_fragmentation(name, run):
+    """frame/mixed's report (bench/cases/frame_mixed.c): every counter there,
+    the quiescent counts fully coalesced, the sampled order a real one."""
+    missing = [c for c in MIXED_COUNTERS if c not in run]
+    if missing:
+        return [name + ": no counter " + ", ".join(missing)]
+    bad = []
+    if run["fully_coalesced"] != 1:
+        bad.append(name + ": free blocks of orders 9 and 10 not what full coalescing gives")
+    if not 0 <= run["largest_free_order_min"] <= 10:
+        bad.append(name + ": largest_free_order_min %r not an order" % run["largest_free_order_min"])
     return bad
 
 

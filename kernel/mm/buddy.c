@@ -1434,3 +1434,23 @@ bool buddy_validate(const struct buddy *b)
 	}
 	return true;
 }
+
+/*
+ * For benchmarks that report fragmentation (frame/mixed): the highest
+ * order with a set bit. Racy, as buddy_count(): a block in transit inside
+ * an operation is in no map, so a sample taken while others run may read
+ * an order lower than the quiescent one. Kept apart from the maps' users
+ * above: it only reads them.
+ */
+int buddy_largest_free_order(const struct buddy *b)
+{
+	for (unsigned k = BUDDY_ORDERS; k-- > 0;) {
+		const struct freemap *m = &b->map[k];
+
+		for (uint64_t w = 0; w < m->nwords; w++)
+			if (atomic_load_explicit(&m->bits[w],
+						 memory_order_relaxed) != 0)
+				return (int)k;
+	}
+	return -1;
+}

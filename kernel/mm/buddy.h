@@ -165,4 +165,11 @@ uint64_t buddy_free_pairs(const struct buddy *b);
 /* Frames in free blocks of each order, into pages[BUDDY_ORDERS]. */
 void buddy_count(const struct buddy *b, uint64_t pages[BUDDY_ORDERS]);
 
+/*
+ * The order of the largest free block in the maps, or -1 if none is free
+ * (racy: blocks in transit inside operations are in no map; exact at
+ * quiescence). Scans from the top order down and stops at the first.
+ */
+int buddy_largest_free_order(const struct buddy *b);
+
 #endif /* KERNEL_MM_BUDDY_H */

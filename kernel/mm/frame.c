@@ -787,3 +787,83 @@ bool frame_validate(void)
 	}
 	return true;
 }
+
+/* ------------------------------------------------------ fragmentation */
+
+int frame_largest_free_order(void)
+{
+	int best = -1;
+
+	for (unsigned i = 0; i < ZONE_COUNT; i++)
+		if (zone_present(&zones[i]))
+			best = MAX(best, buddy_largest_free_order(&zones[i].buddy));
+	return best;
+}
+
+/*
+ * The block at pfn (a block's head, or an unmanaged frame): its frames,
+ * and whether it is free in the buddy. Racy (frame_top_blocks()): a head
+ * whose state changed under us counts as one frame, not free.
+ */
+static uint64_t block_at(const struct zone *z, uint64_t pfn, bool *free)
+{
+	uint64_t s = page_state(pfn_to_page(PFN(pfn)));
+	int k;
+
+	*free = false;
+	switch (ps_usage(s)) {
+	case PAGE_META:
+	case PAGE_KERNEL:
+	case PAGE_RESERVED:
+		return 1;
+	case PAGE_NONE:
+		k = buddy_free_order_at(&z->buddy, PFN(pfn));
+		*free = k >= 0;
+		return k >= 0 ? UINT64_C(1) << k : 1;
+	default:
+		return UINT64_C(1) << MIN(ps_order(s), FRAME_MAX_ORDER);
+	}
+}
+
+/* One top-order region of z from pfn: free frames in each half, into *out. */
+static void count_region(const struct zone *z, uint64_t start,
+			 struct frame_top_blocks *out)
+{
+	const uint64_t top = UINT64_C(1) << FRAME_MAX_ORDER, half = top / 2;
+	uint64_t in_half[2] = { 0, 0 };
+	bool free;
+
+	for (uint64_t pfn = start; pfn < start + top;) {
+		uint64_t n = block_at(z, pfn, &free);
+
+		if (free && n == top)
+			in_half[0] = in_half[1] = half;
+		else if (free)
+			in_half[(pfn - start) / half] += n;
+		pfn += n;
+	}
+	if (in_half[0] == half && in_half[1] == half)
+		out->coalesced[1]++;
+	else
+		out->coalesced[0] += (in_half[0] == half) + (in_half[1] == half);
+}
+
+void frame_top_blocks(struct frame_top_blocks *out)
+{
+	uint64_t pages[BUDDY_ORDERS];
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < ZONE_COUNT; i++) {
+		const struct zone *z = &zones[i];
+
+		if (!zone_present(z))
+			continue;
+		buddy_count(&z->buddy, pages);
+		out->free[0] += pages[FRAME_MAX_ORDER - 1] >> (FRAME_MAX_ORDER - 1);
+		out->free[1] += pages[FRAME_MAX_ORDER] >> FRAME_MAX_ORDER;
+		/* Zones start and end on top-order boundaries (buddy_init). */
+		for (uint64_t r = z->start; r < z->end;
+		     r += UINT64_C(1) << FRAME_MAX_ORDER)
+			count_region(z, r, out);
+	}
+}

@@ -231,4 +231,37 @@ uint64_t frame_free_pairs(void);
  */
 bool frame_validate(void);
 
+/* ------------------------------------------------------- fragmentation */
+
+/*
+ * For benchmarks that report fragmentation (frame/mixed). Only the
+ * buddies' free blocks count: blocks in per-CPU caches are not free here.
+ * Racy while operations run (a block in transit is in no map); exact at
+ * quiescence.
+ */
+
+/*
+ * The order of the largest free block of any zone, or -1 if none (the DMA
+ * zone's count: a request that falls back there gets them above the
+ * reserve).
+ */
+int frame_largest_free_order(void);
+
+/*
+ * Free blocks of the two top orders, all zones: in the buddies' maps
+ * (free[0]: order FRAME_MAX_ORDER - 1, free[1]: FRAME_MAX_ORDER), and
+ * what full coalescing of the same free frames gives (coalesced[]): a
+ * top-order region all free is one top-order block; a half of one that is
+ * not, all free, one block of the order below. At quiescence free[] ==
+ * coalesced[] unless free blocks that should have merged up to these
+ * orders were left apart (frame_validate() checks all orders: no two
+ * free buddies).
+ */
+struct frame_top_blocks {
+	uint64_t free[2];
+	uint64_t coalesced[2];
+};
+
+void frame_top_blocks(struct frame_top_blocks *out);
+
 #endif /* KERNEL_MM_FRAME_H */

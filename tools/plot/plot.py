@@ -6,8 +6,9 @@
   tools/plot/plot.py results [--results DIR] [--plots DIR] [--file RESULTS.md]
 
 Reads DIR/host-*.json (Google Benchmark) and DIR/qemu-*.json (the kernel's
-suite). `plots` writes PNGs into --out (default results/plots), one line per
-file. `results` rewrites the generated sections of --file and nothing else.
+suite); `results` also DIR/compare-*g.json (make bench-compare). `plots`
+writes PNGs into --out (default results/plots), one line per file.
+`results` rewrites the generated sections of --file and nothing else.
 A malformed results file stops both with its name and the entry (exit 1).
 Runs with Debian's /usr/bin/python3 and python3-matplotlib.
 """
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 
+import compare
 import loader
 import plots
 import results
@@ -48,13 +50,16 @@ def main(argv=None):
 				text = f.read()
 			rel = os.path.relpath(os.path.abspath(args.plots),
 					      os.path.dirname(os.path.abspath(args.file)))
-			new = results.fill(text, cases, rel, source=args.file)
+			docs = compare.load_dir(args.results)
+			if docs:
+				print(f"plot: {len(docs)} comparisons (compare-*g.json)")
+			new = results.fill(text, cases, rel, source=args.file, compare=docs)
 			tmp = args.file + ".tmp"
 			with open(tmp, "w", encoding="utf-8") as f:
 				f.write(new)
 			os.replace(tmp, args.file)
 			print(f"plot: wrote {args.file}")
-	except (loader.LoadError, results.TemplateError, OSError) as e:
+	except (loader.LoadError, compare.CompareError, results.TemplateError, OSError) as e:
 		print(f"plot.py: error: {e}", file=sys.stderr)
 		return 1
 	return 0

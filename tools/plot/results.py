@@ -8,13 +8,16 @@ RESULTS.md is its own template. A generated section is
     <!-- end -->
 
 and everything outside such sections is prose that this module copies
-unchanged. NAME is one of SECTIONS; an unknown name, a section that does
+unchanged. The compare section holds make bench-compare's tables
+(results/compare-*g.json, compare.py), the others figures of
+results/host-*.json and qemu-*.json. NAME is one of SECTIONS; an unknown name, a section that does
 not end, or a nested marker is an error (the file is left as it was).
 With no data every section says so, and the targets read "not measured".
 """
 
 import re
 
+import compare as compare_mod
 from loader import datasets, group_label
 from plots import CDF_THREADS, config_sort, plan
 
@@ -65,6 +68,7 @@ def section_commands(cases, plots_rel):
 		"make bench      # runs the suites: results/host-*.json, results/qemu-*.json\n"
 		f"make plot       # the figures: {plots_rel}/*.png\n"
 		"make results    # this file's generated sections, from the JSON\n"
+		"make bench-compare   # against commit 933f143: results/compare-*g.json\n"
 		"```")
 	recorded = sorted({str(c.context["command"]) for c in cases if c.context.get("command")})
 	if recorded:
@@ -227,14 +231,21 @@ def section_targets(cases, plots_rel):
 	return _table(("target", "measured", ""), rows)
 
 
+def section_compare(cases, plots_rel, compare=()):
+	"""make bench-compare's tables (results/compare-*g.json, compare.py)."""
+	return compare_mod.section(list(compare))
+
+
 SECTIONS = {"data": section_data, "commands": section_commands, "targets": section_targets,
-	    "tables": section_tables, "plots": section_plots}
+	    "tables": section_tables, "plots": section_plots, "compare": section_compare}
 
 
 # --- the template -----------------------------------------------------------
 
-def fill(text, cases, plots_rel="results/plots", source="RESULTS.md"):
-	"""Return text with every generated section rewritten from cases."""
+def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=()):
+	"""Return text with every generated section rewritten from cases (and
+	the comparison section from compare: compare.py's documents)."""
+	sections = dict(SECTIONS, compare=lambda c, p: section_compare(c, p, compare))
 	out, current, start = [], None, 0
 	for n, line in enumerate(text.splitlines(keepends=True), 1):
 		begin, end = BEGIN.match(line), END.match(line)
@@ -251,7 +262,7 @@ def fill(text, cases, plots_rel="results/plots", source="RESULTS.md"):
 			raise TemplateError(f"{source}:{n}: generated section inside "
 					    f"{current!r} (opened on line {start})")
 		elif end:
-			out.append("\n" + SECTIONS[current](cases, plots_rel).strip() + "\n\n")
+			out.append("\n" + sections[current](cases, plots_rel).strip() + "\n\n")
 			out.append(line)
 			current = None
 	if current is not None:
