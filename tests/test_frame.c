@@ -1283,7 +1283,7 @@ static void test_fragmentation_report(void **state)
 
 	/* One taken top-order block published as two free halves unmerged. */
 	uint64_t idx = (top[0].v - b32->base) >> (FRAME_MAX_ORDER - 1);
-	_Atomic uint64_t *w = &b32->map[FRAME_MAX_ORDER - 1].bits[idx / 64];
+	_Atomic uint64_t *w = buddy_map_word(&b32->map[FRAME_MAX_ORDER - 1], idx / 64);
 	uint64_t both = UINT64_C(3) << (idx % 64);
 
 	atomic_fetch_or(w, both);

@@ -15,16 +15,20 @@
  * from thread 0:
  *   largest_free_order_min  the smallest of those samples (a sample that
  *                           found no free block at all counts as 0)
+ *   lazy_pairs              pairs of free buddies left unmerged by lazy
+ *                           frees (kernel/mm/buddy.c, LAZY MERGING) once
+ *                           every thread has emptied its population
+ *                           (quiescent: the others wait at a barrier)
  *   free_order9_blocks, free_order10_blocks
  *                           free blocks of orders 9 and 10 in the buddies
- *                           once every thread has emptied its population
- *                           (quiescent: the others wait at a barrier)
+ *                           then, after frame_coalesce() merged those
  *   fully_coalesced         1 if those equal what full coalescing of the
  *                           same free frames gives (frame_top_blocks()),
  *                           else 0 and the run fails
  * Blocks in per-CPU caches are not free for either count. Between
  * benchmarks the environment's check (frame_validate(): no two free
- * buddies at any order) covers the state the last run left.
+ * buddies at any order outside a CPU's area) covers the state the last
+ * run left.
  */
 #include "bench/cases/frame_cases.h"
 
@@ -94,14 +98,18 @@ static void report_fragmentation(struct bench_state *st, unsigned largest_min)
 {
 	struct frame_top_blocks tb = { { 0, 0 }, { 0, 0 } };
 	bool quiet = bench_barrier(st), coalesced = false;
+	uint64_t lazy = 0;
 
 	if (bench_thread(st) == 0) {
 		if (quiet) {
+			lazy = frame_free_pairs();
+			frame_coalesce();
 			frame_top_blocks(&tb);
 			coalesced = tb.free[0] == tb.coalesced[0] &&
 				    tb.free[1] == tb.coalesced[1];
 		}
 		bench_counter(st, "largest_free_order_min", largest_min);
+		bench_counter(st, "lazy_pairs", lazy);
 		bench_counter(st, "free_order9_blocks", tb.free[0]);
 		bench_counter(st, "free_order10_blocks", tb.free[1]);
 		bench_counter(st, "fully_coalesced", coalesced);

@@ -23,3 +23,26 @@ int buddy_largest_free_order(const struct buddy *b)
 	return -1;
 }
 #endif
+
+#ifdef BUDDY_COMPAT_COALESCE
+/* BASE merges every free at once: nothing is ever left to merge. */
+void buddy_coalesce(struct buddy *b)
+{
+	(void)b;
+}
+
+/* Pairs of free buddies below the top order, as today's buddy.c. */
+uint64_t buddy_free_pairs(const struct buddy *b)
+{
+	const uint64_t evens = UINT64_C(0x5555555555555555);
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < BUDDY_MAX_ORDER; k++)
+		for (uint64_t w = 0; w < b->map[k].nwords; w++) {
+			uint64_t v = atomic_load(&b->map[k].bits[w]);
+
+			n += (uint64_t)__builtin_popcountll(v & (v >> 1) & evens);
+		}
+	return n;
+}
+#endif

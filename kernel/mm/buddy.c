@@ -244,8 +244,7 @@
 #include "kernel/mm/buddy.h"
 #include "kernel/mm/page.h"
 
-#define FAST_WORDS     16 /* map words a window search looks at */
-#define WORDS_PER_LINE (CACHELINE / sizeof(uint64_t))
+#define FAST_WORDS 16 /* map words a window search looks at */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -264,13 +263,7 @@ static uint64_t bit_of(uint64_t idx)
 	return UINT64_C(1) << (idx % 64);
 }
 
-/* Word w of map m, where LAYOUT puts it. */
-static _Atomic uint64_t *map_word(const struct freemap *m, uint64_t w)
-{
-	uint64_t group = UINT64_C(1) << m->gshift;
-
-	return &m->bits[(w >> m->gshift) * WORDS_PER_LINE + (w & (group - 1))];
-}
+#define map_word buddy_map_word
 
 /*
  * FREE COUNT: frames leave the count before the CAS that claims them
@@ -1448,7 +1441,7 @@ int buddy_largest_free_order(const struct buddy *b)
 		const struct freemap *m = &b->map[k];
 
 		for (uint64_t w = 0; w < m->nwords; w++)
-			if (atomic_load_explicit(&m->bits[w],
+			if (atomic_load_explicit(map_word(m, w),
 						 memory_order_relaxed) != 0)
 				return (int)k;
 	}

@@ -49,6 +49,16 @@ struct freemap {
 	unsigned gshift;           /* [I] log2 of the words per line */
 };
 
+/* Word w of map m, where LAYOUT (buddy.c) puts it. */
+static inline _Atomic uint64_t *buddy_map_word(const struct freemap *m,
+					       uint64_t w)
+{
+	uint64_t group = UINT64_C(1) << m->gshift;
+
+	return &m->bits[(w >> m->gshift) * (CACHELINE / sizeof(uint64_t)) +
+			(w & (group - 1))];
+}
+
 /*
  * One CPU's view of one zone: its share of the free count, and hints.
  * free count == sum over CPUs of (added - taken); see FREE COUNT in buddy.c.
