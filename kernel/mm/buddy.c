@@ -921,7 +921,17 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
  * area from a window of the top order, else windows of each order); or
  * every map (full: tidying hints as it goes).
  */
-enum scope { IN_AREA, ELSEWHERE, FULL };
+enum scope { IN_AREA, ELSEWHERE, WINDOWS, FULL };
+
+/*
+ * Blocks of at least half an area are not worth an area's affinity: one
+ * area holds two at most, so a CPU would move on every other allocation.
+ * They are looked for in windows, as before areas (SEARCH).
+ */
+static bool large(unsigned k)
+{
+	return k + 1 >= BUDDY_AREA_ORDER;
+}
 
 /* Claim a free block of order o in the scope: its bit, or 0. */
 static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
@@ -955,7 +965,7 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 		if (got != 0) {
 			*j = o;
 			*idx = word * 64 + (uint64_t)__builtin_ctzll(got);
-			if (scope != IN_AREA)
+			if (scope == ELSEWHERE || (scope == FULL && !large(k)))
 				adopt_area(b, *idx, o);
 			return true;
 		}
@@ -1000,7 +1010,8 @@ static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
 				continue;
 			*order = j;
 			*idx = w * 64 + (uint64_t)__builtin_ctzll(got);
-			adopt_area(b, *idx, j);
+			if (!large(k))
+				adopt_area(b, *idx, j);
 			return true;
 		}
 	}
@@ -1050,10 +1061,14 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 	bool ok;
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
-	ok = alloc_in(b, order, IN_AREA, out) ||
-	     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
-	     alloc_in(b, order, ELSEWHERE, out) ||
-	     alloc_in(b, order, FULL, out) || alloc_last_pass(b, order, out);
+	if (large(order))
+		ok = alloc_in(b, order, WINDOWS, out);
+	else
+		ok = alloc_in(b, order, IN_AREA, out) ||
+		     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
+		     alloc_in(b, order, ELSEWHERE, out);
+	ok = ok || alloc_in(b, order, FULL, out) ||
+	     alloc_last_pass(b, order, out);
 	op_end(b, f);
 	return ok;
 }
@@ -1108,7 +1123,7 @@ static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
 	bool mode;
 
 	bits = scope == IN_AREA ? claim_in_area(b, j, a, want, &word)
-				: claim(b, j, want, true, &word);
+				: claim(b, j, want, scope == FULL, &word);
 	if (bits == 0)
 		return 0;
 	mode = j > k && zeroed_in_use(b);
@@ -1172,9 +1187,12 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 	ASSERT(order <= BUDDY_MAX_ORDER && n > 0);
 	/*
 	 * The area; then one carve elsewhere, which moves the area, and the
-	 * rest of the new area; again while that finds anything.
+	 * rest of the new area; again while that finds anything. Large
+	 * blocks: windows (SEARCH).
 	 */
-	for (;;) {
+	if (large(order))
+		got = bulk_pass(b, order, n, WINDOWS, out);
+	while (!large(order)) {
 		unsigned c;
 
 		got += bulk_pass(b, order, n - got, IN_AREA, out + got);
