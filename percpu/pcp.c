@@ -33,7 +33,7 @@ static struct pcp_params params[ZONE_COUNT][PCP_ORDERS];
 
 static const unsigned cached_order[PCP_ORDERS] = { 0, 1, 2, 3, 9 };
 static const struct pcp_params defaults[PCP_ORDERS] = {
-	{ 32, 128 }, { 8, 32 }, { 8, 32 }, { 8, 32 }, { 1, 2 },
+	{ 32, 128 }, { 8, 32 }, { 8, 32 }, { 8, 32 }, { 8, 16 },
 };
 
 void pcp_init(unsigned cpus)
@@ -56,7 +56,8 @@ void pcp_init(unsigned cpus)
 				p.high /= 2;
 				p.batch = MAX(1u, MIN(p.batch, p.high / 2));
 			}
-			if (p.high < p.batch)
+			/* A cache that cannot keep a block back is a detour. */
+			if (p.high < p.batch || p.high < 2)
 				p.high = 0;
 			params[z][i] = p;
 			if (p.high > 0)

@@ -517,6 +517,43 @@ static uint64_t my_area(const struct buddy *b)
 				    memory_order_relaxed) & ~AREA_DIRTY;
 }
 
+/*
+ * This CPU published block (idx, k): if in its area, note the order
+ * there (area_orders, a private hint: blocks other CPUs free into the
+ * area are not noted, and their merges may leave a bit stale; a search
+ * that trusts a clear bit only moves to another area sooner).
+ */
+static void note_in_area(struct buddy *b, uint64_t idx, unsigned k)
+{
+	struct buddy_cpu *c = &b->cpu[cpu_id()];
+	uint32_t have = atomic_load_explicit(&c->area_orders,
+					     memory_order_relaxed);
+
+	if (!(have & (1u << k)) &&
+	    (atomic_load_explicit(&c->area, memory_order_relaxed) &
+	     ~AREA_DIRTY) == area_of(idx, k))
+		atomic_store_explicit(&c->area_orders, have | 1u << k,
+				      memory_order_relaxed);
+}
+
+/* An area search found no order-k block: skip that order next time. */
+static void note_area_empty(struct buddy *b, unsigned k)
+{
+	struct buddy_cpu *c = &b->cpu[cpu_id()];
+
+	atomic_store_explicit(&c->area_orders,
+			      atomic_load_explicit(&c->area_orders,
+						   memory_order_relaxed) &
+				      ~(1u << k),
+			      memory_order_relaxed);
+}
+
+static uint32_t area_orders(const struct buddy *b)
+{
+	return atomic_load_explicit(&b->cpu[cpu_id()].area_orders,
+				    memory_order_relaxed);
+}
+
 /* Whether area a is this CPU's alone (SEARCH: another CPU took it?). */
 static bool area_mine(const struct buddy *b, uint64_t a)
 {
@@ -543,6 +580,8 @@ static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
 				      memory_order_relaxed);
 	if ((atomic_load_explicit(area, memory_order_relaxed) & ~AREA_DIRTY) == a)
 		return;
+	atomic_store_explicit(&b->cpu[cpu_id()].area_orders, ~0u,
+			      memory_order_relaxed);
 	old = atomic_exchange_explicit(area, (uint32_t)a, memory_order_seq_cst);
 	if (old & AREA_DIRTY)
 		coalesce_area(b, old & ~AREA_DIRTY);
@@ -594,6 +633,7 @@ static void publish_split(struct buddy *b, unsigned k, uint64_t idx,
 				 memory_order_seq_cst);
 	note_nonempty(b, k, idx / 64);
 	point_hint(b, k, idx / 64);
+	note_in_area(b, idx, k);
 }
 
 /*
@@ -668,6 +708,7 @@ static void merge_up(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 		if (!merge_or_publish(b, idx, k, zeroed)) {
 			note_nonempty(b, k, idx / 64);
 			point_hint(b, k, idx / 64);
+			note_in_area(b, idx, k);
 			count_added(b, UINT64_C(1) << k);
 			return;
 		}
@@ -783,6 +824,7 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 	atomic_fetch_or_explicit(map_word(&b->map[k], idx / 64), bit_of(idx),
 				 memory_order_seq_cst);
 	note_nonempty(b, k, idx / 64);
+	note_in_area(b, idx, k);
 	count_added(b, UINT64_C(1) << k);
 	mark_dirty(b);
 	/*
@@ -878,6 +920,7 @@ static void spread_hints(struct buddy *b)
 				    spread(c, b->map[k].nwords));
 		atomic_init(&b->cpu[c].area,
 			    spread(c, b->npages >> BUDDY_AREA_ORDER));
+		atomic_init(&b->cpu[c].area_orders, ~0u);
 		atomic_init(&b->owner[spread(c, b->npages >> BUDDY_AREA_ORDER)],
 			    (uint16_t)(c + 1));
 	}
@@ -924,9 +967,9 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 enum scope { IN_AREA, ELSEWHERE, WINDOWS, FULL };
 
 /*
- * Blocks of at least half an area are not worth an area's affinity: one
- * area holds two at most, so a CPU would move on every other allocation.
- * They are looked for in windows, as before areas (SEARCH).
+ * Bulk allocations of blocks of at least half an area take them from
+ * windows, whole words at a time: an area holds two at most, so a batch
+ * would move the CPU through several areas, one step each (SEARCH).
  */
 static bool large(unsigned k)
 {
@@ -955,6 +998,9 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 	uint32_t orders = atomic_load(&b->nonempty) & (~0u << k);
 	uint32_t first = scope == ELSEWHERE ? orders & top : 0;
 
+	if (scope == IN_AREA)
+		orders &= area_orders(b);
+
 	for (orders &= ~first; (first | orders) != 0;) {
 		uint32_t *from = first != 0 ? &first : &orders;
 		unsigned o = (unsigned)__builtin_ctz(*from);
@@ -965,12 +1011,14 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 		if (got != 0) {
 			*j = o;
 			*idx = word * 64 + (uint64_t)__builtin_ctzll(got);
-			if (scope == ELSEWHERE || (scope == FULL && !large(k)))
+			if (scope == ELSEWHERE || scope == FULL)
 				adopt_area(b, *idx, o);
 			return true;
 		}
 		if (scope == FULL)
 			note_empty_map(b, o);
+		if (scope == IN_AREA)
+			note_area_empty(b, o);
 	}
 	return false;
 }
@@ -1010,8 +1058,7 @@ static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
 				continue;
 			*order = j;
 			*idx = w * 64 + (uint64_t)__builtin_ctzll(got);
-			if (!large(k))
-				adopt_area(b, *idx, j);
+			adopt_area(b, *idx, j);
 			return true;
 		}
 	}
@@ -1061,14 +1108,10 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 	bool ok;
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
-	if (large(order))
-		ok = alloc_in(b, order, WINDOWS, out);
-	else
-		ok = alloc_in(b, order, IN_AREA, out) ||
-		     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
-		     alloc_in(b, order, ELSEWHERE, out);
-	ok = ok || alloc_in(b, order, FULL, out) ||
-	     alloc_last_pass(b, order, out);
+	ok = alloc_in(b, order, IN_AREA, out) ||
+	     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
+	     alloc_in(b, order, ELSEWHERE, out) ||
+	     alloc_in(b, order, FULL, out) || alloc_last_pass(b, order, out);
 	op_end(b, f);
 	return ok;
 }
@@ -1143,10 +1186,41 @@ static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
 }
 
 /*
- * Bulk allocation from one scope, the area or every map: the free blocks
- * that fit whole, smallest order first, in whole words at a time (lazy
- * frees leave an area's free memory in blocks of many orders); then the
- * largest blocks that can be carved without overshooting.
+ * Claim one free block of order j in the scope, larger than the n pieces
+ * of order k still wanted: split it down to the largest order that does
+ * not overshoot (its upper halves published, in this CPU's area if it
+ * was found there), and store that part as pieces. Returns the pieces
+ * stored, and in *more the orders of the halves it published.
+ */
+static unsigned take_split(struct buddy *b, unsigned j, unsigned k,
+			   unsigned n, enum scope scope, pfn_t *out,
+			   uint32_t *more)
+{
+	unsigned top = k + 63 - (unsigned)__builtin_clzll(n);
+	uint64_t word, bit = claim_one(b, j, scope, &word);
+	uint64_t head, pieces = UINT64_C(1) << (top - k);
+	bool mode, z;
+
+	if (bit == 0)
+		return 0;
+	head = split(b, word * 64 + (uint64_t)__builtin_ctzll(bit), j, top);
+	*more = (1u << j) - (1u << top);
+	mode = zeroed_in_use(b);
+	z = mode && head_zeroed(head);
+	for (uint64_t i = 0; i < pieces; i++) {
+		out[i] = PFN(head + (i << k));
+		if (mode && i > 0)
+			set_head(out[i].v, z);
+	}
+	return (unsigned)pieces;
+}
+
+/*
+ * Bulk allocation from one scope (the area, windows, every map), in one
+ * pass up the orders: the free blocks that fit whole, smallest order
+ * first and whole words at a time (lazy frees leave an area's free memory
+ * in blocks of many orders); a block larger than what is still wanted is
+ * split, and the orders of its published halves are looked at again.
  */
 static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 			  enum scope scope, pfn_t *out)
@@ -1157,22 +1231,24 @@ static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 
 	if (scope == IN_AREA && !area_mine(b, a))
 		return 0;
+	if (scope == IN_AREA)
+		orders &= area_orders(b);
 	while (orders != 0 && got < n) {
 		unsigned j = (unsigned)__builtin_ctz(orders);
 		unsigned want = (n - got) >> (j - order), c;
+		uint32_t more = 0;
 
-		if (want == 0)
-			break;
-		c = take_pieces(b, j, order, want, scope, a, out + got);
-		if (c == 0)
+		if (want > 0)
+			c = take_pieces(b, j, order, want, scope, a, out + got);
+		else
+			c = take_split(b, j, order, n - got, scope, out + got,
+				       &more);
+		if (c == 0) {
 			orders &= orders - 1;
-		got += c;
-	}
-	while (got < n) {
-		unsigned c = carve_largest(b, order, n - got, scope, out + got);
-
-		if (c == 0)
-			break;
+			if (scope == IN_AREA)
+				note_area_empty(b, j);
+		}
+		orders |= more;
 		got += c;
 	}
 	return got;
@@ -1251,6 +1327,30 @@ static unsigned run_length(const pfn_t *p, unsigned i, unsigned n,
 	return len;
 }
 
+/*
+ * Publish the top-order blocks idx.. of one word, as many as fit in
+ * [idx, idx + n), with one fetch-or (the top order never merges, so each
+ * block's publish is that step). Returns how many it published.
+ */
+static uint64_t publish_top(struct buddy *b, uint64_t idx, uint64_t n,
+			    bool zeroed)
+{
+	const unsigned k = BUDDY_MAX_ORDER;
+	uint64_t c = MIN(n, 64 - idx % 64);
+	uint64_t bits = (c == 64 ? ~UINT64_C(0) : (UINT64_C(1) << c) - 1)
+			<< (idx % 64);
+
+	if (zeroed_in_use(b))
+		for (uint64_t i = 0; i < c; i++)
+			set_head(block_pfn(b, idx + i, k), zeroed);
+	atomic_fetch_or_explicit(map_word(&b->map[k], idx / 64), bits,
+				 memory_order_seq_cst);
+	note_nonempty(b, k, idx / 64);
+	point_hint(b, k, idx / 64);
+	count_added(b, c << k);
+	return c;
+}
+
 /* Free frames [s, e) as the largest aligned blocks (all ours, order >= k). */
 static void free_run(struct buddy *b, uint64_t s, uint64_t e, bool zeroed)
 {
@@ -1261,6 +1361,12 @@ static void free_run(struct buddy *b, uint64_t s, uint64_t e, bool zeroed)
 		unsigned fit = 63 - (unsigned)__builtin_clzll(e - s);
 		unsigned order = MIN(MIN(align, fit), (unsigned)BUDDY_MAX_ORDER);
 
+		if (order == BUDDY_MAX_ORDER) {
+			s += publish_top(b, block_idx(b, s, order),
+					 (e - s) >> order, zeroed)
+			     << order;
+			continue;
+		}
 		free_block(b, block_idx(b, s, order), order, zeroed);
 		s += UINT64_C(1) << order;
 	}

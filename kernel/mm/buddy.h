@@ -74,6 +74,9 @@ struct buddy_cpu {
 						 AREA_DIRTY: lazy frees in it
 						 may be unmerged; written by
 						 this CPU only */
+	_Atomic uint32_t area_orders;         /* [a] bit k: the area may have
+						 a free order-k block (a hint
+						 this CPU keeps) */
 } CACHE_ALIGNED;
 
 struct buddy {
