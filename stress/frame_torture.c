@@ -428,7 +428,14 @@ bool torture_finish(struct torture_result *r)
 
 	(void)scrub_run(UINT64_MAX);
 	pcp_drain_all();
+	/*
+	 * Consistent with lazy frees still unmerged in CPUs' areas; then,
+	 * once they are merged, fully coalesced.
+	 */
 	r->coalesced = frame_validate();
+	frame_coalesce();
+	r->coalesced = r->coalesced && frame_free_pairs() == 0 &&
+		       frame_validate();
 	frame_get_stats(&st);
 	r->ops = atomic_load(&ops);
 	r->irq_ops = atomic_load(&irq_ops);
