@@ -2,8 +2,9 @@
 /*
  * The lock-free buddy on its own: splitting and merging, batch claims and
  * carving, bulk frees of runs, zeroed-block tracking, its invariants (no
- * overlap, never two free buddies), and concurrent use from many CPUs with
- * interrupts that allocate too. Both configurations: lock-free and locked.
+ * overlap, two free buddies only inside a CPU's area), lazy frees and the
+ * coalescing of areas, and concurrent use from many CPUs with interrupts
+ * that allocate too. Both configurations: lock-free and locked.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -223,22 +224,95 @@ static void test_zeroed_blocks_tracked(void **state)
 	assert_true(buddy_validate(&b));
 }
 
-/* buddy_validate() fails on broken maps (it can fail, so it means something). */
+/* ------------------------------------------- lazy frees and areas */
+
+/*
+ * White-box access to a CPU's area (LAZY MERGING in buddy.c): the word
+ * b.cpu[c].area holds the area's index and buddy.c's AREA_DIRTY (bit 31).
+ */
+#define AREA_DIRTY_BIT (UINT32_C(1) << 31)
+#define AREA_PAGES     (UINT64_C(1) << BUDDY_AREA_ORDER)
+
+static uint64_t area_now(void)
+{
+	return atomic_load(&b.cpu[cpu_id()].area) & ~AREA_DIRTY_BIT;
+}
+
+/* This CPU's area becomes a, clean and its own (as adopt_area() leaves it). */
+static void move_to_area(uint64_t a)
+{
+	atomic_store(&b.cpu[cpu_id()].area, (uint32_t)a);
+	atomic_store(&b.owner[a], (uint16_t)(cpu_id() + 1));
+}
+
+/*
+ * buddy_validate() allows free pairs in every CPU's area, and ncpus()
+ * counts every CPU this process ever registered (the concurrent test's
+ * too), each with an area from buddy_init(): with 8 areas they may cover
+ * the zone. Those CPUs do not run now: give them area a, so that the
+ * areas that are neither a nor this CPU's are nobody's.
+ */
+static void others_to_area(uint64_t a)
+{
+	for (unsigned c = 0; c < ncpus(); c++)
+		if (c != cpu_id())
+			atomic_store(&b.cpu[c].area, (uint32_t)a);
+}
+
+/* Frame i of area a. */
+#define AREA(a, i) PFN(BASE_PFN + (a) * AREA_PAGES + (i))
+
+/*
+ * buddy_validate() fails on broken maps (it can fail, so it means
+ * something). Each forgery keeps the free count and the summaries right,
+ * so that only the check it is aimed at can see it.
+ */
 static void test_validate_catches_free_buddies(void **state)
 {
+	pfn_t p;
+
 	(void)state;
 	fill();
 	assert_true(buddy_validate(&b));
-	/* Forge two free buddies at order 0 behind the allocator's back. */
-	pfn_t p;
-	assert_true(buddy_alloc(&b, 1, &p));
-	atomic_fetch_or(&b.map[0].bits[0], 3); /* blocks 0 and 1 */
+	/*
+	 * Area 0: p = frame 0 taken, frame 1 free at order 0, frames 2-3 a
+	 * free order-1 block (order-1 block 1), and so on up.
+	 */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 2)), 1);
+	others_to_area(1);
+
+	/*
+	 * Two free buddies, frames 2 and 3 at order 0 instead of their
+	 * parent: outside every CPU's area, a missed merge...
+	 */
+	move_to_area(1);
+	atomic_fetch_and(&b.map[1].bits[0], ~UINT64_C(2));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(0xc));
+	assert_int_equal(buddy_free_pairs(&b), 1);
 	assert_false(buddy_validate(&b));
-	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(3));
-	/* Overlap: a free order-0 block inside a free order-1 block. */
-	buddy_free(&b, p, 1, false);
-	atomic_fetch_or(&b.map[0].bits[0], 1);
+	/* ...inside this CPU's area, a lazy free not merged yet. */
+	move_to_area(0);
+	assert_true(buddy_validate(&b));
+	/* Undone, all is well again: the pair was the only fault. */
+	move_to_area(1);
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(0xc));
+	atomic_fetch_or(&b.map[1].bits[0], UINT64_C(2));
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+
+	/*
+	 * Overlap: frame 2 free at order 0 inside the free order-1 block at
+	 * frame 2; frame 1 taken out of the map, so the count still holds.
+	 */
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(2));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(4));
 	assert_false(buddy_validate(&b));
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(4));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(2));
+	assert_true(buddy_validate(&b));
 }
 
 /* ----------------------------------------------------- concurrency */
