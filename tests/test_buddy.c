@@ -238,11 +238,22 @@ static uint64_t area_now(void)
 	return atomic_load(&b.cpu[cpu_id()].area) & ~AREA_DIRTY_BIT;
 }
 
+static bool area_dirty(void)
+{
+	return atomic_load(&b.cpu[cpu_id()].area) & AREA_DIRTY_BIT;
+}
+
 /* This CPU's area becomes a, clean and its own (as adopt_area() leaves it). */
 static void move_to_area(uint64_t a)
 {
 	atomic_store(&b.cpu[cpu_id()].area, (uint32_t)a);
 	atomic_store(&b.owner[a], (uint16_t)(cpu_id() + 1));
+}
+
+/* Another CPU took area a: its owner hint names that CPU now. */
+static void area_taken(uint64_t a)
+{
+	atomic_store(&b.owner[a], (uint16_t)(cpu_id() + 2));
 }
 
 /*
@@ -313,6 +324,127 @@ static void test_validate_catches_free_buddies(void **state)
 	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(4));
 	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(2));
 	assert_true(buddy_validate(&b));
+}
+
+/*
+ * A free into this CPU's own area is lazy: the block is published as it
+ * is, beside its free buddy, and the area is marked for coalescing;
+ * buddy_coalesce() merges it all the way up.
+ */
+static void test_free_into_own_area_is_lazy(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 0, &p)); /* adopts area 0 */
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(atomic_load(&b.owner[0]), cpu_id() + 1);
+	assert_false(area_dirty());
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), 0);
+	assert_int_equal(buddy_free_order_at(&b, PFN(p.v + 1)), 0);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	assert_int_equal(buddy_free_pages(&b), NPAGES);
+	assert_true(buddy_validate(&b)); /* a pair inside this CPU's area */
+	buddy_coalesce(&b);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_all_top_order();
+}
+
+/*
+ * A free outside this CPU's area, or into it while another CPU owns it,
+ * merges at once: no pair is left for anyone to coalesce.
+ */
+static void test_free_elsewhere_merges_at_once(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN);
+	move_to_area(3); /* as an allocation in area 3 would */
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_false(area_dirty());
+	assert_true(buddy_validate(&b));
+
+	/* Now a block of area 3; then another CPU takes area 3. */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(3, 0).v);
+	assert_int_equal(area_now(), 3);
+	area_taken(3);
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_false(area_dirty());
+	assert_all_top_order();
+}
+
+/*
+ * A CPU that leaves its area merges what it freed lazily there, before
+ * anything else frees into it: once it works elsewhere, no CPU would.
+ * Here another CPU takes area 0; the next allocation goes to area 1.
+ */
+static void test_leaving_an_area_merges_it(void **state)
+{
+	pfn_t p[3], q;
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, BASE_PFN + i);
+	}
+	buddy_free(&b, p[0], 0, false);
+	buddy_free(&b, p[1], 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1); /* frames 0 and 1 */
+	area_taken(0);
+	assert_true(buddy_alloc(&b, 0, &q));
+	assert_int_equal(q.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	/* Frames 0-1 merged; their buddy 2-3 is half held (frame 2). */
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), 1);
+	assert_true(buddy_validate(&b));
+	/* Area 0 is not this CPU's: frame 2 merges up to the top. */
+	buddy_free(&b, p[2], 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	buddy_free(&b, q, 0, false);
+	assert_all_top_order();
+}
+
+/*
+ * An allocation its own area can serve once its lazy frees are merged is
+ * served there (SEARCH step 2), not elsewhere: here area 0 holds nothing
+ * free but the pair of frames 0 and 1, and an order-1 request gets them.
+ */
+static void test_area_merged_before_looking_elsewhere(void **state)
+{
+	pfn_t p, q;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p)); /* all of area 0 */
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(area_now(), 0);
+	buddy_free(&b, p, 0, false);
+	buddy_free(&b, PFN(p.v + 1), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	assert_true(buddy_alloc(&b, 1, &q));
+	assert_int_equal(q.v, p.v);
+	assert_int_equal(area_now(), 0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	for (uint64_t i = 0; i < AREA_PAGES; i += 2)
+		buddy_free(&b, PFN(p.v + i), 1, false);
+	assert_all_top_order();
 }
 
 /* ----------------------------------------------------- concurrency */
@@ -732,6 +864,10 @@ int main(void)
 		BOTH(test_bulk_free_merges_runs),
 		BOTH(test_zeroed_blocks_tracked),
 		T(test_validate_catches_free_buddies, lockfree),
+		BOTH(test_free_into_own_area_is_lazy),
+		BOTH(test_free_elsewhere_merges_at_once),
+		BOTH(test_leaving_an_area_merges_it),
+		BOTH(test_area_merged_before_looking_elsewhere),
 		BOTH(test_concurrent_churn_with_irqs),
 		T(test_hidden_publish_keeps_order_bit, lockfree),
 		T(test_merge_in_transit_is_not_counted, lockfree),
