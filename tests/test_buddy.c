@@ -447,6 +447,96 @@ static void test_area_merged_before_looking_elsewhere(void **state)
 	assert_all_top_order();
 }
 
+/* Whether the n pieces of order k are aligned, disjoint, and in area a. */
+static void assert_pieces(const pfn_t *out, unsigned n, unsigned k,
+			  uint64_t a)
+{
+	uint64_t size = UINT64_C(1) << k;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal((out[i].v - BASE_PFN) % size, 0);
+		assert_true(out[i].v >= AREA(a, 0).v &&
+			    out[i].v + size <= AREA(a, AREA_PAGES).v);
+		for (unsigned j = 0; j < i; j++)
+			assert_true(out[i].v != out[j].v);
+	}
+}
+
+/* Whether the pieces are exactly want[] (in any order). */
+static void assert_piece_set(const pfn_t *out, unsigned n,
+			     const uint64_t *want)
+{
+	for (unsigned i = 0; i < n; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < n && !found; j++)
+			found = out[j].v == BASE_PFN + want[i];
+		if (!found)
+			print_error("frame %llu not handed out\n",
+				    (unsigned long long)want[i]);
+		assert_true(found);
+	}
+}
+
+/*
+ * A bulk allocation takes the area's free blocks of several orders
+ * whole, smallest first, several of one order with one claim, before it
+ * carves anything: exactly n pieces, distinct and aligned, while larger
+ * blocks stay whole.
+ */
+static void test_bulk_takes_smallest_blocks_first(void **state)
+{
+	static const uint64_t want0[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	static const uint64_t want1[8] = { 2, 4, 6, 8, 10, 12, 14, 16 };
+	pfn_t out[16], p[4];
+	unsigned n;
+
+	(void)state;
+	fill();
+	/*
+	 * Four order-1 blocks freed lazily (frames 0-7, two pairs) beside an
+	 * order-3 block (frame 8): eight order-0 pieces are the four blocks,
+	 * not a carve of the order-3 one.
+	 */
+	for (unsigned i = 0; i < 4; i++) {
+		assert_true(buddy_alloc(&b, 1, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, 2 * i).v);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		buddy_free(&b, p[i], 1, false);
+	assert_int_equal(buddy_free_pairs(&b), 2);
+	n = buddy_alloc_bulk(&b, 0, 8, out);
+	assert_int_equal(n, 8);
+	assert_pieces(out, n, 0, 0);
+	assert_piece_set(out, n, want0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 8)), 3);
+	for (unsigned i = 0; i < n; i++)
+		buddy_free(&b, out[i], 0, false);
+	buddy_coalesce(&b);
+
+	/*
+	 * Lazily freed blocks of several orders: frames 0 and 1 at order 0
+	 * (a pair), 2 at order 1, 4 at order 2, 8 at order 3. Eight order-1
+	 * pieces: 2; 4 and 6; 8..14; then one carved from frame 16's order 4.
+	 */
+	for (unsigned k = 0; k < 4; k++) {
+		assert_true(buddy_alloc(&b, k, &p[k]));
+		assert_int_equal(p[k].v, BASE_PFN + (k == 0 ? 0 : 1u << k));
+	}
+	for (unsigned k = 0; k < 4; k++)
+		buddy_free(&b, p[k], k, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	n = buddy_alloc_bulk(&b, 1, 8, out);
+	assert_int_equal(n, 8);
+	assert_pieces(out, n, 1, 0);
+	assert_piece_set(out, n, want1);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 0); /* untouched */
+	assert_true(buddy_validate(&b));
+	for (unsigned i = 0; i < n; i++)
+		buddy_free(&b, out[i], 1, false);
+	assert_all_top_order();
+}
+
 /* ----------------------------------------------------- concurrency */
 
 #define CPUS 8
@@ -868,6 +958,7 @@ int main(void)
 		BOTH(test_free_elsewhere_merges_at_once),
 		BOTH(test_leaving_an_area_merges_it),
 		BOTH(test_area_merged_before_looking_elsewhere),
+		BOTH(test_bulk_takes_smallest_blocks_first),
 		BOTH(test_concurrent_churn_with_irqs),
 		T(test_hidden_publish_keeps_order_bit, lockfree),
 		T(test_merge_in_transit_is_not_counted, lockfree),
