@@ -658,7 +658,7 @@ static void test_concurrent_churn_with_irqs(void **state)
 
 enum irq_action {
 	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
-	IRQ_MERGE_THEN_ALLOC
+	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR
 };
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
@@ -687,6 +687,14 @@ static void test_irq(unsigned vector)
 	case IRQ_MERGE_THEN_ALLOC: /* +1 order-1 block, free count unchanged */
 		buddy_free(&b, AT(W100), 0, false); /* merges with W100 + 1 */
 		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_LEAVE_AREA: /* another CPU took this one's area: move on */
+		area_taken(area_now());
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_FREE_LAZY_PAIR: /* frames 2 and 3 of area 0, lazily */
+		buddy_free(&b, AREA(0, 2), 0, false);
+		buddy_free(&b, AREA(0, 3), 0, false);
 		break;
 	}
 }
@@ -934,6 +942,193 @@ static void test_last_pass_sees_other_cpus_publish(void **state)
 	end_forced();
 }
 
+/*
+ * The lazy free's re-check. A lazy free into area 0 has checked that the
+ * area is this CPU's and is interrupted before it publishes; the
+ * interrupt's allocation finds area 0 taken by another CPU, coalesces it
+ * (it was marked: frames 2 and 3 were freed lazily before) and moves to
+ * area 1. The free then publishes frame 1 beside its free buddy, frame 0,
+ * in an area that is nobody's and that nobody will coalesce again: the
+ * free must merge it itself.
+ */
+static void test_lazy_free_rechecks_its_area(void **state)
+{
+	pfn_t p[4];
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 4; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, i).v);
+	}
+	others_to_area(1);
+	buddy_free(&b, p[2], 0, false);
+	buddy_free(&b, p[3], 0, false);
+	buddy_free(&b, p[0], 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	atomic_store(&irq_ok, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, test_irq), E_OK);
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	buddy_free(&b, p[1], 0, false);
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	/* Area 0 whole again: no pair left in it. */
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pages(&b), NPAGES - 1);
+	end_forced();
+}
+
+/*
+ * The same when the area was clean: the interrupt's move coalesces
+ * nothing, and the free publishes frame 1 beside frame 0 (freed at once
+ * before, while this CPU was elsewhere) in an area nobody will coalesce.
+ */
+static void test_lazy_free_rechecks_a_clean_area(void **state)
+{
+	pfn_t p[2];
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 2; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, i).v);
+	}
+	others_to_area(1);
+	move_to_area(3);
+	buddy_free(&b, p[0], 0, false); /* at once: frame 1 is held */
+	move_to_area(0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_order_at(&b, p[0]), 0);
+	atomic_store(&irq_ok, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, test_irq), E_OK);
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	buddy_free(&b, p[1], 0, false);
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * adopt_area() coalesces the area it leaves if lazy frees marked it
+ * since the CPU last coalesced it. An allocation finds nothing in its
+ * area (0) nor in the hinted windows, and its full pass finds a block in
+ * word 100 (area 6); between its claim and the adoption, an interrupt
+ * frees frames 2 and 3 of area 0 lazily. The adoption must merge them:
+ * area 0 is nobody's afterwards.
+ */
+static void test_adopting_an_area_merges_the_one_left(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	move_to_area(0);
+	others_to_area(6);
+	buddy_free(&b, AT(W100), 0, false); /* area 6: merges at once */
+	atomic_store(&b.cpu[cpu_id()].hint[0], 0); /* not in the window */
+	pause_arm(0, "buddy.empty_word.before_clear", 0, -1, irq_now,
+		  (void *)IRQ_FREE_LAZY_PAIR);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_int_equal(p.v, AT(W100).v);
+	assert_int_equal(area_now(), 6);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 2)), 1);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pages(&b), 2);
+	end_forced();
+}
+
+/*
+ * COMPLETENESS with lazy frees. Every free frame of the zone is in this
+ * CPU's area as order-0 blocks, freed lazily (512 pairs): a top-order
+ * allocation merges them and succeeds.
+ */
+static void test_own_lazy_frees_make_a_top_order_block(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	move_to_area(0);
+	for (uint64_t i = 0; i < AREA_PAGES; i++)
+		buddy_free(&b, AREA(0, i), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), AREA_PAGES / 2);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 0);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/* Another CPU frees every frame of area (arg) lazily, then stops. */
+static void *other_cpu_frees_area(void *arg)
+{
+	uint64_t a = (uintptr_t)arg;
+
+	CHECK(host_cpu_register() > 0);
+	move_to_area(a);
+	for (uint64_t i = 0; i < AREA_PAGES; i++)
+		buddy_free(&b, AREA(a, i), 0, false);
+	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == 0);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void other_cpu_frees(uint64_t a)
+{
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_area,
+					(void *)(uintptr_t)a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_no_check_failures();
+}
+
+/*
+ * The same when the pairs are in another CPU's area: no hinted pass of
+ * this CPU looks for them, and no block of order 10 is free; the last
+ * pass must merge every pair below the order asked for before it looks.
+ * Then for a bulk allocation, whose last pass is the same.
+ */
+static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
+{
+	pfn_t p[2];
+
+	(void)state;
+	allocate_everything();
+	move_to_area(5);
+	other_cpu_frees(2);
+	assert_int_equal(buddy_free_pairs(&b), AREA_PAGES / 2);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p[0]));
+	assert_int_equal(p[0].v, AREA(2, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+
+	move_to_area(5);
+	other_cpu_frees(3);
+	assert_int_equal(buddy_alloc_bulk(&b, BUDDY_MAX_ORDER, 2, p), 1);
+	assert_int_equal(p[0].v, AREA(3, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000, 300 };
@@ -968,6 +1163,11 @@ int main(void)
 		T(test_empty_map_recheck_restores_order_bit, lockfree),
 		T(test_last_pass_epoch_counts_publishes, lockfree),
 		T(test_last_pass_sees_other_cpus_publish, lockfree),
+		T(test_lazy_free_rechecks_its_area, lockfree),
+		T(test_lazy_free_rechecks_a_clean_area, lockfree),
+		T(test_adopting_an_area_merges_the_one_left, lockfree),
+		BOTH(test_own_lazy_frees_make_a_top_order_block),
+		BOTH(test_last_pass_merges_other_cpus_lazy_frees),
 	};
 #undef BOTH
 #undef T
