@@ -2,8 +2,9 @@
 /*
  * The lock-free buddy on its own: splitting and merging, batch claims and
  * carving, bulk frees of runs, zeroed-block tracking, its invariants (no
- * overlap, never two free buddies), and concurrent use from many CPUs with
- * interrupts that allocate too. Both configurations: lock-free and locked.
+ * overlap, two free buddies only inside a CPU's area), lazy frees and the
+ * coalescing of areas, and concurrent use from many CPUs with interrupts
+ * that allocate too. Both configurations: lock-free and locked.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -270,22 +271,317 @@ static void test_zeroed_blocks_tracked(void **state)
 	assert_true(buddy_validate(&b));
 }
 
-/* buddy_validate() fails on broken maps (it can fail, so it means something). */
+/* ------------------------------------------- lazy frees and areas */
+
+/*
+ * White-box access to a CPU's area (LAZY MERGING in buddy.c): the word
+ * b.cpu[c].area holds the area's index and buddy.c's AREA_DIRTY (bit 31).
+ */
+#define AREA_DIRTY_BIT (UINT32_C(1) << 31)
+#define AREA_PAGES     (UINT64_C(1) << BUDDY_AREA_ORDER)
+
+static uint64_t area_now(void)
+{
+	return atomic_load(&b.cpu[cpu_id()].area) & ~AREA_DIRTY_BIT;
+}
+
+static bool area_dirty(void)
+{
+	return atomic_load(&b.cpu[cpu_id()].area) & AREA_DIRTY_BIT;
+}
+
+/* This CPU's area becomes a, clean and its own (as adopt_area() leaves it). */
+static void move_to_area(uint64_t a)
+{
+	atomic_store(&b.cpu[cpu_id()].area, (uint32_t)a);
+	atomic_store(&b.owner[a], (uint16_t)(cpu_id() + 1));
+}
+
+/* Another CPU took area a: its owner hint names that CPU now. */
+static void area_taken(uint64_t a)
+{
+	atomic_store(&b.owner[a], (uint16_t)(cpu_id() + 2));
+}
+
+/*
+ * buddy_validate() allows free pairs in every CPU's area, and ncpus()
+ * counts every CPU this process ever registered (the concurrent test's
+ * too), each with an area from buddy_init(): with 8 areas they may cover
+ * the zone. Those CPUs do not run now: give them area a, so that the
+ * areas that are neither a nor this CPU's are nobody's.
+ */
+static void others_to_area(uint64_t a)
+{
+	for (unsigned c = 0; c < ncpus(); c++)
+		if (c != cpu_id())
+			atomic_store(&b.cpu[c].area, (uint32_t)a);
+}
+
+/* Frame i of area a. */
+#define AREA(a, i) PFN(BASE_PFN + (a) * AREA_PAGES + (i))
+
+/*
+ * buddy_validate() fails on broken maps (it can fail, so it means
+ * something). Each forgery keeps the free count and the summaries right,
+ * so that only the check it is aimed at can see it.
+ */
 static void test_validate_catches_free_buddies(void **state)
 {
+	pfn_t p;
+
 	(void)state;
 	fill();
 	assert_true(buddy_validate(&b));
-	/* Forge two free buddies at order 0 behind the allocator's back. */
+	/*
+	 * Area 0: p = frame 0 taken, frame 1 free at order 0, frames 2-3 a
+	 * free order-1 block (order-1 block 1), and so on up.
+	 */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 2)), 1);
+	others_to_area(1);
+
+	/*
+	 * Two free buddies, frames 2 and 3 at order 0 instead of their
+	 * parent: outside every CPU's area, a missed merge...
+	 */
+	move_to_area(1);
+	atomic_fetch_and(&b.map[1].bits[0], ~UINT64_C(2));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(0xc));
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_false(buddy_validate(&b));
+	/* ...inside this CPU's area, a lazy free not merged yet. */
+	move_to_area(0);
+	assert_true(buddy_validate(&b));
+	/* Undone, all is well again: the pair was the only fault. */
+	move_to_area(1);
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(0xc));
+	atomic_fetch_or(&b.map[1].bits[0], UINT64_C(2));
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+
+	/*
+	 * Overlap: frame 2 free at order 0 inside the free order-1 block at
+	 * frame 2; frame 1 taken out of the map, so the count still holds.
+	 */
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(2));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(4));
+	assert_false(buddy_validate(&b));
+	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(4));
+	atomic_fetch_or(&b.map[0].bits[0], UINT64_C(2));
+	assert_true(buddy_validate(&b));
+}
+
+/*
+ * A free into this CPU's own area is lazy: the block is published as it
+ * is, beside its free buddy, and the area is marked for coalescing;
+ * buddy_coalesce() merges it all the way up.
+ */
+static void test_free_into_own_area_is_lazy(void **state)
+{
 	pfn_t p;
-	assert_true(buddy_alloc(&b, 1, &p));
-	atomic_fetch_or(&b.map[0].bits[0], 3); /* blocks 0 and 1 */
-	assert_false(buddy_validate(&b));
-	atomic_fetch_and(&b.map[0].bits[0], ~UINT64_C(3));
-	/* Overlap: a free order-0 block inside a free order-1 block. */
-	buddy_free(&b, p, 1, false);
-	atomic_fetch_or(&b.map[0].bits[0], 1);
-	assert_false(buddy_validate(&b));
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 0, &p)); /* adopts area 0 */
+	assert_int_equal(p.v, BASE_PFN);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(atomic_load(&b.owner[0]), cpu_id() + 1);
+	assert_false(area_dirty());
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), 0);
+	assert_int_equal(buddy_free_order_at(&b, PFN(p.v + 1)), 0);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	assert_int_equal(buddy_free_pages(&b), NPAGES);
+	assert_true(buddy_validate(&b)); /* a pair inside this CPU's area */
+	buddy_coalesce(&b);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_all_top_order();
+}
+
+/*
+ * A free outside this CPU's area, or into it while another CPU owns it,
+ * merges at once: no pair is left for anyone to coalesce.
+ */
+static void test_free_elsewhere_merges_at_once(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, BASE_PFN);
+	move_to_area(3); /* as an allocation in area 3 would */
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_false(area_dirty());
+	assert_true(buddy_validate(&b));
+
+	/* Now a block of area 3; then another CPU takes area 3. */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(3, 0).v);
+	assert_int_equal(area_now(), 3);
+	area_taken(3);
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_false(area_dirty());
+	assert_all_top_order();
+}
+
+/*
+ * A CPU that leaves its area merges what it freed lazily there, before
+ * anything else frees into it: once it works elsewhere, no CPU would.
+ * Here another CPU takes area 0; the next allocation goes to area 1.
+ */
+static void test_leaving_an_area_merges_it(void **state)
+{
+	pfn_t p[3], q;
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, BASE_PFN + i);
+	}
+	buddy_free(&b, p[0], 0, false);
+	buddy_free(&b, p[1], 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1); /* frames 0 and 1 */
+	area_taken(0);
+	assert_true(buddy_alloc(&b, 0, &q));
+	assert_int_equal(q.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	/* Frames 0-1 merged; their buddy 2-3 is half held (frame 2). */
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), 1);
+	assert_true(buddy_validate(&b));
+	/* Area 0 is not this CPU's: frame 2 merges up to the top. */
+	buddy_free(&b, p[2], 0, false);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	buddy_free(&b, q, 0, false);
+	assert_all_top_order();
+}
+
+/*
+ * An allocation its own area can serve once its lazy frees are merged is
+ * served there (SEARCH step 2), not elsewhere: here area 0 holds nothing
+ * free but the pair of frames 0 and 1, and an order-1 request gets them.
+ */
+static void test_area_merged_before_looking_elsewhere(void **state)
+{
+	pfn_t p, q;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p)); /* all of area 0 */
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(area_now(), 0);
+	buddy_free(&b, p, 0, false);
+	buddy_free(&b, PFN(p.v + 1), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	assert_true(buddy_alloc(&b, 1, &q));
+	assert_int_equal(q.v, p.v);
+	assert_int_equal(area_now(), 0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	for (uint64_t i = 0; i < AREA_PAGES; i += 2)
+		buddy_free(&b, PFN(p.v + i), 1, false);
+	assert_all_top_order();
+}
+
+/* Whether the n pieces of order k are aligned, disjoint, and in area a. */
+static void assert_pieces(const pfn_t *out, unsigned n, unsigned k,
+			  uint64_t a)
+{
+	uint64_t size = UINT64_C(1) << k;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal((out[i].v - BASE_PFN) % size, 0);
+		assert_true(out[i].v >= AREA(a, 0).v &&
+			    out[i].v + size <= AREA(a, AREA_PAGES).v);
+		for (unsigned j = 0; j < i; j++)
+			assert_true(out[i].v != out[j].v);
+	}
+}
+
+/* Whether the pieces are exactly want[] (in any order). */
+static void assert_piece_set(const pfn_t *out, unsigned n,
+			     const uint64_t *want)
+{
+	for (unsigned i = 0; i < n; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < n && !found; j++)
+			found = out[j].v == BASE_PFN + want[i];
+		if (!found)
+			print_error("frame %llu not handed out\n",
+				    (unsigned long long)want[i]);
+		assert_true(found);
+	}
+}
+
+/*
+ * A bulk allocation takes the area's free blocks of several orders
+ * whole, smallest first, several of one order with one claim, before it
+ * carves anything: exactly n pieces, distinct and aligned, while larger
+ * blocks stay whole.
+ */
+static void test_bulk_takes_smallest_blocks_first(void **state)
+{
+	static const uint64_t want0[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	static const uint64_t want1[8] = { 2, 4, 6, 8, 10, 12, 14, 16 };
+	pfn_t out[16], p[4];
+	unsigned n;
+
+	(void)state;
+	fill();
+	/*
+	 * Four order-1 blocks freed lazily (frames 0-7, two pairs) beside an
+	 * order-3 block (frame 8): eight order-0 pieces are the four blocks,
+	 * not a carve of the order-3 one.
+	 */
+	for (unsigned i = 0; i < 4; i++) {
+		assert_true(buddy_alloc(&b, 1, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, 2 * i).v);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		buddy_free(&b, p[i], 1, false);
+	assert_int_equal(buddy_free_pairs(&b), 2);
+	n = buddy_alloc_bulk(&b, 0, 8, out);
+	assert_int_equal(n, 8);
+	assert_pieces(out, n, 0, 0);
+	assert_piece_set(out, n, want0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 8)), 3);
+	for (unsigned i = 0; i < n; i++)
+		buddy_free(&b, out[i], 0, false);
+	buddy_coalesce(&b);
+
+	/*
+	 * Lazily freed blocks of several orders: frames 0 and 1 at order 0
+	 * (a pair), 2 at order 1, 4 at order 2, 8 at order 3. Eight order-1
+	 * pieces: 2; 4 and 6; 8..14; then one carved from frame 16's order 4.
+	 */
+	for (unsigned k = 0; k < 4; k++) {
+		assert_true(buddy_alloc(&b, k, &p[k]));
+		assert_int_equal(p[k].v, BASE_PFN + (k == 0 ? 0 : 1u << k));
+	}
+	for (unsigned k = 0; k < 4; k++)
+		buddy_free(&b, p[k], k, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	n = buddy_alloc_bulk(&b, 1, 8, out);
+	assert_int_equal(n, 8);
+	assert_pieces(out, n, 1, 0);
+	assert_piece_set(out, n, want1);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 0); /* untouched */
+	assert_true(buddy_validate(&b));
+	for (unsigned i = 0; i < n; i++)
+		buddy_free(&b, out[i], 1, false);
+	assert_all_top_order();
 }
 
 /* ----------------------------------------------------- concurrency */
@@ -409,7 +705,7 @@ static void test_concurrent_churn_with_irqs(void **state)
 
 enum irq_action {
 	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
-	IRQ_MERGE_THEN_ALLOC
+	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR
 };
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
@@ -438,6 +734,14 @@ static void test_irq(unsigned vector)
 	case IRQ_MERGE_THEN_ALLOC: /* +1 order-1 block, free count unchanged */
 		buddy_free(&b, AT(W100), 0, false); /* merges with W100 + 1 */
 		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_LEAVE_AREA: /* another CPU took this one's area: move on */
+		area_taken(area_now());
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_FREE_LAZY_PAIR: /* frames 2 and 3 of area 0, lazily */
+		buddy_free(&b, AREA(0, 2), 0, false);
+		buddy_free(&b, AREA(0, 3), 0, false);
 		break;
 	}
 }
@@ -685,6 +989,193 @@ static void test_last_pass_sees_other_cpus_publish(void **state)
 	end_forced();
 }
 
+/*
+ * The lazy free's re-check. A lazy free into area 0 has checked that the
+ * area is this CPU's and is interrupted before it publishes; the
+ * interrupt's allocation finds area 0 taken by another CPU, coalesces it
+ * (it was marked: frames 2 and 3 were freed lazily before) and moves to
+ * area 1. The free then publishes frame 1 beside its free buddy, frame 0,
+ * in an area that is nobody's and that nobody will coalesce again: the
+ * free must merge it itself.
+ */
+static void test_lazy_free_rechecks_its_area(void **state)
+{
+	pfn_t p[4];
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 4; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, i).v);
+	}
+	others_to_area(1);
+	buddy_free(&b, p[2], 0, false);
+	buddy_free(&b, p[3], 0, false);
+	buddy_free(&b, p[0], 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	atomic_store(&irq_ok, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, test_irq), E_OK);
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	buddy_free(&b, p[1], 0, false);
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	/* Area 0 whole again: no pair left in it. */
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pages(&b), NPAGES - 1);
+	end_forced();
+}
+
+/*
+ * The same when the area was clean: the interrupt's move coalesces
+ * nothing, and the free publishes frame 1 beside frame 0 (freed at once
+ * before, while this CPU was elsewhere) in an area nobody will coalesce.
+ */
+static void test_lazy_free_rechecks_a_clean_area(void **state)
+{
+	pfn_t p[2];
+
+	(void)state;
+	fill();
+	for (unsigned i = 0; i < 2; i++) {
+		assert_true(buddy_alloc(&b, 0, &p[i]));
+		assert_int_equal(p[i].v, AREA(0, i).v);
+	}
+	others_to_area(1);
+	move_to_area(3);
+	buddy_free(&b, p[0], 0, false); /* at once: frame 1 is held */
+	move_to_area(0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_order_at(&b, p[0]), 0);
+	atomic_store(&irq_ok, false);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, test_irq), E_OK);
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	buddy_free(&b, p[1], 0, false);
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, p[0]), BUDDY_MAX_ORDER);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * adopt_area() coalesces the area it leaves if lazy frees marked it
+ * since the CPU last coalesced it. An allocation finds nothing in its
+ * area (0) nor in the hinted windows, and its full pass finds a block in
+ * word 100 (area 6); between its claim and the adoption, an interrupt
+ * frees frames 2 and 3 of area 0 lazily. The adoption must merge them:
+ * area 0 is nobody's afterwards.
+ */
+static void test_adopting_an_area_merges_the_one_left(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	move_to_area(0);
+	others_to_area(6);
+	buddy_free(&b, AT(W100), 0, false); /* area 6: merges at once */
+	atomic_store(&b.cpu[cpu_id()].hint[0], 0); /* not in the window */
+	pause_arm(0, "buddy.empty_word.before_clear", 0, -1, irq_now,
+		  (void *)IRQ_FREE_LAZY_PAIR);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_int_equal(p.v, AT(W100).v);
+	assert_int_equal(area_now(), 6);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 2)), 1);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_pages(&b), 2);
+	end_forced();
+}
+
+/*
+ * COMPLETENESS with lazy frees. Every free frame of the zone is in this
+ * CPU's area as order-0 blocks, freed lazily (512 pairs): a top-order
+ * allocation merges them and succeeds.
+ */
+static void test_own_lazy_frees_make_a_top_order_block(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	move_to_area(0);
+	for (uint64_t i = 0; i < AREA_PAGES; i++)
+		buddy_free(&b, AREA(0, i), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), AREA_PAGES / 2);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 0);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/* Another CPU frees every frame of area (arg) lazily, then stops. */
+static void *other_cpu_frees_area(void *arg)
+{
+	uint64_t a = (uintptr_t)arg;
+
+	CHECK(host_cpu_register() > 0);
+	move_to_area(a);
+	for (uint64_t i = 0; i < AREA_PAGES; i++)
+		buddy_free(&b, AREA(a, i), 0, false);
+	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == 0);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void other_cpu_frees(uint64_t a)
+{
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_area,
+					(void *)(uintptr_t)a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_no_check_failures();
+}
+
+/*
+ * The same when the pairs are in another CPU's area: no hinted pass of
+ * this CPU looks for them, and no block of order 10 is free; the last
+ * pass must merge every pair below the order asked for before it looks.
+ * Then for a bulk allocation, whose last pass is the same.
+ */
+static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
+{
+	pfn_t p[2];
+
+	(void)state;
+	allocate_everything();
+	move_to_area(5);
+	other_cpu_frees(2);
+	assert_int_equal(buddy_free_pairs(&b), AREA_PAGES / 2);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p[0]));
+	assert_int_equal(p[0].v, AREA(2, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+
+	move_to_area(5);
+	other_cpu_frees(3);
+	assert_int_equal(buddy_alloc_bulk(&b, BUDDY_MAX_ORDER, 2, p), 1);
+	assert_int_equal(p[0].v, AREA(3, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000, 300 };
@@ -706,6 +1197,11 @@ int main(void)
 		BOTH(test_bulk_free_merges_runs),
 		BOTH(test_zeroed_blocks_tracked),
 		T(test_validate_catches_free_buddies, lockfree),
+		BOTH(test_free_into_own_area_is_lazy),
+		BOTH(test_free_elsewhere_merges_at_once),
+		BOTH(test_leaving_an_area_merges_it),
+		BOTH(test_area_merged_before_looking_elsewhere),
+		BOTH(test_bulk_takes_smallest_blocks_first),
 		BOTH(test_concurrent_churn_with_irqs),
 		T(test_hidden_publish_keeps_order_bit, lockfree),
 		T(test_merge_in_transit_is_not_counted, lockfree),
@@ -715,6 +1211,11 @@ int main(void)
 		T(test_empty_map_recheck_restores_order_bit, lockfree),
 		T(test_last_pass_epoch_counts_publishes, lockfree),
 		T(test_last_pass_sees_other_cpus_publish, lockfree),
+		T(test_lazy_free_rechecks_its_area, lockfree),
+		T(test_lazy_free_rechecks_a_clean_area, lockfree),
+		T(test_adopting_an_area_merges_the_one_left, lockfree),
+		BOTH(test_own_lazy_frees_make_a_top_order_block),
+		BOTH(test_last_pass_merges_other_cpus_lazy_frees),
 	};
 #undef BOTH
 #undef T

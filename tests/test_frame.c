@@ -1344,6 +1344,67 @@ static void test_alo02_noncontiguous_request_succeeds(void **state)
 	assert_true(frame_validate());
 }
 
+/*
+ * Lazy merging under the frame layer (buddy.c, LAZY MERGING): frames of
+ * this CPU's area freed one by one reach the buddy through the per-CPU
+ * cache as order-0 blocks, beside free buddies they are not merged with;
+ * a top-order request, with nothing else free, still gets them as one
+ * block (the allocation coalesces before it gives up).
+ */
+static void test_top_order_from_lazily_freed_frames(void **state)
+{
+	static pfn_t all[RAM / PAGE_SIZE];
+	static bool ours[RAM / PAGE_SIZE];
+	struct zone *z = &zones[ZONE_DMA32];
+	struct buddy *b = &z->buddy;
+	uint64_t n = 0, first = 0;
+	struct frame_result r;
+
+	(void)state;
+	memset(ours, 0, sizeof(ours));
+	for (;;) {
+		r = frame_alloc(0, 0);
+		if (r.err != E_OK)
+			break;
+		ours[r.pfn.v] = true;
+		all[n++] = r.pfn;
+	}
+	/* An area of the zone whose frames are all ours: this CPU's now. */
+	for (uint64_t a = 0; first == 0 && a < b->npages / BUDDY_MAX_PAGES; a++) {
+		uint64_t s = b->base + a * BUDDY_MAX_PAGES, i = 0;
+
+		while (i < BUDDY_MAX_PAGES && ours[s + i])
+			i++;
+		if (i == BUDDY_MAX_PAGES) {
+			first = s;
+			atomic_store(&b->cpu[cpu_id()].area, (uint32_t)a);
+			atomic_store(&b->owner[a], (uint16_t)(cpu_id() + 1));
+		}
+	}
+	assert_int_not_equal(first, 0);
+	/* Even frames, then odd ones: no two in a row merge on the drain. */
+	for (uint64_t odd = 0; odd < 2; odd++) {
+		for (uint64_t pfn = first + odd; pfn < first + BUDDY_MAX_PAGES;
+		     pfn += 2) {
+			assert_int_equal(frame_free(PFN(pfn), 0), E_OK);
+			ours[pfn] = false;
+		}
+		pcp_drain_local();
+	}
+	assert_int_equal(buddy_free_order_at(b, PFN(first)), 0);
+	assert_int_equal(buddy_free_pairs(b), BUDDY_MAX_PAGES / 2);
+	assert_true(frame_validate()); /* pairs inside this CPU's area */
+	r = frame_alloc(FRAME_MAX_ORDER, 0);
+	assert_int_equal(r.err, E_OK);
+	assert_int_equal(r.pfn.v, first);
+	assert_int_equal(buddy_free_pairs(b), 0);
+	assert_int_equal(frame_free(r.pfn, FRAME_MAX_ORDER), E_OK);
+	for (uint64_t i = 0; i < n; i++)
+		if (ours[all[i].v])
+			assert_int_equal(frame_free(all[i], 0), E_OK);
+	assert_true(frame_validate());
+}
+
 /* ------------------------------------------ per-CPU caches and drains */
 
 struct drain_test {
@@ -2021,6 +2082,7 @@ int main(void)
 		T(test_validate_finds_a_lost_frame),
 		T(test_fragmentation_report),
 		T(test_alo02_noncontiguous_request_succeeds),
+		T(test_top_order_from_lazily_freed_frames),
 		T(test_remote_drain_frees_other_cpus_caches),
 		T(test_unregister_drains_the_cache),
 		T(test_concurrent_drains_share_rounds),
