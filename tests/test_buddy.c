@@ -275,9 +275,9 @@ static void test_zeroed_blocks_tracked(void **state)
 
 /*
  * White-box access to a CPU's area (LAZY MERGING in buddy.c): the word
- * b.cpu[c].area holds the area's index and buddy.c's AREA_DIRTY (bit 31).
+ * b.cpu[c].area holds the area's index and BUDDY_AREA_DIRTY (bit 31).
  */
-#define AREA_DIRTY_BIT (UINT32_C(1) << 31)
+#define AREA_DIRTY_BIT BUDDY_AREA_DIRTY
 #define AREA_PAGES     (UINT64_C(1) << BUDDY_AREA_ORDER)
 
 static uint64_t area_now(void)

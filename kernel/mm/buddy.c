@@ -508,7 +508,7 @@ static uint64_t area_of(uint64_t idx, unsigned k)
 	return (idx << k) >> BUDDY_AREA_ORDER;
 }
 
-#define AREA_DIRTY (UINT32_C(1) << 31)
+#define AREA_DIRTY BUDDY_AREA_DIRTY
 
 /* The area this CPU allocates in and frees lazily into (SEARCH, LAZY). */
 static uint64_t my_area(const struct buddy *b)
@@ -914,7 +914,9 @@ static uint32_t spread(unsigned cpu, uint64_t n)
 
 static void spread_hints(struct buddy *b)
 {
-	for (unsigned c = 0; c < MAX_CPUS; c++) {
+	/* Downwards: where CPUs' first areas collide, the lowest id owns it
+	   (ids are handed out lowest first). */
+	for (unsigned c = MAX_CPUS; c-- > 0;) {
 		for (unsigned k = 0; k < BUDDY_ORDERS; k++)
 			atomic_init(&b->cpu[c].hint[k],
 				    spread(c, b->map[k].nwords));

@@ -36,6 +36,9 @@
  */
 #define BUDDY_AREA_ORDER BUDDY_MAX_ORDER
 
+/* In struct buddy_cpu's area word: lazy frees in the area may be unmerged. */
+#define BUDDY_AREA_DIRTY (UINT32_C(1) << 31)
+
 /*
  * Free blocks of one order: bit i set iff block i is free (and maximal).
  * Word w of the map is bits[] entry map_word(w): the words of one area
@@ -112,9 +115,9 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
 
 /*
  * Allocate one block of 2^order frames. Returns false only if, when the
- * call gave up, no free block of order >= order was in the maps
- * (COMPLETENESS in buddy.c; blocks in transit inside another operation
- * are not free until it publishes them).
+ * call gave up, no free block of order >= order was in the maps and no
+ * two free buddies below it were (COMPLETENESS in buddy.c; blocks in
+ * transit inside another operation are not free until it publishes them).
  * Linearisation point: the atomic clear of the block's bit; of a failure,
  * the end of its last pass.
  * Pre: order <= BUDDY_MAX_ORDER.
@@ -132,9 +135,11 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 
 /*
  * Free a block the caller owns (its head descriptor is PAGE_NONE).
- * zeroed: its frames are known to be zero. Merges with free buddies.
- * Linearisation point: the compare-and-swap that publishes the (merged)
- * block in its map.
+ * zeroed: its frames are known to be zero. Into this CPU's area the free
+ * is lazy: the block is published as it is, to be merged later (LAZY
+ * MERGING in buddy.c); anywhere else it merges with free buddies at once.
+ * Linearisation point: the step that publishes the (merged) block in its
+ * map (a compare-and-swap; a lazy free's fetch-or).
  */
 void buddy_free(struct buddy *b, pfn_t pfn, unsigned order, bool zeroed);
 
