@@ -492,10 +492,26 @@ static uint64_t claim_in_area(struct buddy *b, unsigned k, uint64_t a,
 	unsigned span = BUDDY_AREA_ORDER - k; /* log2 of order-k blocks */
 	uint64_t first = a << span;
 
-	if (span >= 6)
-		return search_range(b, k, first / 64,
-				    first / 64 + (UINT64_C(1) << (span - 6)),
-				    want, false, word);
+	if (span >= 6) {
+		/* At most 16 words, on lines of this area alone: read them
+		   rather than the summary, which other areas share. */
+		const struct freemap *m = &b->map[k];
+		uint64_t end = first / 64 + (UINT64_C(1) << (span - 6));
+
+		for (uint64_t w = first / 64; w < end; w++) {
+			uint64_t got;
+
+			if (atomic_load_explicit(map_word(m, w),
+						 memory_order_relaxed) == 0)
+				continue;
+			got = claim_in_word(b, k, w, ~UINT64_C(0), want, false);
+			if (got != 0) {
+				*word = w;
+				return got;
+			}
+		}
+		return 0;
+	}
 	*word = first / 64;
 	return claim_in_word(b, k, *word,
 			     ((UINT64_C(1) << (1u << span)) - 1) << (first % 64),
