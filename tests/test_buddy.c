@@ -275,7 +275,8 @@ static void test_zeroed_blocks_tracked(void **state)
 
 /*
  * White-box access to a CPU's area (LAZY MERGING in buddy.c): the word
- * b.cpu[c].area holds the area's index and BUDDY_AREA_DIRTY (bit 31).
+ * b.cpu[c].area holds the area's index and the orders of lazy frees not
+ * merged since (BUDDY_AREA_DIRTY: any of them).
  */
 #define AREA_DIRTY_BIT BUDDY_AREA_DIRTY
 #define AREA_PAGES     (UINT64_C(1) << BUDDY_AREA_ORDER)

@@ -199,9 +199,13 @@
  *   orders, each an atomic step. It leaves pairs of free buddies in the
  *   area. They are merged (coalesce_word: one CAS claims both, the parent
  *   is freed and merges on upwards, as any free):
- *   - when the CPU leaves the area (adopt_area), if it freed lazily into
- *     it since the last merge (AREA_DIRTY in its area word);
- *   - when an allocation finds nothing in the area and it is dirty;
+ *   - when the CPU leaves the area (adopt_area), at the orders it freed
+ *     lazily into it since the last merge (the area word keeps them, so
+ *     one exchange takes the old area and its orders together; pairs
+ *     arise only at the order of a lazy free, so only those orders are
+ *     swept);
+ *   - when an allocation finds nothing in the area and it has such
+ *     orders;
  *   - in every allocation's last pass, below the order asked for;
  *   - by buddy_coalesce(), which the frame layer calls at quiescence
  *     (frame_coalesce(): benchmarks between runs, self-tests at the end).
@@ -211,10 +215,11 @@
  *   The race: a free checks that the block is in its area, and before its
  *   fetch-or, an interrupt on this CPU allocates, moves the CPU to another
  *   area and merges the old one; then the publish leaves a pair in an
- *   area nobody works in. So after the fetch-or and marking the area
- *   dirty, the free reads its area again, and if it changed, merges its
- *   own word. An interrupt after that re-read sees the area dirty and
- *   merges it after the publish.
+ *   area nobody works in. So after the fetch-or and marking its order,
+ *   the free reads its area again, and if it changed, merges its own
+ *   word. An interrupt after that re-read finds the order marked and
+ *   merges it after the publish. (A mark that lands on the new area
+ *   because the move came first costs one needless sweep.)
 
  * ZEROED BLOCKS (like Xen's first_dirty)
  *   PF_ZEROED lives on the head descriptor of a free block. Only the
@@ -524,13 +529,11 @@ static uint64_t area_of(uint64_t idx, unsigned k)
 	return (idx << k) >> BUDDY_AREA_ORDER;
 }
 
-#define AREA_DIRTY BUDDY_AREA_DIRTY
-
 /* The area this CPU allocates in and frees lazily into (SEARCH, LAZY). */
 static uint64_t my_area(const struct buddy *b)
 {
-	return atomic_load_explicit(&b->cpu[cpu_id()].area,
-				    memory_order_relaxed) & ~AREA_DIRTY;
+	return BUDDY_AREA_INDEX(atomic_load_explicit(&b->cpu[cpu_id()].area,
+						     memory_order_relaxed));
 }
 
 /*
@@ -546,8 +549,9 @@ static void note_in_area(struct buddy *b, uint64_t idx, unsigned k)
 					     memory_order_relaxed);
 
 	if (!(have & (1u << k)) &&
-	    (atomic_load_explicit(&c->area, memory_order_relaxed) &
-	     ~AREA_DIRTY) == area_of(idx, k))
+	    BUDDY_AREA_INDEX(atomic_load_explicit(&c->area,
+						  memory_order_relaxed)) ==
+		    area_of(idx, k))
 		atomic_store_explicit(&c->area_orders, have | 1u << k,
 				      memory_order_relaxed);
 }
@@ -577,7 +581,7 @@ static bool area_mine(const struct buddy *b, uint64_t a)
 	       cpu_id() + 1;
 }
 
-static bool coalesce_area(struct buddy *b, uint64_t a);
+static bool coalesce_area(struct buddy *b, uint64_t a, uint32_t orders);
 
 /*
  * This CPU found a block outside its area: that area is its own now, and
@@ -587,20 +591,21 @@ static bool coalesce_area(struct buddy *b, uint64_t a);
  */
 static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
 {
-	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
-	uint64_t a = area_of(idx, k);
-	uint32_t old;
+	_Atomic uint64_t *area = &b->cpu[cpu_id()].area;
+	uint64_t a = area_of(idx, k), old;
 
 	if (!area_mine(b, a))
 		atomic_store_explicit(&b->owner[a], (uint16_t)(cpu_id() + 1),
 				      memory_order_relaxed);
-	if ((atomic_load_explicit(area, memory_order_relaxed) & ~AREA_DIRTY) == a)
+	if (BUDDY_AREA_INDEX(atomic_load_explicit(area, memory_order_relaxed)) ==
+	    a)
 		return;
 	atomic_store_explicit(&b->cpu[cpu_id()].area_orders, ~0u,
 			      memory_order_relaxed);
-	old = atomic_exchange_explicit(area, (uint32_t)a, memory_order_seq_cst);
-	if (old & AREA_DIRTY)
-		coalesce_area(b, old & ~AREA_DIRTY);
+	/* One step: the old area and its lazy orders, none lost between. */
+	old = atomic_exchange_explicit(area, a, memory_order_seq_cst);
+	if (old & BUDDY_AREA_DIRTY)
+		coalesce_area(b, BUDDY_AREA_INDEX(old), (uint32_t)(old >> 32));
 }
 
 /*
@@ -609,14 +614,15 @@ static void adopt_area(struct buddy *b, uint64_t idx, unsigned k)
  */
 static bool coalesce_mine(struct buddy *b)
 {
-	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
-	uint32_t old;
+	_Atomic uint64_t *area = &b->cpu[cpu_id()].area;
+	uint64_t old;
 
-	if (!(atomic_load_explicit(area, memory_order_relaxed) & AREA_DIRTY))
+	if (!(atomic_load_explicit(area, memory_order_relaxed) &
+	      BUDDY_AREA_DIRTY))
 		return false;
-	old = atomic_fetch_and_explicit(area, ~AREA_DIRTY,
+	old = atomic_fetch_and_explicit(area, ~BUDDY_AREA_DIRTY,
 					memory_order_seq_cst);
-	return coalesce_area(b, old & ~AREA_DIRTY);
+	return coalesce_area(b, BUDDY_AREA_INDEX(old), (uint32_t)(old >> 32));
 }
 
 /* ------------------------------------------------------------ publish */
@@ -784,15 +790,19 @@ static bool coalesce_word(struct buddy *b, unsigned k, uint64_t w,
 }
 
 /*
- * Merge every free buddy pair in area a, lowest order first, so that
- * what merges at one order is seen at the next. Returns whether it
+ * Merge every free buddy pair of the given orders in area a, lowest order
+ * first. Pairs arise only from lazy frees, at their own order (a merge
+ * publishes its result only if the buddy is not free), so the orders of
+ * the area's lazy frees are all there is to look at. Returns whether it
  * merged any.
  */
-static bool coalesce_area(struct buddy *b, uint64_t a)
+static bool coalesce_area(struct buddy *b, uint64_t a, uint32_t orders)
 {
 	bool merged = false;
 
-	for (unsigned k = 0; k < BUDDY_AREA_ORDER; k++) {
+	orders &= (1u << BUDDY_AREA_ORDER) - 1;
+	for (; orders != 0; orders &= orders - 1) {
+		unsigned k = (unsigned)__builtin_ctz(orders);
 		unsigned span = BUDDY_AREA_ORDER - k;
 		uint64_t first = a << span;
 
@@ -810,13 +820,15 @@ static bool coalesce_area(struct buddy *b, uint64_t a)
 	return merged;
 }
 
-/* After a lazy free: the area has something to merge (AREA_DIRTY). */
-static void mark_dirty(struct buddy *b)
+/* After a lazy free of order k: the area may have a pair to merge there. */
+static void mark_dirty(struct buddy *b, unsigned k)
 {
-	_Atomic uint32_t *area = &b->cpu[cpu_id()].area;
+	_Atomic uint64_t *area = &b->cpu[cpu_id()].area;
 
-	if (!(atomic_load_explicit(area, memory_order_relaxed) & AREA_DIRTY))
-		atomic_fetch_or_explicit(area, AREA_DIRTY, memory_order_seq_cst);
+	if (!(atomic_load_explicit(area, memory_order_relaxed) &
+	      BUDDY_AREA_LAZY(k)))
+		atomic_fetch_or_explicit(area, BUDDY_AREA_LAZY(k),
+					 memory_order_seq_cst);
 }
 
 /*
@@ -842,7 +854,7 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 	note_nonempty(b, k, idx / 64);
 	note_in_area(b, idx, k);
 	count_added(b, UINT64_C(1) << k);
-	mark_dirty(b);
+	mark_dirty(b, k);
 	/*
 	 * An interrupt may have moved this CPU to another area after the
 	 * check above, and coalesced the old one before our publish or before
@@ -1480,8 +1492,8 @@ static bool uncovered(const struct buddy *b, uint64_t idx, unsigned k)
 static bool area_in_use(const struct buddy *b, uint64_t a)
 {
 	for (unsigned c = 0; c < ncpus(); c++)
-		if ((atomic_load_explicit(&b->cpu[c].area,
-					  memory_order_relaxed) & ~AREA_DIRTY) == a)
+		if (BUDDY_AREA_INDEX(atomic_load_explicit(
+			    &b->cpu[c].area, memory_order_relaxed)) == a)
 			return true;
 	return false;
 }

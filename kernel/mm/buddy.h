@@ -36,8 +36,13 @@
  */
 #define BUDDY_AREA_ORDER BUDDY_MAX_ORDER
 
-/* In struct buddy_cpu's area word: lazy frees in the area may be unmerged. */
-#define BUDDY_AREA_DIRTY (UINT32_C(1) << 31)
+/*
+ * struct buddy_cpu's area word: the area's index in bits 0-31; bit 32 + k
+ * set: a lazy free of order k into the area may be unmerged since.
+ */
+#define BUDDY_AREA_INDEX(v)  ((uint32_t)(v))
+#define BUDDY_AREA_LAZY(k)   (UINT64_C(1) << (32 + (k)))
+#define BUDDY_AREA_DIRTY     (~UINT64_C(0) << 32)
 
 /*
  * Free blocks of one order: bit i set iff block i is free (and maximal).
@@ -72,10 +77,11 @@ struct buddy_cpu {
 	_Atomic int64_t taken;                /* [a] frames claimed, less
 						 claims given back */
 	_Atomic uint32_t hint[BUDDY_ORDERS];  /* [a] word of the last find */
-	_Atomic uint32_t area;                /* [a] the CPU's area (index of
-						 a top-order block), and
-						 AREA_DIRTY: lazy frees in it
-						 may be unmerged; written by
+	_Atomic uint64_t area;                /* [a] the CPU's area (index of
+						 a top-order block) and the
+						 orders of lazy frees into it
+						 not merged since
+						 (BUDDY_AREA_*); written by
 						 this CPU only */
 	_Atomic uint32_t area_orders;         /* [a] bit k: the area may have
 						 a free order-k block (a hint
