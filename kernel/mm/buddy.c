@@ -215,11 +215,13 @@
  *   The race: a free checks that the block is in its area, and before its
  *   fetch-or, an interrupt on this CPU allocates, moves the CPU to another
  *   area and merges the old one; then the publish leaves a pair in an
- *   area nobody works in. So after the fetch-or and marking its order,
- *   the free reads its area again, and if it changed, merges its own
- *   word. An interrupt after that re-read finds the order marked and
- *   merges it after the publish. (A mark that lands on the new area
- *   because the move came first costs one needless sweep.)
+ *   area nobody works in. So after the fetch-or the free marks its order
+ *   with one atomic step that also returns the area the mark is on. If
+ *   that is the block's area, whatever later takes the mark off (a move
+ *   away, a merge of the area) merges the area after the publish; if not,
+ *   the free merges its own word at once. (Reading the area again instead
+ *   is not enough: two interrupts can move the CPU away and back, the
+ *   second time to the area without its mark.)
 
  * ZEROED BLOCKS (like Xen's first_dirty)
  *   PF_ZEROED lives on the head descriptor of a free block. Only the
@@ -820,15 +822,21 @@ static bool coalesce_area(struct buddy *b, uint64_t a, uint32_t orders)
 	return merged;
 }
 
-/* After a lazy free of order k: the area may have a pair to merge there. */
-static void mark_dirty(struct buddy *b, unsigned k)
+/*
+ * After a lazy free of order k: the area may have a pair to merge there.
+ * Returns the area the mark is on, read in the same step that set it (or
+ * that found it set): the next step that takes the mark off that area
+ * merges the area's pairs of order k.
+ */
+static uint64_t mark_dirty(struct buddy *b, unsigned k)
 {
 	_Atomic uint64_t *area = &b->cpu[cpu_id()].area;
+	uint64_t v = atomic_load_explicit(area, memory_order_relaxed);
 
-	if (!(atomic_load_explicit(area, memory_order_relaxed) &
-	      BUDDY_AREA_LAZY(k)))
-		atomic_fetch_or_explicit(area, BUDDY_AREA_LAZY(k),
-					 memory_order_seq_cst);
+	if (!(v & BUDDY_AREA_LAZY(k)))
+		v = atomic_fetch_or_explicit(area, BUDDY_AREA_LAZY(k),
+					     memory_order_seq_cst);
+	return BUDDY_AREA_INDEX(v);
 }
 
 /*
@@ -839,7 +847,7 @@ static void mark_dirty(struct buddy *b, unsigned k)
  */
 static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 {
-	uint64_t a = area_of(idx, k);
+	uint64_t a = area_of(idx, k), marked;
 
 	if (k >= BUDDY_AREA_ORDER || a != my_area(b) || !area_mine(b, a)) {
 		merge_up(b, idx, k, zeroed);
@@ -854,13 +862,17 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 	note_nonempty(b, k, idx / 64);
 	note_in_area(b, idx, k);
 	count_added(b, UINT64_C(1) << k);
-	mark_dirty(b, k);
+	marked = mark_dirty(b, k);
+	PAUSE("buddy.free.lazy_marked");
 	/*
 	 * An interrupt may have moved this CPU to another area after the
-	 * check above, and coalesced the old one before our publish or before
-	 * the mark: then nobody would merge this block. Merge it ourselves.
+	 * check above, and merged the old one before our publish: then the
+	 * mark went to another area, and nobody would merge this block.
+	 * Merge it ourselves. (Comparing the area read again instead misses
+	 * an area left and taken back by two interrupts, the second time
+	 * without the mark: issue 11's review.)
 	 */
-	if (my_area(b) != a)
+	if (marked != a)
 		coalesce_word(b, k, idx / 64, bit_of(idx) | bit_of(idx ^ 1));
 }
 
