@@ -705,7 +705,8 @@ static void test_concurrent_churn_with_irqs(void **state)
 
 enum irq_action {
 	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
-	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR
+	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR,
+	IRQ_BACK_TO_AREA_0
 };
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
@@ -742,6 +743,12 @@ static void test_irq(unsigned vector)
 	case IRQ_FREE_LAZY_PAIR: /* frames 2 and 3 of area 0, lazily */
 		buddy_free(&b, AREA(0, 2), 0, false);
 		buddy_free(&b, AREA(0, 3), 0, false);
+		break;
+	case IRQ_BACK_TO_AREA_0: /* leave this area for frame 128 of area 0 */
+		area_taken(area_now());
+		atomic_store(&b.cpu[cpu_id()].hint[0], (uint32_t)(AREA(0, 128).v -
+								 BASE_PFN) / 64);
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
 		break;
 	}
 }
@@ -1176,6 +1183,63 @@ static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
 	end_forced();
 }
 
+/*
+ * REVIEW (issue 11, adversarial review): FAILS on wip-buddy 123cd25.
+ * The lazy free's re-check compares area indices only, so it misses an
+ * area that went away and came back (ABA). A lazy free of frame 641 of
+ * area 0 (its buddy, frame 640, free) is interrupted twice on this CPU:
+ *  1. before its publish ("buddy.free.lazy"): another CPU took area 0;
+ *     the interrupt's allocation moves this CPU to area 1;
+ *  2. after its mark ("buddy.free.lazy_marked"), which set AREA_DIRTY on
+ *     area 1, not 0: another CPU took area 1; the interrupt's allocation
+ *     finds frame 128 of area 0 and moves back there, clean (adopt_area's
+ *     exchange writes the bare index).
+ * The re-check then reads area 0 == a, and does nothing: the pair 640/641
+ * sits in this CPU's area, which is not marked. When the CPU next leaves
+ * area 0, adopt_area sees it clean and does not coalesce it: a pair of
+ * free buddies in an area that is no CPU's (buddy_validate fails, and the
+ * pair stays until some last pass or buddy_coalesce()).
+ */
+static void test_review_lazy_free_recheck_area_aba(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3); /* frees below merge at once: singletons */
+	buddy_free(&b, AREA(0, 640), 0, false); /* buddy of the lazy free */
+	buddy_free(&b, AREA(0, 128), 0, false); /* for interrupt 2 */
+	buddy_free(&b, AREA(1, 0), 0, false);   /* for interrupt 1 */
+	buddy_free(&b, AREA(2, 0), 0, false);   /* for leaving area 0 */
+	move_to_area(0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 16); /* area 1's first word */
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	pause_arm(1, "buddy.free.lazy_marked", 0, -1, irq_now,
+		  (void *)IRQ_BACK_TO_AREA_0);
+	buddy_free(&b, AREA(0, 641), 0, false);
+	assert_true(pause_fired(0) && pause_fired(1));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(0, 128).v);
+	assert_int_equal(area_now(), 0);
+	assert_true(buddy_validate(&b)); /* the pair is in this CPU's area */
+	/* The pair must be merged, or at least marked for merging. */
+	assert_true(buddy_free_pairs(&b) == 0 || area_dirty());
+
+	/* Leave area 0 (another CPU took it): it must not keep a pair. */
+	area_taken(0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 32); /* area 2's first word */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(2, 0).v);
+	assert_int_equal(area_now(), 2);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000, 300 };
@@ -1216,6 +1280,7 @@ int main(void)
 		T(test_adopting_an_area_merges_the_one_left, lockfree),
 		BOTH(test_own_lazy_frees_make_a_top_order_block),
 		BOTH(test_last_pass_merges_other_cpus_lazy_frees),
+		T(test_review_lazy_free_recheck_area_aba, lockfree),
 	};
 #undef BOTH
 #undef T

@@ -827,6 +827,7 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 	note_in_area(b, idx, k);
 	count_added(b, UINT64_C(1) << k);
 	mark_dirty(b);
+	PAUSE("buddy.free.lazy_marked");
 	/*
 	 * An interrupt may have moved this CPU to another area after the
 	 * check above, and coalesced the old one before our publish or before
