@@ -706,7 +706,8 @@ static void test_concurrent_churn_with_irqs(void **state)
 
 enum irq_action {
 	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
-	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR
+	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR,
+	IRQ_BACK_TO_AREA_0, IRQ_ALLOC_ORDER1
 };
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
@@ -743,6 +744,15 @@ static void test_irq(unsigned vector)
 	case IRQ_FREE_LAZY_PAIR: /* frames 2 and 3 of area 0, lazily */
 		buddy_free(&b, AREA(0, 2), 0, false);
 		buddy_free(&b, AREA(0, 3), 0, false);
+		break;
+	case IRQ_BACK_TO_AREA_0: /* leave this area for frame 128 of area 0 */
+		area_taken(area_now());
+		atomic_store(&b.cpu[cpu_id()].hint[0], (uint32_t)(AREA(0, 128).v -
+								 BASE_PFN) / 64);
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
+		break;
+	case IRQ_ALLOC_ORDER1:
+		atomic_store(&irq_ok, buddy_alloc(&b, 1, &irq_got));
 		break;
 	}
 }
@@ -1177,6 +1187,313 @@ static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
 	end_forced();
 }
 
+/*
+ * REVIEW (issue 11, adversarial review): FAILS on wip-buddy 123cd25.
+ * The lazy free's re-check compares area indices only, so it misses an
+ * area that went away and came back (ABA). A lazy free of frame 641 of
+ * area 0 (its buddy, frame 640, free) is interrupted twice on this CPU:
+ *  1. before its publish ("buddy.free.lazy"): another CPU took area 0;
+ *     the interrupt's allocation moves this CPU to area 1;
+ *  2. after its mark ("buddy.free.lazy_marked"), which set AREA_DIRTY on
+ *     area 1, not 0: another CPU took area 1; the interrupt's allocation
+ *     finds frame 128 of area 0 and moves back there, clean (adopt_area's
+ *     exchange writes the bare index).
+ * The re-check then reads area 0 == a, and does nothing: the pair 640/641
+ * sits in this CPU's area, which is not marked. When the CPU next leaves
+ * area 0, adopt_area sees it clean and does not coalesce it: a pair of
+ * free buddies in an area that is no CPU's (buddy_validate fails, and the
+ * pair stays until some last pass or buddy_coalesce()).
+ */
+static void test_review_lazy_free_recheck_area_aba(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3); /* frees below merge at once: singletons */
+	buddy_free(&b, AREA(0, 640), 0, false); /* buddy of the lazy free */
+	buddy_free(&b, AREA(0, 128), 0, false); /* for interrupt 2 */
+	buddy_free(&b, AREA(1, 0), 0, false);   /* for interrupt 1 */
+	buddy_free(&b, AREA(2, 0), 0, false);   /* for leaving area 0 */
+	move_to_area(0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 16); /* area 1's first word */
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	pause_arm(1, "buddy.free.lazy_marked", 0, -1, irq_now,
+		  (void *)IRQ_BACK_TO_AREA_0);
+	buddy_free(&b, AREA(0, 641), 0, false);
+	assert_true(pause_fired(0) && pause_fired(1));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(0, 128).v);
+	assert_int_equal(area_now(), 0);
+	assert_true(buddy_validate(&b)); /* the pair is in this CPU's area */
+	/* The pair must be merged, or at least marked for merging. */
+	assert_true(buddy_free_pairs(&b) == 0 || area_dirty());
+
+	/* Leave area 0 (another CPU took it): it must not keep a pair. */
+	area_taken(0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 32); /* area 2's first word */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(2, 0).v);
+	assert_int_equal(area_now(), 2);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * REVIEW (issue 11): test gaps. These pass on wip-buddy 123cd25; each
+ * fails with the mutant named in its comment (none of the other tests
+ * do).
+ */
+
+/*
+ * Gap: buddy_free_bulk()'s runs of whole top-order blocks go through
+ * publish_top() (one fetch-or for several blocks), which no other test
+ * reaches. Mutant: publish_top() without note_nonempty() (or with a wrong
+ * count, or the wrong bits). Eight order-9 blocks, descending, are top
+ * blocks 2..5; the hints were tidied empty before, so the blocks must
+ * bring back their summary and order bits.
+ */
+static void test_review_bulk_free_publishes_top_runs(void **state)
+{
+	pfn_t top[NBLOCKS], pieces[8], p;
+
+	(void)state;
+	fill();
+	for (uint64_t i = 0; i < NBLOCKS; i++)
+		assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &top[i]));
+	assert_false(buddy_alloc(&b, 0, &p)); /* full passes tidy hints */
+	assert_int_equal(atomic_load(&b.nonempty), 0);
+	for (unsigned i = 0; i < 8; i++)
+		pieces[i] = AREA(2, (7 - i) * (AREA_PAGES / 2));
+	buddy_free_bulk(&b, pieces, 8, BUDDY_MAX_ORDER - 1);
+	for (uint64_t a = 2; a < 6; a++)
+		assert_int_equal(buddy_free_order_at(&b, AREA(a, 0)),
+				 BUDDY_MAX_ORDER);
+	assert_int_equal(buddy_free_pages(&b), 4 * AREA_PAGES);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	/* Found by a hinted pass (no area of this CPU's has any). */
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_true(p.v >= AREA(2, 0).v && p.v < AREA(6, 0).v);
+}
+
+/*
+ * Gap: the lazy free marks its area dirty AFTER its publish. Mutant:
+ * mark_dirty() before the fetch-or. Lazy frees of frames 0, 2 and 3 of
+ * area 0 marked it; the free of frame 1 is interrupted before its
+ * publish by an order-1 allocation, which finds nothing, coalesces the
+ * area (clearing the mark) and takes frames 2-3. The publish then leaves
+ * 0/1 a pair: the area must be marked again, or leaving it strands them.
+ */
+static void test_review_lazy_free_marks_after_publish(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3);
+	buddy_free(&b, AREA(2, 0), 0, false); /* for leaving area 0 */
+	move_to_area(0);
+	buddy_free(&b, AREA(0, 0), 0, false);
+	buddy_free(&b, AREA(0, 2), 0, false);
+	buddy_free(&b, AREA(0, 3), 0, false);
+	assert_true(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)IRQ_ALLOC_ORDER1);
+	buddy_free(&b, AREA(0, 1), 0, false);
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(0, 2).v);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(buddy_free_pairs(&b), 1); /* 0 and 1 */
+	assert_true(area_dirty());
+
+	area_taken(0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 32); /* area 2's first word */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(2, 0).v);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 1);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * Gap: coalescing a pair makes a zeroed parent only if BOTH halves are
+ * zeroed. Mutants: the lower half's flag only, the upper half's only, or
+ * either. The parent's own buddy is held, so the merge stops there and
+ * its flag is what coalesce_word() computed.
+ */
+static void test_review_coalesce_zeroed_is_and(void **state)
+{
+	pfn_t a, c, d;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, 2, &a));
+	assert_true(buddy_alloc(&b, 2, &c));
+	assert_true(buddy_alloc(&b, 3, &d));
+	assert_int_equal(c.v, a.v + 4);
+	assert_int_equal(d.v, a.v + 8);
+	for (unsigned zero_lo = 0; zero_lo < 2; zero_lo++) {
+		buddy_free(&b, a, 2, zero_lo);
+		buddy_free(&b, c, 2, !zero_lo);
+		assert_int_equal(buddy_free_pairs(&b), 1); /* lazy */
+		buddy_coalesce(&b);
+		assert_int_equal(buddy_free_order_at(&b, a), 3);
+		assert_false(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
+		assert_true(buddy_alloc(&b, 2, &a));
+		assert_true(buddy_alloc(&b, 2, &c));
+		assert_int_equal(c.v, a.v + 4);
+		assert_false(ps_flags(page_state(pfn_to_page(a))) & PF_ZEROED);
+		assert_false(ps_flags(page_state(pfn_to_page(c))) & PF_ZEROED);
+	}
+	assert_true(buddy_validate(&b));
+}
+
+/*
+ * Gap: coalescing an area merges its pairs at every order below the top,
+ * order 9 too (coalesce_area). Mutant: coalesce_area() stops at order 8.
+ * Area 0's two halves are freed lazily; another CPU takes area 0, and
+ * this CPU's next allocation merges area 0 (coalesce_mine) and, finding
+ * the top-order block that made first in its window, stays there; with
+ * the mutant it moves to area 1 and leaves the pair behind, unmarked.
+ */
+static void test_review_leaving_merges_order9_pairs(void **state)
+{
+	pfn_t p, q;
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(area_now(), 0);
+	others_to_area(7);
+	buddy_free(&b, p, BUDDY_MAX_ORDER - 1, false);
+	buddy_free(&b, PFN(p.v + AREA_PAGES / 2), BUDDY_MAX_ORDER - 1, false);
+	assert_int_equal(buddy_free_pairs(&b), 1); /* lazy, order 9 */
+	assert_true(area_dirty());
+	area_taken(0);
+	assert_true(buddy_alloc(&b, 0, &q));
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	buddy_free(&b, q, 0, false);
+	assert_all_top_order();
+}
+
+/* Another CPU frees the two halves of area (arg) lazily, then stops. */
+static void *other_cpu_frees_halves(void *arg)
+{
+	uint64_t a = (uintptr_t)arg;
+
+	CHECK(host_cpu_register() > 0);
+	move_to_area(a);
+	buddy_free(&b, AREA(a, 0), BUDDY_MAX_ORDER - 1, false);
+	buddy_free(&b, AREA(a, AREA_PAGES / 2), BUDDY_MAX_ORDER - 1, false);
+	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == BUDDY_MAX_ORDER - 1);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void other_cpu_frees_two_halves(uint64_t a)
+{
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_halves,
+					(void *)(uintptr_t)a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_no_check_failures();
+}
+
+/*
+ * Gap: the last pass merges pairs at every order below k, k - 1 too, and
+ * buddy_coalesce() at order 9 too. Mutants: coalesce_below() stops one
+ * order early, or below order 9. The only free memory is another CPU's
+ * two lazily freed order-9 halves of area 2: a top-order allocation must
+ * get them; then the same for buddy_coalesce() with area 3.
+ */
+static void test_review_last_pass_merges_order9_pairs(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	move_to_area(5);
+	other_cpu_frees_two_halves(2);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(p.v, AREA(2, 0).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+
+	other_cpu_frees_two_halves(3);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	buddy_coalesce(&b);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(3, 0)), BUDDY_MAX_ORDER);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * Gap: a pair claimed by coalesce_word() is in transit (out of the free
+ * count) until its parent is published, like a merge's buddy. Mutant:
+ * the pair's frames leave the count only after merge_up(). An interrupt
+ * right after the claim finds nothing, and the count must say so.
+ */
+static void test_review_coalesce_in_transit_is_not_counted(void **state)
+{
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(0);
+	buddy_free(&b, AREA(0, 0), 0, false);
+	buddy_free(&b, AREA(0, 1), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	pause_arm(0, "buddy.coalesce.claimed", 0, -1, irq_now,
+		  (void *)IRQ_ALLOC);
+	buddy_coalesce(&b);
+	assert_true(pause_fired(0));
+	assert_false(atomic_load(&irq_ok));
+	assert_int_equal(atomic_load(&irq_count_seen), 0);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 1);
+	assert_int_equal(buddy_free_pages(&b), 2);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * Gap: a bulk allocation merges its own dirty area before it looks
+ * elsewhere (buddy_alloc_bulk: coalesce_mine). Mutant: it does not. Area
+ * 0 holds frames 0-7 as four lazy pairs and nothing else is free: four
+ * order-1 pieces are all in there, not one piece from the last pass.
+ */
+static void test_review_bulk_merges_own_area_first(void **state)
+{
+	pfn_t out[4];
+	static const uint64_t want[4] = { 0, 2, 4, 6 };
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(0);
+	for (uint64_t i = 0; i < 8; i++)
+		buddy_free(&b, AREA(0, i), 0, false);
+	assert_int_equal(buddy_free_pairs(&b), 4);
+	assert_int_equal(buddy_alloc_bulk(&b, 1, 4, out), 4);
+	assert_piece_set(out, 4, want);
+	assert_int_equal(area_now(), 0);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000, 300 };
@@ -1217,6 +1534,14 @@ int main(void)
 		T(test_adopting_an_area_merges_the_one_left, lockfree),
 		BOTH(test_own_lazy_frees_make_a_top_order_block),
 		BOTH(test_last_pass_merges_other_cpus_lazy_frees),
+		T(test_review_lazy_free_recheck_area_aba, lockfree),
+		BOTH(test_review_bulk_free_publishes_top_runs),
+		T(test_review_lazy_free_marks_after_publish, lockfree),
+		BOTH(test_review_coalesce_zeroed_is_and),
+		BOTH(test_review_leaving_merges_order9_pairs),
+		BOTH(test_review_last_pass_merges_order9_pairs),
+		T(test_review_coalesce_in_transit_is_not_counted, lockfree),
+		BOTH(test_review_bulk_merges_own_area_first),
 	};
 #undef BOTH
 #undef T
