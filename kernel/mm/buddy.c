@@ -47,8 +47,9 @@
  *                                    fetch-or of the block's bit, whatever
  *                                    its buddy's state (LAZY MERGING)
  *   coalesce  two FREE buddies ->    one CAS clearing both bits (they share
- *             OWNED parent           a word); the parent is then freed,
- *                                    merging upwards, as by a free
+ *             OWNED parent           a word); the parent is then freed
+ *                                    by the merging path (merge_up), never
+ *                                    lazily
  *
  * INVARIANT (checked by buddy_validate): two buddies below the top order
  * are both FREE only inside an area that some CPU works in, and only after
@@ -77,9 +78,10 @@
  *   An allocation searches its area (twice if it coalesces it between),
  *   then elsewhere, then makes a full pass and last passes (COMPLETENESS),
  *   each of which ends the allocation unless a block was published while
- *   it ran: another operation's progress. A bulk allocation's loop ends
- *   because each round takes at least one block. (Not wait-free: a CPU
- *   can keep losing blocks to others.)
+ *   it ran: another operation's progress, or its own merges (the pass
+ *   after one that merged finds only pairs made since, by others). A
+ *   bulk allocation's loop ends because each round takes at least one
+ *   block. (Not wait-free: a CPU can keep losing blocks to others.)
  *
  * HINTS
  *   Three levels, each a hint for the one below: map word bits; summary
@@ -113,8 +115,8 @@
  *   Rule: buddy_alloc(k) fails only if at the end of its last pass no
  *   block of order >= k was free and counted (FREE COUNT), and no two
  *   free buddies below k were (lazy frees leave such pairs: LAZY
- *   MERGING). Blocks in transit, i.e. claimed by a merge or split that has not yet published
- *   its result, belong to that operation and are neither free nor
+ *   MERGING). Blocks in transit, i.e. claimed by a merge, a coalesce or
+ *   a split that has not yet published its result, belong to that operation and are neither free nor
  *   counted: an interrupt that lands on a CPU in the middle of a merge
  *   cannot have the frames that merge holds, and the count says so.
  *   The last pass first merges every free pair below order k, bottom-up
@@ -146,15 +148,19 @@
  *      bits of one word (orders 5-10). The CPU finds what it split there
  *      and what it freed there since. Only if the area is still the CPU's
  *      own: owner[] records, per area, the last CPU that moved into it
- *      (a hint, written only when a CPU adopts an area), so two CPUs that
- *      met in one area part at the next allocation of the one that lost.
- *      If nothing is found and the CPU freed lazily into the area since it
- *      last merged it, it merges the area (LAZY MERGING) and looks again.
+ *      (a hint, written by buddy_init() and when a CPU adopts an area),
+ *      so two CPUs that met in one area part at the next allocation of
+ *      the one that lost. area_orders, a private hint of the CPU, skips
+ *      the orders an area search last found empty (set again when the
+ *      CPU publishes into its area at that order). If nothing is found
+ *      and the CPU freed lazily into the area since it last merged it, it
+ *      merges the area at those orders (LAZY MERGING) and looks again.
  *   2. ELSEWHERE: a whole free area first (a window of FAST_WORDS words of
  *      the top order's map from this CPU's hint), then windows of the
  *      lower orders. The area of the block found becomes the CPU's own
  *      (adopt_area), and the area it leaves is merged.
  *   3. FULL passes, which tidy hints, then the last passes (COMPLETENESS).
+ *      A block they find moves the CPU's area too.
  *   Bulk allocations (cache refills) take, in the area, every free block
  *   that fits whole, smallest order first and whole words at a time
  *   (lazy frees leave an area's free memory in blocks of many orders),

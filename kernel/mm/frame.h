@@ -206,7 +206,8 @@ uint64_t frame_zero_skipped(void);
 /*
  * Merge every block freed lazily into a CPU's area (LAZY MERGING in
  * buddy.c). At quiescence, afterwards, free memory is fully coalesced:
- * frame_free_pairs() is 0. Any context; takes no lock.
+ * frame_free_pairs() is 0. Any context; lock-free (the locked
+ * configuration takes each zone's lock, as for every buddy call).
  */
 void frame_coalesce(void);
 
