@@ -52,7 +52,8 @@
  *                                    lazily
  *
  * INVARIANT (checked by buddy_validate): two buddies below the top order
- * are both FREE only inside an area that some CPU works in, and only after
+ * are both FREE only inside an area that some CPU works in (the area in
+ * its cpu[] slot: a CPU that went offline keeps one), and only after
  * that CPU freed one of them lazily. Everywhere else a block is published
  * only by a CAS that saw the buddy's bit clear (else it merges instead),
  * and a split publishes an upper half while owning its buddy, so the
