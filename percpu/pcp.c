@@ -33,7 +33,7 @@ static struct pcp_params params[ZONE_COUNT][PCP_ORDERS];
 
 static const unsigned cached_order[PCP_ORDERS] = { 0, 1, 2, 3, 9 };
 static const struct pcp_params defaults[PCP_ORDERS] = {
-	{ 32, 128 }, { 8, 32 }, { 8, 32 }, { 8, 32 }, { 8, 16 },
+	{ 32, 128 }, { 16, 64 }, { 16, 64 }, { 16, 64 }, { 8, 16 },
 };
 
 void pcp_init(unsigned cpus)
