@@ -201,11 +201,18 @@ static void test_bulk_alloc_words_then_carving(void **state)
 	/* Give back every other one: they land in the order-0 map... */
 	for (unsigned i = 0; i < 32; i += 2)
 		buddy_free(&b, out[i], 0, false);
-	/* ...and one bulk claim takes them all from one word. */
+	/*
+	 * ...and one bulk claim takes them all from one word, then the next
+	 * order-5 block whole (32 more); with 48 of 64 it stops rather than
+	 * split the order-6 block above for the other 16 (enough()).
+	 */
 	n = buddy_alloc_bulk(&b, 0, 64, out);
-	assert_int_equal(n, 64);
+	assert_int_equal(n, 48);
 	for (unsigned i = 0; i < 16; i++)
 		assert_int_equal(out[i].v, BASE_PFN + 2 * i);
+	for (unsigned i = 16; i < 48; i++)
+		assert_int_equal(out[i].v, BASE_PFN + 32 + (i - 16));
+	assert_int_equal(buddy_free_order_at(&b, PFN(BASE_PFN + 64)), 6);
 	assert_true(buddy_validate(&b));
 }
 
@@ -535,7 +542,7 @@ static void assert_piece_set(const pfn_t *out, unsigned n,
 static void test_bulk_takes_smallest_blocks_first(void **state)
 {
 	static const uint64_t want0[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
-	static const uint64_t want1[8] = { 2, 4, 6, 8, 10, 12, 14, 16 };
+	static const uint64_t want1[7] = { 2, 4, 6, 8, 10, 12, 14 };
 	pfn_t out[16], p[4];
 	unsigned n;
 
@@ -564,8 +571,9 @@ static void test_bulk_takes_smallest_blocks_first(void **state)
 
 	/*
 	 * Lazily freed blocks of several orders: frames 0 and 1 at order 0
-	 * (a pair), 2 at order 1, 4 at order 2, 8 at order 3. Eight order-1
-	 * pieces: 2; 4 and 6; 8..14; then one carved from frame 16's order 4.
+	 * (a pair), 2 at order 1, 4 at order 2, 8 at order 3. Of eight
+	 * order-1 pieces asked for: 2; 4 and 6; 8..14; and with seven it stops
+	 * rather than split frame 16's order-4 block for the eighth.
 	 */
 	for (unsigned k = 0; k < 4; k++) {
 		assert_true(buddy_alloc(&b, k, &p[k]));
@@ -575,9 +583,10 @@ static void test_bulk_takes_smallest_blocks_first(void **state)
 		buddy_free(&b, p[k], k, false);
 	assert_int_equal(buddy_free_pairs(&b), 1);
 	n = buddy_alloc_bulk(&b, 1, 8, out);
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 7);
 	assert_pieces(out, n, 1, 0);
 	assert_piece_set(out, n, want1);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 16)), 4);
 	assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)), 0); /* untouched */
 	assert_true(buddy_validate(&b));
 	for (unsigned i = 0; i < n; i++)

@@ -1202,25 +1202,15 @@ static unsigned carve_largest(struct buddy *b, unsigned k, unsigned n,
 	return c;
 }
 
-/*
- * Claim up to want free blocks of order j from the scope's words, and
- * store them as order-k pieces in out. Returns the pieces stored.
- */
-static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
-			    unsigned want, enum scope scope, uint64_t a,
-			    pfn_t *out)
+/* Store the blocks of bits (word w of map j) as order-k pieces in out. */
+static unsigned store_pieces(struct buddy *b, uint64_t w, uint64_t bits,
+			     unsigned j, unsigned k, pfn_t *out)
 {
-	uint64_t word, bits;
+	bool mode = j > k && zeroed_in_use(b);
 	unsigned got = 0;
-	bool mode;
 
-	bits = scope == IN_AREA ? claim_in_area(b, j, a, want, &word)
-				: claim(b, j, want, scope == FULL, &word);
-	if (bits == 0)
-		return 0;
-	mode = j > k && zeroed_in_use(b);
 	for (; bits != 0; bits &= bits - 1) {
-		uint64_t head = block_pfn(b, word * 64 +
+		uint64_t head = block_pfn(b, w * 64 +
 					  (uint64_t)__builtin_ctzll(bits), j);
 		bool z = mode && head_zeroed(head);
 
@@ -1232,6 +1222,40 @@ static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
 		}
 	}
 	return got;
+}
+
+/*
+ * Claim up to want free blocks of order j from the scope's words, and
+ * store them as order-k pieces in out. Returns the pieces stored. In the
+ * area, one pass over its words (orders 0-4 have several; lazy frees
+ * scatter blocks over them); elsewhere, one word.
+ */
+static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
+			    unsigned want, enum scope scope, uint64_t a,
+			    pfn_t *out)
+{
+	unsigned span = BUDDY_AREA_ORDER - j;
+	uint64_t word, bits;
+
+	if (scope == IN_AREA && span >= 6) {
+		const struct freemap *m = &b->map[j];
+		uint64_t first = (a << span) / 64;
+		unsigned got = 0;
+
+		for (uint64_t w = first; w < first + (UINT64_C(1) << (span - 6)) &&
+					 want > 0; w++) {
+			if (atomic_load_explicit(map_word(m, w),
+						 memory_order_relaxed) == 0)
+				continue;
+			bits = claim_in_word(b, j, w, ~UINT64_C(0), want, false);
+			want -= (unsigned)__builtin_popcountll(bits);
+			got += store_pieces(b, w, bits, j, k, out + got);
+		}
+		return got;
+	}
+	bits = scope == IN_AREA ? claim_in_area(b, j, a, want, &word)
+				: claim(b, j, want, scope == FULL, &word);
+	return bits == 0 ? 0 : store_pieces(b, word, bits, j, k, out);
 }
 
 /*
@@ -1264,12 +1288,20 @@ static unsigned take_split(struct buddy *b, unsigned j, unsigned k,
 	return (unsigned)pieces;
 }
 
+/* A bulk allocation may return once it has half of what it asked for. */
+static bool enough(unsigned got, unsigned n)
+{
+	return got > 0 && got >= n / 2;
+}
+
 /*
  * Bulk allocation from one scope (the area, windows, every map), in one
  * pass up the orders: the free blocks that fit whole, smallest order
  * first and whole words at a time (lazy frees leave an area's free memory
  * in blocks of many orders); a block larger than what is still wanted is
- * split, and the orders of its published halves are looked at again.
+ * split, and the orders of its published halves are looked at again,
+ * unless half of n is there already (splitting for a remainder costs a
+ * publish per order for a few pieces; the caller asked for up to n).
  */
 static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 			  enum scope scope, pfn_t *out)
@@ -1289,6 +1321,8 @@ static unsigned bulk_pass(struct buddy *b, unsigned order, unsigned n,
 
 		if (want > 0)
 			c = take_pieces(b, j, order, want, scope, a, out + got);
+		else if (enough(got, n))
+			break; /* no split for the remainder */
 		else
 			c = take_split(b, j, order, n - got, scope, out + got,
 				       &more);
@@ -1312,8 +1346,8 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 	ASSERT(order <= BUDDY_MAX_ORDER && n > 0);
 	/*
 	 * The area; then one carve elsewhere, which moves the area, and the
-	 * rest of the new area; again while that finds anything. Large
-	 * blocks: windows (SEARCH).
+	 * rest of the new area; again until half of n is there (enough).
+	 * Large blocks: windows (SEARCH). Full passes only if that fails.
 	 */
 	if (large(order))
 		got = bulk_pass(b, order, n, WINDOWS, out);
@@ -1321,16 +1355,16 @@ unsigned buddy_alloc_bulk(struct buddy *b, unsigned order, unsigned n,
 		unsigned c;
 
 		got += bulk_pass(b, order, n - got, IN_AREA, out + got);
-		if (got < n && coalesce_mine(b))
+		if (!enough(got, n) && coalesce_mine(b))
 			got += bulk_pass(b, order, n - got, IN_AREA, out + got);
-		if (got == n)
+		if (enough(got, n))
 			break;
 		c = carve_largest(b, order, n - got, ELSEWHERE, out + got);
 		if (c == 0)
 			break;
 		got += c;
 	}
-	if (got < n)
+	if (!enough(got, n))
 		got += bulk_pass(b, order, n - got, FULL, out + got);
 	if (got == 0 && alloc_last_pass(b, order, out))
 		got = 1;

@@ -132,7 +132,8 @@ MUST_CHECK bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out);
 
 /*
  * Allocate up to n blocks of one order (for per-CPU cache refills): whole
- * words of the order's map at once, then large blocks carved into pieces.
+ * words of the order's map at once, then large blocks carved into pieces;
+ * it may stop once it has n / 2 (rather than split a block for the rest).
  * Returns how many were stored in out[]; 0 only when buddy_alloc() would
  * have failed.
  */
