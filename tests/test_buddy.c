@@ -594,6 +594,26 @@ static void test_bulk_takes_smallest_blocks_first(void **state)
 	assert_all_top_order();
 }
 
+/*
+ * A bulk allocation of one block, when the area has only a larger one,
+ * splits it (and so stays in the area): stopping at "half of n" must not
+ * mean stopping with nothing, which would leave the block to the last
+ * pass, from the zone's first word.
+ */
+static void test_bulk_of_one_splits_in_area(void **state)
+{
+	pfn_t out[1];
+
+	(void)state;
+	fill();
+	move_to_area(3);
+	assert_int_equal(buddy_alloc_bulk(&b, 0, 1, out), 1);
+	assert_int_equal(out[0].v, AREA(3, 0).v);
+	assert_int_equal(buddy_free_order_at(&b, AREA(3, 1)), 0);
+	buddy_free(&b, out[0], 0, false);
+	assert_all_top_order();
+}
+
 /* ----------------------------------------------------- concurrency */
 
 #define CPUS 8
@@ -1529,6 +1549,7 @@ int main(void)
 		BOTH(test_leaving_an_area_merges_it),
 		BOTH(test_area_merged_before_looking_elsewhere),
 		BOTH(test_bulk_takes_smallest_blocks_first),
+		BOTH(test_bulk_of_one_splits_in_area),
 		BOTH(test_concurrent_churn_with_irqs),
 		T(test_hidden_publish_keeps_order_bit, lockfree),
 		T(test_merge_in_transit_is_not_counted, lockfree),
