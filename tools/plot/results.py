@@ -9,7 +9,8 @@ RESULTS.md is its own template. A generated section is
 
 and everything outside such sections is prose that this module copies
 unchanged. The compare section holds make bench-compare's tables
-(results/compare-*g.json, compare.py), the others figures of
+(results/compare-*g.json, compare.py) and targets11 issue 11's targets
+judged from them (targets11.py), the others figures of
 results/host-*.json and qemu-*.json. NAME is one of SECTIONS; an unknown name, a section that does
 not end, or a nested marker is an error (the file is left as it was).
 With no data every section says so, and the targets read "not measured".
@@ -18,10 +19,11 @@ With no data every section says so, and the targets read "not measured".
 import re
 
 import compare as compare_mod
+import targets11
 from loader import datasets, group_label
 from plots import CDF_THREADS, config_sort, plan
 
-BEGIN = re.compile(r"^<!-- generated: ([a-z-]+) -->\s*$")
+BEGIN = re.compile(r"^<!-- generated: ([a-z0-9-]+) -->\s*$")
 END = re.compile(r"^<!-- end -->\s*$")
 NO_DATA = ("No data yet: there is no `results/host-*.json` or `results/qemu-*.json`. "
 	   "Run `make bench`, then `make plot` and `make results`.")
@@ -236,16 +238,24 @@ def section_compare(cases, plots_rel, compare=()):
 	return compare_mod.section(list(compare))
 
 
+def section_targets11(cases, plots_rel, compare=()):
+	"""Issue 11's targets, from the same files (targets11.py)."""
+	return targets11.section(list(compare))
+
+
 SECTIONS = {"data": section_data, "commands": section_commands, "targets": section_targets,
-	    "tables": section_tables, "plots": section_plots, "compare": section_compare}
+	    "tables": section_tables, "plots": section_plots, "compare": section_compare,
+	    "targets11": section_targets11}
 
 
 # --- the template -----------------------------------------------------------
 
 def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=()):
 	"""Return text with every generated section rewritten from cases (and
-	the comparison section from compare: compare.py's documents)."""
-	sections = dict(SECTIONS, compare=lambda c, p: section_compare(c, p, compare))
+	the comparison sections, compare and targets11, from compare:
+	compare.py's documents)."""
+	sections = dict(SECTIONS, compare=lambda c, p: section_compare(c, p, compare),
+			targets11=lambda c, p: section_targets11(c, p, compare))
 	out, current, start = [], None, 0
 	for n, line in enumerate(text.splitlines(keepends=True), 1):
 		begin, end = BEGIN.match(line), END.match(line)

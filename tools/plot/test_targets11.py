@@ -7,14 +7,20 @@ hand). Each expected figure below is one that a mistake in the arithmetic
 changes: per-thread instead of total throughput, the base build instead of
 the new one, base/new instead of new/base, a mean instead of the median."""
 
+import io
 import os
+import tempfile
 import unittest
+import unittest.mock
 
 import compare
+import plot
+import results
 import targets11
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.join(HERE, "testdata")
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def docs():
@@ -202,6 +208,52 @@ class SectionTest(unittest.TestCase):
 		doc["context"]["base"] = "abcdef0"
 		self.assertIn("The base of this run is `abcdef0`, not issue 11's `933f143`",
 			      targets11.section([doc]))
+
+
+TEMPLATE = """# R
+
+<!-- generated: compare -->
+<!-- end -->
+
+### Against the targets (issue 11)
+
+<!-- generated: targets11 -->
+old
+<!-- end -->
+
+Prose.
+"""
+
+
+class ResultsTest(unittest.TestCase):
+	def test_filled_from_the_comparison_files(self):
+		text = results.fill(TEMPLATE, [], compare=list(docs().values()))
+		self.assertNotIn("old", text)
+		self.assertIn("### Against the targets (issue 11)\n\n<!-- generated: targets11 -->\n\n"
+			      + targets11.INTRO, text)
+		self.assertIn("| " + S(3, 8, 2, 0.9) + " | 0.85x (base: 0.92x) | not met |", text)
+		self.assertTrue(text.endswith("<!-- end -->\n\nProse.\n"))
+		self.assertEqual(results.fill(text, [], compare=list(docs().values())), text)
+
+	def test_make_results_reads_the_files(self):
+		with tempfile.TemporaryDirectory() as tmp:
+			md = os.path.join(tmp, "R.md")
+			with open(md, "w") as f:
+				f.write(TEMPLATE)
+			with unittest.mock.patch("sys.stdout", io.StringIO()):
+				self.assertEqual(plot.main(["results", "--results", TESTDATA, "--file", md]), 0)
+			with open(md) as f:
+				text = f.read()
+		self.assertIn("| " + R + " | worst 1.07x: order 9, 8 threads", text)
+
+	def test_results_md_has_it_after_the_comparison(self):
+		with open(os.path.join(ROOT, "RESULTS.md"), encoding="utf-8") as f:
+			text = f.read()
+		compare_end = text.index("<!-- end -->", text.index("<!-- generated: compare -->"))
+		mine = text.index("<!-- generated: targets11 -->")
+		self.assertLess(compare_end, mine)
+		self.assertNotIn("<!-- generated:", text[compare_end:mine])
+		self.assertNotIn("\n## ", text[compare_end:mine])
 
 
 if __name__ == "__main__":
