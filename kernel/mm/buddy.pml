@@ -226,9 +226,11 @@
  * in note_empty_word (hint_sum_ok), no hint-free last pass and a last pass
  * that does not read the epoch again (completeness), a merge that gives
  * nothing back when its buddy goes before its CAS (count_exact), split
- * halves counted before they are published (count_bound), an adopt_area()
- * that does not coalesce the dirty area it leaves and a lazy free that
- * does not mark its area dirty (pairs_dirty).
+ * halves counted before they are published (count_bound); an adopt_area()
+ * that does not coalesce the dirty area it leaves, one that loads the area
+ * and stores the new one instead of exchanging them, a lazy free that does
+ * not mark its area dirty (pairs_dirty), and a coalesce_mine() that clears
+ * the dirty flag after coalescing rather than before (pairs_in_areas).
  */
 
 #define TOP    2                 /* orders 0..TOP; TOP does not merge */
