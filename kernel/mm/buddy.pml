@@ -44,9 +44,12 @@
  * interleavings the search tries, and it tries the others too, as if the
  * interrupt were a CPU that shared the area word: a superset, so what
  * holds here holds for interrupts. Only NO_RECHECK's search is held to
- * real interrupts (CPU 2 waits while process 3 is in an operation: a
- * provided clause, which would cost the default search its partial order
- * reduction), so that its counterexample is one an interrupt can make.
+ * real interrupts (CPU 2 waits while process 3 is in an operation), so
+ * that its counterexample is one an interrupt can make. That takes a
+ * provided clause, which spin's partial order reduction treats as making
+ * every step of the process global: on the shared proctype it doubled
+ * configuration B's search, and a proctype of CPU 2's own compiles to
+ * twice the verifier.
  * init picks one of three configurations, and the search covers all
  * three:
  *   A  frames 0 and 4 free; CPU 1 (area 1) holds frames 1 and 6-7, CPU 2
