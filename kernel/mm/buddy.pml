@@ -140,10 +140,11 @@
  *   free_block()        the check (one load of the area). In the area and
  *                       below the top order, the lazy free: fetch_or of the
  *                       block's bit; note_nonempty(); count_added();
- *                       mark_dirty() (its load and fetch_or: one step); the
- *                       re-check (a load of the area), and if the area
- *                       changed, coalesce() of the block's pair. Else (or
- *                       owner[] not this CPU) merge_up().
+ *                       mark_dirty() (its load and fetch_or: one step,
+ *                       which also reads the area the mark is on), and if
+ *                       that is not the area of the check, coalesce() of
+ *                       the block's pair. Else (or owner[] not this CPU)
+ *                       merge_up().
  *   alloc()             buddy_alloc(): IN_AREA, coalesce_mine(), ELSEWHERE,
  *                       FULL, last passes (old: count, fast, full, full,
  *                       with the count check between). With want = 2 it is
@@ -751,8 +752,8 @@ inline alloc()
  * free_block(blk, j). In the CPU's area (the area read at the check),
  * below the top order, and owner[] saying the area is its own (abstracted:
  * either way), the lazy free: publish (fetch_or), note_nonempty(),
- * count_added(), mark_dirty() (load, fetch_or if clear: one step), and
- * the re-check. Else merge_up().
+ * count_added(), mark_dirty() (load, fetch_or if clear: one step, the
+ * area it marks read in it), and the check of that area. Else merge_up().
  */
 inline free_block()
 {
@@ -769,15 +770,20 @@ inline free_block()
 		note_nonempty(j, w);
 		counted(1 << j);
 #ifndef NO_RECHECK
-		atomic { area[SL] = area[SL] | ADIRTY };
-		if
-		:: atomic { (area[SL] & 1) != ca ->
+		/* mark_dirty() returns the area its mark is on: the check. */
+		atomic {
+			area[SL] = area[SL] | ADIRTY;
+			if
+			:: (area[SL] & 1) != ca ->
 				ca = 3; cj = j; cw = w; ce = j + 1;
-				cm = BIT(blk) | BIT(blk ^ 1);
-				blk = 0; j = 0; w = 0 };
-			coalesce()
-		:: atomic { (area[SL] & 1) == ca ->
-				ca = 0; blk = 0; j = 0; w = 0 }
+				cm = BIT(blk) | BIT(blk ^ 1)
+			:: else -> ca = 0
+			fi;
+			blk = 0; j = 0; w = 0
+		};
+		if
+		:: ca == 3 -> coalesce()
+		:: else -> skip
 		fi
 #else
 		atomic { area[SL] = area[SL] | ADIRTY;
