@@ -56,8 +56,7 @@ void pcp_init(unsigned cpus)
 				p.high /= 2;
 				p.batch = MAX(1u, MIN(p.batch, p.high / 2));
 			}
-			/* A cache that cannot keep a block back is a detour. */
-			if (p.high < p.batch || p.high < 2)
+			if (p.high < p.batch)
 				p.high = 0;
 			params[z][i] = p;
 			if (p.high > 0)
