@@ -205,11 +205,12 @@ static inline void bench_lap(struct bench_state *st, uint64_t *t, uint64_t now)
 
 /*
  * A counter `name` (a string literal) of this record: summed over threads
- * and over a thread's calls. At most BENCH_COUNTERS names per case.
+ * and over a thread's calls. At most BENCH_COUNTERS names per case
+ * (frame/mixed reports five).
  */
 void bench_counter(struct bench_state *st, const char *name, uint64_t value);
 
-#define BENCH_COUNTERS 4
+#define BENCH_COUNTERS 8
 
 /*
  * The run failed (msg: a string literal saying why): the record is
