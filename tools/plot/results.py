@@ -19,6 +19,7 @@ With no data every section says so, and the targets read "not measured".
 import re
 
 import compare as compare_mod
+from compare import fmt
 import targets11
 from loader import datasets, group_label
 from plots import CDF_THREADS, config_sort, plan
@@ -34,14 +35,6 @@ class TemplateError(Exception):
 	pass
 
 
-def fmt(v):
-	if v is None:
-		return "–"
-	if v < 10:
-		return f"{v:.2f}"
-	if v < 1000:
-		return f"{v:.1f}"
-	return f"{v:,.0f}"
 
 
 def _table(header, rows):
