@@ -82,7 +82,11 @@ struct buddy_cpu {
 						 orders of lazy frees into it
 						 not merged since
 						 (BUDDY_AREA_*); written by
-						 this CPU only */
+						 this CPU only, so program
+						 order (this CPU and its
+						 interrupts) orders it with
+						 the map steps; others read it
+						 only at quiescence (validate) */
 	_Atomic uint32_t area_orders;         /* [a] bit k: the area may have
 						 a free order-k block (a hint
 						 this CPU keeps) */
@@ -95,7 +99,9 @@ struct buddy {
 	bool locked;                       /* [I] the locked configuration */
 	struct buddy_cpu *cpu;             /* [I] MAX_CPUS entries */
 	_Atomic uint16_t *owner;           /* [a] per area: 1 + the CPU whose
-					      area it is, or 0 (a hint) */
+					      area it is, or 0: a hint, relaxed
+					      (a stale read only sends a search
+					      elsewhere or a free to merge_up) */
 	/* Written rarely, read on every operation: a line of their own. */
 	_Atomic uint32_t nonempty CACHE_ALIGNED; /* [a] bit k: map k may be
 						    non-empty */
