@@ -503,40 +503,50 @@ static uint64_t claim(struct buddy *b, unsigned k, unsigned want, bool full,
 }
 
 /*
- * Claim up to want free blocks of order k inside area a (SEARCH): its
- * words of map k, or its bits of one word when an area is smaller than a
- * word. Returns the claimed bits and their word.
+ * The words of map k that area a covers, [*first, *first + returned), and
+ * the area's bits in them: all of each word at orders 0-4 (16 >> k
+ * words), some bits of one word above.
+ */
+static uint64_t area_words(unsigned k, uint64_t a, uint64_t *first,
+			   uint64_t *bits)
+{
+	unsigned span = BUDDY_AREA_ORDER - k; /* log2 of order-k blocks */
+	uint64_t lo = a << span;
+
+	*first = lo / 64;
+	if (span >= 6) {
+		*bits = ~UINT64_C(0);
+		return UINT64_C(1) << (span - 6);
+	}
+	*bits = ((UINT64_C(1) << (1u << span)) - 1) << (lo % 64);
+	return 1;
+}
+
+/*
+ * Claim up to want free blocks of order k inside area a (SEARCH), from
+ * the first of its words that has any. Its words are on lines of this
+ * area alone: read them rather than the summary, which other areas
+ * share. Returns the claimed bits and their word.
  */
 static uint64_t claim_in_area(struct buddy *b, unsigned k, uint64_t a,
 			      unsigned want, uint64_t *word)
 {
-	unsigned span = BUDDY_AREA_ORDER - k; /* log2 of order-k blocks */
-	uint64_t first = a << span;
+	const struct freemap *m = &b->map[k];
+	uint64_t first, bits, n = area_words(k, a, &first, &bits);
 
-	if (span >= 6) {
-		/* At most 16 words, on lines of this area alone: read them
-		   rather than the summary, which other areas share. */
-		const struct freemap *m = &b->map[k];
-		uint64_t end = first / 64 + (UINT64_C(1) << (span - 6));
+	for (uint64_t w = first; w < first + n; w++) {
+		uint64_t got;
 
-		for (uint64_t w = first / 64; w < end; w++) {
-			uint64_t got;
-
-			if (atomic_load_explicit(map_word(m, w),
-						 memory_order_relaxed) == 0)
-				continue;
-			got = claim_in_word(b, k, w, ~UINT64_C(0), want, false);
-			if (got != 0) {
-				*word = w;
-				return got;
-			}
+		if ((atomic_load_explicit(map_word(m, w),
+					  memory_order_relaxed) & bits) == 0)
+			continue;
+		got = claim_in_word(b, k, w, bits, want, false);
+		if (got != 0) {
+			*word = w;
+			return got;
 		}
-		return 0;
 	}
-	*word = first / 64;
-	return claim_in_word(b, k, *word,
-			     ((UINT64_C(1) << (1u << span)) - 1) << (first % 64),
-			     want, false);
+	return 0;
 }
 
 /* The area holding block (idx, k). */
@@ -819,19 +829,10 @@ static bool coalesce_area(struct buddy *b, uint64_t a, uint32_t orders)
 	orders &= (1u << BUDDY_AREA_ORDER) - 1;
 	for (; orders != 0; orders &= orders - 1) {
 		unsigned k = (unsigned)__builtin_ctz(orders);
-		unsigned span = BUDDY_AREA_ORDER - k;
-		uint64_t first = a << span;
+		uint64_t first, bits, n = area_words(k, a, &first, &bits);
 
-		if (span >= 6) {
-			for (uint64_t w = first / 64;
-			     w < first / 64 + (UINT64_C(1) << (span - 6)); w++)
-				merged |= coalesce_word(b, k, w, ~UINT64_C(0));
-		} else {
-			uint64_t mask = ((UINT64_C(1) << (1u << span)) - 1)
-					<< (first % 64);
-
-			merged |= coalesce_word(b, k, first / 64, mask);
-		}
+		for (uint64_t w = first; w < first + n; w++)
+			merged |= coalesce_word(b, k, w, bits);
 	}
 	return merged;
 }
@@ -1247,27 +1248,25 @@ static unsigned take_pieces(struct buddy *b, unsigned j, unsigned k,
 			    unsigned want, enum scope scope, uint64_t a,
 			    pfn_t *out)
 {
-	unsigned span = BUDDY_AREA_ORDER - j;
 	uint64_t word, bits;
 
-	if (scope == IN_AREA && span >= 6) {
+	if (scope == IN_AREA) {
 		const struct freemap *m = &b->map[j];
-		uint64_t first = (a << span) / 64;
+		uint64_t first, mask, n = area_words(j, a, &first, &mask);
 		unsigned got = 0;
 
-		for (uint64_t w = first; w < first + (UINT64_C(1) << (span - 6)) &&
-					 want > 0; w++) {
-			if (atomic_load_explicit(map_word(m, w),
-						 memory_order_relaxed) == 0)
+		for (uint64_t w = first; w < first + n && want > 0; w++) {
+			if ((atomic_load_explicit(map_word(m, w),
+						  memory_order_relaxed) &
+			     mask) == 0)
 				continue;
-			bits = claim_in_word(b, j, w, ~UINT64_C(0), want, false);
+			bits = claim_in_word(b, j, w, mask, want, false);
 			want -= (unsigned)__builtin_popcountll(bits);
 			got += store_pieces(b, w, bits, j, k, out + got);
 		}
 		return got;
 	}
-	bits = scope == IN_AREA ? claim_in_area(b, j, a, want, &word)
-				: claim(b, j, want, scope == FULL, &word);
+	bits = claim(b, j, want, scope == FULL, &word);
 	return bits == 0 ? 0 : store_pieces(b, word, bits, j, k, out);
 }
 
