@@ -1387,15 +1387,27 @@ static void test_review_coalesce_zeroed_is_and(void **state)
 	assert_true(buddy_validate(&b));
 }
 
+/* The highest order a free can be lazy at: below LARGE (buddy.c). */
+#define LAZY_TOP (BUDDY_AREA_ORDER - 2)
+#define QUARTER (AREA_PAGES / 4)
+
+/* Free the four order-LAZY_TOP quarters of area a (this CPU's: lazily). */
+static void free_quarters(uint64_t a)
+{
+	for (unsigned i = 0; i < 4; i++)
+		buddy_free(&b, AREA(a, i * QUARTER), LAZY_TOP, false);
+}
+
 /*
- * Gap: coalescing an area merges its pairs at every order below the top,
- * order 9 too (coalesce_area). Mutant: coalesce_area() stops at order 8.
- * Area 0's two halves are freed lazily; another CPU takes area 0, and
- * this CPU's next allocation merges area 0 (coalesce_mine) and, finding
- * the top-order block that made first in its window, stays there; with
- * the mutant it moves to area 1 and leaves the pair behind, unmarked.
+ * Gap: coalescing an area merges its pairs at every order that can be
+ * freed lazily, the highest too (coalesce_area). Mutant: coalesce_area()
+ * stops below LAZY_TOP. Area 0's four quarters are freed lazily (two
+ * pairs); another CPU takes area 0, and this CPU's next allocation
+ * merges area 0 (coalesce_mine) and, finding the top-order block that
+ * made first in its window, stays there; with the mutant it moves to
+ * area 1 and leaves the pairs behind, unmarked.
  */
-static void test_review_leaving_merges_order9_pairs(void **state)
+static void test_review_leaving_merges_highest_lazy_pairs(void **state)
 {
 	pfn_t p, q;
 
@@ -1405,9 +1417,8 @@ static void test_review_leaving_merges_order9_pairs(void **state)
 	assert_int_equal(p.v, AREA(0, 0).v);
 	assert_int_equal(area_now(), 0);
 	others_to_area(7);
-	buddy_free(&b, p, BUDDY_MAX_ORDER - 1, false);
-	buddy_free(&b, PFN(p.v + AREA_PAGES / 2), BUDDY_MAX_ORDER - 1, false);
-	assert_int_equal(buddy_free_pairs(&b), 1); /* lazy, order 9 */
+	free_quarters(0);
+	assert_int_equal(buddy_free_pairs(&b), 2); /* lazy, LAZY_TOP */
 	assert_true(area_dirty());
 	area_taken(0);
 	assert_true(buddy_alloc(&b, 0, &q));
@@ -1417,25 +1428,62 @@ static void test_review_leaving_merges_order9_pairs(void **state)
 	assert_all_top_order();
 }
 
-/* Another CPU frees the two halves of area (arg) lazily, then stops. */
-static void *other_cpu_frees_halves(void *arg)
+/*
+ * LARGE blocks (orders 9 and 10) are freed merging at once, even into
+ * this CPU's own area, and allocated without moving it. Mutants: a free
+ * of order 9 into the area is lazy; an order-9 allocation searches the
+ * area and moves.
+ */
+static void test_large_frees_merge_at_once(void **state)
+{
+	pfn_t p, q, r[3];
+
+	(void)state;
+	fill();
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(area_now(), 0);
+	buddy_free(&b, p, BUDDY_MAX_ORDER - 1, false);
+	buddy_free(&b, PFN(p.v + AREA_PAGES / 2), BUDDY_MAX_ORDER - 1, false);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_order_at(&b, p), BUDDY_MAX_ORDER);
+
+	/* Area 0 half used: order-9 allocations take the other half and
+	   blocks from windows, and the area stays 0. */
+	assert_true(buddy_alloc(&b, 0, &q));
+	assert_int_equal(area_now(), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER - 1, &r[i]));
+		assert_int_equal(area_now(), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		buddy_free(&b, r[i], BUDDY_MAX_ORDER - 1, false);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	buddy_free(&b, q, 0, false);
+	assert_true(buddy_validate(&b));
+	buddy_coalesce(&b);
+	assert_all_top_order();
+}
+
+/* Another CPU frees the four quarters of area (arg) lazily, then stops. */
+static void *other_cpu_frees_quarters(void *arg)
 {
 	uint64_t a = (uintptr_t)arg;
 
 	CHECK(host_cpu_register() > 0);
 	move_to_area(a);
-	buddy_free(&b, AREA(a, 0), BUDDY_MAX_ORDER - 1, false);
-	buddy_free(&b, AREA(a, AREA_PAGES / 2), BUDDY_MAX_ORDER - 1, false);
-	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == BUDDY_MAX_ORDER - 1);
+	free_quarters(a);
+	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == LAZY_TOP);
+	CHECK(buddy_free_pairs(&b) == 2);
 	host_cpu_unregister();
 	return NULL;
 }
 
-static void other_cpu_frees_two_halves(uint64_t a)
+static void other_cpu_frees_four_quarters(uint64_t a)
 {
 	pthread_t t;
 
-	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_halves,
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_quarters,
 					(void *)(uintptr_t)a), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_no_check_failures();
@@ -1443,26 +1491,29 @@ static void other_cpu_frees_two_halves(uint64_t a)
 
 /*
  * Gap: the last pass merges pairs at every order below k, k - 1 too, and
- * buddy_coalesce() at order 9 too. Mutants: coalesce_below() stops one
- * order early, or below order 9. The only free memory is another CPU's
- * two lazily freed order-9 halves of area 2: a top-order allocation must
- * get them; then the same for buddy_coalesce() with area 3.
+ * buddy_coalesce() at the highest lazy order too. Mutants:
+ * coalesce_below() stops one order early, or below LAZY_TOP. The only
+ * free memory is another CPU's four lazily freed quarters of area 2 (two
+ * pairs): an order-9 allocation must merge them into area 2's top-order
+ * block and take its lower half; then buddy_coalesce() with area 3.
  */
-static void test_review_last_pass_merges_order9_pairs(void **state)
+static void test_review_last_pass_merges_highest_lazy_pairs(void **state)
 {
 	pfn_t p;
 
 	(void)state;
 	allocate_everything();
 	move_to_area(5);
-	other_cpu_frees_two_halves(2);
-	assert_int_equal(buddy_free_pairs(&b), 1);
-	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	other_cpu_frees_four_quarters(2);
+	assert_int_equal(buddy_free_pairs(&b), 2);
+	assert_true(buddy_alloc(&b, LAZY_TOP + 1, &p));
+	assert_int_equal(p.v & (AREA_PAGES - 1), 0);
 	assert_int_equal(p.v, AREA(2, 0).v);
-	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_int_equal(buddy_free_pages(&b), AREA_PAGES / 2);
+	assert_int_equal(buddy_free_pairs(&b), 0);
 
-	other_cpu_frees_two_halves(3);
-	assert_int_equal(buddy_free_pairs(&b), 1);
+	other_cpu_frees_four_quarters(3);
+	assert_int_equal(buddy_free_pairs(&b), 2);
 	buddy_coalesce(&b);
 	assert_int_equal(buddy_free_pairs(&b), 0);
 	assert_int_equal(buddy_free_order_at(&b, AREA(3, 0)), BUDDY_MAX_ORDER);
@@ -1568,8 +1619,9 @@ int main(void)
 		BOTH(test_review_bulk_free_publishes_top_runs),
 		T(test_review_lazy_free_marks_after_publish, lockfree),
 		BOTH(test_review_coalesce_zeroed_is_and),
-		BOTH(test_review_leaving_merges_order9_pairs),
-		BOTH(test_review_last_pass_merges_order9_pairs),
+		BOTH(test_review_leaving_merges_highest_lazy_pairs),
+		BOTH(test_large_frees_merge_at_once),
+		BOTH(test_review_last_pass_merges_highest_lazy_pairs),
 		T(test_review_coalesce_in_transit_is_not_counted, lockfree),
 		BOTH(test_review_bulk_merges_own_area_first),
 	};

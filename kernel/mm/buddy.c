@@ -162,11 +162,13 @@
  *      (adopt_area), and the area it leaves is merged.
  *   3. FULL passes, which tidy hints, then the last passes (COMPLETENESS).
  *      A block they find moves the CPU's area too.
- *   A top-order block is a whole area: for it there is nothing to keep
- *   near, so its allocation looks in windows (WINDOWS: lowest order
- *   first, from this CPU's hints) and moves no area. (With areas, each
- *   one cost a failed area search and a move: 0.35-0.48x of 933f143's
- *   throughput in bulk at 20 GiB.)
+ *   LARGE blocks, of orders 9 and 10, are half an area or a whole one:
+ *   for them there is nothing to keep near, so their allocations look in
+ *   windows (WINDOWS: lowest order first, from this CPU's hints) and move
+ *   no area, and their frees merge at once. (With areas, a top-order
+ *   allocation cost a failed area search and a move: 0.35-0.48x of
+ *   933f143's throughput in bulk at 20 GiB; an order-9 one moved the CPU
+ *   every second allocation: 0.7x of 933f143's at one thread.)
  *   Bulk allocations (cache refills) take, in the area, every free block
  *   that fits whole, smallest order first and whole words at a time
  *   (lazy frees leave an area's free memory in blocks of many orders),
@@ -223,8 +225,8 @@
  *   - in every allocation's last pass, below the order asked for;
  *   - by buddy_coalesce(), which the frame layer calls at quiescence
  *     (frame_coalesce(): benchmarks between runs, self-tests at the end).
- *   Frees anywhere else, and every free of a top-order block, merge at
- *   once as before. So at quiescence free pairs lie only in areas that
+ *   Frees anywhere else, and every free of a LARGE block, merge at once
+ *   as before. So at quiescence free pairs lie only in areas that
  *   are some CPU's, and after buddy_coalesce() there are none.
  *   The race: a free checks that the block is in its area, and before its
  *   fetch-or, an interrupt on this CPU allocates, moves the CPU to another
@@ -549,6 +551,18 @@ static uint64_t claim_in_area(struct buddy *b, unsigned k, uint64_t a,
 	return 0;
 }
 
+/*
+ * Blocks of at least half an area (orders 9 and 10) are LARGE: they are
+ * taken from windows and freed merging at once, and move no area. An
+ * area holds two of them at most, so a CPU that kept to areas for them
+ * would move every second allocation, and each move costs an exchange
+ * and a merge of the area left (SEARCH).
+ */
+static bool large(unsigned k)
+{
+	return k + 1 >= BUDDY_AREA_ORDER;
+}
+
 /* The area holding block (idx, k). */
 static uint64_t area_of(uint64_t idx, unsigned k)
 {
@@ -864,7 +878,7 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 {
 	uint64_t a = area_of(idx, k), marked;
 
-	if (k >= BUDDY_AREA_ORDER || a != my_area(b) || !area_mine(b, a)) {
+	if (large(k) || a != my_area(b) || !area_mine(b, a)) {
 		merge_up(b, idx, k, zeroed);
 		return;
 	}
@@ -1023,16 +1037,6 @@ void buddy_init(struct buddy *b, pfn_t base, uint64_t npages, void *meta,
  */
 enum scope { IN_AREA, ELSEWHERE, WINDOWS, FULL };
 
-/*
- * Bulk allocations of blocks of at least half an area take them from
- * windows, whole words at a time: an area holds two at most, so a batch
- * would move the CPU through several areas, one step each (SEARCH).
- */
-static bool large(unsigned k)
-{
-	return k + 1 >= BUDDY_AREA_ORDER;
-}
-
 /* Claim a free block of order o in the scope: its bit, or 0. */
 static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
 			  uint64_t *word)
@@ -1069,7 +1073,7 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 			*j = o;
 			*idx = word * 64 + (uint64_t)__builtin_ctzll(got);
 			if ((scope == ELSEWHERE || scope == FULL) &&
-			    k < BUDDY_AREA_ORDER)
+			    !large(k))
 				adopt_area(b, *idx, o);
 			return true;
 		}
@@ -1116,7 +1120,7 @@ static bool claim_any(struct buddy *b, unsigned k, unsigned *order,
 				continue;
 			*order = j;
 			*idx = w * 64 + (uint64_t)__builtin_ctzll(got);
-			if (k < BUDDY_AREA_ORDER)
+			if (!large(k))
 				adopt_area(b, *idx, j);
 			return true;
 		}
@@ -1167,8 +1171,8 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 	bool ok;
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
-	if (order >= BUDDY_AREA_ORDER)
-		ok = alloc_in(b, order, WINDOWS, out); /* a whole area */
+	if (large(order))
+		ok = alloc_in(b, order, WINDOWS, out); /* LARGE: no area */
 	else
 		ok = alloc_in(b, order, IN_AREA, out) ||
 		     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||

@@ -104,7 +104,10 @@
  *                       that find nothing change nothing, so it is one
  *                       claim at any word of any order >= k (more than its
  *                       windows and the hints allow), or nothing. A bulk's
- *                       ELSEWHERE is carve(): one block.
+ *                       ELSEWHERE is carve(): one block. It adopts the
+ *                       block's area, or not: buddy.c's LARGE orders (9
+ *                       and 10, half an area and more) search WINDOWS,
+ *                       the same claims, and move no area.
  *   full_pass()         find(FULL) (old: alloc_pass(full)): load of the
  *                       order mask; per order claim() from this CPU's hint
  *                       (either word of map 0 first), per word
@@ -703,7 +706,10 @@ inline alloc()
 	if
 	:: atomic { got == 0 -> skip };
 		fast_pass(false);               /* ELSEWHERE: carve() */
-		adopt_if(true)
+		if
+		:: adopt_if(true)
+		:: skip                         /* WINDOWS (LARGE orders) */
+		fi
 	:: else -> skip
 	fi;
 	if
