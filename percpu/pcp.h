@@ -41,12 +41,21 @@ static inline int pcp_index(unsigned order)
 	return order <= 3 ? (int)order : order == 9 ? 4 : -1;
 }
 
+struct pcp_params {
+	unsigned batch; /* blocks moved per refill or drain */
+	unsigned high;  /* drain when the count exceeds this; 0: not cached */
+};
+
 /*
  * Size the caches of every zone with z->pcp set, for about cpus CPUs: the
- * caches of all CPUs together hold at most ~1/8 of a zone; an order whose
- * share is too small for one batch is not cached. Boot CPU only.
+ * caches of one CPU hold at most 1/8 of the zone / cpus, the orders
+ * taking their shares smallest first; an order left too little for one
+ * block is not cached. Boot CPU only.
  */
 void pcp_init(unsigned cpus);
+
+/* The sizes pcp_init() gave order in zone z ({0, 0}: not cached). */
+struct pcp_params pcp_params_of(const struct zone *z, unsigned order);
 
 /*
  * Whether blocks of this order in zone z go through the caches. Any order
