@@ -985,6 +985,51 @@ static void test_xen_zone_normal_and_dma32(void **state)
 	assert_true(frame_validate());
 }
 
+/*
+ * The caches' budget (pcp_init): each CPU may cache 1/8 of the zone / the
+ * CPUs, the orders taking their shares smallest first. At 1 GiB and 8
+ * CPUs orders 0-3 keep their defaults and order 9 gets the rest: 5
+ * blocks, refilled 2 at a time. Split evenly over the orders (before
+ * issue 11's change) order 9 had one block: every allocation went to the
+ * buddy. At 64 MiB, order 9 does not fit and is not cached.
+ */
+static void test_pcp_budget_goes_smallest_first(void **state)
+{
+	const struct frame_config eight = { true, false, UINT64_MAX, 8 };
+	const uint64_t gib = UINT64_C(1) << 30;
+	const unsigned orders[] = { 0, 1, 2, 3, 9 };
+	const struct zone *z = &zones[ZONE_DMA32];
+	uint64_t held = 0, left;
+
+	(void)state;
+	host_mm_shutdown();
+	host_arena_fini();
+	assert_int_equal(host_arena_init(gib), E_OK);
+	assert_int_equal(host_mm_boot(gib, &eight), E_OK);
+	assert_int_equal(pcp_params_of(z, 0).high, 128);
+	assert_int_equal(pcp_params_of(z, 3).high, 64);
+	assert_int_equal(pcp_params_of(z, 3).batch, 16);
+	/* What orders 0-3 leave (128 + 2 * 64 + 4 * 64 + 8 * 64 frames). */
+	left = z->managed / 8 / 8 - 1024;
+	assert_int_equal(pcp_params_of(z, 9).high, left / 512);
+	assert_int_equal(pcp_params_of(z, 9).batch, left / 512 / 2);
+	assert_true(pcp_params_of(z, 9).high >= 5);
+	assert_true(pcp_caches(z, 9));
+	for (unsigned i = 0; i < ARRAY_SIZE(orders); i++)
+		held += (uint64_t)pcp_params_of(z, orders[i]).high << orders[i];
+	assert_true(held <= z->managed / 8 / 8);
+	assert_int_equal(pcp_params_of(z, 4).high, 0); /* not a cached order */
+
+	/* 64 MiB and 8 CPUs: orders 0 and 1 take all there is. */
+	host_mm_shutdown();
+	host_arena_fini();
+	assert_int_equal(host_arena_init(RAM), E_OK);
+	assert_int_equal(host_mm_boot(RAM, &eight), E_OK);
+	assert_false(pcp_caches(z, 9));
+	assert_int_equal(pcp_params_of(z, 9).high, 0);
+	assert_true(pcp_caches(z, 0));
+}
+
 /* ------------------------------------------------------------ quotas */
 
 static void test_xen_quota_limits_and_unaccounted(void **state)
@@ -2054,6 +2099,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_named),
 		T(test_t3_new_frame_is_initialised),
+		T(test_pcp_budget_goes_smallest_first),
 		T(test_frame_zero_clears_memory),
 		T(test_xen_ue_double_and_bad_frees_change_nothing),
 		T(test_free_of_never_allocated_frames),
