@@ -390,15 +390,17 @@ static void note_empty_map(struct buddy *b, unsigned k)
 
 /* ----------------------------------------------------------- claiming */
 
-/* The lowest (at most) want set bits of v. */
-static uint64_t lowest_bits(uint64_t v, unsigned want)
+/* The lowest (at most) want set bits of v; *n = how many. */
+static uint64_t lowest_bits(uint64_t v, unsigned want, unsigned *n)
 {
 	uint64_t take = 0;
+	unsigned i;
 
-	for (unsigned i = 0; i < want && v != 0; i++) {
+	for (i = 0; i < want && v != 0; i++) {
 		take |= v & -v;
 		v &= v - 1;
 	}
+	*n = i;
 	return take;
 }
 
@@ -417,8 +419,9 @@ static uint64_t claim_in_word(struct buddy *b, unsigned k, uint64_t w,
 	int64_t held = 0; /* frames taken out of the count for this claim */
 
 	while ((v & allowed) != 0) {
-		uint64_t take = lowest_bits(v & allowed, want);
-		int64_t need = (int64_t)__builtin_popcountll(take) << k;
+		unsigned n;
+		uint64_t take = lowest_bits(v & allowed, want, &n);
+		int64_t need = (int64_t)n << k;
 
 		if (need != held) {
 			count_taken(b, need - held);
@@ -459,6 +462,12 @@ static uint64_t search_range(struct buddy *b, unsigned k, uint64_t from,
 		w += (uint64_t)__builtin_ctzll(s);
 		if (w >= to)
 			break;
+		/* A stale summary bit (HINTS): only a tidy search clears it. */
+		if (!tidy && atomic_load_explicit(map_word(m, w),
+						  memory_order_relaxed) == 0) {
+			w++;
+			continue;
+		}
 		uint64_t got = claim_in_word(b, k, w, ~UINT64_C(0), want, tidy);
 		if (got != 0) {
 			*word = w;
@@ -704,11 +713,14 @@ static void publish_split(struct buddy *b, unsigned k, uint64_t idx,
  */
 static uint64_t split(struct buddy *b, uint64_t idx, unsigned j, unsigned k)
 {
-	bool mode = zeroed_in_use(b);
-	bool z = mode && head_zeroed(block_pfn(b, idx, j));
+	bool mode, z;
 	uint64_t halves = (UINT64_C(1) << j) - (UINT64_C(1) << k);
 
 	PAUSE("buddy.split.claimed");
+	if (j == k)
+		return block_pfn(b, idx, k); /* nothing to split */
+	mode = zeroed_in_use(b);
+	z = mode && head_zeroed(block_pfn(b, idx, j));
 	while (j > k) {
 		j--;
 		idx <<= 1;
@@ -907,19 +919,31 @@ static void free_block(struct buddy *b, uint64_t idx, unsigned k, bool zeroed)
 
 /* -------------------------------------------------------- the locked mode */
 
-static irqflags_t op_begin(struct buddy *b) NO_THREAD_SAFETY_ANALYSIS
+/* Out of line: the lock-free mode's operations stay small. */
+static NOINLINE irqflags_t op_lock(struct buddy *b) NO_THREAD_SAFETY_ANALYSIS
+{
+	return spin_lock_irqsave(&b->lock);
+}
+
+static NOINLINE void op_unlock(struct buddy *b,
+			       irqflags_t f) NO_THREAD_SAFETY_ANALYSIS
+{
+	spin_unlock_irqrestore(&b->lock, f);
+}
+
+static irqflags_t op_begin(struct buddy *b)
 {
 	irqflags_t f = { 0 };
 
-	if (b->locked)
-		f = spin_lock_irqsave(&b->lock);
+	if (unlikely(b->locked))
+		f = op_lock(b);
 	return f;
 }
 
-static void op_end(struct buddy *b, irqflags_t f) NO_THREAD_SAFETY_ANALYSIS
+static void op_end(struct buddy *b, irqflags_t f)
 {
-	if (b->locked)
-		spin_unlock_irqrestore(&b->lock, f);
+	if (unlikely(b->locked))
+		op_unlock(b, f);
 }
 
 /* ---------------------------------------------------------------- API */
@@ -1085,6 +1109,33 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 	return false;
 }
 
+/*
+ * One block of order k from this CPU's area, split down to k: find()'s
+ * IN_AREA scope, written out for the common case (SEARCH).
+ */
+static bool alloc_in_area(struct buddy *b, unsigned k, pfn_t *out)
+{
+	uint64_t a = my_area(b), word, got;
+	uint32_t orders;
+
+	if (!area_mine(b, a))
+		return false;
+	orders = atomic_load(&b->nonempty) & area_orders(b) & (~0u << k);
+	for (; orders != 0; orders &= orders - 1) {
+		unsigned o = (unsigned)__builtin_ctz(orders);
+
+		got = claim_in_area(b, o, a, 1, &word);
+		if (got != 0) {
+			*out = PFN(split(b, word * 64 +
+						    (uint64_t)__builtin_ctzll(got),
+					 o, k));
+			return true;
+		}
+		note_area_empty(b, o);
+	}
+	return false;
+}
+
 /* One block of order k from the scope, split down to k. */
 static bool alloc_in(struct buddy *b, unsigned k, enum scope scope,
 		     pfn_t *out)
@@ -1174,8 +1225,8 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 	if (large(order))
 		ok = alloc_in(b, order, WINDOWS, out); /* LARGE: no area */
 	else
-		ok = alloc_in(b, order, IN_AREA, out) ||
-		     (coalesce_mine(b) && alloc_in(b, order, IN_AREA, out)) ||
+		ok = alloc_in_area(b, order, out) ||
+		     (coalesce_mine(b) && alloc_in_area(b, order, out)) ||
 		     alloc_in(b, order, ELSEWHERE, out);
 	ok = ok || alloc_in(b, order, FULL, out) ||
 	     alloc_last_pass(b, order, out);
