@@ -1574,6 +1574,69 @@ static void test_review_bulk_merges_own_area_first(void **state)
 	end_forced();
 }
 
+/*
+ * A zone of 1 GiB (the kernel's default memory): map 9 is 8 words, so a
+ * window of FAST_WORDS would span all of it.
+ */
+#define BIG_BASE   (64 * MIB / PAGE_SIZE)
+#define BIG_PAGES  (1024 * MIB / PAGE_SIZE)
+#define BIG_AREA(a) PFN(BIG_BASE + (a) * AREA_PAGES)
+
+static int setup_big(void **state)
+{
+	const struct fixture *fx = *state;
+
+	if (host_arena_init(BIG_BASE * PAGE_SIZE + 1024 * MIB) != E_OK ||
+	    host_cpu_register() < 0)
+		return -1;
+	/* Frame table at 0 (8 MiB), buddy metadata at 16 MiB. */
+	page_table_init(phys_to_virt(PADDR(0)), BIG_BASE + BIG_PAGES);
+	page_table_mark(PFN(BIG_BASE), BIG_PAGES, PAGE_NONE);
+	buddy_init(&b, PFN(BIG_BASE), BIG_PAGES,
+		   phys_to_virt(PADDR(16 * MIB)), fx != NULL && fx->locked);
+	return 0;
+}
+
+/*
+ * An order-9 allocation looks at two words of map 9 from this CPU's hint
+ * (window_words()), not FAST_WORDS: order-9 blocks are few and come and
+ * go (unmerged halves), and with a wide window two CPUs took each other's
+ * and shared their words (at 1 GiB 2 threads did 1.25x the work of one;
+ * with two words, 2x). Mutant: the order-9 window is FAST_WORDS wide.
+ * All memory allocated; free the lower half of area 160 (map 9 word 5)
+ * and all of area 0 (map 10 word 0); with hints at word 0 the allocation
+ * splits area 0 and leaves area 160's half to the CPU whose words those
+ * are.
+ */
+static void test_order9_window_is_narrow(void **state)
+{
+	const uint64_t far = 160; /* its halves: map 9 word 5 */
+	pfn_t p;
+
+	(void)state;
+	for (uint64_t a = 0; a < BIG_PAGES / AREA_PAGES; a++)
+		buddy_free(&b, BIG_AREA(a), BUDDY_MAX_ORDER, false);
+	for (uint64_t a = 0; a < BIG_PAGES / AREA_PAGES; a++)
+		assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+	assert_int_equal(buddy_free_pages(&b), 0);
+	buddy_free(&b, BIG_AREA(far), BUDDY_MAX_ORDER - 1, false);
+	buddy_free(&b, BIG_AREA(0), BUDDY_MAX_ORDER, false);
+	atomic_store(&b.cpu[cpu_id()].hint[BUDDY_MAX_ORDER - 1], 0);
+	atomic_store(&b.cpu[cpu_id()].hint[BUDDY_MAX_ORDER], 0);
+
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER - 1, &p));
+	assert_int_equal(p.v, BIG_AREA(0).v);
+	assert_int_equal(buddy_free_order_at(&b, BIG_AREA(far)),
+			 BUDDY_MAX_ORDER - 1);
+	/* Outside the window it is still found when nothing else is. */
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER - 1, &p));
+	assert_int_equal(p.v, BIG_AREA(0).v + AREA_PAGES / 2);
+	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER - 1, &p));
+	assert_int_equal(p.v, BIG_AREA(far).v);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+}
+
 int main(void)
 {
 	static const struct fixture lockfree = { false, 20000, 300 };
@@ -1624,6 +1687,9 @@ int main(void)
 		BOTH(test_review_last_pass_merges_highest_lazy_pairs),
 		T(test_review_coalesce_in_transit_is_not_counted, lockfree),
 		BOTH(test_review_bulk_merges_own_area_first),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_order9_window_is_narrow, setup_big, teardown,
+			(void *)&lockfree),
 	};
 #undef BOTH
 #undef T

@@ -164,8 +164,9 @@
  *      A block they find moves the CPU's area too.
  *   LARGE blocks, of orders 9 and 10, are half an area or a whole one:
  *   for them there is nothing to keep near, so their allocations look in
- *   windows (WINDOWS: lowest order first, from this CPU's hints) and move
- *   no area, and their frees merge at once. (With areas, a top-order
+ *   windows (WINDOWS: lowest order first, from this CPU's hints; at order
+ *   9 two words only, see window_words()) and move no area, and their
+ *   frees merge at once. (With areas, a top-order
  *   allocation cost a failed area search and a move: 0.35-0.48x of
  *   933f143's throughput in bulk at 20 GiB; an order-9 one moved the CPU
  *   every second allocation: 0.7x of 933f143's at one thread.)
@@ -479,6 +480,34 @@ static uint64_t search_range(struct buddy *b, unsigned k, uint64_t from,
 }
 
 /*
+ * Blocks of at least half an area (orders 9 and 10) are LARGE: they are
+ * taken from windows and freed merging at once, and move no area. An
+ * area holds two of them at most, so a CPU that kept to areas for them
+ * would move every second allocation, and each move costs an exchange
+ * and a merge of the area left (SEARCH).
+ */
+static bool large(unsigned k)
+{
+	return k + 1 >= BUDDY_AREA_ORDER;
+}
+
+/*
+ * Words of map k a window search looks at (SEARCH): FAST_WORDS, but two
+ * at order 9 (half an area). Free order-9 blocks are few and come and go
+ * (halves whose buddy is held, published by drains and splits), each in
+ * the words of the CPU that had them; a window of FAST_WORDS spans all of
+ * map 9 at 1 GiB (8 words), so a CPU whose own words were empty took the
+ * blocks another CPU had just published, and the two worked in the same
+ * words: 2 threads did 1.25x the bulk order-9 allocations of one. With
+ * two words each keeps to its own (2.0x), and splits a top-order block
+ * from its window instead.
+ */
+static unsigned window_words(unsigned k)
+{
+	return k + 1 == BUDDY_AREA_ORDER ? 2 : FAST_WORDS;
+}
+
+/*
  * Claim up to want free blocks of order k from one word of its map,
  * starting at this CPU's hint: in a window of FAST_WORDS words, or (full)
  * in the whole map. Returns the claimed bits and their word.
@@ -498,13 +527,13 @@ static uint64_t claim(struct buddy *b, unsigned k, unsigned want, bool full,
 		if (got == 0)
 			got = search_range(b, k, 0, start, want, true, word);
 	} else {
-		uint64_t end = MIN(start + FAST_WORDS, m->nwords);
+		uint64_t span = window_words(k);
+		uint64_t end = MIN(start + span, m->nwords);
 
 		got = search_range(b, k, start, end, want, false, word);
-		if (got == 0 && start + FAST_WORDS > m->nwords)
+		if (got == 0 && start + span > m->nwords)
 			got = search_range(b, k, 0,
-					   MIN(start, start + FAST_WORDS -
-							      m->nwords),
+					   MIN(start, start + span - m->nwords),
 					   want, false, word);
 	}
 	if (got != 0)
@@ -558,18 +587,6 @@ static uint64_t claim_in_area(struct buddy *b, unsigned k, uint64_t a,
 		}
 	}
 	return 0;
-}
-
-/*
- * Blocks of at least half an area (orders 9 and 10) are LARGE: they are
- * taken from windows and freed merging at once, and move no area. An
- * area holds two of them at most, so a CPU that kept to areas for them
- * would move every second allocation, and each move costs an exchange
- * and a merge of the area left (SEARCH).
- */
-static bool large(unsigned k)
-{
-	return k + 1 >= BUDDY_AREA_ORDER;
 }
 
 /* The area holding block (idx, k). */
