@@ -1153,6 +1153,29 @@ static bool alloc_in_area(struct buddy *b, unsigned k, pfn_t *out)
 	return false;
 }
 
+/*
+ * One LARGE block of order k from windows, split down to k: find()'s
+ * WINDOWS scope, written out likewise.
+ */
+static bool alloc_in_windows(struct buddy *b, unsigned k, pfn_t *out)
+{
+	uint32_t orders = atomic_load(&b->nonempty) & (~0u << k);
+	uint64_t word, got;
+
+	for (; orders != 0; orders &= orders - 1) {
+		unsigned o = (unsigned)__builtin_ctz(orders);
+
+		got = claim(b, o, 1, false, &word);
+		if (got != 0) {
+			*out = PFN(split(b, word * 64 +
+						    (uint64_t)__builtin_ctzll(got),
+					 o, k));
+			return true;
+		}
+	}
+	return false;
+}
+
 /* One block of order k from the scope, split down to k. */
 static bool alloc_in(struct buddy *b, unsigned k, enum scope scope,
 		     pfn_t *out)
@@ -1240,7 +1263,7 @@ bool buddy_alloc(struct buddy *b, unsigned order, pfn_t *out)
 
 	ASSERT(order <= BUDDY_MAX_ORDER);
 	if (large(order))
-		ok = alloc_in(b, order, WINDOWS, out); /* LARGE: no area */
+		ok = alloc_in_windows(b, order, out); /* LARGE: no area */
 	else
 		ok = alloc_in_area(b, order, out) ||
 		     (coalesce_mine(b) && alloc_in_area(b, order, out)) ||
