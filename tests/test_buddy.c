@@ -720,6 +720,121 @@ static void test_concurrent_churn_with_irqs(void **state)
 	assert_all_top_order();
 }
 
+/*
+ * REVIEW (issue 11): the churn with every order LARGE or lazy can meet
+ * at: single and bulk allocations and frees of orders 0-3, 8 (the
+ * highest lazy one), 9 and 10 (LARGE), bulk frees in sorted runs (so
+ * that order-8 runs become order-9 and top-order blocks, some inside the
+ * freeing CPU's area), and the timer interrupt's allocations. At the
+ * end, before any coalescing, every free pair must lie in some CPU's
+ * area (buddy_validate), and after it everything is top-order blocks.
+ * Passes at 36aa117 (tsan and asan too).
+ */
+static const unsigned mixed_orders[] = { 0, 1, 3, 8, 8, 9, 9, 10 };
+
+static int cmp_pfn(const void *x, const void *y)
+{
+	const pfn_t *a = x, *c = y;
+
+	return a->v < c->v ? -1 : a->v > c->v;
+}
+
+static void churn_mixed(unsigned index, void *arg)
+{
+	const struct fixture *fx = arg;
+	struct held h[HOLD];
+	unsigned n = 0;
+	uint64_t rng = index * 7919 + 3;
+	uint8_t me = (uint8_t)(index + 1);
+
+	CHECK(host_timer_start(fx->timer_us * 1000) == E_OK);
+	for (unsigned op = 0; op < fx->churn_ops / 4; op++) {
+		uint64_t r = rng_next(&rng);
+		unsigned order =
+			mixed_orders[(r >> 8) % ARRAY_SIZE(mixed_orders)];
+
+		if (n + 8 <= HOLD && (n == 0 || r % 3 != 0)) {
+			pfn_t p[8];
+			unsigned got;
+
+			if (r % 4 == 0) {
+				got = buddy_alloc_bulk(
+					&b, order, 1 + (unsigned)(r >> 20) % 8,
+					p);
+			} else {
+				got = buddy_alloc(&b, order, &p[0]) ? 1 : 0;
+			}
+			for (unsigned i = 0; i < got; i++) {
+				take_frames(p[i], order, me);
+				h[n++] = (struct held){ p[i], order };
+			}
+		} else if (r % 2 == 0) {
+			unsigned i = (unsigned)(r >> 16) % n;
+
+			give_frames(h[i].pfn, h[i].order, me);
+			buddy_free(&b, h[i].pfn, h[i].order, false);
+			h[i] = h[--n];
+		} else {
+			/* Every held block of one order, in one sorted bulk. */
+			unsigned o = h[(r >> 16) % n].order, k = 0;
+			pfn_t p[HOLD];
+
+			for (unsigned i = 0; i < n;) {
+				if (h[i].order != o) {
+					i++;
+					continue;
+				}
+				give_frames(h[i].pfn, o, me);
+				p[k++] = h[i].pfn;
+				h[i] = h[--n];
+			}
+			qsort(p, k, sizeof(p[0]), cmp_pfn);
+			if (r % 5 == 0) /* descending runs too */
+				for (unsigned i = 0; i < k / 2; i++) {
+					pfn_t t = p[i];
+
+					p[i] = p[k - 1 - i];
+					p[k - 1 - i] = t;
+				}
+			buddy_free_bulk(&b, p, k, o);
+		}
+	}
+	for (unsigned ms = 0; atomic_load(&irq_allocs) == 0 && ms < 10000;
+	     ms++)
+		sleep_ms(1);
+	host_timer_stop();
+	while (n > 0) {
+		n--;
+		give_frames(h[n].pfn, h[n].order, me);
+		buddy_free(&b, h[n].pfn, h[n].order, false);
+	}
+}
+
+static void test_review_concurrent_churn_large_and_lazy(void **state)
+{
+	for (unsigned run = 0; run < 4; run++) {
+		fill();
+		memset(owner_of, 0, sizeof(owner_of));
+		atomic_store(&irq_allocs, 0);
+		assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER,
+						      irq_alloc_free), E_OK);
+		run_on_cpus(run % 2 ? CPUS : 3, churn_mixed, *state);
+		assert_int_equal(host_irq_set_handler(HOST_IRQ_TIMER, NULL),
+				 E_OK);
+		assert_no_check_failures();
+		/* Before any coalescing: pairs only in CPUs' areas. */
+		assert_true(buddy_validate(&b));
+		assert_int_equal(buddy_free_pages(&b), NPAGES);
+		assert_all_top_order();
+		/* fill() again: take the top-order blocks back first. */
+		for (uint64_t i = 0; i < NBLOCKS; i++) {
+			pfn_t p;
+
+			assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p));
+		}
+	}
+}
+
 /* ------------------------------------- forced interleavings (pause points) */
 
 /*
@@ -736,7 +851,8 @@ static void test_concurrent_churn_with_irqs(void **state)
 enum irq_action {
 	IRQ_FREE_TWO, IRQ_ALLOC, IRQ_FREE_LOW, IRQ_FREE_TWO_W50,
 	IRQ_MERGE_THEN_ALLOC, IRQ_LEAVE_AREA, IRQ_FREE_LAZY_PAIR,
-	IRQ_BACK_TO_AREA_0, IRQ_ALLOC_ORDER1
+	IRQ_BACK_TO_AREA_0, IRQ_ALLOC_ORDER1, IRQ_FREE_HALF9,
+	IRQ_FREE_HALF9_LEAVE
 };
 static _Atomic int irq_action;
 static _Atomic bool irq_ok;
@@ -782,6 +898,16 @@ static void test_irq(unsigned vector)
 		break;
 	case IRQ_ALLOC_ORDER1:
 		atomic_store(&irq_ok, buddy_alloc(&b, 1, &irq_got));
+		break;
+	case IRQ_FREE_HALF9: /* area 0's upper half (order 9): at once */
+		buddy_free(&b, AREA(0, AREA_PAGES / 2), BUDDY_MAX_ORDER - 1,
+			   false);
+		break;
+	case IRQ_FREE_HALF9_LEAVE: /* the same, then leave this area */
+		buddy_free(&b, AREA(0, AREA_PAGES / 2), BUDDY_MAX_ORDER - 1,
+			   false);
+		area_taken(area_now());
+		atomic_store(&irq_ok, buddy_alloc(&b, 0, &irq_got));
 		break;
 	}
 }
@@ -1575,6 +1701,270 @@ static void test_review_bulk_merges_own_area_first(void **state)
 }
 
 /*
+ * REVIEW (issue 11, review of f225bda..36aa117): LARGE frees are not
+ * lazy, even into this CPU's area, while order-8 frees there still are.
+ * A lazy free of area 0's second quarter (order 8; its buddy, the first
+ * quarter, free) is interrupted before its publish; the interrupt frees
+ * area 0's upper half (order 9: merges at once, its buddy not whole) and,
+ * with leave, moves this CPU to area 1. The publish then makes an
+ * order-8 pair: with leave, the free must merge it itself (its mark went
+ * to area 1), and the merge must go on through order 9 into area 0's
+ * top-order block; without, the pair stays, marked, until the area is
+ * coalesced. Passes at 36aa117.
+ */
+static void large_free_inside_lazy_free(bool leave)
+{
+	pfn_t p;
+
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3); /* the frees below merge at once */
+	buddy_free(&b, AREA(0, 0), LAZY_TOP, false); /* buddy held */
+	buddy_free(&b, AREA(1, 0), 0, false); /* for the interrupt's move */
+	move_to_area(0);
+	assert_false(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 16); /* area 1's first word */
+	pause_arm(0, "buddy.free.lazy", 0, -1, irq_now,
+		  (void *)(intptr_t)(leave ? IRQ_FREE_HALF9_LEAVE
+					   : IRQ_FREE_HALF9));
+	buddy_free(&b, AREA(0, QUARTER), LAZY_TOP, false);
+	assert_true(pause_fired(0));
+	assert_true(buddy_validate(&b));
+	if (leave) {
+		assert_true(atomic_load(&irq_ok));
+		assert_int_equal(irq_got.v, AREA(1, 0).v);
+		assert_int_equal(area_now(), 1);
+		assert_int_equal(buddy_free_pairs(&b), 0);
+		assert_int_equal(buddy_free_order_at(&b, AREA(0, 0)),
+				 BUDDY_MAX_ORDER);
+		assert_int_equal(buddy_free_pages(&b), AREA_PAGES);
+	} else {
+		assert_int_equal(area_now(), 0);
+		assert_true(area_dirty());
+		assert_int_equal(buddy_free_pairs(&b), 1);
+		assert_int_equal(buddy_free_order_at(&b, AREA(0, 2 * QUARTER)),
+				 BUDDY_MAX_ORDER - 1);
+		assert_int_equal(buddy_free_pages(&b), AREA_PAGES + 1);
+		/* Leaving area 0 merges it whole (and a whole free area is
+		   what ELSEWHERE looks for first: it takes it back). */
+		area_taken(0);
+		atomic_store(&b.cpu[cpu_id()].hint[0], 16);
+		assert_true(buddy_alloc(&b, 0, &p));
+		assert_int_equal(p.v, AREA(0, 0).v);
+		assert_int_equal(buddy_free_pairs(&b), 0);
+		assert_int_equal(buddy_free_pages(&b), AREA_PAGES);
+	}
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+static void test_review_large_free_inside_lazy_free(void **state)
+{
+	(void)state;
+	large_free_inside_lazy_free(false);
+}
+
+static void test_review_large_free_inside_lazy_free_then_leave(void **state)
+{
+	(void)state;
+	large_free_inside_lazy_free(true);
+}
+
+/*
+ * REVIEW: a bulk free of order-8 pieces in this CPU's area whose run
+ * covers an order-9 half: free_run() frees the half as one order-9 block
+ * (at once) and the odd quarter lazily, beside its free buddy. Pieces
+ * 256, 512, 768 of area 0 (descending too), quarter 0 free already: the
+ * order-8 pair is marked, the half published, and leaving the area
+ * merges all of it. Then the same with a run that crosses into area 1:
+ * quarter 3 of area 0 is lazy, area 1's lower half is freed at once.
+ * Passes at 36aa117.
+ */
+static void bulk_free_quarters_and_half(bool descending)
+{
+	pfn_t run[3], p;
+
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3);
+	buddy_free(&b, AREA(0, 0), LAZY_TOP, false);
+	buddy_free(&b, AREA(2, 0), 0, false); /* for leaving area 0 */
+	move_to_area(0);
+	for (unsigned i = 0; i < 3; i++)
+		run[descending ? 2 - i : i] = AREA(0, (i + 1) * QUARTER);
+	buddy_free_bulk(&b, run, 3, LAZY_TOP);
+	assert_int_equal(area_now(), 0);
+	assert_true(area_dirty());
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 2 * QUARTER)),
+			 BUDDY_MAX_ORDER - 1);
+	assert_true(buddy_validate(&b));
+	area_taken(0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 32); /* area 2's first word */
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(p.v, AREA(0, 0).v); /* merged whole, taken back */
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_pages(&b), AREA_PAGES);
+	assert_true(buddy_validate(&b));
+
+	/* A run from area 2's last quarter into area 3. */
+	buddy_free(&b, p, 0, false);
+	buddy_coalesce(&b);
+	move_to_area(3);
+	buddy_free(&b, AREA(2, 2 * QUARTER), LAZY_TOP, false);
+	move_to_area(2);
+	run[descending ? 2 : 0] = AREA(2, 3 * QUARTER);
+	run[1] = AREA(3, 0);
+	run[descending ? 0 : 2] = AREA(3, QUARTER);
+	buddy_free_bulk(&b, run, 3, LAZY_TOP);
+	assert_true(buddy_validate(&b));
+	assert_int_equal(buddy_free_order_at(&b, AREA(3, 0)),
+			 BUDDY_MAX_ORDER - 1);
+	buddy_coalesce(&b);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+static void test_review_bulk_free_quarters_and_half(void **state)
+{
+	(void)state;
+	bulk_free_quarters_and_half(false);
+	teardown(state);
+	setup(state);
+	bulk_free_quarters_and_half(true);
+}
+
+/*
+ * REVIEW: alloc_in_area() reads this CPU's area and its owner once, not
+ * per order. An allocation of order 0 claims area 0's only free block
+ * (order 2, frames 4-7) and is interrupted before its split; the
+ * interrupt finds area 0 taken and moves this CPU to area 1. The split
+ * then publishes frames 5 and 6-7 in area 0, which is nobody's now: no
+ * pair, and freeing frame 4 afterwards merges at once. Passes at 36aa117.
+ */
+static void test_review_area_alloc_split_after_move(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3);
+	for (unsigned i = 4; i < 8; i++)
+		buddy_free(&b, AREA(0, i), 0, false); /* merge: order 2 at 4 */
+	buddy_free(&b, AREA(1, 0), 0, false);
+	move_to_area(0);
+	atomic_store(&b.cpu[cpu_id()].area_orders, ~0u);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 4)), 2);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 16);
+	pause_arm(0, "buddy.split.claimed", 0, -1, irq_now,
+		  (void *)IRQ_LEAVE_AREA);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_int_equal(p.v, AREA(0, 4).v);
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(irq_got.v, AREA(1, 0).v);
+	assert_int_equal(area_now(), 1);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	buddy_free(&b, p, 0, false);
+	assert_int_equal(buddy_free_order_at(&b, AREA(0, 4)), 2);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * REVIEW: another CPU frees area 0's upper half (order 9, merging at
+ * once) while this CPU, leaving area 0, holds the merged parent of its
+ * lazy order-8 pair in transit (coalesce_mine(), after the claim of both
+ * quarters). The other CPU sees the lower half's bit clear and publishes
+ * the upper half; this CPU's merge_up() then sees it on the same word and
+ * merges area 0 whole: no order-9 pair, no lost merge. Passes at 36aa117.
+ */
+static struct gate half9_gate;
+
+static void *other_cpu_frees_half9(void *arg)
+{
+	(void)arg;
+	CHECK(host_cpu_register() > 0);
+	gate_wait_reached(&half9_gate);
+	buddy_free(&b, AREA(0, 2 * QUARTER), BUDDY_MAX_ORDER - 1, false);
+	CHECK(buddy_free_order_at(&b, AREA(0, 2 * QUARTER)) ==
+	      BUDDY_MAX_ORDER - 1);
+	gate_open(&half9_gate);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void test_review_half9_free_during_area_merge(void **state)
+{
+	pthread_t t;
+	pfn_t p;
+
+	(void)state;
+	allocate_everything();
+	others_to_area(5);
+	move_to_area(3);
+	buddy_free(&b, AREA(1, 0), 0, false); /* at once */
+	move_to_area(0);
+	buddy_free(&b, AREA(0, 0), LAZY_TOP, false);
+	buddy_free(&b, AREA(0, QUARTER), LAZY_TOP, false);
+	assert_int_equal(buddy_free_pairs(&b), 1);
+	assert_true(area_dirty());
+	area_taken(0);
+	atomic_store(&b.cpu[cpu_id()].hint[0], 16);
+	atomic_store(&half9_gate.state, 0);
+	pause_arm(0, "buddy.coalesce.claimed", 0, (int)cpu_id(), gate_pass,
+		  &half9_gate);
+	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_half9, NULL),
+			 0);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_no_check_failures();
+	assert_true(pause_fired(0));
+	/* Area 0 merged whole, and taken back whole (ELSEWHERE's first). */
+	assert_int_equal(p.v, AREA(0, 0).v);
+	assert_int_equal(buddy_free_pairs(&b), 0);
+	assert_int_equal(buddy_free_pages(&b), AREA_PAGES);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
+ * REVIEW: the locked mode's lock and unlock, now out of line (op_lock,
+ * op_unlock), still mask interrupts for the whole operation. An
+ * interrupt raised inside an allocation (at its split) runs only after
+ * the operation's unlock: it sees the count after the allocation and
+ * takes the other frame. Were it let in under the lock, it would spin
+ * on the lock its CPU holds (lockcheck panics first). Passes at 36aa117.
+ */
+static void test_review_locked_mode_defers_interrupts(void **state)
+{
+	pfn_t p;
+
+	(void)state;
+	assert_true(b.locked);
+	allocate_everything();
+	move_to_area(3); /* the frees merge at once: one order-1 block */
+	buddy_free(&b, AT(W100), 0, false);
+	buddy_free(&b, AT(W100 + 1), 0, false);
+	assert_int_equal(buddy_free_order_at(&b, AT(W100)), 1);
+	pause_arm(0, "buddy.split.claimed", 0, -1, irq_now,
+		  (void *)IRQ_ALLOC);
+	assert_true(buddy_alloc(&b, 0, &p));
+	assert_true(pause_fired(0));
+	assert_true(atomic_load(&irq_ok));
+	assert_int_equal(atomic_load(&irq_count_seen), 1);
+	assert_int_equal(p.v + irq_got.v, 2 * AT(W100).v + 1);
+	assert_int_equal(buddy_free_pages(&b), 0);
+	assert_true(buddy_validate(&b));
+	end_forced();
+}
+
+/*
  * A zone of 1 GiB (the kernel's default memory): map 9 is 8 words, so a
  * window of FAST_WORDS would span all of it.
  */
@@ -1665,6 +2055,7 @@ int main(void)
 		BOTH(test_bulk_takes_smallest_blocks_first),
 		BOTH(test_bulk_of_one_splits_in_area),
 		BOTH(test_concurrent_churn_with_irqs),
+		BOTH(test_review_concurrent_churn_large_and_lazy),
 		T(test_hidden_publish_keeps_order_bit, lockfree),
 		T(test_merge_in_transit_is_not_counted, lockfree),
 		T(test_split_in_transit_is_not_counted, lockfree),
@@ -1687,6 +2078,12 @@ int main(void)
 		BOTH(test_review_last_pass_merges_highest_lazy_pairs),
 		T(test_review_coalesce_in_transit_is_not_counted, lockfree),
 		BOTH(test_review_bulk_merges_own_area_first),
+		T(test_review_large_free_inside_lazy_free, lockfree),
+		T(test_review_large_free_inside_lazy_free_then_leave, lockfree),
+		BOTH(test_review_bulk_free_quarters_and_half),
+		T(test_review_area_alloc_split_after_move, lockfree),
+		T(test_review_half9_free_during_area_merge, lockfree),
+		T(test_review_locked_mode_defers_interrupts, locked),
 		cmocka_unit_test_prestate_setup_teardown(
 			test_order9_window_is_narrow, setup_big, teardown,
 			(void *)&lockfree),

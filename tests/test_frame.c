@@ -1030,6 +1030,120 @@ static void test_pcp_budget_goes_smallest_first(void **state)
 	assert_true(pcp_caches(z, 0));
 }
 
+/*
+ * REVIEW (issue 11, review of 2ba4a1f..36aa117): pcp_init()'s budget at
+ * the edges. For tiny and large zones and 1 to 100000 CPUs: the marks of
+ * one CPU's cached orders sum to at most zone / 8 / cpus, every cached
+ * order has 1 <= batch <= high <= its default, an order is cached iff
+ * its mark is non-zero. Then a zone whose order-0 mark is 1 (and whose
+ * other orders are not cached): frees and allocations keep the cache at
+ * one block at most between calls, and nothing is lost. Passes at
+ * 36aa117.
+ */
+static void check_budget(uint64_t ram, unsigned cpus, bool *saw_one)
+{
+	const struct frame_config cfg = { true, false, UINT64_MAX, cpus };
+	const unsigned orders[] = { 0, 1, 2, 3, 9 };
+	const unsigned def_high[] = { 128, 64, 64, 64, 16 };
+	const struct zone *z = &zones[ZONE_DMA32];
+	uint64_t held = 0;
+
+	host_mm_shutdown();
+	host_arena_fini();
+	assert_int_equal(host_arena_init(ram), E_OK);
+	assert_int_equal(host_mm_boot(ram, &cfg), E_OK);
+	for (unsigned i = 0; i < ARRAY_SIZE(orders); i++) {
+		struct pcp_params pp = pcp_params_of(z, orders[i]);
+
+		held += (uint64_t)pp.high << orders[i];
+		assert_int_equal(pcp_caches(z, orders[i]), pp.high > 0);
+		if (pp.high == 0)
+			continue;
+		assert_true(pp.batch >= 1 && pp.batch <= pp.high);
+		assert_true(pp.high <= def_high[i]);
+		assert_true(pp.batch <= PCP_MAX_BATCH);
+		if (pp.high == 1)
+			*saw_one = true;
+	}
+	if (held > z->managed / 8 / cpus)
+		print_error("ram %llu cpus %u: %llu frames cached > %llu\n",
+			    (unsigned long long)ram, cpus,
+			    (unsigned long long)held,
+			    (unsigned long long)(z->managed / 8 / cpus));
+	assert_true(held <= z->managed / 8 / cpus);
+}
+
+static _Atomic uint64_t cached_at_drain;
+
+static void note_cached(void *zone)
+{
+	atomic_store(&cached_at_drain, pcp_cached(zone));
+}
+
+static void test_review_pcp_budget_edges(void **state)
+{
+	static const uint64_t rams[] = { 20 * MIB, 32 * MIB, RAM, 1024 * MIB };
+	static const unsigned cpus[] = { 1, 2, 7, 8, 64, 256, 1000, 100000 };
+	const struct zone *z = &zones[ZONE_DMA32];
+	bool saw_one = false;
+	pfn_t got[40];
+
+	(void)state;
+	for (unsigned r = 0; r < ARRAY_SIZE(rams); r++)
+		for (unsigned c = 0; c < ARRAY_SIZE(cpus); c++)
+			check_budget(rams[r], cpus[c], &saw_one);
+
+	/* Order 0's mark 1: a budget of 1 to 1 frame per CPU. */
+	check_budget(RAM, 1, &saw_one);
+	{
+		unsigned n = (unsigned)(z->managed / 8);
+
+		check_budget(RAM, n, &saw_one);
+	}
+	assert_true(saw_one);
+	assert_int_equal(pcp_params_of(z, 0).high, 1);
+	assert_int_equal(pcp_params_of(z, 0).batch, 1);
+	assert_false(pcp_caches(z, 1));
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < ARRAY_SIZE(got); i++) {
+			struct frame_result fr = frame_alloc(0, 0);
+
+			assert_int_equal(fr.err, E_OK);
+			got[i] = fr.pfn;
+			assert_true(pcp_cached(z) <= 1);
+		}
+		for (unsigned i = 0; i < ARRAY_SIZE(got); i++) {
+			assert_int_equal(frame_free(got[i], 0), E_OK);
+			assert_true(pcp_cached(z) <= 1);
+		}
+		assert_true(frame_validate());
+	}
+	/*
+	 * Between calls, that is. pcp_free() pushes before it drains, so
+	 * inside it (interrupts masked) the list holds high + 1 blocks: a
+	 * racy pcp_cached() on another CPU can see one block over the
+	 * budget. As before issue 11; noted, not a defect.
+	 */
+	pcp_drain_local();
+	got[0] = frame_alloc(0, 0).pfn;
+	got[1] = frame_alloc(0, 0).pfn;
+	atomic_store(&cached_at_drain, 0);
+	pause_arm(0, "pcp.pop.head_read", 0, -1, note_cached, (void *)z);
+	assert_int_equal(frame_free(got[0], 0), E_OK);
+	assert_int_equal(frame_free(got[1], 0), E_OK);
+	assert_true(pause_fired(0));
+	pause_reset();
+	assert_int_equal(atomic_load(&cached_at_drain), 2); /* high + 1 */
+	assert_true(pcp_cached(z) <= 1);
+	pcp_drain_local();
+	assert_int_equal(pcp_cached(z), 0);
+	assert_true(frame_validate());
+	host_mm_shutdown();
+	host_arena_fini();
+	assert_int_equal(host_arena_init(RAM), E_OK);
+	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+}
+
 /* ------------------------------------------------------------ quotas */
 
 static void test_xen_quota_limits_and_unaccounted(void **state)
@@ -2100,6 +2214,7 @@ int main(void)
 		cmocka_unit_test(test_config_named),
 		T(test_t3_new_frame_is_initialised),
 		T(test_pcp_budget_goes_smallest_first),
+		T(test_review_pcp_budget_edges),
 		T(test_frame_zero_clears_memory),
 		T(test_xen_ue_double_and_bad_frees_change_nothing),
 		T(test_free_of_never_allocated_frames),
