@@ -47,10 +47,12 @@ struct pcp_params {
 };
 
 /*
- * Size the caches of every zone with z->pcp set, for about cpus CPUs: the
- * caches of one CPU hold at most 1/8 of the zone / cpus, the orders
- * taking their shares smallest first; an order left too little for one
- * block is not cached. Boot CPU only.
+ * Size the caches of every zone with z->pcp set, for about cpus CPUs:
+ * between calls the caches of one CPU hold at most 1/8 of the zone / cpus
+ * (pcp_free() pushes before it drains: with interrupts masked, a list
+ * holds one block over its mark for a moment), the orders taking their
+ * shares smallest first; an order left too little for one block is not
+ * cached. Boot CPU only.
  */
 void pcp_init(unsigned cpus);
 
