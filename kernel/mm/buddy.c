@@ -1089,9 +1089,11 @@ static uint64_t claim_one(struct buddy *b, unsigned o, enum scope scope,
 }
 
 /*
- * Claim a free block of order >= k in the scope, lowest order first
- * (but elsewhere, a whole free area first). Returns false, or the block
- * in (*j, *idx); found outside the area, its area becomes the CPU's.
+ * Claim a free block of order >= k outside the area (ELSEWHERE: a whole
+ * free area first, then lowest order first) or in a FULL pass (lowest
+ * order first). Returns false, or the block in (*j, *idx); its area
+ * becomes the CPU's unless k is LARGE. (The area and the windows have
+ * their own searches: alloc_in_area(), alloc_in_windows().)
  */
 static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 		 uint64_t *idx)
@@ -1100,9 +1102,7 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 	uint32_t orders = atomic_load(&b->nonempty) & (~0u << k);
 	uint32_t first = scope == ELSEWHERE ? orders & top : 0;
 
-	if (scope == IN_AREA)
-		orders &= area_orders(b);
-
+	ASSERT(scope == ELSEWHERE || scope == FULL);
 	for (orders &= ~first; (first | orders) != 0;) {
 		uint32_t *from = first != 0 ? &first : &orders;
 		unsigned o = (unsigned)__builtin_ctz(*from);
@@ -1113,22 +1113,19 @@ static bool find(struct buddy *b, unsigned k, enum scope scope, unsigned *j,
 		if (got != 0) {
 			*j = o;
 			*idx = word * 64 + (uint64_t)__builtin_ctzll(got);
-			if ((scope == ELSEWHERE || scope == FULL) &&
-			    !large(k))
+			if (!large(k))
 				adopt_area(b, *idx, o);
 			return true;
 		}
 		if (scope == FULL)
 			note_empty_map(b, o);
-		if (scope == IN_AREA)
-			note_area_empty(b, o);
 	}
 	return false;
 }
 
 /*
- * One block of order k from this CPU's area, split down to k: find()'s
- * IN_AREA scope, written out for the common case (SEARCH).
+ * One block of order k from this CPU's area, split down to k (SEARCH's
+ * IN_AREA).
  */
 static bool alloc_in_area(struct buddy *b, unsigned k, pfn_t *out)
 {
@@ -1154,8 +1151,8 @@ static bool alloc_in_area(struct buddy *b, unsigned k, pfn_t *out)
 }
 
 /*
- * One LARGE block of order k from windows, split down to k: find()'s
- * WINDOWS scope, written out likewise.
+ * One LARGE block of order k from windows, split down to k (SEARCH's
+ * WINDOWS).
  */
 static bool alloc_in_windows(struct buddy *b, unsigned k, pfn_t *out)
 {

@@ -94,7 +94,7 @@
  *   note_nonempty()     per level a load and a fetch_or if it was clear:
  *                       one "set the bit" step per level (setting a set
  *                       bit changes nothing).
- *   in_area_pass()      find(IN_AREA): one claim of order >= k in the area
+ *   in_area_pass()      alloc_in_area(): one claim of order >= k in the area
  *                       read in the same step, or nothing (an order bit
  *                       stale, owner[] not this CPU, nothing there).
  *   coalesce_mine()     the load of the area; if dirty, the fetch_and that
