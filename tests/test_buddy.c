@@ -1117,37 +1117,93 @@ static void test_last_pass_epoch_counts_publishes(void **state)
 }
 
 /*
- * The epoch is every CPU's: another CPU publishes into word 0 while this
- * one's last pass, having scanned past it, is held before its second
- * epoch read. The pass must see the epoch move and look again.
+ * Another CPU: a thread that registers, runs fn(arg) and unregisters.
+ * other_cpu_start() and other_cpu_join() go around what this CPU does
+ * meanwhile; on_other_cpu() runs it to the end at once.
  */
-static struct gate epoch_gate;
+struct other_cpu {
+	pthread_t t;
+	void (*fn)(uint64_t);
+	uint64_t arg;
+};
 
-static void *other_cpu_frees_low(void *arg)
+static void *other_cpu_main(void *p)
 {
-	(void)arg;
+	struct other_cpu *o = p;
+
 	CHECK(host_cpu_register() > 0);
-	gate_wait_reached(&epoch_gate);
-	buddy_free(&b, AT(0), 0, false);
-	gate_open(&epoch_gate);
+	o->fn(o->arg);
 	host_cpu_unregister();
 	return NULL;
 }
 
+static void other_cpu_start(struct other_cpu *o, void (*fn)(uint64_t),
+			    uint64_t arg)
+{
+	o->fn = fn;
+	o->arg = arg;
+	assert_int_equal(pthread_create(&o->t, NULL, other_cpu_main, o), 0);
+}
+
+static void other_cpu_join(struct other_cpu *o)
+{
+	assert_int_equal(pthread_join(o->t, NULL), 0);
+	assert_no_check_failures();
+}
+
+static void on_other_cpu(void (*fn)(uint64_t), uint64_t arg)
+{
+	struct other_cpu o;
+
+	other_cpu_start(&o, fn, arg);
+	other_cpu_join(&o);
+}
+
+/*
+ * A free by another CPU while this one is held at a pause point: the
+ * other CPU waits until this one reaches it (gate_pass), frees block
+ * (pfn, order), which stays free at that order, and lets it go on.
+ */
+static struct {
+	struct gate gate;
+	pfn_t pfn;
+	unsigned order;
+} gated;
+
+static void gated_free(uint64_t unused)
+{
+	(void)unused;
+	gate_wait_reached(&gated.gate);
+	buddy_free(&b, gated.pfn, gated.order, false);
+	CHECK(buddy_free_order_at(&b, gated.pfn) == (int)gated.order);
+	gate_open(&gated.gate);
+}
+
+static void start_gated_free(struct other_cpu *o, const char *point,
+			     pfn_t pfn, unsigned order)
+{
+	gated.pfn = pfn;
+	gated.order = order;
+	atomic_store(&gated.gate.state, 0);
+	pause_arm(0, point, 0, (int)cpu_id(), gate_pass, &gated.gate);
+	other_cpu_start(o, gated_free, 0);
+}
+
+/*
+ * The epoch is every CPU's: another CPU publishes into word 0 while this
+ * one's last pass, having scanned past it, is held before its second
+ * epoch read. The pass must see the epoch move and look again.
+ */
 static void test_last_pass_sees_other_cpus_publish(void **state)
 {
-	pthread_t t;
+	struct other_cpu o;
 	pfn_t p;
 
 	(void)state;
 	allocate_everything();
-	atomic_store(&epoch_gate.state, 0);
-	pause_arm(0, "buddy.alloc.last_pass_found_none", 0, (int)cpu_id(),
-		  gate_pass, &epoch_gate);
-	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_low, NULL),
-			 0);
+	start_gated_free(&o, "buddy.alloc.last_pass_found_none", AT(0), 0);
 	assert_true(buddy_alloc(&b, 0, &p));
-	assert_int_equal(pthread_join(t, NULL), 0);
+	other_cpu_join(&o);
 	assert_true(pause_fired(0));
 	assert_int_equal(p.v, BASE_PFN);
 	assert_int_equal(buddy_free_pages(&b), 0);
@@ -1288,28 +1344,13 @@ static void test_own_lazy_frees_make_a_top_order_block(void **state)
 	end_forced();
 }
 
-/* Another CPU frees every frame of area (arg) lazily, then stops. */
-static void *other_cpu_frees_area(void *arg)
+/* (On another CPU) free every frame of area a lazily. */
+static void frees_area(uint64_t a)
 {
-	uint64_t a = (uintptr_t)arg;
-
-	CHECK(host_cpu_register() > 0);
 	move_to_area(a);
 	for (uint64_t i = 0; i < AREA_PAGES; i++)
 		buddy_free(&b, AREA(a, i), 0, false);
 	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == 0);
-	host_cpu_unregister();
-	return NULL;
-}
-
-static void other_cpu_frees(uint64_t a)
-{
-	pthread_t t;
-
-	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_area,
-					(void *)(uintptr_t)a), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_no_check_failures();
 }
 
 /*
@@ -1325,7 +1366,7 @@ static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
 	(void)state;
 	allocate_everything();
 	move_to_area(5);
-	other_cpu_frees(2);
+	on_other_cpu(frees_area, 2);
 	assert_int_equal(buddy_free_pairs(&b), AREA_PAGES / 2);
 	assert_true(buddy_alloc(&b, BUDDY_MAX_ORDER, &p[0]));
 	assert_int_equal(p[0].v, AREA(2, 0).v);
@@ -1333,7 +1374,7 @@ static void test_last_pass_merges_other_cpus_lazy_frees(void **state)
 	assert_int_equal(buddy_free_pairs(&b), 0);
 
 	move_to_area(5);
-	other_cpu_frees(3);
+	on_other_cpu(frees_area, 3);
 	assert_int_equal(buddy_alloc_bulk(&b, BUDDY_MAX_ORDER, 2, p), 1);
 	assert_int_equal(p[0].v, AREA(3, 0).v);
 	assert_int_equal(buddy_free_pages(&b), 0);
@@ -1591,28 +1632,13 @@ static void test_large_frees_merge_at_once(void **state)
 	assert_all_top_order();
 }
 
-/* Another CPU frees the four quarters of area (arg) lazily, then stops. */
-static void *other_cpu_frees_quarters(void *arg)
+/* (On another CPU) free the four quarters of area a lazily. */
+static void frees_quarters(uint64_t a)
 {
-	uint64_t a = (uintptr_t)arg;
-
-	CHECK(host_cpu_register() > 0);
 	move_to_area(a);
 	free_quarters(a);
 	CHECK(buddy_free_order_at(&b, AREA(a, 0)) == LAZY_TOP);
 	CHECK(buddy_free_pairs(&b) == 2);
-	host_cpu_unregister();
-	return NULL;
-}
-
-static void other_cpu_frees_four_quarters(uint64_t a)
-{
-	pthread_t t;
-
-	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_quarters,
-					(void *)(uintptr_t)a), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_no_check_failures();
 }
 
 /*
@@ -1630,7 +1656,7 @@ static void test_review_last_pass_merges_highest_lazy_pairs(void **state)
 	(void)state;
 	allocate_everything();
 	move_to_area(5);
-	other_cpu_frees_four_quarters(2);
+	on_other_cpu(frees_quarters, 2);
 	assert_int_equal(buddy_free_pairs(&b), 2);
 	assert_true(buddy_alloc(&b, LAZY_TOP + 1, &p));
 	assert_int_equal(p.v & (AREA_PAGES - 1), 0);
@@ -1638,7 +1664,7 @@ static void test_review_last_pass_merges_highest_lazy_pairs(void **state)
 	assert_int_equal(buddy_free_pages(&b), AREA_PAGES / 2);
 	assert_int_equal(buddy_free_pairs(&b), 0);
 
-	other_cpu_frees_four_quarters(3);
+	on_other_cpu(frees_quarters, 3);
 	assert_int_equal(buddy_free_pairs(&b), 2);
 	buddy_coalesce(&b);
 	assert_int_equal(buddy_free_pairs(&b), 0);
@@ -1884,24 +1910,9 @@ static void test_review_area_alloc_split_after_move(void **state)
  * the upper half; this CPU's merge_up() then sees it on the same word and
  * merges area 0 whole: no order-9 pair, no lost merge. Passes at 36aa117.
  */
-static struct gate half9_gate;
-
-static void *other_cpu_frees_half9(void *arg)
-{
-	(void)arg;
-	CHECK(host_cpu_register() > 0);
-	gate_wait_reached(&half9_gate);
-	buddy_free(&b, AREA(0, 2 * QUARTER), BUDDY_MAX_ORDER - 1, false);
-	CHECK(buddy_free_order_at(&b, AREA(0, 2 * QUARTER)) ==
-	      BUDDY_MAX_ORDER - 1);
-	gate_open(&half9_gate);
-	host_cpu_unregister();
-	return NULL;
-}
-
 static void test_review_half9_free_during_area_merge(void **state)
 {
-	pthread_t t;
+	struct other_cpu o;
 	pfn_t p;
 
 	(void)state;
@@ -1916,14 +1927,10 @@ static void test_review_half9_free_during_area_merge(void **state)
 	assert_true(area_dirty());
 	area_taken(0);
 	atomic_store(&b.cpu[cpu_id()].hint[0], 16);
-	atomic_store(&half9_gate.state, 0);
-	pause_arm(0, "buddy.coalesce.claimed", 0, (int)cpu_id(), gate_pass,
-		  &half9_gate);
-	assert_int_equal(pthread_create(&t, NULL, other_cpu_frees_half9, NULL),
-			 0);
+	start_gated_free(&o, "buddy.coalesce.claimed", AREA(0, 2 * QUARTER),
+			 BUDDY_MAX_ORDER - 1);
 	assert_true(buddy_alloc(&b, 0, &p));
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_no_check_failures();
+	other_cpu_join(&o);
 	assert_true(pause_fired(0));
 	/* Area 0 merged whole, and taken back whole (ELSEWHERE's first). */
 	assert_int_equal(p.v, AREA(0, 0).v);
