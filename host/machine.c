@@ -8,14 +8,17 @@
 #include <string.h>
 
 #include "host/host.h"
+#include "kernel/mm/heap.h"
 #include "percpu/pcp.h"
 
 static struct memmap map;
 static struct bootmem bm;
 
+/* A CPU going away leaves nothing cached: heap objects, then frames. */
 static void drain_on_offline(unsigned cpu)
 {
 	(void)cpu;
+	heap_drain_local();
 	if (frame_ready())
 		pcp_drain_local();
 }
@@ -42,7 +45,9 @@ err_t host_mm_boot_map(const struct memmap *m, const struct frame_config *cfg)
 	if ((e = bootmem_init(&bm, m, BOOTMEM_NO_LIMIT)) != E_OK)
 		return e;
 	frame_early_init(&bm);
-	return frame_init(&bm, m, cfg);
+	if ((e = frame_init(&bm, m, cfg)) != E_OK)
+		return e;
+	return heap_init();
 }
 
 err_t host_mm_pc_map(struct memmap *m, uint64_t bytes)
@@ -71,5 +76,6 @@ err_t host_mm_boot(uint64_t bytes, const struct frame_config *cfg)
 
 void host_mm_shutdown(void)
 {
+	heap_fini();
 	frame_fini();
 }

@@ -134,6 +134,16 @@ static inline paddr_t virt_to_phys(const void *va)
 	return PADDR((uint64_t)(p - host_arena_base));
 }
 
+static inline bool virt_to_phys_checked(const void *va, paddr_t *pa)
+{
+	uintptr_t v = (uintptr_t)va, base = (uintptr_t)host_arena_base;
+
+	if (v < base || v - base >= host_arena_size)
+		return false;
+	*pa = PADDR((uint64_t)(v - base));
+	return true;
+}
+
 /* What the TLB event log records (host/host.h: host_tlb_log_*). */
 enum host_tlb_op {
 	HOST_TLB_PAGE = 1, /* tlb_flush_page(va) */

@@ -150,6 +150,14 @@ bool ipi_call(unsigned cpu);
 static inline void *phys_to_virt(paddr_t pa);
 static inline paddr_t virt_to_phys(const void *va);
 
+/*
+ * For an address from outside (kfree() of any pointer): true, and its
+ * physical address in *pa, iff va lies in the mapping phys_to_virt()
+ * produces (kernel: the direct map's window, mapped or not; host: the
+ * arena). Reads nothing at va. Any context.
+ */
+static inline bool virt_to_phys_checked(const void *va, paddr_t *pa);
+
 /* ------------------------------------------------------------------- TLB */
 
 /*

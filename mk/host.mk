@@ -12,6 +12,8 @@ PORTABLE_SRCS := \
 	kernel/mm/account.c \
 	kernel/mm/scrub.c \
 	kernel/mm/frame.c \
+	kernel/mm/slab.c \
+	kernel/mm/heap.c \
 	percpu/pcp.c \
 	locks/spinlock.c \
 	locks/lockcheck.c

@@ -810,7 +810,7 @@ static void test_t8_reset_before_reuse(void **state)
 	struct frame_result r = frame_alloc_for(&a, 0, 0, PAGE_SLAB);
 	struct page *p = pfn_to_page(r.pfn);
 	p->u.slab.inuse = 7;
-	p->u.slab.freelist = p;
+	p->u.slab.next = 1;
 	assert_int_equal(frame_put(p), E_OK);
 	assert_int_equal(atomic_load(&drops), 1);
 	assert_int_equal(inuse_seen, 7);
@@ -840,7 +840,7 @@ static void test_t8_reset_before_an_irq_can_reuse_it(void **state)
 	assert_int_equal(r.err, E_OK);
 	struct page *p = pfn_to_page(r.pfn);
 	p->u.slab.inuse = 3;
-	p->u.slab.freelist = p;
+	p->u.slab.next = 1;
 
 	irq_at("pcp.push.linked", 0, irq_alloc_and_keep);
 	assert_int_equal(frame_put(p), E_OK);

@@ -59,6 +59,7 @@
 #ifndef KERNEL_MM_HEAP_H
 #define KERNEL_MM_HEAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -149,11 +149,16 @@ struct page {
 			uint8_t level;
 			uint8_t stray;
 		} pt;
-		/* PAGE_SLAB: a slab (used by the heap) */
+		/* PAGE_SLAB: a slab or a large heap block (kernel/mm/slab.h) */
 		struct {
-			void *freelist;
-			uint16_t inuse;
-			uint8_t size_class;
+			uint32_t next;      /* pfn of the next slab on its
+					       class's list [class lock] */
+			uint32_t prev;      /* and of the previous one */
+			uint16_t free;      /* first free object [class lock] */
+			uint16_t inuse;     /* objects off the free list
+					       [class lock] */
+			uint8_t size_class; /* [I while a slab] */
+			uint8_t list;       /* the list it is on [class lock] */
 		} slab;
 		uint64_t raw[2];
 	} u;

@@ -13,6 +13,7 @@
 
 /* The direct map, the kernel stacks, the kernel image: see paging.h. */
 #define DIRECT_MAP_BASE UINT64_C(0xffff800000000000) /* PML4 slot 256 */
+#define DIRECT_MAP_SIZE (UINT64_C(128) << 39)        /* slots 256..383 */
 #define KSTACK_AREA_BASE UINT64_C(0xffffff0000000000) /* PML4 slot 510 */
 #define KSTACK_AREA_SIZE (UINT64_C(1) << 39)          /* the whole slot */
 #define KERNEL_BASE     UINT64_C(0xffffffff80000000) /* top 2 GiB: -mcmodel=kernel */

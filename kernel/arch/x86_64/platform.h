@@ -99,6 +99,17 @@ static inline paddr_t virt_to_phys(const void *va)
 	return PADDR(v >= KERNEL_BASE ? v - KERNEL_BASE : v - DIRECT_MAP_BASE);
 }
 
+/* The direct map's window only: the image's addresses are not the heap's. */
+static inline bool virt_to_phys_checked(const void *va, paddr_t *pa)
+{
+	uint64_t v = (uint64_t)(uintptr_t)va;
+
+	if (v < DIRECT_MAP_BASE || v - DIRECT_MAP_BASE >= DIRECT_MAP_SIZE)
+		return false;
+	*pa = PADDR(v - DIRECT_MAP_BASE);
+	return true;
+}
+
 /*
  * A range of more than this many pages is flushed whole: one full flush
  * (and the refill of what it dropped) costs less than a long run of

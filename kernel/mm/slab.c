@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slabs: size classes, slab layout, and the class lists (slab.h says what
+ * a slab is, who owns which object state, and the lock rules).
+ */
+#include "kernel/mm/slab.h"
+
+#include <string.h>
+#include "kernel/mm/frame.h"
+
+/*
+ * Powers of two and the steps halfway between them from 32 B: the waste
+ * of rounding a request up stays under a third.
+ */
+static const uint16_t class_size[HEAP_CLASSES] = {
+	8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+};
+
+struct slab_class slab_classes[HEAP_CLASSES];
+
+/* Class of each size, in 8-byte steps: [(size - 1) / 8]. */
+static uint8_t class_by_eighth[HEAP_MAX_SMALL / 8];
+
+unsigned slab_class_of(size_t size)
+{
+	ASSERT(size > 0 && size <= HEAP_MAX_SMALL);
+	return class_by_eighth[(size - 1) / 8];
+}
+
+static uint32_t objects_in(uint32_t size, unsigned order)
+{
+	return (uint32_t)(((uint64_t)PAGE_SIZE << order) / (size + 1u));
+}
+
+/*
+ * The smallest order that leaves at most 1/32 of the slab unused (besides
+ * the state bytes), else the largest: 8 B-192 B get one frame, 256 B and
+ * 384 B two, 512 B and 768 B four, 1 KiB-2 KiB eight.
+ */
+static unsigned order_for(uint32_t size)
+{
+	for (unsigned k = 0; k < SLAB_MAX_ORDER; k++) {
+		uint64_t bytes = PAGE_SIZE << k;
+
+		if (bytes - objects_in(size, k) * (size + 1u) <= bytes / 32)
+			return k;
+	}
+	return SLAB_MAX_ORDER;
+}
+
+/* A CPU cache's capacity: 32 small objects, fewer large ones. */
+static uint8_t cache_size_for(uint32_t size)
+{
+	return size <= 128 ? 32 : size <= 512 ? 16 : 8;
+}
+
+void slab_classes_init(void)
+{
+	unsigned c = 0;
+
+	for (unsigned e = 0; e < HEAP_MAX_SMALL / 8; e++) {
+		while (class_size[c] < (e + 1) * 8)
+			c++;
+		class_by_eighth[e] = (uint8_t)c;
+	}
+	for (c = 0; c < HEAP_CLASSES; c++) {
+		struct slab_class *sc = &slab_classes[c];
+
+		spin_lock_init(&sc->lock, "slab_class");
+		sc->partial = sc->empty = SLAB_NIL;
+		sc->nr_empty = 0;
+		sc->slabs = sc->inuse = 0;
+		sc->size = class_size[c];
+		sc->order = (uint8_t)order_for(sc->size);
+		sc->objects = objects_in(sc->size, sc->order);
+		sc->cache_size = cache_size_for(sc->size);
+		sc->keep_empty = 1;
+		ASSERT(sc->objects >= 8 && sc->objects < SLAB_NO_OBJ);
+	}
+}
+
+/* -------------------------------------------------------------- lookup */
+
+struct page *slab_head_of(pfn_t pfn)
+{
+	for (unsigned k = 0; k <= SLAB_MAX_ORDER; k++) {
+		pfn_t h = PFN(pfn.v & ~((UINT64_C(1) << k) - 1));
+		uint64_t s = page_state(pfn_to_page(h));
+
+		if (ps_usage(s) == PAGE_SLAB && ps_ref(s) > 0)
+			return pfn.v < h.v + (UINT64_C(1) << ps_order(s))
+				       ? pfn_to_page(h)
+				       : NULL;
+		/* Another block's head (or a frame that is not RAM's): the
+		 * frame is not inside a slab further down either. */
+		if (ps_usage(s) != PAGE_NONE)
+			return NULL;
+	}
+	return NULL;
+}
+
+struct page *slab_find(const void *p, unsigned *idx, bool *inside)
+{
+	paddr_t pa;
+	struct page *head;
+	const struct slab_class *c;
+	uint64_t off;
+
+	*inside = false;
+	if (!virt_to_phys_checked(p, &pa) || !pfn_valid(pa_to_pfn(pa)))
+		return NULL;
+	head = slab_head_of(pa_to_pfn(pa));
+	if (head == NULL || head->u.slab.size_class >= HEAP_CLASSES)
+		return NULL;
+	c = &slab_classes[head->u.slab.size_class];
+	off = (uint64_t)((const uint8_t *)p - slab_base(head));
+	if (off >= (uint64_t)c->objects * c->size)
+		return NULL; /* the state bytes, or the unused end */
+	*idx = (unsigned)(off / c->size);
+	*inside = off % c->size != 0;
+	return head;
+}
+
+/* --------------------------------------------------------- free lists */
+
+/* A free object's first two bytes: the next free object's index. */
+static uint16_t next_free(const struct page *head, const struct slab_class *c,
+			  unsigned i)
+{
+	uint16_t next;
+
+	memcpy(&next, slab_obj(head, c, i), sizeof(next));
+	return next;
+}
+
+static void set_next_free(const struct page *head, const struct slab_class *c,
+			  unsigned i, uint16_t next)
+{
+	memcpy(slab_obj(head, c, i), &next, sizeof(next));
+}
+
+void slab_format(struct page *head, unsigned c)
+{
+	const struct slab_class *sc = &slab_classes[c];
+
+	head->u.slab.size_class = (uint8_t)c;
+	head->u.slab.list = SLAB_ON_NONE;
+	head->u.slab.next = head->u.slab.prev = SLAB_NIL;
+	head->u.slab.inuse = 0;
+	head->u.slab.free = 0;
+	if (CONFIG_DEBUG)
+		memset(slab_base(head), HEAP_POISON,
+		       (uint64_t)sc->objects * sc->size);
+	for (unsigned i = 0; i < sc->objects; i++) {
+		set_next_free(head, sc, i,
+			      i + 1 < sc->objects ? (uint16_t)(i + 1)
+						  : SLAB_NO_OBJ);
+		obj_set_state(head, sc, i, OBJ_FREE);
+	}
+}
+
+unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n)
+{
+	const struct slab_class *sc = &slab_classes[c];
+	unsigned got = 0;
+
+	while (got < n && head->u.slab.free != SLAB_NO_OBJ) {
+		unsigned i = head->u.slab.free;
+
+		ASSERT(i < sc->objects && obj_state(head, sc, i) == OBJ_FREE);
+		head->u.slab.free = next_free(head, sc, i);
+		if (CONFIG_DEBUG) /* the link was the poison's first bytes */
+			memset(slab_obj(head, sc, i), HEAP_POISON,
+			       sizeof(uint16_t));
+		out[got++] = slab_obj(head, sc, i);
+	}
+	head->u.slab.inuse = (uint16_t)(head->u.slab.inuse + got);
+	return got;
+}
+
+/* Put object i back on its slab's free list (class lock held). */
+static void put_free(struct page *head, const struct slab_class *sc,
+		     unsigned i)
+{
+	ASSERT(head->u.slab.inuse > 0);
+	set_next_free(head, sc, i, head->u.slab.free);
+	head->u.slab.free = (uint16_t)i;
+	head->u.slab.inuse--;
+	obj_set_state(head, sc, i, OBJ_FREE);
+}
+
+/* ------------------------------------------------------- class lists */
+
+static struct page *slab_at(uint32_t pfn)
+{
+	return pfn == SLAB_NIL ? NULL : pfn_to_page(PFN(pfn));
+}
+
+static uint32_t *list_head(struct slab_class *sc, enum slab_list l)
+{
+	ASSERT(l != SLAB_ON_NONE);
+	return l == SLAB_ON_PARTIAL ? &sc->partial : &sc->empty;
+}
+
+static void link_slab(struct slab_class *sc, struct page *head,
+		      enum slab_list l)
+{
+	uint32_t *first = list_head(sc, l);
+	uint32_t me = (uint32_t)page_to_pfn(head).v;
+
+	head->u.slab.list = (uint8_t)l;
+	head->u.slab.prev = SLAB_NIL;
+	head->u.slab.next = *first;
+	if (*first != SLAB_NIL)
+		slab_at(*first)->u.slab.prev = me;
+	*first = me;
+	if (l == SLAB_ON_EMPTY)
+		sc->nr_empty++;
+}
+
+static void unlink_slab(struct slab_class *sc, struct page *head)
+{
+	enum slab_list l = head->u.slab.list;
+
+	if (l == SLAB_ON_NONE)
+		return;
+	if (head->u.slab.prev != SLAB_NIL)
+		slab_at(head->u.slab.prev)->u.slab.next = head->u.slab.next;
+	else
+		*list_head(sc, l) = head->u.slab.next;
+	if (head->u.slab.next != SLAB_NIL)
+		slab_at(head->u.slab.next)->u.slab.prev = head->u.slab.prev;
+	head->u.slab.next = head->u.slab.prev = SLAB_NIL;
+	head->u.slab.list = SLAB_ON_NONE;
+	if (l == SLAB_ON_EMPTY)
+		sc->nr_empty--;
+}
+
+/* The list a slab belongs on by its counts. */
+static enum slab_list list_for(const struct slab_class *sc,
+			       const struct page *head)
+{
+	if (head->u.slab.inuse == 0)
+		return SLAB_ON_EMPTY;
+	return head->u.slab.inuse < sc->objects ? SLAB_ON_PARTIAL
+						: SLAB_ON_NONE;
+}
+
+/* Move a slab to the list its counts say, if it is not there. */
+static void relist(struct slab_class *sc, struct page *head)
+{
+	enum slab_list want = list_for(sc, head);
+
+	if (head->u.slab.list == want)
+		return;
+	unlink_slab(sc, head);
+	if (want != SLAB_ON_NONE)
+		link_slab(sc, head, want);
+}
+
+void slab_publish(struct page *head, unsigned c)
+{
+	struct slab_class *sc = &slab_classes[c];
+	irqflags_t f = spin_lock_irqsave(&sc->lock);
+
+	sc->slabs++;
+	sc->inuse += head->u.slab.inuse;
+	relist(sc, head);
+	spin_unlock_irqrestore(&sc->lock, f);
+}
+
+/* Take from the first slab of list l; false if the list is empty. */
+static unsigned refill_from(struct slab_class *sc, unsigned c,
+			    enum slab_list l, void **out, unsigned n)
+{
+	struct page *head = slab_at(*list_head(sc, l));
+	unsigned got;
+
+	if (head == NULL)
+		return 0;
+	got = slab_take(head, c, out, n);
+	for (unsigned i = 0; i < got; i++) {
+		unsigned idx = (unsigned)(((uint8_t *)out[i] - slab_base(head)) /
+					  sc->size);
+
+		obj_set_state(head, sc, idx, OBJ_CACHED);
+	}
+	sc->inuse += got;
+	relist(sc, head);
+	return got;
+}
+
+unsigned slab_refill(unsigned c, void **out, unsigned n)
+{
+	struct slab_class *sc = &slab_classes[c];
+	irqflags_t f = spin_lock_irqsave(&sc->lock);
+	unsigned got = 0, more;
+
+	/* Partial slabs first: an empty one may still go back (HEP-02). */
+	while (got < n && (more = refill_from(sc, c, SLAB_ON_PARTIAL,
+					      out + got, n - got)) > 0)
+		got += more;
+	while (got < n && (more = refill_from(sc, c, SLAB_ON_EMPTY, out + got,
+					      n - got)) > 0)
+		got += more;
+	spin_unlock_irqrestore(&sc->lock, f);
+	return got;
+}
+
+/* Unlink empty slabs beyond keep into give (class lock held). */
+static unsigned take_empty_locked(struct slab_class *sc, unsigned keep,
+				  struct page **give, unsigned max)
+{
+	unsigned n = 0;
+
+	while (sc->nr_empty > keep && n < max) {
+		struct page *head = slab_at(sc->empty);
+
+		unlink_slab(sc, head);
+		sc->slabs--;
+		give[n++] = head;
+	}
+	return n;
+}
+
+unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
+		    struct page **give)
+{
+	struct slab_class *sc = &slab_classes[c];
+	irqflags_t f = spin_lock_irqsave(&sc->lock);
+	unsigned given;
+
+	for (unsigned k = 0; k < n; k++) {
+		unsigned idx;
+		bool inside;
+		struct page *head = slab_find(objs[k], &idx, &inside);
+
+		ASSERT(head != NULL && !inside &&
+		       head->u.slab.size_class == c &&
+		       obj_state(head, sc, idx) == OBJ_CACHED);
+		put_free(head, sc, idx);
+		relist(sc, head);
+	}
+	sc->inuse -= n;
+	given = take_empty_locked(sc, sc->keep_empty, give, n);
+	spin_unlock_irqrestore(&sc->lock, f);
+	return given;
+}
+
+unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
+			 unsigned max)
+{
+	struct slab_class *sc = &slab_classes[c];
+	irqflags_t f = spin_lock_irqsave(&sc->lock);
+	unsigned n = take_empty_locked(sc, keep, give, max);
+
+	spin_unlock_irqrestore(&sc->lock, f);
+	return n;
+}
+
+void slab_give_back(unsigned c, struct page *const *give, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		err_t e = frame_free(page_to_pfn(give[k]),
+				     slab_classes[c].order);
+
+		ASSERT(e == E_OK);
+		(void)e;
+	}
+}
+
+/* ------------------------------------------------------------- checks */
+
+void slab_class_counts(unsigned c, struct slab_counts *out)
+{
+	struct slab_class *sc = &slab_classes[c];
+	irqflags_t f = spin_lock_irqsave(&sc->lock);
+
+	out->slabs = sc->slabs;
+	out->empty = sc->nr_empty;
+	out->inuse = sc->inuse;
+	spin_unlock_irqrestore(&sc->lock, f);
+	out->cached = 0;
+}
+
+/* What one slab holds, counted from its states and free list. */
+struct slab_tally {
+	uint64_t live, seen, free;
+};
+
+static bool fail(const char *what, const struct page *head)
+{
+	klog("heap: slab at frame %llu: %s",
+	     (unsigned long long)page_to_pfn(head).v, what);
+	return false;
+}
+
+/* The free list: in range, every entry OBJ_FREE, as long as the count. */
+static bool check_free_list(const struct page *head,
+			    const struct slab_class *sc, uint64_t nfree)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = head->u.slab.free; i != SLAB_NO_OBJ;
+	     i = next_free(head, sc, i)) {
+		if (i >= sc->objects)
+			return fail("free list leaves the slab", head);
+		if (obj_state(head, sc, i) != OBJ_FREE)
+			return fail("free list holds an object not free", head);
+		if (++n > nfree)
+			return fail("free list longer than its free objects "
+				    "(a loop, or an object on it twice)",
+				    head);
+	}
+	if (n != nfree)
+		return fail("free objects off the free list", head);
+	return true;
+}
+
+static bool validate_slab(const struct page *head, struct slab_tally *t)
+{
+	const struct slab_class *sc = &slab_classes[head->u.slab.size_class];
+	uint64_t free = 0;
+
+	t->live = t->seen = 0;
+	for (unsigned i = 0; i < sc->objects; i++) {
+		uint8_t s = obj_state(head, sc, i);
+
+		if (s == OBJ_FREE)
+			free++;
+		else if (s == OBJ_LIVE)
+			t->live++;
+		else if (s == OBJ_SEEN)
+			t->seen++;
+		else
+			return fail(s == OBJ_CACHED
+					    ? "an object cached by no CPU"
+					    : "an object in no known state",
+				    head);
+	}
+	t->free = free;
+	if (head->u.slab.inuse != sc->objects - free)
+		return fail("in-use count is not objects minus free ones",
+			    head);
+	if (head->u.slab.list != list_for(sc, head))
+		return fail("on the wrong class list", head);
+	return check_free_list(head, sc, free);
+}
+
+/* One class list: each member of the class, on it, linked both ways. */
+static bool validate_list(const struct slab_class *sc, unsigned c,
+			  enum slab_list l, uint64_t *count)
+{
+	uint32_t prev = SLAB_NIL;
+	uint32_t first = l == SLAB_ON_PARTIAL ? sc->partial : sc->empty;
+
+	*count = 0;
+	for (uint32_t at = first; at != SLAB_NIL;) {
+		const struct page *head;
+
+		if (!pfn_valid(PFN(at)) || *count > sc->slabs) {
+			klog("heap: class %u B: a list leaves the table or "
+			     "loops", sc->size);
+			return false;
+		}
+		head = pfn_to_page(PFN(at));
+		if (ps_usage(page_state(head)) != PAGE_SLAB ||
+		    head->u.slab.size_class != c || head->u.slab.list != l ||
+		    head->u.slab.prev != prev)
+			return fail("class list holds a stranger", head);
+		prev = at;
+		at = head->u.slab.next;
+		(*count)++;
+	}
+	return true;
+}
+
+/* What the frame table holds for each class. */
+struct class_tally {
+	uint64_t slabs, partial, inuse, seen;
+};
+
+static bool tally_table(struct class_tally tally[HEAP_CLASSES],
+			uint64_t *large)
+{
+	*large = 0;
+	for (uint64_t pfn = 0; pfn < frame_table_pages; pfn++) {
+		const struct page *head = pfn_to_page(PFN(pfn));
+		uint64_t s = page_state(head);
+		struct slab_tally t;
+		unsigned c;
+
+		if (ps_usage(s) != PAGE_SLAB || ps_ref(s) == 0)
+			continue;
+		c = head->u.slab.size_class;
+		if (c == SLAB_LARGE) {
+			(*large)++;
+			continue;
+		}
+		if (c >= HEAP_CLASSES)
+			return fail("a slab of no class", head);
+		if (ps_order(s) != slab_classes[c].order)
+			return fail("a slab of its class's wrong order", head);
+		if (!validate_slab(head, &t))
+			return false;
+		tally[c].slabs++;
+		tally[c].partial += head->u.slab.list == SLAB_ON_PARTIAL;
+		tally[c].inuse += t.live + t.seen;
+		tally[c].seen += t.seen;
+	}
+	return true;
+}
+
+bool slab_validate(const uint64_t cached[HEAP_CLASSES], uint64_t *large)
+{
+	struct class_tally tally[HEAP_CLASSES] = { 0 };
+
+	if (!tally_table(tally, large))
+		return false;
+	for (unsigned c = 0; c < HEAP_CLASSES; c++) {
+		const struct slab_class *sc = &slab_classes[c];
+		uint64_t partial, empty;
+
+		if (!validate_list(sc, c, SLAB_ON_PARTIAL, &partial) ||
+		    !validate_list(sc, c, SLAB_ON_EMPTY, &empty))
+			return false;
+		if (tally[c].slabs != sc->slabs || tally[c].inuse != sc->inuse ||
+		    empty != sc->nr_empty || partial != tally[c].partial ||
+		    tally[c].seen != cached[c]) {
+			klog("heap: class %u B: the table holds %llu slabs "
+			     "(%llu partial), %llu objects in use, %llu cached; "
+			     "the class says %llu slabs, %llu in use; its lists "
+			     "hold %llu partial, %llu empty (count %u); the "
+			     "caches hold %llu",
+			     sc->size, (unsigned long long)tally[c].slabs,
+			     (unsigned long long)tally[c].partial,
+			     (unsigned long long)tally[c].inuse,
+			     (unsigned long long)tally[c].seen,
+			     (unsigned long long)sc->slabs,
+			     (unsigned long long)sc->inuse,
+			     (unsigned long long)partial,
+			     (unsigned long long)empty, sc->nr_empty,
+			     (unsigned long long)cached[c]);
+			return false;
+		}
+	}
+	return true;
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slabs: the heap's size classes and the slabs behind them (HEAP.md; the
+ * heap's interface is heap.h, its per-CPU caches and rescue heap.c).
+ *
+ * A slab is a block of 2^order frames allocated as PAGE_SLAB. Its objects
+ * sit at offsets 0, size, 2 size, ... from the block's start, so a class
+ * whose size is a power of two is naturally aligned; the block's last
+ * `objects` bytes are the objects' states, one byte each. The head frame's
+ * descriptor (struct page, u.slab) holds the rest: the free list's first
+ * object (an index; a free object's first two bytes hold the next one),
+ * the count of objects off the free list, the class, and the links of the
+ * class list the slab is on (32-bit frame numbers). No object has a
+ * header, and kfree() finds all of this from an address.
+ *
+ * Object states, one byte each, written only by the object's owner of the
+ * moment:
+ *   OBJ_FREE    on its slab's free list      owner: the class lock
+ *   OBJ_CACHED  in a CPU's cache or reserve  owner: that CPU (IRQs masked)
+ *   OBJ_LIVE    handed out by kmalloc()      owner: the caller
+ * The owner makes each transition before it hands the object on:
+ * FREE->CACHED (refill, under the lock), CACHED->LIVE (kmalloc, masked),
+ * LIVE->CACHED (kfree), CACHED->FREE (flush, under the lock); a new slab's
+ * objects leave FREE while the slab is still private to one CPU. Bytes,
+ * not bits: two CPUs owning neighbouring objects write different bytes,
+ * so plain stores never lose each other's and the fast path needs no
+ * atomic read-modify-write. The bytes are relaxed atomics only because a
+ * bad kfree() may read one while its owner writes it (on x86 both are
+ * plain moves). So kfree() tells live from free exactly: a double free
+ * finds CACHED or FREE, whichever CPU or list holds the object. The cost
+ * is one byte per object (1/9 of the 8-byte class, under 2% from 64 B).
+ *
+ * Class lists, per class, under the class lock: `partial` holds the slabs
+ * with objects both on and off their free list, `empty` those whose every
+ * object is on it (at most keep_empty: a slab that empties beyond that
+ * goes back to the frame allocator, HEP-02). A full slab, no object on its
+ * free list, is on no list. A slab is unlinked before it is freed, and a
+ * new one is linked only once it is formatted and its first objects are
+ * taken (HEP-01: heap.c).
+ *
+ * Lock order: a class lock is a leaf. Nothing is taken under it, no frame
+ * allocator call in particular (a frame allocation may wait for every
+ * CPU's IPI: frame.h). It is taken with interrupts masked.
+ */
+#ifndef KERNEL_MM_SLAB_H
+#define KERNEL_MM_SLAB_H
+
+#include <stdatomic.h>
+
+#include "kernel/mm/heap.h"
+#include "kernel/mm/page.h"
+#include "locks/spinlock.h"
+
+#define SLAB_MAX_ORDER 3u          /* slabs are 1..8 frames */
+#define SLAB_NIL       UINT32_MAX  /* end of a class list */
+#define SLAB_NO_OBJ    UINT16_MAX  /* end of a free list */
+#define SLAB_LARGE     0xffu       /* size_class of a large heap block */
+
+enum obj_state {
+	OBJ_FREE = 0xf7,
+	OBJ_CACHED = 0xca,
+	OBJ_LIVE = 0x1e,
+	OBJ_SEEN = 0x5e, /* heap_validate()'s mark, at quiescence only */
+};
+
+enum slab_list { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY };
+
+struct slab_class {
+	spinlock_t lock;     /* protects the fields marked [l], and the
+				free list, inuse and links of every slab of
+				the class */
+	uint32_t partial;    /* [l] first slab with free and used objects */
+	uint32_t empty;      /* [l] first slab with every object free */
+	uint32_t nr_empty;   /* [l] slabs on the empty list */
+	uint64_t slabs;      /* [l] slabs of the class, published */
+	uint64_t inuse;      /* [l] their objects off free lists: live
+				or cached */
+	/* [I] */
+	uint32_t size;       /* object size */
+	uint32_t objects;    /* objects per slab */
+	uint8_t order;       /* slab order */
+	uint8_t cache_size;  /* a CPU cache's capacity (heap.c) */
+	uint8_t keep_empty;  /* empty slabs kept before giving one back */
+} CACHE_ALIGNED;
+
+extern struct slab_class slab_classes[HEAP_CLASSES];
+
+/* The smallest class for size bytes (1..HEAP_MAX_SMALL). */
+unsigned slab_class_of(size_t size);
+
+/* Reset every class: lists empty, counters zero (boot, heap_fini()). */
+void slab_classes_init(void);
+
+/* ------------------------------------------------------------ objects */
+
+static inline uint8_t *slab_base(const struct page *head)
+{
+	return page_to_virt(head);
+}
+
+static inline uint64_t slab_bytes(const struct slab_class *c)
+{
+	return (uint64_t)PAGE_SIZE << c->order;
+}
+
+static inline void *slab_obj(const struct page *head,
+			     const struct slab_class *c, unsigned i)
+{
+	return slab_base(head) + (uint64_t)i * c->size;
+}
+
+static inline _Atomic uint8_t *slab_state(const struct page *head,
+					  const struct slab_class *c,
+					  unsigned i)
+{
+	return (_Atomic uint8_t *)(slab_base(head) + slab_bytes(c) -
+				   c->objects + i);
+}
+
+static inline uint8_t obj_state(const struct page *head,
+				const struct slab_class *c, unsigned i)
+{
+	return atomic_load_explicit(slab_state(head, c, i),
+				    memory_order_relaxed);
+}
+
+/* Only the object's owner calls this (see the states above). */
+static inline void obj_set_state(const struct page *head,
+				 const struct slab_class *c, unsigned i,
+				 enum obj_state s)
+{
+	atomic_store_explicit(slab_state(head, c, i), (uint8_t)s,
+			      memory_order_relaxed);
+}
+
+/*
+ * The slab that holds object address p, and the object's index: NULL if
+ * p is not in a slab's objects at all; *inside set if p is in an object
+ * but not at its start. For a live object this is exact; for any other
+ * address it only reads descriptors and state bytes.
+ */
+struct page *slab_find(const void *p, unsigned *idx, bool *inside);
+
+/* The head of the PAGE_SLAB block containing frame pfn, or NULL. */
+struct page *slab_head_of(pfn_t pfn);
+
+/* ---------------------------------------------------- a private slab */
+
+/* Make the block at head a slab of class c: every object free. */
+void slab_format(struct page *head, unsigned c);
+
+/*
+ * Take up to n objects off a slab's free list into out (states left to the
+ * caller). Pre: the slab is private to the caller, or the class lock held.
+ */
+unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n);
+
+/* Publish a slab formatted and taken from privately (class lock taken). */
+void slab_publish(struct page *head, unsigned c);
+
+/* ------------------------------------------------- under the class lock */
+
+/*
+ * Up to n free objects of class c for a CPU cache, into out, each made
+ * OBJ_CACHED: partial slabs first, then empty ones. Takes the lock.
+ */
+unsigned slab_refill(unsigned c, void **out, unsigned n);
+
+/*
+ * Return n OBJ_CACHED objects of class c to their slabs (OBJ_FREE). Slabs
+ * that empty beyond keep_empty are unlinked into give[] (room for n): the
+ * caller frees them with slab_give_back(). Returns how many. Takes the
+ * lock.
+ */
+unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
+		    struct page **give);
+
+/*
+ * Unlink up to max empty slabs of class c beyond keep of them, into give.
+ * Takes the lock.
+ */
+unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
+			 unsigned max);
+
+/* Free unlinked empty slabs to the frame allocator. No lock held. */
+void slab_give_back(unsigned c, struct page *const *give, unsigned n);
+
+/* ------------------------------------------------------------- checks */
+
+struct slab_counts {
+	uint64_t slabs, empty, inuse, cached;
+};
+
+/* The class's counters under its lock. */
+void slab_class_counts(unsigned c, struct slab_counts *out);
+
+/*
+ * heap_validate()'s slab half, at quiescence: every slab in the frame
+ * table against its class's lists and counters. cached[c] is the number of
+ * class-c objects the CPU caches hold, each already marked OBJ_SEEN by the
+ * caller (which restores them). Logs the first violation.
+ */
+bool slab_validate(const uint64_t cached[HEAP_CLASSES], uint64_t *large);
+
+#endif /* KERNEL_MM_SLAB_H */
