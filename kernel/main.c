@@ -62,6 +62,7 @@
 #include "kernel/arch/x86_64/trap.h"
 #include "kernel/inject.h"
 #include "kernel/mm/frame.h"
+#include "kernel/mm/heap.h"
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
 
@@ -175,6 +176,8 @@ static void boot_memory(const struct boot_args *a)
 	cfg.cpus = madt.ncpus;
 	if ((e = frame_init(&bm, &map, &cfg)) != E_OK)
 		boot_fail("frame allocator", e);
+	if ((e = heap_init()) != E_OK)
+		boot_fail("heap", e);
 	if ((e = percpu_ist_alloc(&percpu[0])) != E_OK)
 		boot_fail("interrupt stacks", e);
 	frame_get_stats(&st);

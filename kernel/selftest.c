@@ -27,30 +27,12 @@
 #include "kernel/mm/frame.h"
 #include "kernel/mm/scrub.h"
 #include "kernel/selftest.h"
+#include "kernel/selftest_check.h"
+#include "kernel/selftest_heap.h"
 #include "kernel/smp_call.h"
 #include "locks/spinlock.h"
 #include "percpu/pcp.h"
 #include "stress/frame_torture.h"
-
-#define CHECK(cond)                                                     \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			klog("selftest:   check failed: %s (%s)", #cond,  \
-			     HERE);                                     \
-			return false;                                   \
-		}                                                       \
-	} while (0)
-
-/* CHECK for an err_t, naming the error. */
-#define CHECK_ERR(expr, want)                                           \
-	do {                                                            \
-		err_t got_ = (expr);                                    \
-		if (got_ != (want)) {                                   \
-			klog("selftest:   %s returned %s, expected %s (%s)", \
-			     #expr, err_name(got_), err_name(want), HERE); \
-			return false;                                   \
-		}                                                       \
-	} while (0)
 
 static struct selftest_opts opts;
 static uint64_t scratch[MAX_CPUS]; /* per-CPU results of the current test */
@@ -1388,6 +1370,12 @@ static bool test_frame_allocator_whole_at_end(void)
 	return true;
 }
 
+/* The heap's torture runs as long as the frame torture. */
+static bool test_heap_torture(void)
+{
+	return selftest_heap_torture(opts.torture_ms);
+}
+
 /* ------------------------------------------------------------- driver */
 
 struct selftest {
@@ -1427,6 +1415,10 @@ static const struct selftest tests[] = {
 	  test_frame_torture_all_cpus_with_irqs },
 	{ "frame_exhaustion_drains_remote_caches",
 	  test_frame_exhaustion_drains_remote_caches },
+	{ "heap_bad_input_changes_nothing", selftest_heap_bad_input },
+	{ "heap_torture_all_cpus_with_irqs", test_heap_torture },
+	{ "heap_exhaustion_drains_remote_caches",
+	  selftest_heap_exhaustion_drains_remote_caches },
 	{ "frame_allocator_whole_at_end", test_frame_allocator_whole_at_end },
 };
 

@@ -34,6 +34,7 @@ KERNEL_SRCS := \
 	kernel/inject.c \
 	kernel/main.c \
 	kernel/selftest.c \
+	kernel/selftest_heap.c \
 	stress/frame_torture.c \
 	bench/kernel.c \
 	bench/barrier.c \
