@@ -125,7 +125,7 @@ static void nmi_to_cpu1(void *arg)
 	(void)arg;
 	start_line();
 	if (cpu_id() == 0)
-		lapic_send_nmi(percpu[ncpus() > 1 ? 1 : 0].apic_id);
+		lapic_send_nmi(percpu_of(ncpus() > 1 ? 1 : 0)->apic_id);
 	spin_forever();
 }
 

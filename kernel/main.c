@@ -168,7 +168,7 @@ static void boot_memory(const struct boot_args *a)
 	legacy_pic_disable();
 	lapic_set_base(madt.lapic_phys);
 	lapic_enable();
-	percpu[0].apic_id = lapic_id();
+	percpu_of(0)->apic_id = lapic_id();
 	time_calibrate();
 	klog("clocks: TSC %llu MHz, LAPIC timer %llu kHz",
 	     (unsigned long long)(tsc_hz() / 1000000),
@@ -178,7 +178,7 @@ static void boot_memory(const struct boot_args *a)
 		boot_fail("frame allocator", e);
 	if ((e = heap_init()) != E_OK)
 		boot_fail("heap", e);
-	if ((e = percpu_ist_alloc(&percpu[0])) != E_OK)
+	if ((e = percpu_ist_alloc(percpu_of(0))) != E_OK)
 		boot_fail("interrupt stacks", e);
 	frame_get_stats(&st);
 	for (unsigned z = 0; z < ZONE_COUNT; z++)
@@ -415,7 +415,7 @@ static unsigned expected_cpus(const struct boot_args *a)
 
 	for (unsigned i = 0; i < listed; i++)
 		if (madt.apic_id[i] == a->late_apic &&
-		    madt.apic_id[i] != percpu[0].apic_id)
+		    madt.apic_id[i] != percpu_of(0)->apic_id)
 			late++;
 	return listed - late +
 	       (a->fail != NULL && inject_is_selftest_failure(a->fail));
@@ -427,11 +427,11 @@ void kernel_main(uint32_t magic, uint32_t info_pa)
 	struct frame_stats st;
 
 	entry_tsc = rdtsc();
-	percpu_install(&percpu[0], 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
-	percpu[0].stack_lo = (uint64_t)(uintptr_t)boot_stack;
+	percpu_install(percpu_of(0), 0, 0, (uint64_t)(uintptr_t)boot_stack_top);
+	percpu_of(0)->stack_lo = (uint64_t)(uintptr_t)boot_stack;
 	smp_boot_cpu_online();
 	console_init();
-	cpu_tables_init(&percpu[0]);
+	cpu_tables_init(percpu_of(0));
 	klog("kernel: booting (x86-64, multiboot)");
 	log_cpu();
 	cpu_features_init(); /* NXE, PGE...: before the kernel's tables */

@@ -25,6 +25,7 @@
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
 #include "kernel/mm/frame.h"
+#include "kernel/mm/heap.h"
 #include "kernel/mm/scrub.h"
 #include "kernel/selftest.h"
 #include "kernel/selftest_check.h"
@@ -232,7 +233,7 @@ static bool test_idle_wake_not_lost(void)
 
 static uint32_t relax_halts(unsigned c)
 {
-	return __atomic_load_n(&percpu[c].relax_halts, __ATOMIC_RELAXED);
+	return __atomic_load_n(&percpu_of(c)->relax_halts, __ATOMIC_RELAXED);
 }
 
 static bool cpu_1(unsigned cpu, void *arg)
@@ -246,12 +247,12 @@ static bool cpu_1(unsigned cpu, void *arg)
 static void hold_caller(void *arg)
 {
 	unsigned caller = *(const unsigned *)arg;
-	uint32_t r0 = __atomic_load_n(&percpu[caller].relax, __ATOMIC_RELAXED);
+	uint32_t r0 = __atomic_load_n(&percpu_of(caller)->relax, __ATOMIC_RELAXED);
 	uint64_t t0 = rdtsc();
 
 	if (cpu_id() == caller)
 		return;
-	while (__atomic_load_n(&percpu[caller].relax, __ATOMIC_RELAXED) - r0 <
+	while (__atomic_load_n(&percpu_of(caller)->relax, __ATOMIC_RELAXED) - r0 <
 		       RELAX_HALT_EVERY &&
 	       rdtsc() - t0 < tsc_hz() / 200)
 		pause();
@@ -376,7 +377,7 @@ static void report_whoami(void *arg)
 /* Stacks [top - KSTACK_SIZE, top) of CPUs c and d overlap. */
 static bool stacks_overlap(unsigned c, unsigned d)
 {
-	uint64_t tc = percpu[c].stack_top, td = percpu[d].stack_top;
+	uint64_t tc = percpu_of(c)->stack_top, td = percpu_of(d)->stack_top;
 
 	return tc - KSTACK_SIZE < td && td - KSTACK_SIZE < tc;
 }
@@ -393,20 +394,20 @@ static bool test_cpus_distinct(void)
 	for (unsigned c = 0; c < ncpus(); c++) {
 		const struct whoami *w = &whoami[c];
 
-		if (w->area != &percpu[c] || percpu[c].id != c ||
-		    w->lapic != percpu[c].apic_id ||
-		    w->rsp >= percpu[c].stack_top ||
-		    w->rsp < percpu[c].stack_top - KSTACK_SIZE) {
+		if (w->area != percpu_of(c) || percpu_of(c)->id != c ||
+		    w->lapic != percpu_of(c)->apic_id ||
+		    w->rsp >= percpu_of(c)->stack_top ||
+		    w->rsp < percpu_of(c)->stack_top - KSTACK_SIZE) {
 			klog("selftest:   CPU %u: area %p (want %p), APIC id %u "
 			     "(area says %u), rsp %#llx (stack top %#llx)", c,
-			     (const void *)w->area, (void *)&percpu[c],
-			     w->lapic, percpu[c].apic_id,
+			     (const void *)w->area, (void *)percpu_of(c),
+			     w->lapic, percpu_of(c)->apic_id,
 			     (unsigned long long)w->rsp,
-			     (unsigned long long)percpu[c].stack_top);
+			     (unsigned long long)percpu_of(c)->stack_top);
 			return false;
 		}
 		for (unsigned d = 0; d < c; d++) {
-			if (percpu[d].apic_id == percpu[c].apic_id ||
+			if (percpu_of(d)->apic_id == percpu_of(c)->apic_id ||
 			    stacks_overlap(c, d)) {
 				klog("selftest:   CPUs %u and %u share an APIC "
 				     "id or a stack", d, c);
@@ -648,11 +649,15 @@ static bool test_wx_and_guard_pages(void)
 	CHECK(access_at(phys_to_virt(PADDR(lapic_base_phys()))) == rw);
 	CHECK(access_at(boot_stack_guard) == UINT64_MAX);
 	CHECK(access_at(boot_stack) == rw);
-	CHECK(percpu[0].stack_lo == (uint64_t)(uintptr_t)boot_stack);
+	CHECK(percpu_of(0)->stack_lo == (uint64_t)(uintptr_t)boot_stack);
 	for (unsigned c = 0; c < ncpus(); c++) {
-		const struct percpu *p = &percpu[c];
+		const struct percpu *p = percpu_of(c);
 
 		CHECK(c == 0 || guarded(p->stack_top, KSTACK_PAGES));
+		/* An AP's area is a live heap object (the boot CPU's is
+		   static: it predates every allocator). */
+		CHECK(c == 0 || ksize(p) >= sizeof(*p));
+		CHECK(c != 0 || ksize(p) == 0);
 		CHECK(c == 0 || p->stack_lo + KSTACK_PAGES * PAGE_SIZE ==
 					p->stack_top);
 		for (unsigned i = 0; i < IST_COUNT; i++) {

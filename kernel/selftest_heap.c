@@ -145,41 +145,56 @@ static void torture_irq(void)
 	t->irq_ops++;
 }
 
-/* Nothing held, nothing cached, every invariant, no frame kept. */
-static bool heap_back_to_nothing(uint64_t allocated_before)
+/*
+ * What the heap and the frame allocator hold with every cache drained and
+ * every empty slab returned: what the kernel keeps for good (the APs'
+ * per-CPU areas are heap objects).
+ */
+struct baseline {
+	struct heap_stats heap;
+	uint64_t frames;
+};
+
+static void settle(struct baseline *b)
 {
-	struct heap_stats st;
 	struct frame_stats fs;
 
 	(void)heap_reclaim();
 	pcp_drain_all();
-	CHECK(heap_validate());
-	heap_get_stats(&st);
-	for (unsigned c = 0; c < HEAP_CLASSES; c++)
-		CHECK(st.cls[c].in_use == 0 && st.cls[c].slabs == 0);
-	CHECK(st.large_blocks == 0 && st.bytes == 0);
-	CHECK(st.poison_errors == 0);
+	heap_get_stats(&b->heap);
 	frame_get_stats(&fs);
-	if (fs.allocated != allocated_before)
+	b->frames = fs.allocated;
+}
+
+/* Back to the baseline: nothing more held, every invariant intact. */
+static bool back_to(const struct baseline *before)
+{
+	struct baseline now;
+
+	settle(&now);
+	CHECK(heap_validate());
+	for (unsigned c = 0; c < HEAP_CLASSES; c++)
+		CHECK(now.heap.cls[c].in_use == before->heap.cls[c].in_use &&
+		      now.heap.cls[c].slabs == before->heap.cls[c].slabs);
+	CHECK(now.heap.large_blocks == before->heap.large_blocks);
+	CHECK(now.heap.bytes == before->heap.bytes);
+	CHECK(now.heap.poison_errors == 0);
+	if (now.frames != before->frames)
 		klog("selftest:   %llu frames allocated, %llu before",
-		     (unsigned long long)fs.allocated,
-		     (unsigned long long)allocated_before);
-	CHECK(fs.allocated == allocated_before);
+		     (unsigned long long)now.frames,
+		     (unsigned long long)before->frames);
+	CHECK(now.frames == before->frames);
 	return true;
 }
 
 bool selftest_heap_torture(uint64_t run_ms)
 {
-	struct frame_stats fs;
+	struct baseline before;
 	struct heap_stats st;
-	uint64_t ops = 0, irq_ops = 0, nulls_before;
+	uint64_t ops = 0, irq_ops = 0;
 	uint32_t failures = 0;
 
-	(void)heap_reclaim(); /* what earlier tests left cached */
-	pcp_drain_all();
-	frame_get_stats(&fs);
-	heap_get_stats(&st);
-	nulls_before = st.nulls;
+	settle(&before); /* also what earlier tests left cached */
 	memset(cpus, 0, sizeof(cpus));
 	for (unsigned c = 0; c < MAX_CPUS; c++)
 		cpus[c].rng = (rdtsc() ^ (uint64_t)c << 32) | 1;
@@ -206,9 +221,9 @@ bool selftest_heap_torture(uint64_t run_ms)
 	     (unsigned long long)st.rescues, (unsigned long long)st.reclaims,
 	     (unsigned long long)st.reserve_used, failures);
 	CHECK(failures == 0);
-	CHECK(st.nulls == nulls_before); /* memory was plentiful */
+	CHECK(st.nulls == before.heap.nulls); /* memory was plentiful */
 	CHECK(ops > 0 && irq_ops > 0);
-	return heap_back_to_nothing(fs.allocated);
+	return back_to(&before);
 }
 
 /* --------------------------------------------------------- bad input */
@@ -283,15 +298,13 @@ static void *chain_pop(void **head)
 
 bool selftest_heap_exhaustion_drains_remote_caches(void)
 {
+	struct baseline before;
 	struct heap_stats st;
-	struct frame_stats fs;
 	struct frame_result r;
 	void *frames = NULL, *objs = NULL, *p;
 	uint64_t cached, got = 0;
 
-	pcp_drain_all();
-	(void)heap_reclaim();
-	frame_get_stats(&fs);
+	settle(&before);
 	memset(cpus, 0, sizeof(cpus));
 	smp_run_all(park_in_cache, NULL);
 	for (unsigned c = 0; c < ncpus(); c++)
@@ -317,5 +330,5 @@ bool selftest_heap_exhaustion_drains_remote_caches(void)
 		CHECK_ERR(frame_free(pa_to_pfn(virt_to_phys(chain_pop(&frames))),
 				     0),
 			  E_OK);
-	return heap_back_to_nothing(fs.allocated);
+	return back_to(&before);
 }

@@ -118,7 +118,7 @@ static void stop_others(void)
 	for (unsigned c = 0; c < n; c++) {
 		if (c == me || !cpu_online(c))
 			continue;
-		lapic_send_nmi(percpu[c].apic_id);
+		lapic_send_nmi(percpu_of(c)->apic_id);
 		stop_sent++;
 	}
 	t0 = rdtsc();

@@ -9,7 +9,8 @@
 #include "kernel/arch/x86_64/percpu.h"
 #include "kernel/arch/x86_64/trap.h"
 
-struct percpu percpu[CONFIG_MAX_CPUS];
+static struct percpu boot_area;
+struct percpu *percpu_area[CONFIG_MAX_CPUS] = { &boot_area };
 
 /* The boot CPU's IST stacks until frames exist (percpu_ist_alloc). */
 static uint8_t early_ist[IST_COUNT][4096] __attribute__((aligned(16)));

@@ -81,7 +81,19 @@ struct percpu {
 	struct idt_entry idt[256] CACHE_ALIGNED; /* [I] */
 } CACHE_ALIGNED;
 
-extern struct percpu percpu[CONFIG_MAX_CPUS];
+/*
+ * Every CPU's area, by CPU id. The boot CPU's is static: it is needed
+ * before any allocator exists. An AP's comes from the heap when smp.c
+ * makes its slot, and is stored here when the AP claims its id, before
+ * the release store that makes it ONLINE: read another CPU's entry only
+ * once that CPU is known to be online.
+ */
+extern struct percpu *percpu_area[CONFIG_MAX_CPUS];
+
+static inline struct percpu *percpu_of(unsigned cpu)
+{
+	return percpu_area[cpu];
+}
 
 /* This CPU's area. Pre: its GS base is set. */
 static inline struct percpu *this_cpu(void)

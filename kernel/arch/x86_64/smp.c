@@ -41,7 +41,7 @@
  *    order would spin, and under TCG 63 spinning vCPUs on 2 host cores
  *    starved the ones still starting (measured: 63 APs up in ~5 ms with
  *    no waiting, 200-800 ms when each waited for the boot CPU's go-ahead
- *    in MADT order). percpu[c].apic_id says which CPU is which.
+ *    in MADT order). percpu_of(c)->apic_id says which CPU is which.
  *  - Publication: the boot CPU fills slots, table and trampoline with
  *    plain stores before the INIT and startup IPIs (uncached ICR writes,
  *    which x86 orders after every earlier store), and an AP reads them
@@ -74,6 +74,7 @@
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
+#include "kernel/mm/heap.h"
 
 #define VECTOR_WAKE 0x22
 #define AP_ONLINE_TIMEOUT_MS 10000 /* from claim to online: nothing to wait for */
@@ -88,7 +89,7 @@ extern char boot_pml4[];
 enum ap_state {
 	AP_WAITING = 1, /* startup IPIs sent; the AP has not claimed the slot */
 	AP_CLAIMED,     /* the AP won the slot: it takes an id, sets up */
-	AP_ONLINE,      /* the AP runs on percpu[cpu], in ap_idle() */
+	AP_ONLINE,      /* the AP runs on percpu_of(cpu), in ap_idle() */
 	AP_RETIRED,     /* the boot CPU gave up on it: never used again */
 	AP_PARKED,      /* the AP came late, saw RETIRED, halted for good */
 };
@@ -99,6 +100,7 @@ enum ap_state {
  */
 struct ap_slot {
 	struct cpu_stacks stacks; /* [B] guard-paged, never freed */
+	struct percpu *area;      /* [B] from the heap; freed if RETIRED */
 	uint32_t apic_id;         /* [B] the MADT's id for it */
 	uint32_t cpu;             /* its CPU id: the AP's, once CLAIMED */
 	bool late;                /* [B] injection: see smp_inject_late_ap */
@@ -135,7 +137,7 @@ bool ipi_call(unsigned cpu)
 {
 	if (!cpu_online(cpu))
 		return false;
-	lapic_send_ipi(percpu[cpu].apic_id, VECTOR_CALL);
+	lapic_send_ipi(percpu_of(cpu)->apic_id, VECTOR_CALL);
 	return true;
 }
 
@@ -199,7 +201,7 @@ bool smp_idle_race_arm(void)
 	atomic_store(&race_abort, false);
 	atomic_store(&race_armed, true);
 	for (unsigned c = 1; c <= others; c++) /* go round the loop once */
-		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
+		lapic_send_ipi(percpu_of(c)->apic_id, VECTOR_WAKE);
 	/* 10 s: 63 holding vCPUs spin on 2 host cores under TCG. */
 	while (atomic_load(&race_held) < others && rdtsc() - t0 < 10 * tsc_hz())
 		pause();
@@ -300,7 +302,8 @@ static NORETURN void ap_entry(struct ap_slot *s)
 				      memory_order_release);
 		ap_halt();
 	}
-	p = &percpu[ap_take_id(s)];
+	p = s->area;
+	percpu_area[ap_take_id(s)] = p;
 	percpu_set_stacks(p, &s->stacks);
 	percpu_install(p, s->cpu, s->apic_id, s->stacks.top);
 	/* The trampoline called in with the stack aligned as the ABI says. */
@@ -342,6 +345,13 @@ static unsigned fill_slots(const struct acpi_madt_info *madt)
 			klog("smp: no stacks for the CPU with APIC id %u: %s",
 			     id, err_name(e));
 			continue;
+		}
+		s->area = kmalloc_aligned(sizeof(*s->area), CACHELINE,
+					  KM_ZERO);
+		if (s->area == NULL) {
+			klog("smp: no per-CPU area for the CPU with APIC id "
+			     "%u", id);
+			continue; /* its stacks stay: they are never freed */
 		}
 		s->apic_id = id;
 		s->cpu = UINT32_MAX;
@@ -413,6 +423,10 @@ static unsigned retire_late(unsigned n)
 				   "left unparked (injection)");
 		if (inject_park)
 			lapic_send_init(s->apic_id);
+		/* An AP that comes now sees RETIRED before it touches it. */
+		if (kfree(s->area) != E_OK)
+			panic("smp: a retired slot's area was not the heap's");
+		s->area = NULL;
 	}
 	return claimed;
 }
@@ -534,7 +548,7 @@ void smp_run_all(void (*fn)(void *arg), void *arg)
 	/* Release: fn and arg are visible to whoever sees the new gen. */
 	gen = atomic_fetch_add_explicit(&work_gen, 1, memory_order_release) + 1;
 	for (unsigned c = 1; c <= others; c++)
-		lapic_send_ipi(percpu[c].apic_id, VECTOR_WAKE);
+		lapic_send_ipi(percpu_of(c)->apic_id, VECTOR_WAKE);
 	atomic_store_explicit(&wakes_sent, gen, memory_order_release);
 	fn(arg);
 	/* cpu_relax(): the work is long, and an AP sends nothing when done. */

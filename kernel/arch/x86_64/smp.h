@@ -17,7 +17,7 @@
  * (INIT to each, 10 ms, then startup IPIs to each, through the
  * trampoline), each on its own stack with its own GDT, TSS, IDT, LAPIC
  * timer (hz ticks a second) and per-CPU caches. CPU ids are dense, in
- * the order the APs arrived (percpu[c].apic_id says which is which); an
+ * the order the APs arrived (percpu_of(c)->apic_id says which is which); an
  * AP that does not arrive within AP_ARRIVE_TIMEOUT_MS is reported, parked
  * with INIT, and its slot and stack are never used by another CPU.
  * Returns how many came up.

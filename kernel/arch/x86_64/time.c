@@ -122,5 +122,5 @@ void timer_set_hook(void (*fn)(void))
 
 uint64_t timer_ticks(unsigned cpu)
 {
-	return __atomic_load_n(&percpu[cpu].ticks, __ATOMIC_RELAXED);
+	return __atomic_load_n(&percpu_of(cpu)->ticks, __ATOMIC_RELAXED);
 }
