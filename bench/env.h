@@ -83,6 +83,45 @@ bool bench_env_fini(void);
 bool bench_env_irq_start(void (*irq)(void), uint64_t period_ns);
 void bench_env_irq_stop(void);
 
+/*
+ * Environments beyond the frame allocator's configurations. A host-only
+ * file linked into a harness registers one with BENCH_ENV(); its name is
+ * then a configuration that cases may list (bench_env_config_known(),
+ * bench_env_boot()). The frame suite's binary links none, so it never
+ * depends on what they boot (bench/heap/env.c: the kernel heap, and the
+ * process's malloc).
+ *
+ * Booting one boots the frame allocator in configuration frame_config,
+ * then calls boot() (NULL: nothing more). Before the next boot, and at
+ * bench_env_fini(), check() says whether the runs since left it
+ * consistent (having said what is wrong on stderr), then fini() tears it
+ * down (NULL: nothing to do) before the frame allocator goes.
+ * frames_balance: the frame allocator must have as many frames
+ * allocated after the runs as right after boot() (false where the booted
+ * layer keeps frames it does not give back between runs: the heap's
+ * slabs and per-CPU caches).
+ */
+struct bench_env {
+	const char *name;
+	const char *frame_config;
+	bool (*boot)(void);
+	bool (*check)(void);
+	void (*fini)(void);
+	bool frames_balance;
+};
+
+#define BENCH_ENV(e)                                                        \
+	static const struct bench_env *const bench_env_ptr_##e               \
+	__attribute__((used, section("bench_envs"), aligned(sizeof(void *)))) = &(e)
+
+/*
+ * The file of the shared object that defines the malloc() this process
+ * calls (glibc's libc.so.6 unless a library that replaces it is linked or
+ * preloaded), or "unknown". The heap suite checks it: a baseline named
+ * glibc must really be glibc's malloc.
+ */
+const char *bench_env_malloc_lib(void);
+
 /* The platform's cycles() and a monotonic clock in ns, for calibration. */
 uint64_t bench_env_cycles(void);
 uint64_t bench_env_now_ns(void);
