@@ -88,25 +88,23 @@ void bench_env_irq_stop(void);
  * file linked into a harness registers one with BENCH_ENV(); its name is
  * then a configuration that cases may list (bench_env_config_known(),
  * bench_env_boot()). The frame suite's binary links none, so it never
- * depends on what they boot (bench/heap/env.c: the kernel heap, and the
- * process's malloc).
+ * depends on what they register (bench/heap/kmalloc.c: the kernel heap;
+ * bench/heap/malloc.c: the process's malloc).
  *
- * Booting one boots the frame allocator in configuration frame_config,
- * then calls boot() (NULL: nothing more). Before the next boot, and at
- * bench_env_fini(), check() says whether the runs since left it
- * consistent (having said what is wrong on stderr), then fini() tears it
- * down (NULL: nothing to do) before the frame allocator goes.
+ * Booting one boots the memory system as a frame configuration does
+ * (host_mm_boot(): the frame allocator in configuration frame_config,
+ * and the heap on it). Before the next boot, and at bench_env_fini(),
+ * check() (NULL: nothing more to check) says whether the runs since left
+ * it consistent, having said what is wrong on stderr if not.
  * frames_balance: the frame allocator must have as many frames
- * allocated after the runs as right after boot() (false where the booted
- * layer keeps frames it does not give back between runs: the heap's
- * slabs and per-CPU caches).
+ * allocated after the runs as right after the boot (false where a layer
+ * keeps frames it does not give back between runs: the heap's empty
+ * slabs and reserves).
  */
 struct bench_env {
 	const char *name;
 	const char *frame_config;
-	bool (*boot)(void);
 	bool (*check)(void);
-	void (*fini)(void);
 	bool frames_balance;
 };
 

@@ -160,13 +160,11 @@ static bool check_booted(void)
 	return true;
 }
 
-/* Tear down what is booted (its environment first), checked or not. */
+/* Tear down what is booted, checked or not. */
 static void shutdown_booted(void)
 {
 	if (booted == NULL)
 		return;
-	if (booted_env != NULL && booted_env->fini != NULL)
-		booted_env->fini();
 	host_mm_shutdown();
 	booted = NULL;
 	booted_env = NULL;
@@ -192,12 +190,6 @@ bool bench_env_boot(const char *name)
 		return false;
 	}
 	booted = name;
-	if (env != NULL && env->boot != NULL && !env->boot()) {
-		fprintf(stderr, "bench: cannot boot environment %s\n", name);
-		host_mm_shutdown();
-		booted = NULL;
-		return false;
-	}
 	booted_env = env;
 	booted_allocated = allocated_now();
 	return true;

@@ -2,9 +2,9 @@
 /*
  * The heap suite on the process's malloc()/free(), in environment
  * "malloc" (BENCH_ENV, bench/env.h). Host only. The environment boots the
- * frame allocator (full) only because every run's CPUs use it (leaving
- * drains its page caches); nothing here allocates frames, so they must
- * balance.
+ * memory system as configuration full does (frame allocator and kernel
+ * heap) only because every run's CPUs use it (leaving drains their
+ * caches); nothing here allocates frames, so they must balance.
  *
  * Which malloc that is, is decided at link time, one binary per library
  * (mk/bench_heap.mk: glibc, jemalloc, mimalloc), and checked at run time:
