@@ -39,6 +39,14 @@ $(HEAP_BENCH_DIR)/bench-%: $(HEAP_BENCH_OBJS) build/bench/libhost.a
 	$(Q)$(CXX_bench) $(LDFLAGS_bench) -pthread -o $@ \
 		-Wl,--no-as-needed $(HEAP_LIB_$*) $^ $(BENCH_LDLIBS)
 
+# The heap binary with a case that leaks on purpose (tests/bench_heap_leak.c):
+# the smoke test expects its run to fail with the kmalloc environment's report.
+HEAP_LEAK_BIN := $(HEAP_BENCH_DIR)/bench-leak
+$(HEAP_LEAK_BIN): $(HEAP_BENCH_OBJS) build/bench/tests/bench_heap_leak.o build/bench/libhost.a
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CXX_bench) $(LDFLAGS_bench) -pthread -o $@ $^ $(BENCH_LDLIBS)
+
 ROUNDS ?= 5
 THREADS ?= 1,2,8
 MIN_TIME ?= 0.2
@@ -73,10 +81,11 @@ bench-heap: deps
 
 ## bench-heap-smoke: every heap case, size and backend once, briefly, checked; bad arguments refused (part of make test)
 bench-heap-smoke: deps
-	@$(MAKE) --no-print-directory build-bench-heap
+	@$(MAKE) --no-print-directory build-bench-heap $(HEAP_LEAK_BIN)
 	@mkdir -p $(HEAP_SMOKE_DIR)
 	$(call bench_heap_run,$(HEAP_SMOKE_DIR),1,$(HEAP_SMOKE_THREADS),0.005,$(HEAP_ALL_CASES),$(HEAP_ALL_SIZES),--lat-every 1) \
 		> $(HEAP_SMOKE_DIR)/progress.log || { cat $(HEAP_SMOKE_DIR)/progress.log; exit 1; }
-	@# Each binary's malloc is its library, and a preloaded one is seen.
+	@# Each binary's malloc is its library, and a preloaded one is seen;
+	@# a kmalloc case that leaks fails its run.
 	HEAP_BENCH_DIR=$(HEAP_BENCH_DIR) /usr/bin/python3 -m unittest discover -s tools -p 'test_bench_heap_bins.py'
 	@echo "bench-heap-smoke: every heap case ran on every backend, each on its own malloc ($(HEAP_SMOKE_DIR)/)"

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The heap suite's three binaries (make build-bench-heap): each one's malloc
 is the library it is named after, and the check that says so would see a
-replacement (bench-heap-smoke runs this after its run; a few seconds).
+replacement; and a kmalloc case that leaks fails its run (bench-leak:
+tests/bench_heap_leak.c). bench-heap-smoke runs this after its run; a few
+seconds.
 
   HEAP_BENCH_DIR=build/bench/heap /usr/bin/python3 -m unittest discover \\
       -s tools -p 'test_bench_heap_bins.py'
@@ -65,6 +67,19 @@ class MallocLibTest(unittest.TestCase):
 		self.assertIsNotNone(path, "libjemalloc.so.2 not found by ldconfig")
 		doc = run("glibc", env={"LD_PRELOAD": path})
 		self.assertEqual(os.path.basename(doc["context"]["malloc_lib"]), LIBS["jemalloc"])
+
+	def test_a_kmalloc_case_that_leaks_fails(self):
+		# heap/leak (tests/bench_heap_leak.c) keeps one object a run: the
+		# kmalloc environment's check before the next boot, or at the end,
+		# must fail the run, whichever comes first.
+		self.assertTrue(os.access(binary("leak"), os.X_OK),
+				f"{binary('leak')} not built (make {os.path.relpath(binary('leak'), ROOT)})")
+		for order in ("leak|repeat", "repeat|leak"):
+			p = subprocess.run([binary("leak"), f"--benchmark_filter=^heap/({order})/kmalloc/"
+					    "size:64/", "--benchmark_min_time=0.001", "--bench_threads=1"],
+					   capture_output=True, text=True, timeout=60)
+			self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+			self.assertRegex(p.stderr, r"kmalloc: the last benchmark leaked [1-9][0-9]* objects")
 
 	def test_bad_arguments_refused(self):
 		for lib in LIBS:
