@@ -31,6 +31,7 @@ medians, for the closing note; nothing asserts them.
 
 import json
 import math
+import os
 import statistics
 
 BACKENDS = ("heap", "glibc", "jemalloc", "mimalloc")
@@ -40,6 +41,9 @@ CASE_TITLES = {"repeat": "repeat (allocate one, free it)",
 	       "pc": "producer/consumer (freed by another thread)"}
 CONTEXT_KEYS = ("head", "machine", "date", "threads", "rounds", "command")
 FAST_PATH_SIZE = 64
+FILE = "heap.json"
+NO_DATA = ("No heap comparison yet: there is no `results/heap.json`. Run `make bench-heap` "
+	   "(on a quiet machine), then `make results`.")
 
 
 class HeapError(Exception):
@@ -114,6 +118,12 @@ def load(path):
 	except json.JSONDecodeError as e:
 		raise HeapError(f"{path}: not JSON: {e}") from None
 	return check(doc, path)
+
+
+def load_dir(results_dir):
+	"""results_dir's heap.json, checked, or None if there is none."""
+	path = os.path.join(results_dir, FILE)
+	return load(path) if os.path.exists(path) else None
 
 
 # --- statistics --------------------------------------------------------------
@@ -236,3 +246,8 @@ def markdown(doc, level=2):
 	if t:
 		out += ["", f"{h}# Issue 12's targets (on these medians; not asserted)", "", t]
 	return "\n".join(out) + "\n"
+
+
+def section(doc):
+	"""RESULTS.md's generated heap section: the file's tables, or why there are none."""
+	return NO_DATA if doc is None else markdown(doc, level=3).rstrip()

@@ -15,6 +15,8 @@ import unittest
 import unittest.mock
 
 import heap
+import plot
+import results
 
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOOLS)
@@ -167,6 +169,53 @@ class CheckTest(unittest.TestCase):
 			with open(p, "w") as f:
 				json.dump(fixture(), f)
 			self.assertEqual(heap.load(p)["context"]["head"], "1a2b3c4")
+
+
+# --- RESULTS.md ------------------------------------------------------------------
+
+TEMPLATE = """# R
+
+<!-- generated: heap -->
+old
+<!-- end -->
+Prose.
+"""
+
+
+class ResultsSectionTest(unittest.TestCase):
+	def test_tables_and_targets(self):
+		text = results.fill(TEMPLATE, [], heap=fixture())
+		self.assertNotIn("old", text)
+		self.assertIn("### Kernel heap against glibc, jemalloc and mimalloc: `1a2b3c4`", text)
+		self.assertIn("#### repeat (allocate one, free it)", text)
+		self.assertIn("#### Issue 12's targets", text)
+		self.assertTrue(text.endswith("<!-- end -->\nProse.\n"))
+		self.assertEqual(results.fill(text, [], heap=fixture()), text)
+
+	def test_no_heap_comparison_says_so(self):
+		self.assertIn(heap.NO_DATA, results.fill(TEMPLATE, []))
+
+	def test_make_results_reads_the_file(self):
+		with tempfile.TemporaryDirectory() as tmp:
+			md = os.path.join(tmp, "R.md")
+			with open(md, "w") as f:
+				f.write(TEMPLATE)
+			with unittest.mock.patch("sys.stdout", io.StringIO()):
+				self.assertEqual(plot.main(["results", "--results", tmp, "--file", md]), 0)
+			with open(md) as f:
+				self.assertIn(heap.NO_DATA, f.read())
+			with open(os.path.join(tmp, "heap.json"), "w") as f:
+				json.dump(fixture(), f)
+			with unittest.mock.patch("sys.stdout", io.StringIO()):
+				self.assertEqual(plot.main(["results", "--results", tmp, "--file", md]), 0)
+			with open(md) as f:
+				self.assertIn("| 64 | 1 | 5.00 (4.00–100.0) |", f.read())
+			with open(os.path.join(tmp, "heap.json"), "w") as f:
+				f.write("{")
+			with unittest.mock.patch("sys.stdout", io.StringIO()), \
+			     unittest.mock.patch("sys.stderr", io.StringIO()) as err:
+				self.assertEqual(plot.main(["results", "--results", tmp, "--file", md]), 1)
+			self.assertIn("heap.json: not JSON", err.getvalue())
 
 
 # --- the runner ----------------------------------------------------------------
