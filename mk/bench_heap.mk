@@ -63,11 +63,12 @@ HEAP_OUT ?= results
 HEAP_SMOKE_DIR := build/bench/heap-smoke
 HEAP_SMOKE_THREADS := 1,2
 
-# $(call bench_heap_run,OUT_DIR,ROUNDS,THREADS,MIN_TIME,CASES,SIZES,EXTRA)
+# $(call bench_heap_run,OUT_DIR,WORK_DIR,ROUNDS,THREADS,MIN_TIME,CASES,SIZES,EXTRA):
+# each round's JSON into WORK_DIR, the results into OUT_DIR.
 bench_heap_run = /usr/bin/python3 tools/bench_heap.py \
 	$(foreach m,$(HEAP_MALLOCS),--$(m)-bin $(HEAP_BENCH_DIR)/bench-$(m)) \
-	--rounds $(2) --threads $(3) --min-time $(4) --cases "$(5)" --sizes "$(6)" \
-	--out-dir $(1) --work-dir $(1)/runs $(7)
+	--rounds $(3) --threads $(4) --min-time $(5) --cases "$(6)" --sizes "$(7)" \
+	--out-dir $(1) --work-dir $(2) $(8)
 
 .PHONY: bench-heap bench-heap-smoke build-bench-heap
 build-bench-heap: $(HEAP_BENCH_BINS)
@@ -76,14 +77,14 @@ build-bench-heap: $(HEAP_BENCH_BINS)
 bench-heap: deps
 	@$(MAKE) --no-print-directory build-bench-heap
 	@mkdir -p $(HEAP_OUT)
-	$(call bench_heap_run,$(HEAP_OUT),$(ROUNDS),$(THREADS),$(MIN_TIME),$(CASES),$(SIZES),\
+	$(call bench_heap_run,$(HEAP_OUT),$(HEAP_BENCH_DIR)/runs,$(ROUNDS),$(THREADS),$(MIN_TIME),$(CASES),$(SIZES),\
 		--command "make bench-heap ROUNDS=$(ROUNDS) THREADS=$(THREADS) MIN_TIME=$(MIN_TIME) CASES='$(CASES)' SIZES='$(SIZES)'")
 
 ## bench-heap-smoke: every heap case, size and backend once, briefly, checked; bad arguments refused (part of make test)
 bench-heap-smoke: deps
 	@$(MAKE) --no-print-directory build-bench-heap $(HEAP_LEAK_BIN)
 	@mkdir -p $(HEAP_SMOKE_DIR)
-	$(call bench_heap_run,$(HEAP_SMOKE_DIR),1,$(HEAP_SMOKE_THREADS),0.005,$(HEAP_ALL_CASES),$(HEAP_ALL_SIZES),--lat-every 1) \
+	$(call bench_heap_run,$(HEAP_SMOKE_DIR),$(HEAP_SMOKE_DIR)/runs,1,$(HEAP_SMOKE_THREADS),0.005,$(HEAP_ALL_CASES),$(HEAP_ALL_SIZES),--lat-every 1) \
 		> $(HEAP_SMOKE_DIR)/progress.log || { cat $(HEAP_SMOKE_DIR)/progress.log; exit 1; }
 	@# Each binary's malloc is its library, and a preloaded one is seen;
 	@# a kmalloc case that leaks fails its run.
