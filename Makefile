@@ -21,6 +21,7 @@ include mk/stress.mk
 include mk/verify.mk
 include mk/bench.mk
 include mk/compare.mk
+include mk/bench_heap.mk
 include mk/plot.mk
 include mk/kernel.mk
 include mk/mutants.mk
@@ -36,13 +37,14 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, kernel boots, short stress runs, the model, benchmark smoke runs, mutants
+## test: unit tests in every variant, kernel boots, short stress runs, the model, benchmark smoke runs (frame and heap), mutants
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory stress-short
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory bench-heap-smoke
 	$(MAKE) --no-print-directory bench-qemu-smoke
 	$(MAKE) --no-print-directory test-bench-qemu
 	$(MAKE) --no-print-directory test-plot

@@ -23,8 +23,9 @@
  * --benchmark_out_format=json) with the context keys commit (environment
  * variable BENCH_COMMIT), accel, host_cpus, machine, cycles_per_ns,
  * cycles_read_ns, bench_threads, lat_every, ram_mib (the machine's RAM:
- * --bench_ram_gib, or the default) and ram_set_by ("--bench_ram_gib" or
- * "default"); on stdout one progress line per finished benchmark.
+ * --bench_ram_gib, or the default), ram_set_by ("--bench_ram_gib" or
+ * "default") and malloc_lib (the file that defines this process's
+ * malloc); on stdout one progress line per finished benchmark.
  * Exit status 1 if any run failed (bench_error, an environment failure),
  * 2 for bad arguments.
  */
@@ -508,6 +509,9 @@ void add_context(void)
 		threads += (threads.empty() ? "" : ",") + std::to_string(t);
 	benchmark::AddCustomContext("bench_threads", threads);
 	benchmark::AddCustomContext("lat_every", std::to_string(lat_every));
+	/* Whose malloc this process runs (the heap suite's baselines are
+	   one binary per malloc library: bench/heap/malloc.c). */
+	benchmark::AddCustomContext("malloc_lib", bench_env_malloc_lib());
 	/* Which arena a figure is of: the upper-order maps, and so the
 	   buddy's contention, grow with it (issue 11 compares 1 and 20 GiB). */
 	benchmark::AddCustomContext("ram_mib",

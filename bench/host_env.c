@@ -5,7 +5,9 @@
  * booted the way the kernel boots it (host_mm_boot), a CPU's timer
  * interrupt is its thread's POSIX timer signal.
  */
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,9 +28,11 @@
 
 /*
  * [thread 0 of a run] the configuration booted now (a case's string; NULL:
- * none), and what it had allocated then
+ * none), the environment it names if it is no frame configuration (NULL:
+ * a frame configuration), and what the frame allocator had allocated then
  */
 static const char *booted;
+static const struct bench_env *booted_env;
 static uint64_t booted_allocated;
 static uint64_t ram_bytes;
 static unsigned cache_cpus;
@@ -38,11 +42,28 @@ static unsigned cache_cpus;
    cause. */
 static void (*_Atomic irq_fn)(void);
 
+/*
+ * The environments linked in (BENCH_ENV). Weak: a binary that links none
+ * has no such section, and then both are NULL.
+ */
+extern const struct bench_env *const __start_bench_envs[] __attribute__((weak));
+extern const struct bench_env *const __stop_bench_envs[] __attribute__((weak));
+
+static const struct bench_env *env_named(const char *name)
+{
+	for (const struct bench_env *const *e = __start_bench_envs;
+	     e < __stop_bench_envs; e++)
+		if (strcmp((*e)->name, name) == 0)
+			return *e;
+	return NULL;
+}
+
 bool bench_env_config_known(const char *config)
 {
 	struct frame_config cfg;
 
-	return frame_config_named(config, strlen(config), &cfg) == E_OK;
+	return frame_config_named(config, strlen(config), &cfg) == E_OK ||
+	       env_named(config) != NULL;
 }
 
 static void timer_irq(unsigned vector)
@@ -120,13 +141,17 @@ static bool check_booted(void)
 
 	if (booted == NULL)
 		return true;
+	if (booted_env != NULL && booted_env->check != NULL &&
+	    !booted_env->check())
+		return false;
 	if (!frame_validate()) {
 		fprintf(stderr, "bench: %s: the allocator is inconsistent "
 			"after the last benchmark's runs\n", booted);
 		return false;
 	}
 	now = allocated_now();
-	if (now != booted_allocated) {
+	if ((booted_env == NULL || booted_env->frames_balance) &&
+	    now != booted_allocated) {
 		fprintf(stderr, "bench: %s: the last benchmark leaked %lld "
 			"frames\n", booted,
 			(long long)(now - booted_allocated));
@@ -135,26 +160,37 @@ static bool check_booted(void)
 	return true;
 }
 
+/* Tear down what is booted, checked or not. */
+static void shutdown_booted(void)
+{
+	if (booted == NULL)
+		return;
+	host_mm_shutdown();
+	booted = NULL;
+	booted_env = NULL;
+}
+
 bool bench_env_boot(const char *name)
 {
+	const struct bench_env *env = env_named(name);
+	const char *frame_name = env != NULL ? env->frame_config : name;
 	struct frame_config cfg;
 
-	if (frame_config_named(name, strlen(name), &cfg) != E_OK) {
+	if (frame_config_named(frame_name, strlen(frame_name), &cfg) != E_OK) {
 		fprintf(stderr, "bench: unknown configuration %s (known: "
-			FRAME_CONFIG_NAMES ")\n", name);
+			FRAME_CONFIG_NAMES ")\n", frame_name);
 		return false;
 	}
 	if (!check_booted())
 		return false;
-	if (booted != NULL)
-		host_mm_shutdown();
-	booted = NULL;
+	shutdown_booted();
 	cfg.cpus = cache_cpus;
 	if (host_mm_boot(ram_bytes, &cfg) != E_OK) {
 		fprintf(stderr, "bench: cannot boot configuration %s\n", name);
 		return false;
 	}
 	booted = name;
+	booted_env = env;
 	booted_allocated = allocated_now();
 	return true;
 }
@@ -168,8 +204,7 @@ bool bench_env_fini(void)
 	if (host_cpu_register() < 0)
 		return false;
 	ok = check_booted();
-	host_mm_shutdown();
-	booted = NULL;
+	shutdown_booted();
 	host_cpu_unregister();
 	return ok;
 }
@@ -185,6 +220,18 @@ bool bench_env_irq_start(void (*irq)(void), uint64_t period_ns)
 void bench_env_irq_stop(void)
 {
 	host_timer_stop();
+}
+
+const char *bench_env_malloc_lib(void)
+{
+	/* Through a volatile pointer: the address the dynamic linker bound,
+	   not one the compiler might fold for a builtin it knows. */
+	void *(*volatile fn)(size_t) = malloc;
+	Dl_info info;
+
+	if (dladdr((void *)fn, &info) == 0 || info.dli_fname == NULL)
+		return "unknown";
+	return info.dli_fname;
 }
 
 uint64_t bench_env_cycles(void)

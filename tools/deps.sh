@@ -10,6 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	make gcc g++ clang libclang-rt-14-dev binutils   # compilers, sanitizer runtimes
 	libck-dev liburcu-dev libcmocka-dev libbenchmark-dev
+	libjemalloc-dev libmimalloc-dev                   # make bench-heap's baselines
 	qemu-system-x86                                   # the kernel runs here
 	spin                                              # model checking (make verify)
 	python3 python3-matplotlib                        # tools/plot

@@ -6,7 +6,8 @@
   tools/plot/plot.py results [--results DIR] [--plots DIR] [--file RESULTS.md]
 
 Reads DIR/host-*.json (Google Benchmark) and DIR/qemu-*.json (the kernel's
-suite); `results` also DIR/compare-*g.json (make bench-compare). `plots`
+suite); `results` also DIR/compare-*g.json (make bench-compare) and
+DIR/heap.json (make bench-heap). `plots`
 writes PNGs into --out (default results/plots), one line per file.
 `results` rewrites the generated sections of --file and nothing else.
 A malformed results file stops both with its name and the entry (exit 1).
@@ -18,6 +19,7 @@ import os
 import sys
 
 import compare
+import heap
 import loader
 import plots
 import results
@@ -53,13 +55,18 @@ def main(argv=None):
 			docs = compare.load_dir(args.results)
 			if docs:
 				print(f"plot: {len(docs)} comparisons (compare-*g.json)")
-			new = results.fill(text, cases, rel, source=args.file, compare=docs)
+			heap_doc = heap.load_dir(args.results)
+			if heap_doc is not None:
+				print(f"plot: the heap comparison ({heap.FILE})")
+			new = results.fill(text, cases, rel, source=args.file, compare=docs,
+					   heap=heap_doc)
 			tmp = args.file + ".tmp"
 			with open(tmp, "w", encoding="utf-8") as f:
 				f.write(new)
 			os.replace(tmp, args.file)
 			print(f"plot: wrote {args.file}")
-	except (loader.LoadError, compare.CompareError, results.TemplateError, OSError) as e:
+	except (loader.LoadError, compare.CompareError, heap.HeapError, results.TemplateError,
+		OSError) as e:
 		print(f"plot.py: error: {e}", file=sys.stderr)
 		return 1
 	return 0

@@ -10,7 +10,9 @@ RESULTS.md is its own template. A generated section is
 and everything outside such sections is prose that this module copies
 unchanged. The compare section holds make bench-compare's tables
 (results/compare-*g.json, compare.py) and targets11 issue 11's targets
-judged from them (targets11.py), the others figures of
+judged from them (targets11.py), the heap section make bench-heap's
+tables and issue 12's targets (results/heap.json, heap.py), the others
+figures of
 results/host-*.json and qemu-*.json. NAME is one of SECTIONS; an unknown name, a section that does
 not end, or a nested marker is an error (the file is left as it was).
 With no data every section says so, and the targets read "not measured".
@@ -19,6 +21,7 @@ With no data every section says so, and the targets read "not measured".
 import re
 
 import compare as compare_mod
+import heap as heap_mod
 from compare import fmt
 import targets11
 from loader import datasets, group_label
@@ -64,6 +67,7 @@ def section_commands(cases, plots_rel):
 		f"make plot       # the figures: {plots_rel}/*.png\n"
 		"make results    # this file's generated sections, from the JSON\n"
 		"make bench-compare   # against commit 933f143: results/compare-*g.json\n"
+		"make bench-heap      # kmalloc against glibc, jemalloc, mimalloc: results/heap.json\n"
 		"```")
 	recorded = sorted({str(c.context["command"]) for c in cases if c.context.get("command")})
 	if recorded:
@@ -236,19 +240,25 @@ def section_targets11(cases, plots_rel, compare=()):
 	return targets11.section(list(compare))
 
 
+def section_heap(cases, plots_rel, heap=None):
+	"""make bench-heap's tables (results/heap.json, heap.py)."""
+	return heap_mod.section(heap)
+
+
 SECTIONS = {"data": section_data, "commands": section_commands, "targets": section_targets,
 	    "tables": section_tables, "plots": section_plots, "compare": section_compare,
-	    "targets11": section_targets11}
+	    "targets11": section_targets11, "heap": section_heap}
 
 
 # --- the template -----------------------------------------------------------
 
-def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=()):
+def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=(), heap=None):
 	"""Return text with every generated section rewritten from cases (and
 	the comparison sections, compare and targets11, from compare:
-	compare.py's documents)."""
+	compare.py's documents; heap from heap: heap.py's document or None)."""
 	sections = dict(SECTIONS, compare=lambda c, p: section_compare(c, p, compare),
-			targets11=lambda c, p: section_targets11(c, p, compare))
+			targets11=lambda c, p: section_targets11(c, p, compare),
+			heap=lambda c, p: section_heap(c, p, heap))
 	out, current, start = [], None, 0
 	for n, line in enumerate(text.splitlines(keepends=True), 1):
 		begin, end = BEGIN.match(line), END.match(line)
