@@ -79,6 +79,15 @@ static void test_classes_fit_their_slabs(void **state)
 		assert_true(sc->order <= SLAB_MAX_ORDER);
 		assert_true(c == 0 || slab_classes[c - 1].size < sc->size);
 	}
+	/* slab_index() divides exactly, at every byte of every slab. */
+	for (unsigned c = 0; c < HEAP_CLASSES; c++) {
+		const struct slab_class *sc = &slab_classes[c];
+
+		for (uint64_t off = 0; off < slab_bytes(sc); off++)
+			if (slab_index(sc, off) != off / sc->size)
+				fail_msg("class %u B: offset %llu", sc->size,
+					 (unsigned long long)off);
+	}
 	for (size_t size = 1; size <= HEAP_MAX_SMALL; size++) {
 		unsigned c = slab_class_of(size);
 

@@ -87,7 +87,7 @@ static bool in_early_arena(const void *p)
 	return v >= base && v - base < EARLY_BYTES;
 }
 
-static void *early_alloc(size_t size, size_t align, unsigned flags)
+static NOINLINE void *early_alloc(size_t size, size_t align, unsigned flags)
 {
 	irqflags_t f = spin_lock_irqsave(&early_lock);
 	uint64_t at = ALIGN_UP(early_used, MAX(align, (size_t)8));
@@ -120,7 +120,7 @@ static err_t early_free(const void *p)
 }
 
 /* Bytes from an early object to the next one's start (or the arena's end). */
-static size_t early_size(const void *p)
+static NOINLINE size_t early_size(const void *p)
 {
 	uint64_t at = (uint64_t)((const uint8_t *)p - early_arena), end;
 	irqflags_t f = spin_lock_irqsave(&early_lock);
@@ -135,29 +135,11 @@ static size_t early_size(const void *p)
 
 /* ------------------------------------------------- objects and states */
 
-/*
- * Object p of class c, known to be in a slab of c: its slab's head is the
- * frame aligned down to the class's order (slabs are buddy blocks).
- */
-static struct page *head_of(const void *p, const struct slab_class *sc)
-{
-	pfn_t pfn = pa_to_pfn(virt_to_phys(p));
-
-	return pfn_to_page(PFN(pfn.v & ~((UINT64_C(1) << sc->order) - 1)));
-}
-
-static unsigned index_of(const struct page *head, const struct slab_class *sc,
-			 const void *p)
-{
-	return (unsigned)(((const uint8_t *)p - slab_base(head)) / sc->size);
-}
-
+/* Object p, cached or live, of class c. */
 static void set_state(const void *p, unsigned c, enum obj_state s)
 {
-	const struct slab_class *sc = &slab_classes[c];
-	const struct page *head = head_of(p, sc);
-
-	obj_set_state(head, sc, index_of(head, sc, p), s);
+	atomic_store_explicit(obj_state_of(p, &slab_classes[c]), (uint8_t)s,
+			      memory_order_relaxed);
 }
 
 /* Debug: a freed object must still hold the poison kfree() wrote. */
@@ -248,12 +230,16 @@ static void fill_reserve(struct obj_cache *oc, unsigned c)
 						 RESERVE_MAX - have));
 }
 
-/* Rescue step 1: the class's slabs into the cache; one object out. */
+/*
+ * Rescue step 1: the class's slabs into the cache, if it is empty (an
+ * interrupt may have filled it since the caller looked); one object out.
+ */
 static void *refill_and_pop(struct obj_cache *oc, unsigned c)
 {
 	const struct slab_class *sc = &slab_classes[c];
 
-	cache_set_n(oc, slab_refill(c, oc->obj, sc->cache_size / 2));
+	if (cache_n(oc) == 0)
+		cache_set_n(oc, slab_refill(c, oc->obj, sc->cache_size / 2));
 	if (!in_rescue())
 		fill_reserve(oc, c);
 	return cache_pop(oc);
@@ -272,19 +258,19 @@ static void *reserve_pop(struct obj_cache *oc)
 }
 
 /*
- * Send the oldest half of a full cache back to the slabs; returns the
- * slabs that emptied beyond the class's keep, for the caller to free
- * once unmasked.
+ * Send the oldest half of a full cache back to the slabs, and the slabs
+ * that emptied beyond the class's keep to the frame allocator (it may be
+ * called masked). Out of line: kfree()'s fast path keeps no array.
  */
-static unsigned cache_spill(struct obj_cache *oc, unsigned c,
-			    struct page **give)
+static NOINLINE void cache_spill(struct obj_cache *oc, unsigned c)
 {
+	struct page *give[CACHE_MAX];
 	unsigned n = cache_n(oc), half = n / 2, given;
 
 	given = slab_flush(c, oc->obj, half, give);
 	memmove(oc->obj, oc->obj + half, (n - half) * sizeof(oc->obj[0]));
 	cache_set_n(oc, n - half);
-	return given;
+	slab_give_back(c, give, given);
 }
 
 /* Everything in the cache (and the reserve too if all) to the slabs. */
@@ -425,7 +411,7 @@ static void *refill_or_grow(unsigned c)
 }
 
 /* Steps 2-4 for class c; the cache was empty and step 1 found nothing. */
-static void *rescue(unsigned c)
+static NOINLINE void *rescue(unsigned c)
 {
 	void *p;
 
@@ -448,23 +434,39 @@ static void *rescue(unsigned c)
 
 /* ----------------------------------------------------------- kmalloc */
 
-static void *small_alloc(unsigned c, unsigned flags)
+/* Cached object p becomes the caller's. */
+static void *finish_alloc(void *p, unsigned c, unsigned flags)
 {
-	irqflags_t f = irq_save();
-	struct obj_cache *oc = my_cache(c);
-	void *p = cache_pop(oc);
-
-	if (unlikely(p == NULL))
-		p = refill_and_pop(oc, c);
-	irq_restore(f);
-	if (unlikely(p == NULL) && (p = rescue(c)) == NULL) {
-		count(&stats.nulls, 1);
-		return NULL;
-	}
 	hand_out(p, c);
 	if (flags & KM_ZERO)
 		memset(p, 0, slab_classes[c].size);
 	return p;
+}
+
+/* This CPU's cache was empty: rescue (steps 1-4, at the top). */
+static NOINLINE void *small_alloc_slow(unsigned c, unsigned flags)
+{
+	irqflags_t f = irq_save();
+	void *p = refill_and_pop(my_cache(c), c);
+
+	irq_restore(f);
+	if (p == NULL && (p = rescue(c)) == NULL) {
+		count(&stats.nulls, 1);
+		return NULL;
+	}
+	return finish_alloc(p, c, flags);
+}
+
+/* The fast path: a pop with interrupts masked; nothing else shared. */
+static void *small_alloc(unsigned c, unsigned flags)
+{
+	irqflags_t f = irq_save();
+	void *p = cache_pop(my_cache(c));
+
+	irq_restore(f);
+	if (unlikely(p == NULL))
+		return small_alloc_slow(c, flags);
+	return finish_alloc(p, c, flags);
 }
 
 /* The order of a block of at least bytes, or FRAME_MAX_ORDER + 1. */
@@ -489,7 +491,7 @@ static struct frame_result large_frames(unsigned k, unsigned flags)
 	return r;
 }
 
-static void *large_alloc(uint64_t bytes, unsigned flags)
+static NOINLINE void *large_alloc(uint64_t bytes, unsigned flags)
 {
 	unsigned k = order_of(bytes);
 	struct frame_result r;
@@ -559,7 +561,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 
 /* ------------------------------------------------------------- kfree */
 
-static err_t refuse(const void *p, err_t e, const char *why)
+static NOINLINE err_t refuse(const void *p, err_t e, const char *why)
 {
 	count(&stats.bad_frees, 1);
 	klog("heap: kfree(%p) refused (%s): %s", p, err_name(e), why);
@@ -585,12 +587,9 @@ static bool claim_live(const struct page *head, const struct slab_class *sc,
 	return true;
 }
 
-static err_t small_free(void *p, struct page *head, unsigned idx)
+static err_t small_free(void *p, struct page *head, unsigned c, unsigned idx)
 {
-	unsigned c = head->u.slab.size_class;
 	const struct slab_class *sc = &slab_classes[c];
-	struct page *give[CACHE_MAX];
-	unsigned given = 0;
 	struct obj_cache *oc;
 	irqflags_t f = irq_save();
 
@@ -603,16 +602,15 @@ static err_t small_free(void *p, struct page *head, unsigned idx)
 		memset(p, HEAP_POISON, sc->size);
 	oc = my_cache(c);
 	if (unlikely(cache_n(oc) == sc->cache_size))
-		given = cache_spill(oc, c, give);
+		cache_spill(oc, c);
 	oc->obj[cache_n(oc)] = p;
 	PAUSE("heap.cache.pushed"); /* an IRQ here would overwrite p */
 	cache_set_n(oc, cache_n(oc) + 1);
 	irq_restore(f);
-	slab_give_back(c, give, given);
 	return E_OK;
 }
 
-static err_t large_free(void *p, struct page *head)
+static NOINLINE err_t large_free(void *p, struct page *head)
 {
 	unsigned k = ps_order(page_state(head));
 	err_t e;
@@ -627,20 +625,25 @@ static err_t large_free(void *p, struct page *head)
 	return E_OK;
 }
 
+static NOINLINE err_t kfree_early(void *p)
+{
+	return early_free(p) == E_OK ? E_OK
+				     : refuse(p, E_NOT_ALLOCATED,
+					      "not a live early object");
+}
+
 err_t kfree(void *p)
 {
+	const struct slab_class *sc;
 	paddr_t pa;
 	struct page *head;
-	unsigned idx;
-	bool inside;
+	unsigned c, idx;
+	uint64_t off;
 
 	if (p == NULL)
 		return E_OK;
-	if (in_early_arena(p))
-		return early_free(p) == E_OK
-			       ? E_OK
-			       : refuse(p, E_NOT_ALLOCATED,
-					"not a live early object");
+	if (unlikely(in_early_arena(p)))
+		return kfree_early(p);
 	if (!virt_to_phys_checked(p, &pa) || !pfn_valid(pa_to_pfn(pa)))
 		return refuse(p, E_RANGE, "not memory the heap can own");
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
@@ -648,14 +651,20 @@ err_t kfree(void *p)
 	head = slab_head_of(pa_to_pfn(pa));
 	if (head == NULL)
 		return refuse(p, E_NOT_ALLOCATED, "not in a heap block");
-	if (head->u.slab.size_class == SLAB_LARGE)
+	c = head->u.slab.size_class;
+	if (c == SLAB_LARGE)
 		return large_free(p, head);
-	if (slab_find(p, &idx, &inside) != head)
+	if (c >= HEAP_CLASSES)
+		return refuse(p, E_NOT_ALLOCATED, "a slab of no class");
+	sc = &slab_classes[c];
+	off = (uint64_t)((uint8_t *)p - slab_base(head));
+	if (off >= (uint64_t)sc->objects * sc->size)
 		return refuse(p, E_NOT_ALLOCATED,
 			      "in a slab's bookkeeping, not an object");
-	if (inside)
+	idx = slab_index(sc, off);
+	if (off != (uint64_t)idx * sc->size)
 		return refuse(p, E_INVAL, "inside an object, not at its start");
-	return small_free(p, head, idx);
+	return small_free(p, head, c, idx);
 }
 
 size_t ksize(const void *p)

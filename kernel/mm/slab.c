@@ -18,14 +18,7 @@ static const uint16_t class_size[HEAP_CLASSES] = {
 
 struct slab_class slab_classes[HEAP_CLASSES];
 
-/* Class of each size, in 8-byte steps: [(size - 1) / 8]. */
-static uint8_t class_by_eighth[HEAP_MAX_SMALL / 8];
-
-unsigned slab_class_of(size_t size)
-{
-	ASSERT(size > 0 && size <= HEAP_MAX_SMALL);
-	return class_by_eighth[(size - 1) / 8];
-}
+uint8_t slab_class_by_eighth[HEAP_MAX_SMALL / 8];
 
 static uint32_t objects_in(uint32_t size, unsigned order)
 {
@@ -61,7 +54,7 @@ void slab_classes_init(void)
 	for (unsigned e = 0; e < HEAP_MAX_SMALL / 8; e++) {
 		while (class_size[c] < (e + 1) * 8)
 			c++;
-		class_by_eighth[e] = (uint8_t)c;
+		slab_class_by_eighth[e] = (uint8_t)c;
 	}
 	for (c = 0; c < HEAP_CLASSES; c++) {
 		struct slab_class *sc = &slab_classes[c];
@@ -71,6 +64,8 @@ void slab_classes_init(void)
 		sc->nr_empty = 0;
 		sc->slabs = sc->inuse = 0;
 		sc->size = class_size[c];
+		sc->recip = (uint32_t)(((UINT64_C(1) << 32) + sc->size - 1) /
+				       sc->size);
 		sc->order = (uint8_t)order_for(sc->size);
 		sc->objects = objects_in(sc->size, sc->order);
 		sc->cache_size = cache_size_for(sc->size);
@@ -80,24 +75,6 @@ void slab_classes_init(void)
 }
 
 /* -------------------------------------------------------------- lookup */
-
-struct page *slab_head_of(pfn_t pfn)
-{
-	for (unsigned k = 0; k <= SLAB_MAX_ORDER; k++) {
-		pfn_t h = PFN(pfn.v & ~((UINT64_C(1) << k) - 1));
-		uint64_t s = page_state(pfn_to_page(h));
-
-		if (ps_usage(s) == PAGE_SLAB && ps_ref(s) > 0)
-			return pfn.v < h.v + (UINT64_C(1) << ps_order(s))
-				       ? pfn_to_page(h)
-				       : NULL;
-		/* Another block's head (or a frame that is not RAM's): the
-		 * frame is not inside a slab further down either. */
-		if (ps_usage(s) != PAGE_NONE)
-			return NULL;
-	}
-	return NULL;
-}
 
 struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 {
@@ -116,8 +93,8 @@ struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 	off = (uint64_t)((const uint8_t *)p - slab_base(head));
 	if (off >= (uint64_t)c->objects * c->size)
 		return NULL; /* the state bytes, or the unused end */
-	*idx = (unsigned)(off / c->size);
-	*inside = off % c->size != 0;
+	*idx = slab_index(c, off);
+	*inside = off != (uint64_t)*idx * c->size;
 	return head;
 }
 
@@ -279,12 +256,11 @@ static unsigned refill_from(struct slab_class *sc, unsigned c,
 	if (head == NULL)
 		return 0;
 	got = slab_take(head, c, out, n);
-	for (unsigned i = 0; i < got; i++) {
-		unsigned idx = (unsigned)(((uint8_t *)out[i] - slab_base(head)) /
-					  sc->size);
-
-		obj_set_state(head, sc, idx, OBJ_CACHED);
-	}
+	for (unsigned i = 0; i < got; i++)
+		obj_set_state(head, sc,
+			      slab_index(sc, (uint64_t)((uint8_t *)out[i] -
+							slab_base(head))),
+			      OBJ_CACHED);
 	sc->inuse += got;
 	relist(sc, head);
 	return got;
@@ -331,12 +307,12 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 	unsigned given;
 
 	for (unsigned k = 0; k < n; k++) {
-		unsigned idx;
-		bool inside;
-		struct page *head = slab_find(objs[k], &idx, &inside);
+		struct page *head = slab_head_in_class(objs[k], sc);
+		unsigned idx = slab_index(sc, (uint64_t)((uint8_t *)objs[k] -
+							 slab_base(head)));
 
-		ASSERT(head != NULL && !inside &&
-		       head->u.slab.size_class == c &&
+		ASSERT(head->u.slab.size_class == c &&
+		       slab_obj(head, sc, idx) == objs[k] &&
 		       obj_state(head, sc, idx) == OBJ_CACHED);
 		put_free(head, sc, idx);
 		relist(sc, head);

@@ -77,6 +77,7 @@ struct slab_class {
 				or cached */
 	/* [I] */
 	uint32_t size;       /* object size */
+	uint32_t recip;      /* ceil(2^32 / size): slab_index() */
 	uint32_t objects;    /* objects per slab */
 	uint8_t order;       /* slab order */
 	uint8_t cache_size;  /* a CPU cache's capacity (heap.c) */
@@ -85,8 +86,15 @@ struct slab_class {
 
 extern struct slab_class slab_classes[HEAP_CLASSES];
 
+/* [I] Class of each size, in 8-byte steps: [(size - 1) / 8]. */
+extern uint8_t slab_class_by_eighth[HEAP_MAX_SMALL / 8];
+
 /* The smallest class for size bytes (1..HEAP_MAX_SMALL). */
-unsigned slab_class_of(size_t size);
+static inline unsigned slab_class_of(size_t size)
+{
+	ASSERT(size > 0 && size <= HEAP_MAX_SMALL);
+	return slab_class_by_eighth[(size - 1) / 8];
+}
 
 /* Reset every class: lists empty, counters zero (boot, heap_fini()). */
 void slab_classes_init(void);
@@ -101,6 +109,19 @@ static inline uint8_t *slab_base(const struct page *head)
 static inline uint64_t slab_bytes(const struct slab_class *c)
 {
 	return (uint64_t)PAGE_SIZE << c->order;
+}
+
+/*
+ * The object at byte offset off of a slab of class c: off / size, by a
+ * multiply instead of a divide. Exact: with r = ceil(2^32 / size) =
+ * (2^32 + e) / size, 0 <= e < size, off * r / 2^32 = off / size +
+ * off * e / (size 2^32), and the second term stays below 1 / size while
+ * off * e < 2^32 (off < 2^15, e < 2^11 here), so it never carries the
+ * quotient over the next integer. test_heap checks every offset.
+ */
+static inline unsigned slab_index(const struct slab_class *c, uint64_t off)
+{
+	return (unsigned)((off * c->recip) >> 32);
 }
 
 static inline void *slab_obj(const struct page *head,
@@ -134,6 +155,35 @@ static inline void obj_set_state(const struct page *head,
 }
 
 /*
+ * The slab of object p, known to be in a slab of class c (a cached or
+ * live object): the frame aligned down to the class's order, slabs being
+ * buddy blocks. No descriptor is read.
+ */
+static inline struct page *slab_head_in_class(const void *p,
+					      const struct slab_class *c)
+{
+	pfn_t pfn = pa_to_pfn(virt_to_phys(p));
+
+	return pfn_to_page(PFN(pfn.v & ~((UINT64_C(1) << c->order) - 1)));
+}
+
+/*
+ * The state byte of object p, known to be in a slab of class c: from the
+ * address alone (the slab is the block of its size that holds p), no
+ * descriptor read. The fast paths' way to it.
+ */
+static inline _Atomic uint8_t *obj_state_of(const void *p,
+					    const struct slab_class *c)
+{
+	uint64_t pa = virt_to_phys(p).v, bytes = slab_bytes(c);
+	uint64_t off = pa & (bytes - 1);
+	uint8_t *base = (uint8_t *)p - off;
+
+	return (_Atomic uint8_t *)(base + bytes - c->objects +
+				   slab_index(c, off));
+}
+
+/*
  * The slab that holds object address p, and the object's index: NULL if
  * p is not in a slab's objects at all; *inside set if p is in an object
  * but not at its start. For a live object this is exact; for any other
@@ -141,8 +191,30 @@ static inline void obj_set_state(const struct page *head,
  */
 struct page *slab_find(const void *p, unsigned *idx, bool *inside);
 
-/* The head of the PAGE_SLAB block containing frame pfn, or NULL. */
-struct page *slab_head_of(pfn_t pfn);
+/*
+ * The head of the PAGE_SLAB block containing frame pfn, or NULL: the
+ * frame itself, or the frame aligned down to 2, 4, 8 frames (slabs are
+ * buddy blocks of at most SLAB_MAX_ORDER; a large heap block bigger than
+ * that is found from its first 8 frames only, enough for kfree() to tell
+ * a pointer inside it from a foreign one). Pre: pfn_valid(pfn).
+ */
+static inline struct page *slab_head_of(pfn_t pfn)
+{
+	for (unsigned k = 0; k <= SLAB_MAX_ORDER; k++) {
+		pfn_t h = PFN(pfn.v & ~((UINT64_C(1) << k) - 1));
+		uint64_t s = page_state(pfn_to_page(h));
+
+		if (ps_usage(s) == PAGE_SLAB && ps_ref(s) > 0)
+			return pfn.v < h.v + (UINT64_C(1) << ps_order(s))
+				       ? pfn_to_page(h)
+				       : NULL;
+		/* Another block's head (or a frame that is not RAM's): the
+		 * frame is not inside a slab further down either. */
+		if (ps_usage(s) != PAGE_NONE)
+			return NULL;
+	}
+	return NULL;
+}
 
 /* ---------------------------------------------------- a private slab */
 
