@@ -360,8 +360,7 @@ static unsigned take_cached(struct page *head, unsigned c, void **out,
 {
 	unsigned got = slab_take(head, c, out, n);
 
-	for (unsigned i = 0; i < got; i++)
-		set_state(out[i], c, OBJ_CACHED);
+	slab_own(c, out, got, OBJ_CACHED);
 	return got;
 }
 

@@ -146,24 +146,32 @@ unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n)
 
 		ASSERT(i < sc->objects && obj_state(head, sc, i) == OBJ_FREE);
 		head->u.slab.free = next_free(head, sc, i);
-		if (CONFIG_DEBUG) /* the link was the poison's first bytes */
-			memset(slab_obj(head, sc, i), HEAP_POISON,
-			       sizeof(uint16_t));
 		out[got++] = slab_obj(head, sc, i);
 	}
 	head->u.slab.inuse = (uint16_t)(head->u.slab.inuse + got);
 	return got;
 }
 
-/* Put object i back on its slab's free list (class lock held). */
+void slab_own(unsigned c, void *const *objs, unsigned n, enum obj_state s)
+{
+	const struct slab_class *sc = &slab_classes[c];
+
+	for (unsigned k = 0; k < n; k++) {
+		if (CONFIG_DEBUG) /* the link was the poison's first bytes */
+			memset(objs[k], HEAP_POISON, sizeof(uint16_t));
+		atomic_store_explicit(obj_state_of(objs[k], sc), (uint8_t)s,
+				      memory_order_relaxed);
+	}
+}
+
+/* Put object i, already OBJ_FREE, on its slab's free list (lock held). */
 static void put_free(struct page *head, const struct slab_class *sc,
 		     unsigned i)
 {
-	ASSERT(head->u.slab.inuse > 0);
+	ASSERT(head->u.slab.inuse > 0 && obj_state(head, sc, i) == OBJ_FREE);
 	set_next_free(head, sc, i, head->u.slab.free);
 	head->u.slab.free = (uint16_t)i;
 	head->u.slab.inuse--;
-	obj_set_state(head, sc, i, OBJ_FREE);
 }
 
 /* ------------------------------------------------------- class lists */
@@ -256,11 +264,6 @@ static unsigned refill_from(struct slab_class *sc, unsigned c,
 	if (head == NULL)
 		return 0;
 	got = slab_take(head, c, out, n);
-	for (unsigned i = 0; i < got; i++)
-		obj_set_state(head, sc,
-			      slab_index(sc, (uint64_t)((uint8_t *)out[i] -
-							slab_base(head))),
-			      OBJ_CACHED);
 	sc->inuse += got;
 	relist(sc, head);
 	return got;
@@ -280,6 +283,8 @@ unsigned slab_refill(unsigned c, void **out, unsigned n)
 					      n - got)) > 0)
 		got += more;
 	spin_unlock_irqrestore(&sc->lock, f);
+	/* Off their free lists they are ours: their states need no lock. */
+	slab_own(c, out, got, OBJ_CACHED);
 	return got;
 }
 
@@ -303,17 +308,25 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 		    struct page **give)
 {
 	struct slab_class *sc = &slab_classes[c];
-	irqflags_t f = spin_lock_irqsave(&sc->lock);
+	irqflags_t f;
 	unsigned given;
 
+	/* Ours until they are on a free list: marked before the lock. */
+	for (unsigned k = 0; k < n; k++) {
+		ASSERT(atomic_load_explicit(obj_state_of(objs[k], sc),
+					    memory_order_relaxed) ==
+		       OBJ_CACHED);
+		atomic_store_explicit(obj_state_of(objs[k], sc), OBJ_FREE,
+				      memory_order_relaxed);
+	}
+	f = spin_lock_irqsave(&sc->lock);
 	for (unsigned k = 0; k < n; k++) {
 		struct page *head = slab_head_in_class(objs[k], sc);
 		unsigned idx = slab_index(sc, (uint64_t)((uint8_t *)objs[k] -
 							 slab_base(head)));
 
 		ASSERT(head->u.slab.size_class == c &&
-		       slab_obj(head, sc, idx) == objs[k] &&
-		       obj_state(head, sc, idx) == OBJ_CACHED);
+		       slab_obj(head, sc, idx) == objs[k]);
 		put_free(head, sc, idx);
 		relist(sc, head);
 	}

@@ -18,10 +18,14 @@
  *   OBJ_FREE    on its slab's free list      owner: the class lock
  *   OBJ_CACHED  in a CPU's cache or reserve  owner: that CPU (IRQs masked)
  *   OBJ_LIVE    handed out by kmalloc()      owner: the caller
- * The owner makes each transition before it hands the object on:
- * FREE->CACHED (refill, under the lock), CACHED->LIVE (kmalloc, masked),
- * LIVE->CACHED (kfree), CACHED->FREE (flush, under the lock); a new slab's
- * objects leave FREE while the slab is still private to one CPU. Bytes,
+ * The owner makes each transition while the object is its own: FREE->
+ * CACHED after a refill took it off its free list (the lock is dropped by
+ * then: off the list, the object is the refilling CPU's), CACHED->LIVE
+ * (kmalloc, masked), LIVE->CACHED (kfree), CACHED->FREE before a flush
+ * links it (so the lock covers only the lists); a new slab's objects
+ * leave FREE while the slab is still private to one CPU. Between taking
+ * and marking, an object reads FREE but is on no list: heap_validate()
+ * runs at quiescence and never sees that. Bytes,
  * not bits: two CPUs owning neighbouring objects write different bytes,
  * so plain stores never lose each other's and the fast path needs no
  * atomic read-modify-write. The bytes are relaxed atomics only because a
@@ -222,10 +226,18 @@ static inline struct page *slab_head_of(pfn_t pfn)
 void slab_format(struct page *head, unsigned c);
 
 /*
- * Take up to n objects off a slab's free list into out (states left to the
- * caller). Pre: the slab is private to the caller, or the class lock held.
+ * Take up to n objects off a slab's free list into out; they stay
+ * OBJ_FREE until slab_own(). Pre: the slab is private to the caller, or
+ * the class lock held.
  */
 unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n);
+
+/*
+ * Objects of class c the caller took off free lists become state s (and,
+ * in debug builds, poison again where the free-list link was). No lock:
+ * off their lists they are the caller's.
+ */
+void slab_own(unsigned c, void *const *objs, unsigned n, enum obj_state s);
 
 /* Publish a slab formatted and taken from privately (class lock taken). */
 void slab_publish(struct page *head, unsigned c);
