@@ -29,6 +29,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "plot"))
 import compare  # noqa: E402
+from argtypes import min_time, positive, thread_list  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 
@@ -204,36 +205,6 @@ def ram_list(text):
 	if not vals or any(not 1 <= v <= 1024 for v in vals) or len(set(vals)) != len(vals):
 		raise argparse.ArgumentTypeError(f"want distinct sizes of 1..1024 GiB: {text!r}")
 	return vals
-
-
-def thread_list(text):
-	try:
-		vals = [int(x) for x in text.split(",")]
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r}") from None
-	if not vals or any(v < 1 for v in vals):
-		raise argparse.ArgumentTypeError(f"thread counts must be >= 1: {text!r}")
-	return text
-
-
-def positive(text):
-	try:
-		v = int(text)
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-	if v < 1:
-		raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-	return v
-
-
-def min_time(text):
-	try:
-		v = float(text)
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-	if not v > 0:
-		raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-	return text
 
 
 def parse_args(argv):

@@ -32,6 +32,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "plot"))
 import heap  # noqa: E402
+from argtypes import min_time, positive, power_of_two, thread_list  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 SIZES = (16, 64, 256, 1024, 4096)
@@ -219,43 +220,6 @@ def write(a, doc):
 
 
 # --- arguments -----------------------------------------------------------------
-
-def thread_list(text):
-	try:
-		vals = [int(x) for x in text.split(",")]
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a comma-separated list of thread counts: "
-						 f"{text!r}") from None
-	if not vals or any(not 1 <= v <= 256 for v in vals) or len(set(vals)) != len(vals):
-		raise argparse.ArgumentTypeError(f"want distinct thread counts of 1..256: {text!r}")
-	return text
-
-
-def positive(text):
-	try:
-		v = int(text)
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-	if v < 1:
-		raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-	return v
-
-
-def power_of_two(text):
-	v = positive(text)
-	if v & (v - 1):
-		raise argparse.ArgumentTypeError(f"not a power of two: {text!r}")
-	return v
-
-
-def min_time(text):
-	try:
-		v = float(text)
-	except ValueError:
-		raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-	if not v > 0:
-		raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-	return text
 
 
 def word_list(allowed, kind, convert=str):
