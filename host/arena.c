@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The host's "physical memory": one anonymous mapping. Physical address p
- * is offset p into it, so phys_to_virt() is an addition.
+ * is offset p into it, so phys_to_virt() is an addition. The mapping
+ * starts on a 1 GiB boundary, so that virtual addresses keep the
+ * alignment of physical ones as the kernel's direct map does (the
+ * platform contract's promise: a 4 MiB buddy block, or a
+ * kmalloc_aligned() object, is aligned in both).
  */
 #include <sys/mman.h>
 
@@ -10,8 +14,11 @@
 uint8_t *host_arena_base; /* [I] */
 uint64_t host_arena_size; /* [I] */
 
+#define HOST_ARENA_ALIGN (UINT64_C(1) << 30)
+
 err_t host_arena_init(uint64_t bytes)
 {
+	uintptr_t start, head;
 	void *p;
 
 	if (bytes == 0)
@@ -21,11 +28,18 @@ err_t host_arena_init(uint64_t bytes)
 	if (bytes > PHYS_ADDR_LIMIT)
 		return E_RANGE;
 	bytes = ALIGN_UP(bytes, PAGE_SIZE);
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	/* Map the slack too, then give back what lies outside the boundary. */
+	p = mmap(NULL, bytes + HOST_ARENA_ALIGN, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return E_NOMEM;
-	host_arena_base = p;
+	start = ALIGN_UP((uintptr_t)p, HOST_ARENA_ALIGN);
+	head = start - (uintptr_t)p;
+	if (head > 0)
+		munmap(p, head);
+	if (HOST_ARENA_ALIGN - head > 0)
+		munmap((void *)(start + bytes), HOST_ARENA_ALIGN - head);
+	host_arena_base = (uint8_t *)start;
 	host_arena_size = bytes;
 	return E_OK;
 }

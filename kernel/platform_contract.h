@@ -146,6 +146,9 @@ bool ipi_call(unsigned cpu);
  * Pre: pa lies in memory the platform maps (kernel: the direct map of all
  * RAM; host: the arena). virt_to_phys() takes only pointers that
  * phys_to_virt() produced (or that point into the same mapping).
+ * Alignment is kept up to 1 GiB: pa and phys_to_virt(pa) are aligned
+ * alike to every power of two up to 2^30 (so a buddy block, or a
+ * kmalloc_aligned() object, is aligned as its physical address is).
  */
 static inline void *phys_to_virt(paddr_t pa);
 static inline paddr_t virt_to_phys(const void *va);

@@ -157,7 +157,10 @@ static void test_aligned_allocations(void **state)
 	uint64_t frames = free_frames();
 
 	(void)state;
-	for (size_t align = 1; align <= 64 * 1024; align <<= 1) {
+	/* Up to the largest block: virtual addresses keep the physical
+	 * alignment (the platform contract; the host's arena is aligned). */
+	for (size_t align = 1; align <= PAGE_SIZE << FRAME_MAX_ORDER;
+	     align <<= 1) {
 		for (size_t size = 1; size <= 5000; size = size * 3 + 1) {
 			void *p = kmalloc_aligned(size, align, 0);
 
@@ -244,6 +247,7 @@ static void test_bad_frees_change_nothing(void **state)
 {
 	uint8_t *small = kmalloc(64, 0), *big = kmalloc(3 * PAGE_SIZE, 0);
 	uint8_t *gone = kmalloc(64, 0), *bigone = kmalloc(PAGE_SIZE * 2, 0);
+	uint8_t *huge = kmalloc(16 * PAGE_SIZE, 0);
 	struct frame_result notours = frame_alloc(0, 0);
 	unsigned idx;
 	bool inside;
@@ -265,6 +269,7 @@ static void test_bad_frees_change_nothing(void **state)
 	assert_refused(&s, small + 63, E_INVAL);
 	assert_refused(&s, big + PAGE_SIZE, E_INVAL); /* a tail frame */
 	assert_refused(&s, big + 64, E_INVAL);
+	assert_refused(&s, huge + 9 * PAGE_SIZE, E_INVAL); /* past 8 frames */
 	assert_refused(&s, &on_stack, E_RANGE);      /* not the heap's memory */
 	assert_refused(&s, s.arena, E_RANGE);
 	assert_refused(&s, page_to_virt(pfn_to_page(notours.pfn)),
@@ -275,6 +280,7 @@ static void test_bad_frees_change_nothing(void **state)
 	assert_true(heap_validate());
 	assert_int_equal(kfree(small), E_OK);
 	assert_int_equal(kfree(big), E_OK);
+	assert_int_equal(kfree(huge), E_OK);
 	assert_int_equal(kfree(NULL), E_OK);
 	assert_int_equal(frame_free(notours.pfn, 0), E_OK);
 }
@@ -310,6 +316,29 @@ static void test_write_after_free_is_reported(void **state)
 	q = kmalloc(64, 0);
 	assert_ptr_equal(q, p);
 	assert_int_equal(stats().poison_errors, CONFIG_DEBUG ? 1 : 0);
+	assert_int_equal(kfree(q), E_OK);
+}
+
+/*
+ * Debug builds: a write after free into a free object's free-list link
+ * (which the poison cannot cover) shows in heap_validate() and when the
+ * link is taken, and the heap does not follow it.
+ */
+static void test_write_after_free_to_the_link_is_reported(void **state)
+{
+	uint8_t *p = kmalloc(64, 0), *q;
+
+	(void)state;
+	if (!CONFIG_DEBUG)
+		skip();
+	assert_int_equal(kfree(p), E_OK);
+	heap_drain_local(); /* p is on its slab's free list, at its head */
+	assert_true(heap_validate());
+	p[2] ^= 0xff;
+	assert_false(heap_validate());
+	q = kmalloc(64, 0);
+	assert_ptr_equal(q, p);
+	assert_int_equal(stats().poison_errors, 1);
 	assert_int_equal(kfree(q), E_OK);
 }
 
@@ -552,6 +581,23 @@ static void test_hep02_empty_slabs_go_back(void **state)
 	assert_baseline(frames);
 }
 
+/* heap_reclaim() says how many frames it gave back, caches' slabs too. */
+static void test_reclaim_counts_what_it_gives_back(void **state)
+{
+	uint64_t before, given;
+	unsigned n = 3 * slab_classes[C64].objects;
+
+	(void)state;
+	for (unsigned i = 0; i < n; i++)
+		assert_non_null(held[i] = kmalloc(64, 0));
+	free_held(n); /* some slabs empty in the cache, one kept empty */
+	before = free_frames();
+	given = heap_reclaim();
+	assert_int_equal(given, free_frames() - before);
+	assert_true(given > 0);
+	assert_int_equal(stats().bytes, 0);
+}
+
 /* Take every frame the allocator has; returns how many. */
 static pfn_t *hoard;
 
@@ -604,9 +650,8 @@ static void *run_holder(void *arg)
  * With no frame left, the last free 64-byte objects are in another CPU's
  * cache: rescue's reclaim brings them back, and kmalloc() does not
  * return NULL. The holder makes the class's one slab and keeps most of it
- * cached; this CPU then takes every object not in the holder's caches.
- * Its last allocations find its own cache and the slab empty (its reserve
- * is for rescues), and only the holder's cache can serve them.
+ * cached; this CPU then takes every object not in the holder's cache and
+ * reserve, and one more, which only the holder's can give.
  */
 static void test_rescue_reclaims_other_cpus_caches(void **state)
 {
@@ -621,7 +666,8 @@ static void test_rescue_reclaims_other_cpus_caches(void **state)
 	hoarded = exhaust_frames();
 	assert_int_equal(stats().cls[C64].slabs, 1);
 	others = slab_classes[C64].objects - (unsigned)stats().cls[C64].cached;
-	for (n = 0; n < others; n++) {
+	/* Every object not in the holder's caches, and one of the holder's. */
+	for (n = 0; n < others + 1; n++) {
 		held[n] = kmalloc(64, 0);
 		assert_non_null(held[n]);
 	}
@@ -637,14 +683,20 @@ static void test_rescue_reclaims_other_cpus_caches(void **state)
 /* No frame, no free object anywhere: NULL, counted, nothing broken. */
 static void test_null_only_when_nothing_is_free(void **state)
 {
-	unsigned hoarded = exhaust_frames(), n = 0;
-	void *p;
+	unsigned hoarded, n = 0;
+	void *p = kmalloc(64, 0); /* one slab: this CPU's cache and reserve */
 
 	(void)state;
+	assert_int_equal(kfree(p), E_OK);
+	hoarded = exhaust_frames();
 	while (n < HOLD && (p = kmalloc(64, 0)) != NULL)
 		held[n++] = p;
-	assert_true(n < HOLD);
+	/* Every object of the slab, the reserve's too, before NULL. */
+	assert_int_equal(n, slab_classes[C64].objects);
 	assert_int_equal(stats().nulls, 1);
+	/* Not one free object was left: not in a cache, not in a reserve. */
+	assert_int_equal(stats().cls[C64].cached, 0);
+	assert_int_equal(stats().cls[C64].in_use, n);
 	assert_null(kmalloc(5000, 0));
 	assert_int_equal(stats().nulls, 2);
 	assert_true(heap_validate());
@@ -772,6 +824,7 @@ int main(void)
 		T(test_bad_frees_change_nothing),
 		T(test_double_free_found_in_any_cache),
 		T(test_write_after_free_is_reported),
+		T(test_write_after_free_to_the_link_is_reported),
 		T(test_early_arena_before_init),
 		T(test_init_needs_frames),
 		T(test_cache_pop_masks_interrupts),
@@ -781,6 +834,7 @@ int main(void)
 		T(test_hep02_empty_slabs_go_back),
 		T(test_rescue_reclaims_other_cpus_caches),
 		T(test_null_only_when_nothing_is_free),
+		T(test_reclaim_counts_what_it_gives_back),
 		T(test_rescue_takes_other_classes_empty_slabs),
 		T(test_cross_cpu_frees),
 		T(test_validate_catches_corruption),

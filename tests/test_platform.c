@@ -977,6 +977,15 @@ static void test_arena_maps_physical_addresses(void **state)
 	assert_int_equal(virt_to_phys(b).v, 0x123456);
 	assert_int_equal(virt_to_phys(phys_to_virt(PADDR(64 << 20))).v,
 			 64 << 20);
+	/* The contract keeps alignment up to 1 GiB. */
+	assert_int_equal((uintptr_t)a % (UINT64_C(1) << 30), 0);
+	/* Only the arena translates back. */
+	paddr_t pa;
+	assert_true(virt_to_phys_checked(b, &pa));
+	assert_int_equal(pa.v, 0x123456);
+	assert_false(virt_to_phys_checked(a + (64 << 20), &pa));
+	assert_false(virt_to_phys_checked(a - 1, &pa));
+	assert_false(virt_to_phys_checked(&pa, &pa));
 	host_arena_fini();
 }
 

@@ -270,38 +270,42 @@ static NOINLINE void cache_spill(struct obj_cache *oc, unsigned c)
 	given = slab_flush(c, oc->obj, half, give);
 	memmove(oc->obj, oc->obj + half, (n - half) * sizeof(oc->obj[0]));
 	cache_set_n(oc, n - half);
-	slab_give_back(c, give, given);
+	(void)slab_give_back(c, give, given);
 }
 
-/* Everything in the cache (and the reserve too if all) to the slabs. */
-static void cache_drain(struct obj_cache *oc, unsigned c, bool all)
+/*
+ * Everything in the cache and the reserve to the slabs; returns the frames
+ * of the slabs that emptied and went back.
+ */
+static uint64_t cache_drain(struct obj_cache *oc, unsigned c)
 {
 	struct page *give[CACHE_MAX];
+	uint64_t frames;
 	unsigned given;
 
 	given = slab_flush(c, oc->obj, cache_n(oc), give);
 	cache_set_n(oc, 0);
-	slab_give_back(c, give, given);
-	if (all && res_n(oc) > 0) {
-		given = slab_flush(c, oc->res, res_n(oc), give);
-		res_set_n(oc, 0);
-		slab_give_back(c, give, given);
-	}
+	frames = slab_give_back(c, give, given);
+	given = slab_flush(c, oc->res, res_n(oc), give);
+	res_set_n(oc, 0);
+	return frames + slab_give_back(c, give, given);
 }
 
-static void drain_local(bool all)
+static uint64_t drain_local(void)
 {
 	irqflags_t f = irq_save();
+	uint64_t frames = 0;
 
 	for (unsigned c = 0; c < HEAP_CLASSES; c++)
-		cache_drain(my_cache(c), c, all);
+		frames += cache_drain(my_cache(c), c);
 	irq_restore(f);
+	return frames;
 }
 
 void heap_drain_local(void)
 {
 	if (atomic_load_explicit(&ready, memory_order_acquire))
-		drain_local(true);
+		(void)drain_local();
 }
 
 /* -------------------------------------------------------------- rescue */
@@ -315,43 +319,51 @@ static uint64_t give_back_empty(void)
 		struct page *give[16];
 		unsigned n;
 
-		while ((n = slab_take_empty(c, 0, give, ARRAY_SIZE(give))) > 0) {
-			slab_give_back(c, give, n);
-			frames += (uint64_t)n << slab_classes[c].order;
-		}
+		while ((n = slab_take_empty(c, 0, give, ARRAY_SIZE(give))) > 0)
+			frames += slab_give_back(c, give, n);
 	}
 	return frames;
 }
 
-static void drain_ipi(void *all)
+static void drain_ipi(void *frames)
 {
-	drain_local(all != NULL);
+	atomic_fetch_add_explicit((_Atomic uint64_t *)frames, drain_local(),
+				  memory_order_relaxed);
 }
 
-/* Every CPU's caches, where this context may wait for them; else ours. */
-static void drain_everywhere(bool all)
+/*
+ * Every CPU's caches and reserves, where this context may wait for them;
+ * else ours. Returns the frames of the slabs that emptied and went back.
+ */
+static uint64_t drain_everywhere(void)
 {
-	if (irqs_enabled() && !in_irq())
-		smp_call_all(drain_ipi, all ? (void *)1 : NULL);
-	else
-		drain_local(all);
+	_Atomic uint64_t frames = 0;
+
+	if (!irqs_enabled() || in_irq())
+		return drain_local();
+	smp_call_all(drain_ipi, (void *)&frames);
+	return atomic_load_explicit(&frames, memory_order_relaxed);
 }
 
-/* Rescue step 3, without the reserves (a rescue may need them). */
-static void reclaim_for_rescue(void)
+/*
+ * Rescue step 3 and heap_reclaim(): the reserves too. They are the last
+ * free objects a rescue that got here can hand out; an interrupt inside
+ * this rescue from now on gets NULL instead (HEP-03 allows either).
+ */
+static uint64_t reclaim(void)
 {
+	uint64_t frames;
+
 	count(&stats.reclaims, 1);
-	drain_everywhere(false);
-	(void)give_back_empty();
+	frames = drain_everywhere();
+	return frames + give_back_empty();
 }
 
 uint64_t heap_reclaim(void)
 {
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
-	count(&stats.reclaims, 1);
-	drain_everywhere(true);
-	return give_back_empty();
+	return reclaim();
 }
 
 /* Up to n objects of a private slab into out, made OBJ_CACHED. */
@@ -424,7 +436,7 @@ static NOINLINE void *rescue(unsigned c)
 	set_in_rescue(true);
 	p = new_slab(c);
 	if (p == NULL) {
-		reclaim_for_rescue();
+		(void)reclaim();
 		p = refill_or_grow(c);
 	}
 	set_in_rescue(false);
@@ -484,7 +496,7 @@ static struct frame_result large_frames(unsigned k, unsigned flags)
 	struct frame_result r = frame_alloc_for(NULL, k, ff, PAGE_SLAB);
 
 	if (r.err == E_NOMEM) { /* empty slabs may be what is missing */
-		reclaim_for_rescue();
+		(void)reclaim();
 		r = frame_alloc_for(NULL, k, ff, PAGE_SLAB);
 	}
 	return r;
@@ -624,6 +636,27 @@ static NOINLINE err_t large_free(void *p, struct page *head)
 	return E_OK;
 }
 
+/*
+ * p's frame is in no slab: in a large heap block more than SLAB_MAX_ORDER
+ * frames from its start (slab_head_of() does not look that far), or not
+ * the heap's at all. The refusal says which.
+ */
+static NOINLINE err_t refuse_no_slab(void *p, pfn_t pfn)
+{
+	for (unsigned k = SLAB_MAX_ORDER + 1; k <= FRAME_MAX_ORDER; k++) {
+		pfn_t h = PFN(pfn.v & ~((UINT64_C(1) << k) - 1));
+		uint64_t s = page_state(pfn_to_page(h));
+
+		if (ps_usage(s) == PAGE_SLAB && ps_ref(s) > 0 &&
+		    pfn.v < h.v + (UINT64_C(1) << ps_order(s)) &&
+		    pfn_to_page(h)->u.slab.size_class == SLAB_LARGE)
+			return refuse(p, E_INVAL, "inside a large heap block");
+		if (ps_usage(s) != PAGE_NONE)
+			break;
+	}
+	return refuse(p, E_NOT_ALLOCATED, "not in a heap block");
+}
+
 static NOINLINE err_t kfree_early(void *p)
 {
 	return early_free(p) == E_OK ? E_OK
@@ -649,7 +682,7 @@ err_t kfree(void *p)
 		return refuse(p, E_NOT_ALLOCATED, "the heap has no slabs yet");
 	head = slab_head_of(pa_to_pfn(pa));
 	if (head == NULL)
-		return refuse(p, E_NOT_ALLOCATED, "not in a heap block");
+		return refuse_no_slab(p, pa_to_pfn(pa));
 	c = head->u.slab.size_class;
 	if (c == SLAB_LARGE)
 		return large_free(p, head);
@@ -710,6 +743,7 @@ void heap_fini(void)
 	atomic_store(&ready, false);
 	memset(heap_cpus, 0, sizeof(heap_cpus));
 	memset(&stats, 0, sizeof(stats));
+	atomic_store(&slab_link_errors, 0);
 	early_used = 0;
 	memset(early_live, 0, sizeof(early_live));
 	slab_classes_init();
@@ -747,7 +781,8 @@ void heap_get_stats(struct heap_stats *st)
 	st->reserve_used = atomic_load(&stats.reserve_used);
 	st->nulls = atomic_load(&stats.nulls);
 	st->bad_frees = atomic_load(&stats.bad_frees);
-	st->poison_errors = atomic_load(&stats.poison_errors);
+	st->poison_errors = atomic_load(&stats.poison_errors) +
+			    atomic_load(&slab_link_errors);
 }
 
 /*

@@ -30,10 +30,10 @@
  * from the class's partial or empty slabs; (2) a new slab from the frame
  * allocator, whose first object goes to the caller before the slab is
  * shared with anyone (HEP-01); (3) if the frame allocator has nothing:
- * reclaim (this CPU's caches and, where it may wait for other CPUs, every
- * CPU's back to the slabs; empty slabs of every class back to the frame
- * allocator, which drains its per-CPU page caches when it runs dry) and
- * (1)-(2) once more; (4) NULL. Rescue is never re-entered on one CPU: an
+ * reclaim (this CPU's caches and reserves and, where it may wait for
+ * other CPUs, every CPU's back to the slabs; empty slabs of every class
+ * back to the frame allocator, which drains its per-CPU page caches when
+ * it runs dry) and (1)-(2) once more; (4) NULL. Rescue is never re-entered on one CPU: an
  * allocation that arrives while this CPU rescues (an interrupt handler's)
  * is served from the CPU's small emergency reserve, or gets NULL (HEP-03).
  * The frame allocator never calls the heap. Empty slabs beyond a small
@@ -41,9 +41,11 @@
  *
  * Guarantee: kmalloc() returns NULL only when no object of the class is
  * free in any slab or (where it may wait for other CPUs: interrupts
- * enabled, not in an interrupt handler) in any CPU's cache, and the frame
- * allocator could not provide a slab. With interrupts masked or in an
- * interrupt handler, other CPUs' caches are out of reach.
+ * enabled, not in an interrupt handler) in any CPU's cache or reserve, and
+ * the frame allocator could not provide a slab. With interrupts masked or
+ * in an interrupt handler, other CPUs' caches are out of reach. Where it
+ * may wait, a kmalloc() that may rescue must hold no spinlock (a reclaim
+ * waits for every CPU's IPI, as a frame allocation does: frame.h).
  *
  * Before heap_init() (that is, before the frame allocator exists) a small
  * static arena serves kmalloc(); its objects are never reused, kfree()

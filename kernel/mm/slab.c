@@ -100,20 +100,51 @@ struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 
 /* --------------------------------------------------------- free lists */
 
-/* A free object's first two bytes: the next free object's index. */
-static uint16_t next_free(const struct page *head, const struct slab_class *c,
+/*
+ * A free object's first bytes: the next free object's index, and in debug
+ * builds its complement after it. The poison cannot cover the link, so
+ * this is how a write after free into it is caught: when the link is
+ * taken (slab_take) or checked (slab_validate). An index out of the slab
+ * is caught in every build, before it is followed.
+ */
+#define LINK_BYTES  (CONFIG_DEBUG ? 4u : 2u)
+#define LINK_BROKEN UINT32_MAX
+
+_Atomic uint64_t slab_link_errors;
+
+static uint32_t next_free(const struct page *head, const struct slab_class *c,
 			  unsigned i)
 {
-	uint16_t next;
+	uint16_t w[2] = { 0, 0 };
 
-	memcpy(&next, slab_obj(head, c, i), sizeof(next));
-	return next;
+	memcpy(w, slab_obj(head, c, i), LINK_BYTES);
+	if ((w[0] != SLAB_NO_OBJ && w[0] >= c->objects) ||
+	    (CONFIG_DEBUG && (uint16_t)(w[0] ^ w[1]) != 0xffffu))
+		return LINK_BROKEN;
+	return w[0];
 }
 
 static void set_next_free(const struct page *head, const struct slab_class *c,
 			  unsigned i, uint16_t next)
 {
-	memcpy(slab_obj(head, c, i), &next, sizeof(next));
+	uint16_t w[2] = { next, (uint16_t)~next };
+
+	memcpy(slab_obj(head, c, i), w, LINK_BYTES);
+}
+
+/*
+ * Object i's link was overwritten after it was freed: say so, and end the
+ * free list there (the objects after it are lost to this slab; its counts
+ * no longer add up, so heap_validate() fails too, as it should).
+ */
+static uint16_t broken_link(const struct page *head,
+			    const struct slab_class *c, unsigned i)
+{
+	atomic_fetch_add_explicit(&slab_link_errors, 1, memory_order_relaxed);
+	klog("heap: %u-byte object %p was written after it was freed (its "
+	     "free-list link); the rest of its slab's free list is lost",
+	     c->size, slab_obj(head, c, i));
+	return SLAB_NO_OBJ;
 }
 
 void slab_format(struct page *head, unsigned c)
@@ -144,8 +175,12 @@ unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n)
 	while (got < n && head->u.slab.free != SLAB_NO_OBJ) {
 		unsigned i = head->u.slab.free;
 
+		uint32_t next = next_free(head, sc, i);
+
 		ASSERT(i < sc->objects && obj_state(head, sc, i) == OBJ_FREE);
-		head->u.slab.free = next_free(head, sc, i);
+		head->u.slab.free = next != LINK_BROKEN
+					    ? (uint16_t)next
+					    : broken_link(head, sc, i);
 		out[got++] = slab_obj(head, sc, i);
 	}
 	head->u.slab.inuse = (uint16_t)(head->u.slab.inuse + got);
@@ -158,7 +193,7 @@ void slab_own(unsigned c, void *const *objs, unsigned n, enum obj_state s)
 
 	for (unsigned k = 0; k < n; k++) {
 		if (CONFIG_DEBUG) /* the link was the poison's first bytes */
-			memset(objs[k], HEAP_POISON, sizeof(uint16_t));
+			memset(objs[k], HEAP_POISON, LINK_BYTES);
 		atomic_store_explicit(obj_state_of(objs[k], sc), (uint8_t)s,
 				      memory_order_relaxed);
 	}
@@ -347,7 +382,7 @@ unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
 	return n;
 }
 
-void slab_give_back(unsigned c, struct page *const *give, unsigned n)
+uint64_t slab_give_back(unsigned c, struct page *const *give, unsigned n)
 {
 	for (unsigned k = 0; k < n; k++) {
 		err_t e = frame_free(page_to_pfn(give[k]),
@@ -356,6 +391,7 @@ void slab_give_back(unsigned c, struct page *const *give, unsigned n)
 		ASSERT(e == E_OK);
 		(void)e;
 	}
+	return (uint64_t)n << slab_classes[c].order;
 }
 
 /* ------------------------------------------------------------- checks */
@@ -390,8 +426,11 @@ static bool check_free_list(const struct page *head,
 {
 	uint64_t n = 0;
 
-	for (unsigned i = head->u.slab.free; i != SLAB_NO_OBJ;
+	for (uint32_t i = head->u.slab.free; i != SLAB_NO_OBJ;
 	     i = next_free(head, sc, i)) {
+		if (i == LINK_BROKEN)
+			return fail("a free object's link was overwritten",
+				    head);
 		if (i >= sc->objects)
 			return fail("free list leaves the slab", head);
 		if (obj_state(head, sc, i) != OBJ_FREE)

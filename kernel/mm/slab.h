@@ -10,7 +10,8 @@
  * descriptor (struct page, u.slab) holds the rest: the free list's first
  * object (an index; a free object's first two bytes hold the next one),
  * the count of objects off the free list, the class, and the links of the
- * class list the slab is on (32-bit frame numbers). No object has a
+ * class list the slab is on (32-bit frame numbers). (Debug builds keep
+ * the index's complement after it, to catch a write after free there.) No object has a
  * header, and kfree() finds all of this from an address.
  *
  * Object states, one byte each, written only by the object's owner of the
@@ -266,10 +267,16 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
 			 unsigned max);
 
-/* Free unlinked empty slabs to the frame allocator. No lock held. */
-void slab_give_back(unsigned c, struct page *const *give, unsigned n);
+/*
+ * Free unlinked empty slabs to the frame allocator; returns their frames.
+ * No lock held.
+ */
+uint64_t slab_give_back(unsigned c, struct page *const *give, unsigned n);
 
 /* ------------------------------------------------------------- checks */
+
+/* [a] free-list links found overwritten (slab.c): writes after free. */
+extern _Atomic uint64_t slab_link_errors;
 
 struct slab_counts {
 	uint64_t slabs, empty, inuse, cached;
