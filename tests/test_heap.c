@@ -519,6 +519,33 @@ static void test_hep03_interrupt_inside_rescue_uses_the_reserve(void **state)
 	assert_baseline(frames);
 }
 
+/* HEP-03 for large requests: they have no reserve, so NULL at once. */
+static void irq_kmalloc_large(unsigned vector)
+{
+	uint64_t before = free_frames();
+
+	(void)vector;
+	irq_got[atomic_fetch_add(&irq_n, 1)] = kmalloc(3 * PAGE_SIZE, 0);
+	atomic_store(&irq_frames_before, before);
+	atomic_store(&irq_frames_after, free_frames());
+}
+
+static void test_hep03_large_request_inside_rescue_gets_null(void **state)
+{
+	uint64_t frames = free_frames();
+	unsigned n;
+
+	(void)state;
+	irq_at("heap.rescue.first_taken", 1, irq_kmalloc_large);
+	n = alloc_until_fired();
+	irq_at_done();
+	assert_null(irq_got[0]);
+	assert_int_equal(atomic_load(&irq_frames_after),
+			 atomic_load(&irq_frames_before));
+	free_held(n);
+	assert_baseline(frames);
+}
+
 /*
  * HEP-01: the new slab's first object is the rescuer's. An interrupt at
  * that moment takes everything it can (step 1, then the reserve, then
@@ -830,6 +857,7 @@ int main(void)
 		T(test_cache_pop_masks_interrupts),
 		T(test_cache_push_masks_interrupts),
 		T(test_hep03_interrupt_inside_rescue_uses_the_reserve),
+		T(test_hep03_large_request_inside_rescue_gets_null),
 		T(test_hep01_rescued_object_goes_to_the_rescuer),
 		T(test_hep02_empty_slabs_go_back),
 		T(test_rescue_reclaims_other_cpus_caches),

@@ -510,6 +510,10 @@ static NOINLINE void *large_alloc(uint64_t bytes, unsigned flags)
 
 	if (k > FRAME_MAX_ORDER)
 		return NULL;
+	if (in_rescue()) { /* HEP-03: large blocks have no reserve */
+		count(&stats.nulls, 1);
+		return NULL;
+	}
 	r = large_frames(k, flags);
 	if (r.err != E_OK) {
 		count(&stats.nulls, 1);

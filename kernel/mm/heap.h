@@ -33,9 +33,11 @@
  * reclaim (this CPU's caches and reserves and, where it may wait for
  * other CPUs, every CPU's back to the slabs; empty slabs of every class
  * back to the frame allocator, which drains its per-CPU page caches when
- * it runs dry) and (1)-(2) once more; (4) NULL. Rescue is never re-entered on one CPU: an
- * allocation that arrives while this CPU rescues (an interrupt handler's)
- * is served from the CPU's small emergency reserve, or gets NULL (HEP-03).
+ * it runs dry) and (1)-(2) once more; (4) NULL. Rescue is never
+ * re-entered on one CPU: an allocation that arrives while this CPU
+ * rescues (an interrupt handler's) is served from the class's slabs or
+ * the CPU's small emergency reserve, or gets NULL; a large request there
+ * gets NULL at once (HEP-03).
  * The frame allocator never calls the heap. Empty slabs beyond a small
  * number per class go back to the frame allocator as they empty (HEP-02).
  *
@@ -103,7 +105,9 @@ void heap_fini(void);
  * size where that is a power of two (a power-of-two request of up to 2 KiB
  * is naturally aligned); larger requests page-aligned. NULL: size 0,
  * size beyond the frame allocator's largest block, unknown flags, or no
- * memory (see the guarantee above). Any context.
+ * memory (see the guarantee above). Any context, with frame_alloc()'s
+ * rule: with interrupts enabled outside an interrupt handler, hold no
+ * spinlock (a rescue may wait for every CPU's IPI; debug builds check).
  */
 void *kmalloc(size_t size, unsigned flags);
 
@@ -124,7 +128,9 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags);
  *                    or the frame table)
  *   E_INVAL          inside a live or free object, not at its start
  *   E_NOT_ALLOCATED  not a live object: a double free, the slab's own
- *                    bookkeeping, a frame the heap does not own
+ *                    bookkeeping, a frame the heap does not own; in the
+ *                    early arena (which keeps no sizes), anything but a
+ *                    live early object's start
  * A double free is caught whenever the object is free when kfree() looks;
  * two kfree() calls of one object racing each other on two CPUs are
  * caught in debug builds only (the release fast path does not compare and
