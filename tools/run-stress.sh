@@ -37,6 +37,11 @@ for v in $variants; do
 		--seconds "$seconds" --irq --orders 0,1,3 --hold 16 --mem 512 \
 		--no-oom
 	run "$v" lock_stress --threads "$threads" --seconds "$seconds" --irq
+	# The heap with memory to spare, then on so few frames that rescue
+	# and reclaim run all the time.
+	run "$v" heap_stress --threads "$threads" --seconds "$seconds" --irq
+	run "$v" heap_stress --threads "$threads" --seconds "$seconds" --irq \
+		--budget-frames 128
 done
 
 echo "stress: $runs runs, $failed failed"
