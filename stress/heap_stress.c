@@ -50,8 +50,8 @@
  *   - a free object of the request's class on one of the class's slabs;
  *   - an empty slab, of any class, of at least the order a new slab or
  *     large block needs: reclaim gives it back to the frame allocator
- *     before kmalloc() may give up (a small request only: large requests
- *     go straight to the frame allocator);
+ *     before kmalloc() may give up (heap.c's rescue step 3, and a large
+ *     request's retry after E_NOMEM);
  *   - a free block of at least that order in the frame allocator's buddies.
  * Frames in per-CPU page caches and objects in per-CPU object caches are
  * not counted, though from task context with interrupts enabled the heap
@@ -76,6 +76,7 @@
  * if every check held, 1 otherwise, 2 for bad flags.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -101,6 +102,7 @@
 #define WATCHDOG_S  20   /* no heap call completed for this long: hung */
 #define TICK_NS     (100 * 1000 * 1000) /* the supervisor's period */
 #define CLS_LARGE   HEAP_CLASSES /* class index of a large block */
+#define LOG_VIOLATIONS 20
 
 /* Budgets: the least that holds a top-order slab beside the heap's own
    start-up needs; the most the arena's address space comfortably maps. */
@@ -275,9 +277,10 @@ static _Atomic unsigned arrived[3]; /* the end's barriers */
 static _Atomic unsigned finished;   /* threads past their last barrier */
 static _Atomic uint64_t next_check_ns;
 static _Atomic uint64_t last_thaw_ns;
-static _Atomic uint64_t ops, irq_ops, nulls, unjudged, repeats;
+static _Atomic uint64_t ops, irq_ops, nulls, irq_nulls, unjudged, repeats;
 static _Atomic uint64_t null_while_free;
 static _Atomic uint64_t violations, remote_frees, freezes;
+static _Atomic bool invalid_seen; /* heap_validate() failed, frozen */
 
 /* Written by worker 0 at the end, read by main after joining it. */
 struct result {
@@ -306,12 +309,30 @@ static uint64_t seed_for(uint64_t stream)
 	return z != 0 ? z : 1;
 }
 
-static void violation(const char *what, const struct obj *o)
+/*
+ * Count a failed check; log the first LOG_VIOLATIONS (a lost object is
+ * found again at every later quiescent point: the first reports are the
+ * ones that tell when).
+ */
+static PRINTF_LIKE(2, 3) void violation(const struct obj *o,
+					const char *fmt, ...)
 {
-	klog("heap_stress: VIOLATION: %s: object %p size %u usable %u",
-	     what, o != NULL ? (void *)o->p : NULL, o != NULL ? o->size : 0,
-	     o != NULL ? o->usable : 0);
-	atomic_fetch_add(&violations, 1);
+	uint64_t n = atomic_fetch_add(&violations, 1);
+	char what[256];
+	va_list ap;
+
+	if (n >= LOG_VIOLATIONS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (o != NULL)
+		klog("heap_stress: VIOLATION: %s: object %p size %u usable %u",
+		     what, (void *)o->p, o->size, o->usable);
+	else
+		klog("heap_stress: VIOLATION: %s", what);
+	if (n + 1 == LOG_VIOLATIONS)
+		klog("heap_stress: further violations are counted, not logged");
 }
 
 static void set_phase(struct worker *w, enum phase ph)
@@ -433,18 +454,15 @@ static void fill(const struct obj *o)
 		w[i] = pattern(o->tag, i);
 }
 
-static bool pattern_intact(const struct obj *o)
+/* The first word that lost its pattern, or usable / 8 if none did. */
+static size_t first_broken_word(const struct obj *o)
 {
 	const uint64_t *w = (const uint64_t *)(const void *)o->p;
+	size_t i = 0;
 
-	for (size_t i = 0; i < o->usable / 8; i++)
-		if (w[i] != pattern(o->tag, i)) {
-			klog("heap_stress: word %zu of %p is %#llx, not %#llx",
-			     i, (void *)o->p, (unsigned long long)w[i],
-			     (unsigned long long)pattern(o->tag, i));
-			return false;
-		}
-	return true;
+	while (i < o->usable / 8 && w[i] == pattern(o->tag, i))
+		i++;
+	return i;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -462,14 +480,14 @@ static bool obj_sane(const struct obj *o, unsigned flags)
 	int cls = class_of_usable(o->usable);
 
 	if (cls < 0 || o->usable < o->size || o->usable % 8 != 0)
-		violation("ksize() is no class size or below the request", o);
+		violation(o, "ksize() is no class size or below the request");
 	else if (a % 8 != 0 ||
 		 (cls == CLS_LARGE && a % PAGE_SIZE != 0) ||
 		 (cls != CLS_LARGE && (o->usable & (o->usable - 1)) == 0 &&
 		  a % o->usable != 0))
-		violation("misaligned object", o);
+		violation(o, "misaligned object");
 	else if ((flags & KM_ZERO) && !all_zero(o->p, o->size))
-		violation("KM_ZERO object not zero", o);
+		violation(o, "KM_ZERO object not zero");
 	else
 		return true;
 	return false;
@@ -512,13 +530,17 @@ static void *kmalloc_in(enum ctx ctx, uint32_t size, unsigned flags)
 /* Check the pattern, then kfree(). */
 static void obj_free(const struct obj *o)
 {
+	size_t bad = first_broken_word(o);
 	err_t e;
 
-	if (!pattern_intact(o))
-		violation("object overwritten while live", o);
+	if (bad < o->usable / 8)
+		violation(o, "overwritten while live: word %zu is %#llx, not "
+			  "%#llx", bad,
+			  (unsigned long long)((uint64_t *)(void *)o->p)[bad],
+			  (unsigned long long)pattern(o->tag, bad));
 	atomic_fetch_sub_explicit(&live[o->cls], 1, memory_order_relaxed);
 	if ((e = kfree(o->p)) != E_OK)
-		violation(err_name(e), o);
+		violation(o, "kfree() returned %s", err_name(e));
 	atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
 }
 
@@ -618,27 +640,24 @@ static void check_counts(const struct heap_stats *hs)
 
 	for (unsigned c = 0; c < HEAP_CLASSES; c++)
 		if ((int64_t)hs->cls[c].in_use != atomic_load(&live[c])) {
-			klog("heap_stress: class %u B: heap has %llu in use, we "
-			     "hold %lld", hs->cls[c].size,
-			     (unsigned long long)hs->cls[c].in_use,
-			     (long long)atomic_load(&live[c]));
-			violation("in-use count wrong", NULL);
+			violation(NULL, "class %u B: the heap has %llu objects in "
+				  "use, we hold %lld", hs->cls[c].size,
+				  (unsigned long long)hs->cls[c].in_use,
+				  (long long)atomic_load(&live[c]));
 		}
 	if ((int64_t)hs->large_blocks != atomic_load(&live[CLS_LARGE])) {
-		klog("heap_stress: heap has %llu large blocks, we hold %lld",
-		     (unsigned long long)hs->large_blocks,
-		     (long long)atomic_load(&live[CLS_LARGE]));
-		violation("large-block count wrong", NULL);
+		violation(NULL, "the heap has %llu large blocks, we hold %lld",
+			  (unsigned long long)hs->large_blocks,
+			  (long long)atomic_load(&live[CLS_LARGE]));
 	}
 	frame_get_stats(&fs);
 	heap_frames = ((int64_t)hs->bytes - (int64_t)base_heap_bytes) /
 		      (int64_t)PAGE_SIZE;
 	frames = (int64_t)fs.allocated - (int64_t)base_allocated;
 	if (frames != heap_frames) {
-		klog("heap_stress: %lld frames allocated since the start, the "
-		     "heap grew by %lld", (long long)frames,
-		     (long long)heap_frames);
-		violation("frame footprint differs from the heap's", NULL);
+		violation(NULL, "%lld frames allocated since the start, the "
+			  "heap grew by %lld", (long long)frames,
+			  (long long)heap_frames);
 	}
 }
 
@@ -683,7 +702,7 @@ static bool must_succeed(uint32_t size, const struct heap_stats *hs,
 			 "order %u needed", largest, order);
 		return true;
 	}
-	for (unsigned j = 0; small && j < HEAP_CLASSES; j++)
+	for (unsigned j = 0; j < HEAP_CLASSES; j++)
 		if (hs->cls[j].empty > 0 && hs->cls[j].order >= order) {
 			snprintf(why, len, "class %u B has %llu empty order-%u "
 				 "slabs, order %u needed", hs->cls[j].size,
@@ -713,7 +732,7 @@ static void *kmalloc_frozen(enum ctx ctx, uint32_t size, unsigned flags)
 	s->probe_flags = flags;
 	s->probe_result = NULL;
 	if (host_irq_raise_self(HOST_IRQ_TEST) != E_OK)
-		violation("cannot raise the probe interrupt", NULL);
+		violation(NULL, "cannot raise the probe interrupt");
 	return s->probe_result; /* the handler ran before the raise returned */
 }
 
@@ -741,8 +760,12 @@ static void frozen_checks(struct worker *w, uint32_t size, unsigned flags,
 	char why[160];
 	struct obj o;
 
-	if (!heap_validate())
-		violation("heap_validate() failed in a frozen world", NULL);
+	/* Once it failed, it would fail (and log) at every later freeze. */
+	if (!atomic_load(&invalid_seen) && !heap_validate()) {
+		atomic_store(&invalid_seen, true);
+		violation(NULL, "heap_validate() failed in a frozen world (no "
+			  "longer called until the end)");
+	}
 	heap_get_stats(&hs);
 	check_counts(&hs);
 	if (!must_succeed(size, &hs, why, sizeof(why)))
@@ -810,6 +833,7 @@ static void irq_work(struct irq_stash *s)
 		s->n++;
 	} else {
 		atomic_fetch_add(&nulls, 1);
+		atomic_fetch_add(&irq_nulls, 1);
 		if (s->null_size == 0) { /* its thread repeats it, frozen */
 			s->null_size = size;
 			s->null_flags = flags;
@@ -1051,10 +1075,11 @@ static void *worker_main(void *p)
 static void print_summary(const char *leaked)
 {
 	klog("heap_stress: budget_frames=%llu seed=%llu nulls=%llu "
-	     "unjudged=%llu repeats=%llu freezes=%llu irq_ops=%llu "
-	     "remote_frees=%llu violations=%llu",
+	     "irq_nulls=%llu unjudged=%llu repeats=%llu freezes=%llu "
+	     "irq_ops=%llu remote_frees=%llu violations=%llu",
 	     (unsigned long long)opt.budget, (unsigned long long)opt.seed,
 	     (unsigned long long)atomic_load(&nulls),
+	     (unsigned long long)atomic_load(&irq_nulls),
 	     (unsigned long long)atomic_load(&unjudged),
 	     (unsigned long long)atomic_load(&repeats),
 	     (unsigned long long)atomic_load(&freezes),
@@ -1182,8 +1207,7 @@ static err_t boot(void)
 		return e;
 	if (host_cpu_register() < 0)
 		return E_STATE;
-	if ((e = boot_budget(opt.budget, &map)) != E_OK ||
-	    (e = heap_init()) != E_OK)
+	if ((e = boot_budget(opt.budget, &map)) != E_OK) /* heap included */
 		return e;
 	if ((e = host_irq_set_handler(HOST_IRQ_TIMER,
 				      opt.irq ? timer_irq : NULL)) != E_OK ||
