@@ -76,8 +76,8 @@
  * if every check held, 1 otherwise, 2 for bad flags.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,8 +104,8 @@
 #define CLS_LARGE   HEAP_CLASSES /* class index of a large block */
 #define LOG_VIOLATIONS 20
 
-/* Budgets: the least that holds a top-order slab beside the heap's own
-   start-up needs; the most the arena's address space comfortably maps. */
+/* Budgets: the least still holds a few top-order (8-frame) slabs; the
+   most is what the arena's address space comfortably maps. */
 #define MIN_BUDGET  32
 #define MAX_BUDGET  (UINT64_C(1) << 22)
 #define DEF_BUDGET  (UINT64_C(1) << 16)
@@ -199,7 +199,7 @@ struct obj {
 	uint8_t *p;
 	uint32_t size;   /* asked for */
 	uint32_t usable; /* ksize(), all of it carries the pattern */
-	uint64_t tag;    /* the pattern's seed, unique per allocation */
+	uint64_t tag;    /* the pattern's seed, random per allocation */
 	unsigned cls;    /* class index, CLS_LARGE for a large block */
 };
 
@@ -218,6 +218,7 @@ static const char *const phase_name[] = {
 	"checking a frozen world", "freeing what it holds",
 	"final reclaim and checks", "done",
 };
+_Static_assert(ARRAY_SIZE(phase_name) == PH_DONE + 1, "a name per phase");
 
 /* A thread's incoming cross-CPU frees. */
 struct mailbox {
@@ -244,13 +245,14 @@ struct irq_stash {
 	void *probe_result;
 } CACHE_ALIGNED;
 
+/* A thread. [I] set before it starts, [t] its own, [a] atomic. */
 struct worker {
-	pthread_t thread;
-	unsigned index;
-	unsigned cpu;
-	uint64_t rng;
-	struct obj held[HOLD];
-	unsigned n;
+	pthread_t thread;           /* [I] */
+	unsigned index;             /* [I] */
+	unsigned cpu;               /* [t] its CPU id */
+	uint64_t rng;               /* [t] */
+	struct obj held[HOLD];      /* [t] */
+	unsigned n;                 /* [t] */
 	_Atomic uint64_t parked_at; /* the freeze it waits out, 0: none */
 	_Atomic uint64_t progress;  /* heap calls and freezes completed */
 	_Atomic int phase;          /* enum phase */
