@@ -12,12 +12,16 @@ STRESS_THREADS ?= 8
 STRESS_PROGS := lock_stress frame_stress heap_stress
 STRESS_VARIANTS := tsan asan tsan-mcs normal
 
+# heap_stress sees every frame allocation of the heap, to tell a NULL the
+# frame allocator forced from one it did not (stress/heap_stress.c).
+STRESS_LDFLAGS_heap_stress := -Wl,--wrap=frame_alloc_for
+
 # frame_torture is the workload frame_stress shares with the kernel's
 # self-test; linking it into both is harmless.
 define stress_prog
 build/$(1)/stress/$(2): build/$(1)/stress/$(2).o build/$(1)/stress/frame_torture.o build/$(1)/libhost.a
 	$$(call say,LD,$$@)
-	$$(Q)$$(CC_$(1)) $$(LDFLAGS_$(1)) -pthread -o $$@ $$^ $$(HOST_LDLIBS)
+	$$(Q)$$(CC_$(1)) $$(LDFLAGS_$(1)) $$(STRESS_LDFLAGS_$(2)) -pthread -o $$@ $$^ $$(HOST_LDLIBS)
 endef
 
 $(foreach v,$(STRESS_VARIANTS),$(foreach p,$(STRESS_PROGS),$(eval $(call stress_prog,$(v),$(p)))))

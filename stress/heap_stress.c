@@ -38,15 +38,31 @@
  * Then the heap's and the frame allocator's stats are exact (both say so
  * at quiescence), and nothing changes but what the freezing thread does.
  *
- * NULL_WHILE_FREE, exactly. A NULL from kmalloc() in the running world is
- * counted (nulls=) but never judged by itself: whatever state one looks at
- * afterwards may contain memory freed after kmalloc() decided, and a check
- * built on it would lie. Instead every NULL (a thread's or a handler's) is
- * repeated in a frozen world, for the same size and flags, in the same
- * kind of context (task with interrupts enabled, task with interrupts
- * masked, interrupt handler), but only when the frozen state obliges
- * kmalloc() to succeed by heap.h's guarantee, counting only memory that
- * context can reach (must_succeed()):
+ * NULL_WHILE_FREE, exactly: the sum of two counts, each of which can miss
+ * a fault but never invents one.
+ *
+ * (1) Unforced NULLs. heap.h lets kmalloc() give up only when the frame
+ * allocator could not provide a slab (or, for a handler that interrupted
+ * a rescue on its CPU, when the emergency reserve is empty). Every frame
+ * allocation the heap makes passes through __wrap_frame_alloc_for() (the
+ * link wraps frame_alloc_for, mk/stress.mk), which counts refusals per
+ * CPU. A kmalloc() that cannot be inside a rescue on its CPU (a thread's,
+ * or a handler's that did not interrupt one of its thread's kmalloc()
+ * calls: only kmalloc() rescues) and returns NULL although its CPU's
+ * refusal count did not move during the call is a null_while_free. The
+ * count is the CPU's own, read before and after on that CPU, so no other
+ * CPU moves it; a refusal to a handler in between only hides a fault.
+ * This catches HEP-01 (a rescued slab taken by others before the
+ * rescuer) even with memory to spare.
+ *
+ * (2) NULLs repeated in a frozen world. Any other NULL is counted (nulls=)
+ * but not judged by itself: whatever state one looks at afterwards may
+ * hold memory freed after kmalloc() decided, and a check built on it
+ * would lie. Instead it is repeated in a frozen world, for the same size
+ * and flags, in the same kind of context (task with interrupts enabled,
+ * task with interrupts masked, interrupt handler), but only when the
+ * frozen state obliges kmalloc() to succeed by heap.h's guarantee,
+ * counting only memory that context can reach (must_succeed()):
  *   - a free object of the request's class on one of the class's slabs;
  *   - an empty slab, of any class, of at least the order a new slab or
  *     large block needs: reclaim gives it back to the frame allocator
@@ -60,13 +76,13 @@
  * is a null_while_free: nothing else ran between the state we read and
  * the call, so no race can have taken the memory. The same repeat is made
  * at every periodic quiescent point for a random size and context, so the
- * guarantee is also checked while the world is short of memory but no
- * NULL happened. The count can miss a fault (a NULL that only a race
- * produced and the repeat does not reproduce; memory we did not count)
- * but it never invents one. Under a tiny budget NULLs come by the
- * thousand a second, and a freeze for each would leave the world frozen
- * most of the time, its handlers held off: a NULL within JUDGE_GAP_NS of
- * the last freeze's end is counted (unjudged=) and not repeated.
+ * guarantee is also checked while memory is short but no NULL happened.
+ * This misses a NULL that only a race produced and the repeat does not
+ * reproduce, and memory we did not count. Under a tiny budget NULLs come
+ * by the thousand a second, and a freeze for each would leave the world
+ * frozen most of the time, its handlers held off: a NULL within
+ * JUDGE_GAP_NS of the last freeze's end is counted (unjudged=) and not
+ * repeated.
  *
  * One line on stdout at the end:
  *   heap_stress threads=N irq=on|off ops=N null_while_free=N leaked_bytes=N
@@ -236,6 +252,7 @@ struct irq_stash {
 	unsigned n;
 	uint64_t rng;
 	bool active;         /* a thread runs here and has not finished */
+	struct worker *w;    /* that thread */
 	_Atomic bool in_heap; /* the handler is in a heap call (watchdog) */
 	uint32_t null_size;  /* a handler's NULL awaiting its repeat, or 0 */
 	unsigned null_flags;
@@ -337,9 +354,13 @@ static PRINTF_LIKE(2, 3) void violation(const struct obj *o,
 		klog("heap_stress: further violations are counted, not logged");
 }
 
+/* Fenced: the thread's own handlers read it (irq_null()) and must see
+   PH_KMALLOC for the whole of a kmalloc() call. */
 static void set_phase(struct worker *w, enum phase ph)
 {
+	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&w->phase, (int)ph, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 static void progressed(struct worker *w)
@@ -401,6 +422,53 @@ static err_t boot_budget(uint64_t budget, struct memmap *m)
 static uint64_t arena_bytes(uint64_t budget)
 {
 	return BUDGET_BASE + (budget + budget / 4 + 4096) * PAGE_SIZE;
+}
+
+/* --------------------------------------------- the frame allocator */
+
+struct frame_result __real_frame_alloc_for(struct account *acct,
+					   unsigned order, unsigned flags,
+					   enum page_usage usage);
+struct frame_result __wrap_frame_alloc_for(struct account *acct,
+					   unsigned order, unsigned flags,
+					   enum page_usage usage);
+
+/* Frame allocations refused to this CPU (its thread and its handlers). */
+static _Thread_local _Atomic uint64_t frame_refusals;
+static _Atomic uint64_t frame_calls; /* > 0: the wrap is in place */
+
+/* Every frame allocation of the heap, by the link's --wrap. */
+struct frame_result __wrap_frame_alloc_for(struct account *acct,
+					   unsigned order, unsigned flags,
+					   enum page_usage usage)
+{
+	struct frame_result r = __real_frame_alloc_for(acct, order, flags,
+						       usage);
+
+	atomic_fetch_add_explicit(&frame_calls, 1, memory_order_relaxed);
+	if (r.err != E_OK)
+		atomic_fetch_add_explicit(&frame_refusals, 1,
+					  memory_order_relaxed);
+	return r;
+}
+
+static uint64_t refusals(void)
+{
+	return atomic_load_explicit(&frame_refusals, memory_order_relaxed);
+}
+
+/* Count (1) of null_while_free: a NULL although this CPU was refused no
+   frame since `before`. */
+static bool unforced_null(uint32_t size, unsigned flags, const char *where,
+			  uint64_t before)
+{
+	if (refusals() != before)
+		return false;
+	klog("heap_stress: NULL WHILE FREE: kmalloc(%u, %#x) in %s context "
+	     "returned NULL, and the frame allocator refused this CPU nothing "
+	     "meanwhile", size, flags, where);
+	atomic_fetch_add(&null_while_free, 1);
+	return true;
 }
 
 /* ----------------------------------------------------------- objects */
@@ -819,6 +887,27 @@ static void periodic_check(struct worker *w, uint64_t r)
 
 /* ------------------------------------------------------- interrupts */
 
+/*
+ * A handler's NULL: unforced if its thread was in no kmalloc(), so that
+ * the CPU was in no rescue; else its thread repeats it in a frozen world.
+ */
+static void irq_null(struct irq_stash *s, uint32_t size, unsigned flags,
+		     uint64_t refused)
+{
+	bool in_kmalloc = atomic_load_explicit(&s->w->phase,
+					       memory_order_relaxed) ==
+			  PH_KMALLOC;
+
+	atomic_fetch_add(&nulls, 1);
+	atomic_fetch_add(&irq_nulls, 1);
+	if (!in_kmalloc && unforced_null(size, flags, "irq", refused))
+		return;
+	if (s->null_size == 0) {
+		s->null_size = size;
+		s->null_flags = flags;
+	}
+}
+
 /* Free the oldest stashed object or allocate one, at random (not both:
    the pair would leave the CPU's cache as it was and hide a race). */
 static void irq_work(struct irq_stash *s)
@@ -826,22 +915,21 @@ static void irq_work(struct irq_stash *s)
 	uint64_t r = rng_next(&s->rng);
 	uint32_t size = pick_size(r);
 	unsigned flags = (r >> 4) % 8 == 0 ? KM_ZERO : 0;
+	uint64_t refused = refusals();
+	void *p;
 
+	atomic_fetch_add_explicit(&irq_ops, 1, memory_order_relaxed);
 	if (s->n == IRQ_STASH || (s->n > 0 && r % 2 == 0)) {
 		obj_free(&s->o[0]);
 		memmove(&s->o[0], &s->o[1], (s->n - 1) * sizeof(s->o[0]));
 		s->n--;
-	} else if (obj_take(kmalloc(size, flags), size, flags, r, &s->o[s->n])) {
-		s->n++;
-	} else {
-		atomic_fetch_add(&nulls, 1);
-		atomic_fetch_add(&irq_nulls, 1);
-		if (s->null_size == 0) { /* its thread repeats it, frozen */
-			s->null_size = size;
-			s->null_flags = flags;
-		}
+		return;
 	}
-	atomic_fetch_add_explicit(&irq_ops, 1, memory_order_relaxed);
+	p = kmalloc(size, flags);
+	if (obj_take(p, size, flags, r, &s->o[s->n]))
+		s->n++;
+	else if (p == NULL)
+		irq_null(s, size, flags, refused);
 }
 
 static void timer_irq(unsigned vector)
@@ -864,6 +952,7 @@ static void stash_set_active(struct worker *w, bool on)
 	struct irq_stash *s = &stashes[w->cpu];
 
 	if (on) {
+		s->w = w;
 		s->n = 0;
 		s->rng = seed_for(MAX_CPUS + w->cpu);
 		s->null_size = 0;
@@ -895,6 +984,7 @@ static void alloc_one(struct worker *w, uint64_t r)
 	uint32_t size = pick_size(r);
 	unsigned flags = (r >> 4) % 8 == 0 ? KM_ZERO : 0;
 	enum ctx ctx = (r >> 7) % 16 == 0 ? CTX_MASKED : CTX_TASK;
+	uint64_t refused = refusals();
 	void *p;
 
 	set_phase(w, PH_KMALLOC);
@@ -905,7 +995,8 @@ static void alloc_one(struct worker *w, uint64_t r)
 		w->n++;
 	} else if (p == NULL) {
 		atomic_fetch_add(&nulls, 1);
-		judge_null(w, size, flags, ctx);
+		if (!unforced_null(size, flags, ctx_name(ctx), refused))
+			judge_null(w, size, flags, ctx);
 	}
 }
 
@@ -1128,6 +1219,12 @@ static bool finish(void)
 		klog("heap_stress: heap_validate() failed at the end");
 	if (opt.irq && atomic_load(&irq_ops) == 0) {
 		klog("heap_stress: --irq but no interrupt used the heap");
+		ok = false;
+	}
+	/* Else count (1) of null_while_free would see no refusal at all. */
+	if (result.hs.rescues > 0 && atomic_load(&frame_calls) == 0) {
+		klog("heap_stress: the heap got frames, none through "
+		     "__wrap_frame_alloc_for: is the link's --wrap gone?");
 		ok = false;
 	}
 	snprintf(leaked, sizeof(leaked), "%lld", (long long)result.leaked_bytes);
