@@ -564,9 +564,9 @@ static bool obj_sane(const struct obj *o, unsigned flags)
 }
 
 /*
- * kmalloc() where we stand (task, masked or handler: the caller chose)
- * and make the result one of ours. False for NULL; a bad object is
- * counted, kept out of circulation and false too.
+ * Count a kmalloc() that returned p and make p one of ours: checked,
+ * counted live, patterned. False for NULL; a bad object is counted as a
+ * violation, kept out of circulation and false too.
  */
 static bool obj_take(void *p, uint32_t size, unsigned flags, uint64_t tag,
 		     struct obj *o)
