@@ -10,7 +10,9 @@
  * double hand-out) show as a broken pattern. A third of the frees are
  * cross-CPU: the object goes through another thread's mailbox and that
  * thread checks and frees it. With --irq each thread's timer interrupt
- * allocates and frees too, inside whatever its CPU was doing.
+ * allocates and frees too, inside whatever its CPU was doing, and more
+ * interrupts land at the heap's pause points (step_irq()): between the
+ * two steps of a cache pop or push, and inside a rescue.
  * --budget-frames N boots the frame allocator with exactly N free frames
  * (boot_budget()), so that a small N keeps rescue and reclaim busy.
  *
@@ -29,7 +31,9 @@
  *   - a watchdog fails the run when no thread completes a heap call for
  *     WATCHDOG_S seconds (a deadlock or livelock), naming what each thread
  *     was doing;
- *   - with --irq, some interrupt handler must have used the heap.
+ *   - with --irq, some interrupt handler must have used the heap, and an
+ *     interrupt that lands inside a rescue must get no frames for a small
+ *     request (HEP-03: the reserve or NULL, never a second rescue).
  *
  * THE FROZEN WORLD. freeze() stops every other thread between two heap
  * calls, spinning with interrupts enabled (so it still answers the IPIs of
@@ -103,8 +107,13 @@
 
 #include "host/host.h"
 #include "host/util.h"
+#include "kernel/lib/pause.h"
 #include "kernel/mm/heap.h"
 #include "locks/spinlock.h"
+
+#if !CONFIG_PAUSE_POINTS
+#error "heap_stress lands interrupts at the heap's pause points"
+#endif
 
 #define HOLD        64   /* objects a thread holds at most */
 #define MAILBOX     128  /* objects waiting in a mailbox at most */
@@ -119,6 +128,9 @@
 #define TICK_NS     (100 * 1000 * 1000) /* the supervisor's period */
 #define CLS_LARGE   HEAP_CLASSES /* class index of a large block */
 #define LOG_VIOLATIONS 20
+#define STEP_IRQ_ONE_IN 4 /* pause points that get an interrupt */
+#define RESCUE_POINT "heap.rescue.first_taken" /* heap.c, inside new_slab() */
+#define MIN_RESCUES 64    /* rescues that surely met a step interrupt */
 
 /* Budgets: the least still holds a few top-order (8-frame) slabs; the
    most is what the arena's address space comfortably maps. */
@@ -256,6 +268,13 @@ struct irq_stash {
 	_Atomic bool in_heap; /* the handler is in a heap call (watchdog) */
 	uint32_t null_size;  /* a handler's NULL awaiting its repeat, or 0 */
 	unsigned null_flags;
+	/* Interrupts at pause points (step_irq()): their own generator, as
+	   the hook runs in task context; whether the interrupt being raised
+	   lands inside a rescue, and so whether the handler's kmalloc() may
+	   take frames (HEP-03). */
+	uint64_t step_rng;
+	bool inside_rescue;
+	bool frames_forbidden;
 	/* The frozen-world repeat in interrupt context (probe_irq()). */
 	uint32_t probe_size;
 	unsigned probe_flags;
@@ -299,6 +318,7 @@ static _Atomic uint64_t last_thaw_ns;
 static _Atomic uint64_t ops, irq_ops, nulls, irq_nulls, unjudged, repeats;
 static _Atomic uint64_t null_while_free;
 static _Atomic uint64_t violations, remote_frees, freezes;
+static _Atomic uint64_t step_irqs, rescue_irqs;
 static _Atomic bool invalid_seen; /* heap_validate() failed, frozen */
 
 /* Written by worker 0 at the end, read by main after joining it. */
@@ -446,6 +466,10 @@ struct frame_result __wrap_frame_alloc_for(struct account *acct,
 						       usage);
 
 	atomic_fetch_add_explicit(&frame_calls, 1, memory_order_relaxed);
+	if (in_irq() && stashes[cpu_id()].frames_forbidden)
+		violation(NULL, "a handler that interrupted a rescue asked the "
+			  "frame allocator for order %u (HEP-03: rescue "
+			  "re-entered)", order);
 	if (r.err != E_OK)
 		atomic_fetch_add_explicit(&frame_refusals, 1,
 					  memory_order_relaxed);
@@ -925,7 +949,9 @@ static void irq_work(struct irq_stash *s)
 		s->n--;
 		return;
 	}
+	s->frames_forbidden = s->inside_rescue && size <= HEAP_MAX_SMALL;
 	p = kmalloc(size, flags);
+	s->frames_forbidden = false;
 	if (obj_take(p, size, flags, r, &s->o[s->n]))
 		s->n++;
 	else if (p == NULL)
@@ -945,6 +971,36 @@ static void timer_irq(unsigned vector)
 	irq_done();
 }
 
+/*
+ * The pause-point hook (kernel/lib/pause.h): with --irq, one heap pause
+ * point in STEP_IRQ_ONE_IN gets a timer interrupt at that very step. One
+ * that is masked there runs at the unmasking irq_restore(), as a device
+ * interrupt would; one at RESCUE_POINT runs at once, inside the rescue.
+ * Not from a handler: the step would be the handler's, and one interrupt
+ * inside another is what the host cannot deliver anyway.
+ */
+static void step_irq(const char *point, void *arg)
+{
+	struct irq_stash *s;
+	bool rescue;
+
+	(void)arg;
+	if (strncmp(point, "heap.", 5) != 0 || in_irq())
+		return;
+	s = &stashes[cpu_id()];
+	if (!s->active || rng_next(&s->step_rng) % STEP_IRQ_ONE_IN != 0)
+		return;
+	rescue = strcmp(point, RESCUE_POINT) == 0 && irqs_enabled();
+	s->inside_rescue = rescue;
+	atomic_signal_fence(memory_order_seq_cst); /* before the handler */
+	if (host_irq_raise_self(HOST_IRQ_TIMER) != E_OK)
+		violation(NULL, "cannot raise an interrupt at %s", point);
+	atomic_signal_fence(memory_order_seq_cst);
+	s->inside_rescue = false;
+	atomic_fetch_add_explicit(&step_irqs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rescue_irqs, rescue, memory_order_relaxed);
+}
+
 /* Open (or close) this CPU's handler; closing frees what it kept. */
 static void stash_set_active(struct worker *w, bool on)
 {
@@ -955,6 +1011,8 @@ static void stash_set_active(struct worker *w, bool on)
 		s->w = w;
 		s->n = 0;
 		s->rng = seed_for(MAX_CPUS + w->cpu);
+		s->step_rng = seed_for(2 * MAX_CPUS + w->cpu);
+		s->inside_rescue = s->frames_forbidden = false;
 		s->null_size = 0;
 	}
 	s->active = on && opt.irq;
@@ -1169,7 +1227,8 @@ static void print_summary(const char *leaked)
 {
 	klog("heap_stress: budget_frames=%llu seed=%llu nulls=%llu "
 	     "irq_nulls=%llu unjudged=%llu repeats=%llu freezes=%llu "
-	     "irq_ops=%llu remote_frees=%llu violations=%llu",
+	     "irq_ops=%llu step_irqs=%llu rescue_irqs=%llu remote_frees=%llu "
+	     "violations=%llu",
 	     (unsigned long long)opt.budget, (unsigned long long)opt.seed,
 	     (unsigned long long)atomic_load(&nulls),
 	     (unsigned long long)atomic_load(&irq_nulls),
@@ -1177,6 +1236,8 @@ static void print_summary(const char *leaked)
 	     (unsigned long long)atomic_load(&repeats),
 	     (unsigned long long)atomic_load(&freezes),
 	     (unsigned long long)atomic_load(&irq_ops),
+	     (unsigned long long)atomic_load(&step_irqs),
+	     (unsigned long long)atomic_load(&rescue_irqs),
 	     (unsigned long long)atomic_load(&remote_frees),
 	     (unsigned long long)atomic_load(&violations));
 	printf("heap_stress threads=%u irq=%s ops=%llu null_while_free=%llu "
@@ -1219,6 +1280,14 @@ static bool finish(void)
 		klog("heap_stress: heap_validate() failed at the end");
 	if (opt.irq && atomic_load(&irq_ops) == 0) {
 		klog("heap_stress: --irq but no interrupt used the heap");
+		ok = false;
+	}
+	/* Else HEP-03's check never ran: has RESCUE_POINT been renamed? */
+	if (opt.irq && result.hs.rescues >= MIN_RESCUES &&
+	    atomic_load(&rescue_irqs) == 0) {
+		klog("heap_stress: %llu rescues, no interrupt inside one: is the "
+		     "pause point " RESCUE_POINT " gone?",
+		     (unsigned long long)result.hs.rescues);
 		ok = false;
 	}
 	/* Else count (1) of null_while_free would see no refusal at all. */
@@ -1327,6 +1396,8 @@ int main(int argc, char **argv)
 		     (unsigned long long)opt.budget, err_name(e));
 		return 1;
 	}
+	if (opt.irq)
+		pause_set_hook(step_irq, NULL);
 	for (unsigned i = 0; i < opt.threads; i++)
 		spin_lock_init(&mailboxes[i].lock, "heap_stress.mailbox");
 	atomic_store(&next_check_ns, monotonic_ns() + CHECK_NS);
