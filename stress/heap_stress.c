@@ -32,8 +32,8 @@
  *     WATCHDOG_S seconds (a deadlock or livelock), naming what each thread
  *     was doing;
  *   - with --irq, some interrupt handler must have used the heap, and an
- *     interrupt that lands inside a rescue must get no frames for a small
- *     request (HEP-03: the reserve or NULL, never a second rescue).
+ *     interrupt that lands inside a rescue must get no frames (HEP-03: the
+ *     class's slabs, the reserve or NULL, never a second rescue).
  *
  * THE FROZEN WORLD. freeze() stops every other thread between two heap
  * calls, spinning with interrupts enabled (so it still answers the IPIs of
@@ -68,15 +68,18 @@
  * frozen state obliges kmalloc() to succeed by heap.h's guarantee,
  * counting only memory that context can reach (must_succeed()):
  *   - a free object of the request's class on one of the class's slabs;
+ *   - from task context with interrupts enabled, one in any CPU's cache
+ *     or reserve (heap_stats' `cached`), which a rescue's reclaim drains;
  *   - an empty slab, of any class, of at least the order a new slab or
  *     large block needs: reclaim gives it back to the frame allocator
  *     before kmalloc() may give up (heap.c's rescue step 3, and a large
  *     request's retry after E_NOMEM);
  *   - a free block of at least that order in the frame allocator's buddies.
- * Frames in per-CPU page caches and objects in per-CPU object caches are
- * not counted, though from task context with interrupts enabled the heap
- * may reach them: we cannot tell cache from emergency reserve in the
- * heap's stats, nor which CPU holds a page. A NULL from that repeated call
+ * Not counted: frames in per-CPU page caches, which the frame allocator
+ * drains when it runs dry (the stats do not say which CPU holds them,
+ * and masked or in a handler only the own CPU's are reached), and, masked
+ * or in a handler, the own CPU's cached objects (the stats do not say
+ * which CPU holds them either). A NULL from that repeated call
  * is a null_while_free: nothing else ran between the state we read and
  * the call, so no race can have taken the memory. The same repeat is made
  * at every periodic quiescent point for a random size and context, so the
@@ -773,12 +776,12 @@ static unsigned large_order(size_t size)
 }
 
 /*
- * Whether, frozen, heap.h obliges kmalloc(size) to succeed; `why` says
- * with what memory. Counts only what every context reaches (the file's
+ * Whether, frozen, heap.h obliges kmalloc(size) in ctx to succeed; `why`
+ * says with what memory. Counts only what ctx surely reaches (the file's
  * head says what is left out and why).
  */
-static bool must_succeed(uint32_t size, const struct heap_stats *hs,
-			 char *why, size_t len)
+static bool must_succeed(uint32_t size, enum ctx ctx,
+			 const struct heap_stats *hs, char *why, size_t len)
 {
 	bool small = size <= HEAP_MAX_SMALL;
 	unsigned c = small ? class_for(size) : CLS_LARGE;
@@ -789,6 +792,12 @@ static bool must_succeed(uint32_t size, const struct heap_stats *hs,
 		snprintf(why, len, "class %u B has %llu free objects on slabs",
 			 hs->cls[c].size,
 			 (unsigned long long)slab_free_objects(&hs->cls[c]));
+		return true;
+	}
+	if (small && ctx == CTX_TASK && hs->cls[c].cached > 0) {
+		snprintf(why, len, "class %u B has %llu objects in CPUs' caches "
+			 "and reserves", hs->cls[c].size,
+			 (unsigned long long)hs->cls[c].cached);
 		return true;
 	}
 	if (largest >= (int)order) {
@@ -862,7 +871,7 @@ static void frozen_checks(struct worker *w, uint32_t size, unsigned flags,
 	}
 	heap_get_stats(&hs);
 	check_counts(&hs);
-	if (!must_succeed(size, &hs, why, sizeof(why)))
+	if (!must_succeed(size, ctx, &hs, why, sizeof(why)))
 		return;
 	atomic_fetch_add_explicit(&repeats, 1, memory_order_relaxed);
 	if (obj_take(kmalloc_frozen(ctx, size, flags), size, flags,
@@ -949,7 +958,7 @@ static void irq_work(struct irq_stash *s)
 		s->n--;
 		return;
 	}
-	s->frames_forbidden = s->inside_rescue && size <= HEAP_MAX_SMALL;
+	s->frames_forbidden = s->inside_rescue;
 	p = kmalloc(size, flags);
 	s->frames_forbidden = false;
 	if (obj_take(p, size, flags, r, &s->o[s->n]))
