@@ -285,6 +285,258 @@ static void test_defect_write_after_free_to_the_first_bytes(void **s)
 	assert_int_equal(kfree(keep), E_OK);
 }
 
+/* ------------------------------------- an interrupt at every step */
+
+/*
+ * A hook on every pause point this CPU reaches outside interrupt handlers:
+ * at the k-th, an interrupt. A scenario run once per k, from 0 until k is
+ * beyond the points it reaches, puts the interrupt at each step in turn.
+ */
+struct sweep {
+	unsigned cpu;
+	_Atomic unsigned hits;
+	unsigned at;            /* raise at this hit */
+	const char *where;      /* the point it was raised at */
+};
+
+static struct sweep sw;
+
+static void sweep_hook(const char *point, void *arg)
+{
+	struct sweep *w = arg;
+
+	if (cpu_id() != w->cpu || in_irq())
+		return;
+	if (atomic_fetch_add(&w->hits, 1) == w->at) {
+		w->where = point;
+		CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
+	}
+}
+
+/* What interrupt handlers got, freed after each run. */
+static void *irq_objs[64];
+static _Atomic unsigned irq_nobjs;
+
+static void irq_keep(void *p)
+{
+	if (p != NULL)
+		irq_objs[atomic_fetch_add(&irq_nobjs, 1)] = p;
+}
+
+/* A handler that allocates and frees what a driver might. */
+static void *sweep_victim;
+
+static void irq_alloc_free(unsigned vector)
+{
+	(void)vector;
+	irq_keep(kmalloc(64, 0));
+	irq_keep(kmalloc(16, 0));
+	irq_keep(kmalloc(2048, 0));
+	irq_keep(kmalloc(3 * PAGE_SIZE, 0));
+	if (sweep_victim != NULL) {
+		CHECK(kfree(sweep_victim) == E_OK);
+		sweep_victim = NULL;
+	}
+}
+
+/* A handler that is a reclaim IPI, or a drain. */
+static void irq_reclaim(unsigned vector)
+{
+	(void)vector;
+	(void)heap_reclaim();
+}
+
+static void irq_drain(unsigned vector)
+{
+	(void)vector;
+	heap_drain_local();
+}
+
+/*
+ * Scenarios: each leaves what it holds in held[0..*n) (and sweep_victim,
+ * a live object a handler may free) and hoards frames.
+ */
+struct scenario {
+	const char *name;
+	void (*prepare)(unsigned *n);  /* before the hook */
+	void (*act)(unsigned *n);      /* under the hook */
+};
+
+static unsigned sweep_hoarded;
+
+/* Frames exhausted, the 64-byte cache and slabs empty, an empty 16-byte
+ * slab to reclaim: the next kmalloc(64) goes through every rescue step. */
+static void prep_rescue(unsigned *n)
+{
+	void *small = kmalloc(16, 0);
+	unsigned fill;
+
+	CHECK(kfree(small) == E_OK);
+	heap_drain_local();
+	sweep_victim = kmalloc(64, 0);
+	sweep_hoarded = exhaust_frames();
+	fill = slab_classes[C64].objects - (unsigned)stats().cls[C64].in_use - 2;
+	for (unsigned i = 0; i < fill; i++)
+		held[(*n)++] = kmalloc(64, 0);
+}
+
+static void act_rescue(unsigned *n)
+{
+	void *p = kmalloc(64, 0);
+
+	if (p != NULL)
+		held[(*n)++] = p;
+}
+
+/* Plenty of frames: the first kmalloc(64) grows a new slab (step 2). */
+static void prep_none(unsigned *n)
+{
+	(void)n;
+	sweep_victim = kmalloc(2048, 0);
+	sweep_hoarded = exhaust_frames();
+	release_frames(sweep_hoarded);
+	sweep_hoarded = 0;
+	hoard = NULL;
+}
+
+static void act_new_slab(unsigned *n)
+{
+	held[(*n)++] = kmalloc(64, 0);
+}
+
+/* Many 64-byte objects freed at once: spills, slabs emptying beyond the
+ * one kept and going back to the frame allocator. */
+static void prep_spill(unsigned *n)
+{
+	sweep_victim = kmalloc(2048, 0);
+	for (unsigned i = 0; i < 4 * slab_classes[C64].objects; i++)
+		held[(*n)++] = kmalloc(64, 0);
+}
+
+static void act_spill(unsigned *n)
+{
+	for (unsigned i = 0; i < *n; i++)
+		CHECK(kfree(held[i]) == E_OK);
+	*n = 0;
+}
+
+/* A large request with no frame left but empty slabs to reclaim. */
+static void prep_large(unsigned *n)
+{
+	void *p[8];
+
+	for (unsigned i = 0; i < 8; i++)
+		p[i] = kmalloc(2048, 0);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK(kfree(p[i]) == E_OK);
+	heap_drain_local(); /* one empty 2 KiB slab: 8 frames */
+	sweep_victim = kmalloc(64, 0);
+	(void)n;
+	sweep_hoarded = exhaust_frames();
+}
+
+static void act_large(unsigned *n)
+{
+	void *p = kmalloc(3 * PAGE_SIZE, 0);
+
+	if (p != NULL)
+		held[(*n)++] = p;
+}
+
+/* One run with the interrupt at hit k; false if k is past the last hit. */
+static bool sweep_once(const struct scenario *sc, host_irq_handler_t fn,
+		       unsigned k, unsigned *failed)
+{
+	uint64_t base;
+	unsigned n = 0, cf;
+	bool fired, ok;
+
+	heap_fini();
+	host_mm_shutdown();
+	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+	base = free_frames();
+	atomic_store(&irq_nobjs, 0);
+	sweep_hoarded = 0;
+	sc->prepare(&n);
+	sw = (struct sweep){ .cpu = cpu_id(), .at = k, .where = NULL };
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
+	pause_set_hook(sweep_hook, &sw);
+	sc->act(&n);
+	pause_set_hook(NULL, NULL);
+	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
+	fired = sw.where != NULL;
+	if (getenv("SWEEP_DEBUG"))
+		print_message("%s k=%u hits=%u where=%s\n", sc->name, k, atomic_load(&sw.hits), sw.where ? sw.where : "-");
+	for (unsigned i = 0; i < n; i++)
+		CHECK(held[i] == NULL || kfree(held[i]) == E_OK);
+	for (unsigned i = 0; i < atomic_load(&irq_nobjs); i++)
+		CHECK(kfree(irq_objs[i]) == E_OK);
+	if (sweep_victim != NULL)
+		CHECK(kfree(sweep_victim) == E_OK);
+	sweep_victim = NULL;
+	if (sweep_hoarded > 0)
+		release_frames(sweep_hoarded);
+	ok = heap_validate();
+	(void)heap_reclaim();
+	pcp_drain_local();
+	ok = ok && stats().bytes == 0 && free_frames() == base;
+	cf = atomic_exchange(&check_failures, 0);
+	if (!ok || cf > 0) {
+		print_error("%s, %s: interrupt at hit %u (%s): %s%s\n",
+			    sc->name,
+			    fn == irq_alloc_free ? "alloc/free"
+			    : fn == irq_reclaim  ? "reclaim"
+						 : "drain",
+			    k, fired ? sw.where : "none",
+			    ok ? "" : "heap not back to its baseline or invalid",
+			    cf > 0 ? " CHECK failed" : "");
+		(*failed)++;
+	}
+	return fired;
+}
+
+static void sweep_all(const struct scenario *sc)
+{
+	static const host_irq_handler_t fns[] = { irq_alloc_free, irq_reclaim,
+						  irq_drain };
+	unsigned failed = 0;
+
+	for (unsigned f = 0; f < ARRAY_SIZE(fns); f++)
+		for (unsigned k = 0; sweep_once(sc, fns[f], k, &failed); k++)
+			;
+	assert_int_equal(failed, 0);
+}
+
+static void test_review_sweep_new_slab(void **s)
+{
+	static const struct scenario sc = { "new slab", prep_none,
+					    act_new_slab };
+	(void)s;
+	sweep_all(&sc);
+}
+
+static void test_review_sweep_spill(void **s)
+{
+	static const struct scenario sc = { "spill", prep_spill, act_spill };
+	(void)s;
+	sweep_all(&sc);
+}
+
+static void test_review_sweep_large_reclaim(void **s)
+{
+	static const struct scenario sc = { "large", prep_large, act_large };
+	(void)s;
+	sweep_all(&sc);
+}
+
+static void test_defect_sweep_rescue_with_reclaim(void **s)
+{
+	static const struct scenario sc = { "rescue", prep_rescue,
+					    act_rescue };
+	(void)s;
+	sweep_all(&sc);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -295,6 +547,10 @@ int main(void)
 		T(test_defect_pointer_deep_inside_a_large_block),
 		T(test_defect_largest_alignment_on_the_host),
 		T(test_defect_write_after_free_to_the_first_bytes),
+		T(test_review_sweep_new_slab),
+		T(test_review_sweep_spill),
+		T(test_review_sweep_large_reclaim),
+		T(test_defect_sweep_rescue_with_reclaim),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

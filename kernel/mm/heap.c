@@ -319,8 +319,10 @@ static uint64_t give_back_empty(void)
 		struct page *give[16];
 		unsigned n;
 
-		while ((n = slab_take_empty(c, 0, give, ARRAY_SIZE(give))) > 0)
+		while ((n = slab_take_empty(c, 0, give, ARRAY_SIZE(give))) > 0) {
 			frames += slab_give_back(c, give, n);
+			PAUSE("heap.reclaim.given");
+		}
 	}
 	return frames;
 }
@@ -434,11 +436,14 @@ static NOINLINE void *rescue(unsigned c)
 		return p;
 	}
 	set_in_rescue(true);
+	PAUSE("heap.rescue.entered");
 	p = new_slab(c);
 	if (p == NULL) {
 		(void)reclaim();
+		PAUSE("heap.rescue.reclaimed");
 		p = refill_or_grow(c);
 	}
+	PAUSE("heap.rescue.leaving");
 	set_in_rescue(false);
 	return p;
 }
@@ -461,6 +466,8 @@ static NOINLINE void *small_alloc_slow(unsigned c, unsigned flags)
 	void *p = refill_and_pop(my_cache(c), c);
 
 	irq_restore(f);
+	if (p == NULL)
+		PAUSE("heap.alloc.slow");
 	if (p == NULL && (p = rescue(c)) == NULL) {
 		count(&stats.nulls, 1);
 		return NULL;
@@ -520,6 +527,7 @@ static NOINLINE void *large_alloc(uint64_t bytes, unsigned flags)
 		return NULL;
 	}
 	head = pfn_to_page(r.pfn);
+	PAUSE("heap.large.allocated");
 	head->u.slab.size_class = SLAB_LARGE;
 	count(&stats.large_blocks, 1);
 	count(&stats.large_bytes, (int64_t)(PAGE_SIZE << k));
@@ -632,6 +640,7 @@ static NOINLINE err_t large_free(void *p, struct page *head)
 
 	if (p != page_to_virt(head))
 		return refuse(p, E_INVAL, "inside a large heap block");
+	PAUSE("heap.free.large_found");
 	e = frame_free(page_to_pfn(head), k);
 	if (e != E_OK) /* a racing free of the same block won */
 		return refuse(p, E_NOT_ALLOCATED, "not a live block");
@@ -700,6 +709,7 @@ err_t kfree(void *p)
 	idx = slab_index(sc, off);
 	if (off != (uint64_t)idx * sc->size)
 		return refuse(p, E_INVAL, "inside an object, not at its start");
+	PAUSE("heap.free.found");
 	return small_free(p, head, c, idx);
 }
 
