@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel/mm/heap.h"
 #include "kernel/mm/slab.h"
@@ -537,6 +538,168 @@ static void test_defect_sweep_rescue_with_reclaim(void **s)
 	sweep_all(&sc);
 }
 
+/* ------------------------------------------ racing double frees */
+
+/*
+ * Another CPU: a thread that registers, runs fn(arg) and unregisters
+ * (test_buddy's helper).
+ */
+struct other_cpu {
+	pthread_t t;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void *other_cpu_main(void *p)
+{
+	struct other_cpu *o = p;
+
+	CHECK(host_cpu_register() > 0);
+	o->fn(o->arg);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void other_cpu_start(struct other_cpu *o, void (*fn)(void *),
+			    void *arg)
+{
+	o->fn = fn;
+	o->arg = arg;
+	assert_int_equal(pthread_create(&o->t, NULL, other_cpu_main, o), 0);
+}
+
+static void other_cpu_join(struct other_cpu *o)
+{
+	assert_int_equal(pthread_join(o->t, NULL), 0);
+}
+
+/* The loser of two racing kfree()s: parked after its look (gate). */
+static struct gate free_gate;
+static _Atomic err_t loser_got;
+static _Atomic bool loser_may_go = true; /* else it waits, online */
+
+static void losing_free(void *p)
+{
+	atomic_store(&loser_got, kfree(p));
+	while (!atomic_load(&loser_may_go))
+		sleep_ms(1);
+}
+
+/*
+ * Two kfree()s of one 64-byte object on two CPUs: the other CPU has
+ * looked (the object was live) and is held before it claims; this CPU
+ * frees it. Debug builds catch the second (heap.h). Uses the pause point
+ * heap.free.found (added for this review).
+ */
+static void test_review_racing_double_free_is_caught(void **s)
+{
+	void *p = kmalloc(64, 0), *keep = kmalloc(64, 0);
+	struct other_cpu o;
+
+	(void)s;
+	memset(&free_gate, 0, sizeof(free_gate));
+	pause_arm(0, "heap.free.found", 0, -1, gate_pass, &free_gate);
+	other_cpu_start(&o, losing_free, p);
+	gate_wait_reached(&free_gate);
+	assert_int_equal(kfree(p), E_OK);
+	gate_open(&free_gate);
+	other_cpu_join(&o);
+	pause_reset();
+	assert_no_check_failures();
+	if (CONFIG_DEBUG)
+		assert_int_equal(atomic_load(&loser_got), E_NOT_ALLOCATED);
+	assert_true(heap_validate());
+	assert_int_equal(kfree(keep), E_OK);
+}
+
+/*
+ * The same race, but before the loser claims, the winner's CPU gives the
+ * emptied slab back (heap_reclaim()) and the frame is allocated again as
+ * plain memory, which holds bytes that read as OBJ_LIVE where the slab's
+ * state bytes were. The loser's claim_live() compare-and-swaps a byte of
+ * a frame the heap no longer owns, poisons 64 bytes of it and caches the
+ * pointer: a write to another owner's memory, not a caught double free.
+ * Run in a child: the loser's cache drain on the way offline then trips
+ * slab_flush()'s assertion.
+ */
+static void slab_reused_scenario(void *unused)
+{
+	void *p = kmalloc(64, 0);
+	struct other_cpu o;
+	struct frame_result r;
+	uint8_t *frame, *copy = malloc(PAGE_SIZE);
+	unsigned idx;
+	bool inside;
+	struct page *head = slab_find(p, &idx, &inside);
+	pfn_t slab = page_to_pfn(head);
+
+	(void)unused;
+	memset(&free_gate, 0, sizeof(free_gate));
+	pause_arm(0, "heap.free.found", 0, -1, gate_pass, &free_gate);
+	other_cpu_start(&o, losing_free, p);
+	gate_wait_reached(&free_gate);
+	CHECK(kfree(p) == E_OK);
+	CHECK(heap_reclaim() == 1); /* the slab, empty, back */
+	r = frame_alloc(0, 0);
+	CHECK(r.err == E_OK && r.pfn.v == slab.v); /* the frame, reused */
+	frame = page_to_virt(pfn_to_page(r.pfn));
+	memset(frame, OBJ_LIVE, PAGE_SIZE);
+	memcpy(copy, frame, PAGE_SIZE);
+	atomic_store(&loser_got, (err_t)1); /* no answer yet */
+	atomic_store(&loser_may_go, false);
+	gate_open(&free_gate);
+	while (atomic_load(&loser_got) == (err_t)1)
+		sleep_ms(1);
+	CHECK(atomic_load(&loser_got) == E_NOT_ALLOCATED);
+	CHECK(memcmp(copy, frame, PAGE_SIZE) == 0); /* nobody else's bytes */
+	atomic_store(&loser_may_go, true);
+	other_cpu_join(&o);
+	pause_reset();
+	_exit(atomic_load(&check_failures) == 0 ? 0 : 1);
+}
+
+static void test_defect_racing_double_free_writes_a_reused_frame(void **s)
+{
+	struct child_result r;
+
+	(void)s;
+	run_in_child(slab_reused_scenario, NULL, &r);
+	if (!r.exited || r.exit_code != 0)
+		print_error("child: exited=%d code=%d signaled=%d signo=%d\n%s\n",
+			    r.exited, r.exit_code, r.signaled, r.signo, r.err);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 0);
+}
+
+/*
+ * Large blocks: two kfree()s of one block race; before the loser frees
+ * the frames, the winner's CPU allocates a block of the same size, which
+ * gets the same frames. The loser's frame_free() (pfn, order: no
+ * generation) then frees the new owner's live block. Uses the pause point
+ * heap.free.large_found (added for this review).
+ */
+static void test_defect_racing_large_double_free_frees_the_next_owner(void **s)
+{
+	void *big = kmalloc(3 * PAGE_SIZE, 0), *again;
+	struct other_cpu o;
+
+	(void)s;
+	memset(&free_gate, 0, sizeof(free_gate));
+	pause_arm(0, "heap.free.large_found", 0, -1, gate_pass, &free_gate);
+	other_cpu_start(&o, losing_free, big);
+	gate_wait_reached(&free_gate);
+	assert_int_equal(kfree(big), E_OK);
+	again = kmalloc(3 * PAGE_SIZE, 0);
+	assert_ptr_equal(again, big); /* the same frames, a new owner */
+	gate_open(&free_gate);
+	other_cpu_join(&o);
+	pause_reset();
+	assert_no_check_failures();
+	assert_int_equal(atomic_load(&loser_got), E_NOT_ALLOCATED);
+	assert_int_equal(stats().large_blocks, 1);
+	assert_int_equal(kfree(again), E_OK);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -547,6 +710,9 @@ int main(void)
 		T(test_defect_pointer_deep_inside_a_large_block),
 		T(test_defect_largest_alignment_on_the_host),
 		T(test_defect_write_after_free_to_the_first_bytes),
+		T(test_review_racing_double_free_is_caught),
+		T(test_defect_racing_double_free_writes_a_reused_frame),
+		T(test_defect_racing_large_double_free_frees_the_next_owner),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
