@@ -60,14 +60,14 @@ static struct heap_stats stats(void)
 }
 
 /* Take every frame the allocator has; returns how many. */
-static pfn_t *hoard;
+static pfn_t hoard_store[RAM / PAGE_SIZE], *hoard;
 
 static unsigned exhaust_frames(void)
 {
 	unsigned n = 0;
 	struct frame_result r;
 
-	hoard = malloc(sizeof(*hoard) * (RAM / PAGE_SIZE));
+	hoard = hoard_store;
 	while ((r = frame_alloc(0, 0)).err == E_OK)
 		hoard[n++] = r.pfn;
 	assert_int_equal(r.err, E_NOMEM);
@@ -78,7 +78,6 @@ static void release_frames(unsigned n)
 {
 	while (n > 0)
 		assert_int_equal(frame_free(hoard[--n], 0), E_OK);
-	free(hoard);
 }
 
 #define HOLD 4096
@@ -700,6 +699,64 @@ static void test_defect_racing_large_double_free_frees_the_next_owner(void **s)
 	assert_int_equal(kfree(again), E_OK);
 }
 
+/* ------------------------------------ HEP-01 in rescue's reclaim */
+
+static void *rescuer_got;
+
+static void rescuer(void *unused)
+{
+	(void)unused;
+	rescuer_got = kmalloc(64, 0);
+}
+
+/*
+ * HEP-01's rule: what rescue obtains goes to the requester, not into a
+ * shared pool for anyone to take. Step 3 breaks it: reclaim gives the
+ * empty slabs to the frame allocator and then retries step 2 like anyone
+ * else. Here the other CPU's rescue reclaims an empty 16-byte slab (the
+ * only memory there is) and, before its retry, this CPU allocates a frame
+ * (draining the rescuer's page cache by IPI): the rescuer's kmalloc()
+ * returns NULL though its reclaim found a frame. Uses the pause point
+ * heap.rescue.reclaimed (added for this review).
+ */
+static void test_defect_hep01_reclaimed_frame_taken_before_the_retry(void **s)
+{
+	const struct slab_class *sc = &slab_classes[C64];
+	void *small = kmalloc(16, 0);
+	unsigned hoarded, n = 0, fill;
+	struct other_cpu o;
+	struct frame_result r;
+
+	(void)s;
+	assert_int_equal(kfree(small), E_OK);
+	heap_drain_local(); /* an empty 16-byte slab: the one frame to find */
+	assert_non_null(held[n++] = kmalloc(64, 0));
+	fill = sc->objects - (unsigned)stats().cls[C64].in_use - 2;
+	for (unsigned i = 0; i < fill; i++)
+		assert_non_null(held[n++] = kmalloc(64, 0));
+	heap_drain_local(); /* this CPU's reserve too: all of them taken */
+	assert_non_null(held[n++] = kmalloc(64, 0));
+	assert_non_null(held[n++] = kmalloc(64, 0));
+	assert_int_equal(stats().cls[C64].cached, 0);
+	assert_int_equal(stats().cls[C64].in_use, sc->objects);
+	hoarded = exhaust_frames();
+	memset(&free_gate, 0, sizeof(free_gate));
+	pause_arm(0, "heap.rescue.reclaimed", 0, -1, gate_pass, &free_gate);
+	other_cpu_start(&o, rescuer, NULL);
+	gate_wait_reached(&free_gate);
+	r = frame_alloc(0, 0); /* an ordinary allocation elsewhere */
+	gate_open(&free_gate);
+	other_cpu_join(&o);
+	pause_reset();
+	assert_no_check_failures();
+	assert_int_equal(r.err, E_OK); /* the reclaimed frame */
+	assert_non_null(rescuer_got);
+	assert_int_equal(kfree(rescuer_got), E_OK);
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	free_held(n);
+	release_frames(hoarded);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -713,6 +770,7 @@ int main(void)
 		T(test_review_racing_double_free_is_caught),
 		T(test_defect_racing_double_free_writes_a_reused_frame),
 		T(test_defect_racing_large_double_free_frees_the_next_owner),
+		T(test_defect_hep01_reclaimed_frame_taken_before_the_retry),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
