@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kernel/mm/heap.h"
@@ -245,7 +246,28 @@ static void test_defect_pointer_deep_inside_a_large_block(void **s)
  */
 static void test_defect_largest_alignment_on_the_host(void **s)
 {
+	const uintptr_t top = PAGE_SIZE << FRAME_MAX_ORDER;
+	void *spacer[16];
+	unsigned spacers = 0;
+
 	(void)s;
+	/* The arena where mmap() puts it is aligned to the largest block by
+	 * chance, one run in two: move it (2 MiB spacers) until it is not,
+	 * so that the test fails every time the heap relies on that. */
+	heap_fini();
+	host_mm_shutdown();
+	while ((uintptr_t)host_arena_base % top == 0 &&
+	       spacers < ARRAY_SIZE(spacer)) {
+		host_arena_fini();
+		spacer[spacers] = mmap(NULL, 2 * MIB, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(spacer[spacers] != MAP_FAILED);
+		spacers++;
+		assert_int_equal(host_arena_init(RAM), E_OK);
+	}
+	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+	while (spacers > 0)
+		munmap(spacer[--spacers], 2 * MIB);
 	for (size_t align = PAGE_SIZE; align <= PAGE_SIZE << FRAME_MAX_ORDER;
 	     align <<= 1) {
 		void *p = kmalloc_aligned(64, align, 0);
