@@ -779,6 +779,69 @@ static void test_defect_hep01_reclaimed_frame_taken_before_the_retry(void **s)
 	release_frames(hoarded);
 }
 
+/* ------------------------------------------------ the early arena */
+
+/*
+ * heap.h: kfree() of a pointer inside a live or free object, not at its
+ * start, is E_INVAL. The early arena answers E_NOT_ALLOCATED (and
+ * test_heap's test_early_arena_before_init pins that answer).
+ */
+static void test_defect_early_pointer_inside_an_object(void **s)
+{
+	uint8_t *a;
+
+	(void)s;
+	heap_fini();
+	a = kmalloc(100, 0);
+	assert_non_null(a);
+	assert_int_equal(kfree(a + 8), E_INVAL);
+	assert_int_equal(heap_init(), E_OK);
+	assert_int_equal(kfree(a + 8), E_INVAL);
+	assert_int_equal(kfree(a), E_OK);
+}
+
+/*
+ * The early arena runs out cleanly (NULL, counted, nothing else changes),
+ * its objects are never reused, and after heap_init() they are freed by
+ * the same kfree(), once; the heap then serves from slabs, not the arena.
+ */
+static void test_review_early_arena_exhaustion_and_late_frees(void **s)
+{
+	void *obj[700];
+	unsigned n = 0;
+	uint64_t frames = free_frames();
+	struct heap_stats st;
+	void *p;
+
+	(void)s;
+	heap_fini();
+	while (n < ARRAY_SIZE(obj) && (p = kmalloc(100, KM_ZERO)) != NULL)
+		obj[n++] = p;
+	assert_true(n > 0 && n < ARRAY_SIZE(obj));
+	assert_int_equal(stats().nulls, 1);
+	while (n < ARRAY_SIZE(obj) && (p = kmalloc(8, 0)) != NULL)
+		obj[n++] = p; /* the last bytes */
+	assert_int_equal(stats().nulls, 2);
+	assert_null(kmalloc(8, 0));          /* still nothing */
+	assert_int_equal(kfree(obj[0]), E_OK);
+	assert_null(kmalloc(8, 0));          /* a free is not reused */
+	assert_null(kmalloc_aligned(8, 16, 0));
+	assert_int_equal(free_frames(), frames);
+	assert_int_equal(heap_init(), E_OK);
+	p = kmalloc(100, 0);
+	assert_non_null(p);
+	assert_true((uint8_t *)p < (uint8_t *)obj[0] || /* not the arena */
+		    (uint8_t *)p >= (uint8_t *)obj[n - 1] + 8);
+	for (unsigned i = 1; i < n; i++)
+		assert_int_equal(kfree(obj[i]), E_OK);
+	assert_int_equal(kfree(obj[0]), E_NOT_ALLOCATED);
+	assert_int_equal(kfree(obj[n - 1]), E_NOT_ALLOCATED);
+	assert_int_equal(kfree(p), E_OK);
+	assert_true(heap_validate());
+	heap_get_stats(&st);
+	assert_true(st.early_bytes > 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -793,6 +856,8 @@ int main(void)
 		T(test_defect_racing_double_free_writes_a_reused_frame),
 		T(test_defect_racing_large_double_free_frees_the_next_owner),
 		T(test_defect_hep01_reclaimed_frame_taken_before_the_retry),
+		T(test_defect_early_pointer_inside_an_object),
+		T(test_review_early_arena_exhaustion_and_late_frees),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
