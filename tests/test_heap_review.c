@@ -842,6 +842,162 @@ static void test_review_early_arena_exhaustion_and_late_frees(void **s)
 	assert_true(st.early_bytes > 0);
 }
 
+/* ------------------------------------------------------ contexts */
+
+/*
+ * heap.h: kmalloc() may be called in any context. Holding a spinlock
+ * with interrupts enabled (spin_lock()) is one; there kmalloc() works from
+ * the cache, and the first time the cache runs dry it calls the frame
+ * allocator, whose rule is that no spinlock is held where a drain round
+ * may start (frame.h, frame.c: it waits for every CPU's IPI): debug
+ * builds panic there, release builds may deadlock. The heap neither
+ * states the rule nor checks it on its fast path.
+ */
+static spinlock_t outer = SPINLOCK_INIT("review_outer");
+
+static void kmalloc_under_a_spinlock(void *unused)
+{
+	void *p[64];
+
+	(void)unused;
+	spin_lock(&outer);
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++) /* past the first slab */
+		p[i] = kmalloc(2048, 0);
+	spin_unlock(&outer);
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++)
+		CHECK(p[i] != NULL && kfree(p[i]) == E_OK);
+	_exit(atomic_load(&check_failures) == 0 ? 0 : 1);
+}
+
+static void test_defect_kmalloc_under_a_spinlock_any_context(void **s)
+{
+	struct child_result r;
+
+	(void)s;
+	run_in_child(kmalloc_under_a_spinlock, NULL, &r);
+	if (!r.exited || r.exit_code != 0)
+		print_error("child: exited=%d code=%d signaled=%d signo=%d\n%s\n",
+			    r.exited, r.exit_code, r.signaled, r.signo, r.err);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 0);
+}
+
+/*
+ * heap.h (HEP-03): an allocation that arrives while this CPU rescues (an
+ * interrupt handler's) is served from the reserve, or gets NULL; rescue is
+ * never re-entered. A large request from such a handler goes to the frame
+ * allocator all the same, and on E_NOMEM runs reclaim (rescue step 3)
+ * inside the interrupted rescue.
+ */
+static _Atomic uint64_t irq_frames_before, irq_frames_after;
+static void *irq_large;
+
+static void irq_kmalloc_large(unsigned vector)
+{
+	(void)vector;
+	atomic_store(&irq_frames_before, free_frames());
+	irq_large = kmalloc(3 * PAGE_SIZE, 0);
+	atomic_store(&irq_frames_after, free_frames());
+}
+
+static void test_defect_large_kmalloc_inside_rescue_uses_frames(void **s)
+{
+	void *p;
+
+	(void)s;
+	irq_large = NULL;
+	irq_at("heap.rescue.first_taken", 0, irq_kmalloc_large);
+	p = kmalloc(64, 0); /* the first: a new slab, rescue step 2 */
+	irq_at_done();
+	assert_non_null(p);
+	if (irq_large != NULL)
+		assert_int_equal(kfree(irq_large), E_OK);
+	assert_int_equal(atomic_load(&irq_frames_after),
+			 atomic_load(&irq_frames_before));
+	assert_null(irq_large);
+	assert_int_equal(kfree(p), E_OK);
+}
+
+/* ------------------------------------------- IPIs inside the slow path */
+
+/*
+ * Another CPU's heap_reclaim() drains this CPU's caches and reserve by
+ * IPI while this CPU is inside new_slab() with a private slab (interrupts
+ * enabled at heap.rescue.first_taken): the slab is published whole, the
+ * rescuer keeps its object, and afterwards everything goes back.
+ */
+static void reclaim_elsewhere(void *g)
+{
+	gate_wait_reached(g);
+	(void)heap_reclaim();
+	gate_open(g);
+}
+
+static void test_review_reclaim_ipi_during_new_slab(void **s)
+{
+	uint64_t frames = free_frames();
+	struct other_cpu o;
+	void *warm = kmalloc(64, 0), *p;
+	unsigned n = 0;
+
+	(void)s;
+	/* This CPU's 64-byte cache and reserve hold objects of a first slab;
+	 * take them all, so the next kmalloc(64) grows a second slab. */
+	while (stats().cls[C64].in_use + 2 < slab_classes[C64].objects)
+		held[n++] = kmalloc(64, 0);
+	memset(&free_gate, 0, sizeof(free_gate));
+	pause_arm(0, "heap.rescue.first_taken", 0, (int)cpu_id(), gate_pass,
+		  &free_gate);
+	other_cpu_start(&o, reclaim_elsewhere, &free_gate);
+	p = kmalloc(64, 0);
+	other_cpu_join(&o);
+	pause_reset();
+	assert_no_check_failures();
+	assert_non_null(p);
+	assert_int_equal(stats().cls[C64].slabs, 2);
+	assert_true(heap_validate());
+	held[n++] = p;
+	held[n++] = warm;
+	free_held(n);
+	(void)heap_reclaim();
+	pcp_drain_local();
+	assert_true(heap_validate());
+	assert_int_equal(stats().bytes, 0);
+	assert_int_equal(free_frames(), frames);
+}
+
+/* ----------------------------------------------- the empty threshold */
+
+/*
+ * HEP-02: whatever order objects come back in, from any number of slabs,
+ * no class ever holds more than keep_empty empty slabs, and heap_reclaim()
+ * takes the footprint back to nothing.
+ */
+static void test_review_empty_slabs_never_pile_up(void **s)
+{
+	const struct slab_class *sc = &slab_classes[C64];
+	uint64_t frames = free_frames();
+	unsigned n = 8 * sc->objects;
+
+	(void)s;
+	for (unsigned i = 0; i < n; i++)
+		assert_non_null(held[i] = kmalloc(64, 0));
+	/* Strided: every slab loses objects before any empties. */
+	for (unsigned stride = 0; stride < 7; stride++) {
+		for (unsigned i = stride; i < n; i += 7) {
+			assert_int_equal(kfree(held[i]), E_OK);
+			assert_true(stats().cls[C64].empty <= sc->keep_empty);
+		}
+	}
+	heap_drain_local();
+	assert_true(stats().cls[C64].empty <= sc->keep_empty);
+	assert_true(heap_validate());
+	(void)heap_reclaim();
+	pcp_drain_local();
+	assert_int_equal(stats().bytes, 0);
+	assert_int_equal(free_frames(), frames);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -858,6 +1014,10 @@ int main(void)
 		T(test_defect_hep01_reclaimed_frame_taken_before_the_retry),
 		T(test_defect_early_pointer_inside_an_object),
 		T(test_review_early_arena_exhaustion_and_late_frees),
+		T(test_defect_kmalloc_under_a_spinlock_any_context),
+		T(test_defect_large_kmalloc_inside_rescue_uses_frames),
+		T(test_review_reclaim_ipi_during_new_slab),
+		T(test_review_empty_slabs_never_pile_up),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
