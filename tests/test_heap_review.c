@@ -1024,5 +1024,8 @@ int main(void)
 		T(test_defect_sweep_rescue_with_reclaim),
 	};
 #undef T
+	/* One test, or a glob of them, for a mutant's kill line. */
+	if (getenv("REVIEW_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("REVIEW_ONLY"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
