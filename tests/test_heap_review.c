@@ -998,6 +998,85 @@ static void test_review_empty_slabs_never_pile_up(void **s)
 	assert_int_equal(free_frames(), frames);
 }
 
+/* --------------------------------------- reserves of other CPUs */
+
+/* Another CPU allocates once (a new slab: its cache and reserve fill),
+ * frees, and waits online, serving IPIs, until told to go. */
+struct holder {
+	_Atomic int stage; /* 1: holding, 2: may go */
+};
+
+static void hold_reserve(void *arg)
+{
+	struct holder *h = arg;
+	void *p = kmalloc(64, 0);
+
+	CHECK(p != NULL && kfree(p) == E_OK);
+	atomic_store(&h->stage, 1);
+	while (atomic_load(&h->stage) != 2)
+		sleep_ms(1);
+}
+
+/*
+ * The guarantee where kmalloc() may wait for other CPUs: NULL only when no
+ * 64-byte object is free in any CPU's cache. Rescue's reclaim drains the
+ * other CPU's cache but not its reserve (drain_everywhere(false)), so
+ * kmalloc() returns NULL while the other CPU holds two free objects.
+ */
+static void test_defect_null_while_another_cpus_reserve_holds_objects(void **s)
+{
+	struct holder h = { 0 };
+	struct other_cpu o;
+	unsigned hoarded, n = 0;
+	uint64_t other_reserve, left;
+	void *p;
+
+	(void)s;
+	other_cpu_start(&o, hold_reserve, &h);
+	while (atomic_load(&h.stage) != 1)
+		sleep_ms(1);
+	other_reserve = stats().cls[C64].cached; /* cache and reserve */
+	assert_true(other_reserve > 2);
+	hoarded = exhaust_frames();
+	while (n < HOLD && (p = kmalloc(64, 0)) != NULL)
+		held[n++] = p;
+	assert_true(stats().reclaims > 0); /* the other cache came back */
+	/* This CPU's reserve aside (the other test), the other CPU's: */
+	heap_drain_local();
+	left = stats().cls[C64].cached;
+	atomic_store(&h.stage, 2);
+	other_cpu_join(&o);
+	free_held(n);
+	release_frames(hoarded);
+	assert_no_check_failures();
+	assert_int_equal(left, 0);
+}
+
+/* ------------------------------------------ validate: HEP-02 state */
+
+/*
+ * slab.h: the empty list holds at most keep_empty slabs (HEP-02), and
+ * heap_validate() checks "every invariant". Three empty 64-byte slabs on
+ * the list (made while keep_empty was raised, as a bug that skipped the
+ * give-back would leave them) pass.
+ */
+static void test_defect_validate_misses_empty_slabs_beyond_keep(void **s)
+{
+	struct slab_class *sc = &slab_classes[C64];
+	unsigned n = 3 * sc->objects;
+
+	(void)s;
+	sc->keep_empty = 3;
+	for (unsigned i = 0; i < n; i++)
+		assert_non_null(held[i] = kmalloc(64, 0));
+	free_held(n);
+	heap_drain_local();
+	sc->keep_empty = 1;
+	assert_int_equal(stats().cls[C64].empty, 3);
+	assert_false(heap_validate());
+	(void)heap_reclaim();
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1018,6 +1097,8 @@ int main(void)
 		T(test_defect_large_kmalloc_inside_rescue_uses_frames),
 		T(test_review_reclaim_ipi_during_new_slab),
 		T(test_review_empty_slabs_never_pile_up),
+		T(test_defect_null_while_another_cpus_reserve_holds_objects),
+		T(test_defect_validate_misses_empty_slabs_beyond_keep),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
