@@ -1077,6 +1077,105 @@ static void test_defect_validate_misses_empty_slabs_beyond_keep(void **s)
 	(void)heap_reclaim();
 }
 
+/* ------------------------------------- a free racing the emptying */
+
+/*
+ * A kfree() of a slab's last live object, held after its look, while the
+ * other CPU returns every other object of that slab (its cache drained):
+ * the slab cannot empty under the free (the object still counts), the
+ * free completes, and the slab goes back only when that object does.
+ */
+struct emptier {
+	void *objs[64];
+	unsigned n;
+	struct gate *g;
+};
+
+static void *race_last;
+
+static void free_all_then_drain(void *arg)
+{
+	struct emptier *e = arg;
+	unsigned idx;
+	bool inside;
+	struct page *head;
+
+	gate_wait_reached(e->g);
+	for (unsigned i = 0; i < e->n; i++)
+		CHECK(kfree(e->objs[i]) == E_OK);
+	heap_drain_local();
+	/* Every other object of the last one's slab is free now. */
+	head = slab_find(race_last, &idx, &inside);
+	CHECK(head != NULL && head->u.slab.inuse == 1);
+	gate_open(e->g);
+}
+
+static void test_review_kfree_racing_the_slabs_emptying(void **s)
+{
+	static struct emptier e;
+	uint64_t frames = free_frames();
+	struct other_cpu o;
+
+	(void)s;
+	race_last = kmalloc(2048, 0);
+	for (e.n = 0; e.n < 40; e.n++)
+		e.objs[e.n] = kmalloc(2048, 0);
+	heap_drain_local(); /* nothing of these slabs cached here */
+	memset(&free_gate, 0, sizeof(free_gate));
+	e.g = &free_gate;
+	pause_arm(0, "heap.free.found", 0, (int)cpu_id(), gate_pass,
+		  &free_gate);
+	other_cpu_start(&o, free_all_then_drain, &e);
+	assert_int_equal(kfree(race_last), E_OK); /* parks after its look */
+	other_cpu_join(&o);
+	pause_reset();
+	assert_no_check_failures();
+	assert_true(heap_validate());
+	heap_drain_local();
+	assert_true(stats().cls[C2K].empty <= 1);
+	assert_int_equal(stats().cls[C2K].in_use, 0);
+	(void)heap_reclaim();
+	pcp_drain_local();
+	assert_int_equal(stats().bytes, 0);
+	assert_int_equal(free_frames(), frames);
+}
+
+/* ------------------------------------------ kmalloc_aligned() edges */
+
+static void test_review_aligned_edges(void **s)
+{
+	static const struct { size_t size, align, ksize; } t[] = {
+		{ 1, 16, 16 },      { 40, 16, 48 },    { 40, 32, 64 },
+		{ 150, 64, 192 },   { 300, 128, 384 }, { 600, 256, 768 },
+		{ 1100, 512, 1536 }, { 1100, 1024, 2048 },
+		{ 2048, 2048, 2048 }, { 1, 2048, 2048 }, { 2048, 4096, 4096 },
+		{ 1, 8192, 8192 },  { 2049, 16, 4096 },
+	};
+	uint64_t frames = free_frames();
+
+	(void)s;
+	for (unsigned i = 0; i < ARRAY_SIZE(t); i++) {
+		uint8_t *p = kmalloc_aligned(t[i].size, t[i].align, KM_ZERO);
+
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % t[i].align, 0);
+		assert_int_equal(ksize(p), t[i].ksize);
+		for (size_t j = 0; j < t[i].size; j++)
+			assert_int_equal(p[j], 0);
+		assert_int_equal(kfree(p), E_OK);
+	}
+	assert_null(kmalloc_aligned(16, 24, 0));
+	assert_null(kmalloc_aligned(16, 16, 1u << 5));
+	assert_null(kmalloc_aligned(0, 16, 0));
+	assert_null(kmalloc_aligned(SIZE_MAX, 16, 0));
+	assert_null(kmalloc_aligned((PAGE_SIZE << FRAME_MAX_ORDER) + 1,
+				    PAGE_SIZE, 0));
+	assert_int_equal(stats().nulls, 0); /* bad input is not "no memory" */
+	(void)heap_reclaim();
+	pcp_drain_local();
+	assert_int_equal(free_frames(), frames);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1099,6 +1198,8 @@ int main(void)
 		T(test_review_empty_slabs_never_pile_up),
 		T(test_defect_null_while_another_cpus_reserve_holds_objects),
 		T(test_defect_validate_misses_empty_slabs_beyond_keep),
+		T(test_review_kfree_racing_the_slabs_emptying),
+		T(test_review_aligned_edges),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
