@@ -1176,6 +1176,30 @@ static void test_review_aligned_edges(void **s)
 	assert_int_equal(free_frames(), frames);
 }
 
+/* ------------------------------------------------ ksize() of early */
+
+/*
+ * ksize() of an address in the early arena past what was handed out:
+ * early_size() computes MIN(at + 8, early_used) - at, which wraps to a
+ * size near 2^64 (the slab path answers 0 for a non-object). A caller
+ * trusting ksize() may then write the whole arena and beyond.
+ */
+static void test_defect_ksize_past_the_early_arenas_end(void **s)
+{
+	uint8_t *a;
+
+	(void)s;
+	heap_fini();
+	a = kmalloc(8, 0);
+	assert_non_null(a);
+	assert_int_equal(ksize(a), 8);
+	assert_true(ksize(a + 64) <= 64 * 1024); /* at most the arena */
+	assert_int_equal(ksize(a + 64), 0);
+	assert_int_equal(heap_init(), E_OK);
+	assert_int_equal(ksize(a + 64), 0);
+	assert_int_equal(kfree(a), E_OK);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1200,6 +1224,7 @@ int main(void)
 		T(test_defect_validate_misses_empty_slabs_beyond_keep),
 		T(test_review_kfree_racing_the_slabs_emptying),
 		T(test_review_aligned_edges),
+		T(test_defect_ksize_past_the_early_arenas_end),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
