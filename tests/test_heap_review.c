@@ -465,6 +465,38 @@ static void act_large(unsigned *n)
 		held[(*n)++] = p;
 }
 
+/* Caches and empty slabs in several classes; then a reclaim. */
+static void prep_reclaim(unsigned *n)
+{
+	static const size_t sizes[] = { 16, 64, 256, 2048 };
+
+	sweep_victim = kmalloc(96, 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
+		unsigned first = *n;
+
+		for (unsigned i = 0; i < 300; i++)
+			held[(*n)++] = kmalloc(sizes[k], 0);
+		for (unsigned i = first; i < *n; i += 1 + (k & 1)) {
+			CHECK(kfree(held[i]) == E_OK);
+			held[i] = NULL;
+		}
+	}
+}
+
+static void act_reclaim(unsigned *n)
+{
+	(void)n;
+	(void)heap_reclaim();
+}
+
+/* Large blocks freed, one after the other. */
+static void prep_large_free(unsigned *n)
+{
+	sweep_victim = kmalloc(64, 0);
+	for (unsigned i = 0; i < 3; i++)
+		held[(*n)++] = kmalloc((i + 1) * 5000, 0);
+}
+
 /* One run with the interrupt at hit k; false if k is past the last hit. */
 static bool sweep_once(const struct scenario *sc, host_irq_handler_t fn,
 		       unsigned k, unsigned *failed)
@@ -547,6 +579,22 @@ static void test_review_sweep_spill(void **s)
 static void test_review_sweep_large_reclaim(void **s)
 {
 	static const struct scenario sc = { "large", prep_large, act_large };
+	(void)s;
+	sweep_all(&sc);
+}
+
+static void test_review_sweep_reclaim(void **s)
+{
+	static const struct scenario sc = { "reclaim", prep_reclaim,
+					    act_reclaim };
+	(void)s;
+	sweep_all(&sc);
+}
+
+static void test_review_sweep_large_free(void **s)
+{
+	static const struct scenario sc = { "large free", prep_large_free,
+					    act_spill };
 	(void)s;
 	sweep_all(&sc);
 }
@@ -1228,6 +1276,8 @@ int main(void)
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
+		T(test_review_sweep_reclaim),
+		T(test_review_sweep_large_free),
 		T(test_defect_sweep_rescue_with_reclaim),
 	};
 #undef T
