@@ -119,12 +119,20 @@ static err_t early_free(const void *p)
 	return e;
 }
 
-/* Bytes from an early object to the next one's start (or the arena's end). */
+/*
+ * Bytes from a live early object to the next one's start (or the end of
+ * what was handed out); 0 for any other address, as for slabs.
+ */
 static NOINLINE size_t early_size(const void *p)
 {
 	uint64_t at = (uint64_t)((const uint8_t *)p - early_arena), end;
 	irqflags_t f = spin_lock_irqsave(&early_lock);
 
+	if (at % 8 != 0 || at >= early_used ||
+	    !(early_live[at / 8 / 64] & UINT64_C(1) << (at / 8 % 64))) {
+		spin_unlock_irqrestore(&early_lock, f);
+		return 0;
+	}
 	for (end = at + 8; end < early_used; end += 8)
 		if (early_live[end / 8 / 64] & UINT64_C(1) << (end / 8 % 64))
 			break;
