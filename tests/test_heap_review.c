@@ -2,10 +2,16 @@
 /*
  * An adversarial review of the kernel heap (kernel/mm/heap.h): each test
  * forces one interleaving or one input and checks what heap.h promises.
- * Tests named test_defect_* failed on the heap as it landed (f6e549d);
- * test_review_* pin down behaviour that held up and is worth keeping.
+ * Tests named test_defect_* failed on the heap as it landed (f6e549d):
+ * some pass since main fixed them (43736cf, de40a28) and stay as
+ * regression tests; the rest still fail. test_review_* pin down
+ * behaviour that held up and is worth keeping. Tests that force a thread
+ * to wait at heap.free.found, heap.free.large_found or
+ * heap.rescue.reclaimed need those pause points (added by this branch).
+ * REVIEW_ONLY=<glob> runs only the tests it matches (mutants' kill lines).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -284,10 +290,13 @@ static void test_defect_largest_alignment_on_the_host(void **s)
 /* ------------------------------------------------------------ D6 */
 
 /*
- * Debug builds check a freed object's poison when it is handed out again.
- * An object that goes back to its slab before that gets its first two
- * bytes overwritten by the free-list link, and slab_take() writes poison
- * over them again: a write after free to bytes 0..1 is never seen.
+ * Debug builds check a freed object's poison when it is handed out again
+ * (and, since the first findings, a free object's link and its
+ * complement when the link is taken). A write after free to the first
+ * bytes while the object is still in a CPU cache is lost all the same:
+ * the flush writes the link over it (put_free()), the link is intact
+ * when taken, and slab_own() writes poison over it again. Nothing checks
+ * the object between the kfree() and the flush.
  */
 static void test_defect_write_after_free_to_the_first_bytes(void **s)
 {
@@ -830,11 +839,11 @@ static void test_defect_hep01_reclaimed_frame_taken_before_the_retry(void **s)
 /* ------------------------------------------------ the early arena */
 
 /*
- * heap.h: kfree() of a pointer inside a live or free object, not at its
- * start, is E_INVAL. The early arena answers E_NOT_ALLOCATED (and
- * test_heap's test_early_arena_before_init pins that answer).
+ * heap.h (as amended after the first findings): in the early arena, which
+ * keeps no sizes, anything but a live early object's start is
+ * E_NOT_ALLOCATED, before heap_init() and after; and it changes nothing.
  */
-static void test_defect_early_pointer_inside_an_object(void **s)
+static void test_review_early_pointer_inside_an_object(void **s)
 {
 	uint8_t *a;
 
@@ -842,10 +851,12 @@ static void test_defect_early_pointer_inside_an_object(void **s)
 	heap_fini();
 	a = kmalloc(100, 0);
 	assert_non_null(a);
-	assert_int_equal(kfree(a + 8), E_INVAL);
+	assert_int_equal(kfree(a + 8), E_NOT_ALLOCATED);
 	assert_int_equal(heap_init(), E_OK);
-	assert_int_equal(kfree(a + 8), E_INVAL);
+	assert_int_equal(kfree(a + 8), E_NOT_ALLOCATED);
 	assert_int_equal(kfree(a), E_OK);
+	assert_int_equal(kfree(a), E_NOT_ALLOCATED);
+	assert_int_equal(stats().bad_frees, 3);
 }
 
 /*
@@ -893,41 +904,38 @@ static void test_review_early_arena_exhaustion_and_late_frees(void **s)
 /* ------------------------------------------------------ contexts */
 
 /*
- * heap.h: kmalloc() may be called in any context. Holding a spinlock
- * with interrupts enabled (spin_lock()) is one; there kmalloc() works from
- * the cache, and the first time the cache runs dry it calls the frame
- * allocator, whose rule is that no spinlock is held where a drain round
- * may start (frame.h, frame.c: it waits for every CPU's IPI): debug
- * builds panic there, release builds may deadlock. The heap neither
- * states the rule nor checks it on its fast path.
+ * heap.h (as amended): with interrupts enabled outside an interrupt
+ * handler, kmalloc() must hold no spinlock, "debug builds check". They
+ * check only where the frame allocator is called (frame.c's
+ * check_may_drain()): a kmalloc() under spin_lock() served from the CPU's
+ * cache passes, and the mistake shows only the day the cache is empty
+ * and memory short (a deadlock in a release build). frame.c checks on
+ * every call for exactly this reason ("so the mistake shows the first
+ * time the code runs"); kmalloc() does not.
  */
 static spinlock_t outer = SPINLOCK_INIT("review_outer");
 
 static void kmalloc_under_a_spinlock(void *unused)
 {
-	void *p[64];
+	void *p = kmalloc(64, 0);
 
 	(void)unused;
+	CHECK(p != NULL && kfree(p) == E_OK); /* the cache holds objects */
 	spin_lock(&outer);
-	for (unsigned i = 0; i < ARRAY_SIZE(p); i++) /* past the first slab */
-		p[i] = kmalloc(2048, 0);
+	p = kmalloc(64, 0); /* from the cache: no rescue this time */
 	spin_unlock(&outer);
-	for (unsigned i = 0; i < ARRAY_SIZE(p); i++)
-		CHECK(p[i] != NULL && kfree(p[i]) == E_OK);
-	_exit(atomic_load(&check_failures) == 0 ? 0 : 1);
+	CHECK(p != NULL && kfree(p) == E_OK);
+	_exit(0);
 }
 
-static void test_defect_kmalloc_under_a_spinlock_any_context(void **s)
+static void test_defect_spinlock_rule_unchecked_on_the_fast_path(void **s)
 {
 	struct child_result r;
 
 	(void)s;
 	run_in_child(kmalloc_under_a_spinlock, NULL, &r);
-	if (!r.exited || r.exit_code != 0)
-		print_error("child: exited=%d code=%d signaled=%d signo=%d\n%s\n",
-			    r.exited, r.exit_code, r.signaled, r.signo, r.err);
-	assert_true(r.exited);
-	assert_int_equal(r.exit_code, 0);
+	if (CONFIG_LOCK_DEBUG)
+		assert_child_panicked_with(&r, "review_outer");
 }
 
 /*
@@ -1262,9 +1270,9 @@ int main(void)
 		T(test_defect_racing_double_free_writes_a_reused_frame),
 		T(test_defect_racing_large_double_free_frees_the_next_owner),
 		T(test_defect_hep01_reclaimed_frame_taken_before_the_retry),
-		T(test_defect_early_pointer_inside_an_object),
+		T(test_review_early_pointer_inside_an_object),
 		T(test_review_early_arena_exhaustion_and_late_frees),
-		T(test_defect_kmalloc_under_a_spinlock_any_context),
+		T(test_defect_spinlock_rule_unchecked_on_the_fast_path),
 		T(test_defect_large_kmalloc_inside_rescue_uses_frames),
 		T(test_review_reclaim_ipi_during_new_slab),
 		T(test_review_empty_slabs_never_pile_up),
