@@ -1256,6 +1256,65 @@ static void test_defect_ksize_past_the_early_arenas_end(void **s)
 	assert_int_equal(kfree(a), E_OK);
 }
 
+/* ------------------------------------------- a broken free-list link */
+
+/*
+ * A write after free into a free object's link (a caller's bug) is
+ * reported and not followed: slab_take() ends that slab's free list there
+ * (main, 43736cf). The slab keeps in-use < objects, so it stays on the
+ * partial list, with nothing on its free list, at the list's head: every
+ * refill after that stops at it (refill_from() takes from the first
+ * partial slab only while it gives something), and the free objects of
+ * every other partial slab of the class are out of reach. With no frame
+ * left, kmalloc() returns NULL while two other slabs hold free objects
+ * (heap.h's guarantee); with frames, it grows a new slab instead.
+ */
+static void test_defect_broken_link_blocks_the_partial_list(void **s)
+{
+	struct slab_class *sc = &slab_classes[C64];
+	unsigned n = 3 * sc->objects, got = 0, hoarded, nfree = 0;
+	struct page *head;
+	uint8_t *victim;
+	void *p, *more[256];
+
+	(void)s;
+	if (!CONFIG_DEBUG)
+		skip();
+	for (unsigned i = 0; i < n; i++)
+		assert_non_null(held[i] = kmalloc(64, 0));
+	heap_drain_local();
+	for (unsigned i = 0; i < n; i += 2) { /* every slab partial */
+		assert_int_equal(kfree(held[i]), E_OK);
+		held[i] = NULL;
+	}
+	heap_drain_local();
+	assert_true(heap_validate());
+	/* The first partial slab's first free object: its link, written. */
+	head = pfn_to_page(PFN(sc->partial));
+	victim = slab_obj(head, sc, head->u.slab.free);
+	victim[2] ^= 0xff;
+	for (uint32_t at = sc->partial; at != SLAB_NIL;) {
+		const struct page *h = pfn_to_page(PFN(at));
+
+		if (h != head)
+			nfree += sc->objects - h->u.slab.inuse;
+		at = h->u.slab.next;
+	}
+	assert_true(nfree > 40); /* the other slabs' free objects */
+	hoarded = exhaust_frames();
+	while (got < ARRAY_SIZE(more) && (p = kmalloc(64, 0)) != NULL)
+		more[got++] = p;
+	for (unsigned i = 0; i < got; i++)
+		if (more[i] != victim) /* its first bytes are suspect */
+			assert_int_equal(kfree(more[i]), E_OK);
+	release_frames(hoarded);
+	assert_true(stats().poison_errors >= 1); /* reported, as it should */
+	if (got <= nfree / 2)
+		print_error("%u allocations before NULL; %u objects free in "
+			    "the other partial slabs\n", got, nfree);
+	assert_true(got > nfree / 2);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1281,6 +1340,7 @@ int main(void)
 		T(test_review_kfree_racing_the_slabs_emptying),
 		T(test_review_aligned_edges),
 		T(test_defect_ksize_past_the_early_arenas_end),
+		T(test_defect_broken_link_blocks_the_partial_list),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
