@@ -928,6 +928,39 @@ static void kmalloc_under_a_spinlock(void *unused)
 	_exit(0);
 }
 
+/*
+ * heap_reclaim()'s contract says nothing about locks: "every CPU's object
+ * caches ... (only this CPU's with interrupts masked or in an interrupt
+ * handler)". Called with a spinlock held and interrupts enabled it waits
+ * for every CPU's IPI (smp_call_all()): a debug build panics, a release
+ * build may deadlock. kmalloc() states the rule now; heap_reclaim() does
+ * not, nor does it fall back to this CPU's caches as it does masked.
+ */
+static void reclaim_under_a_spinlock(void *unused)
+{
+	void *p = kmalloc(64, 0);
+
+	(void)unused;
+	CHECK(p != NULL && kfree(p) == E_OK);
+	spin_lock(&outer);
+	(void)heap_reclaim();
+	spin_unlock(&outer);
+	_exit(0);
+}
+
+static void test_defect_heap_reclaim_under_a_spinlock(void **s)
+{
+	struct child_result r;
+
+	(void)s;
+	run_in_child(reclaim_under_a_spinlock, NULL, &r);
+	if (!r.exited || r.exit_code != 0)
+		print_error("child: exited=%d code=%d signaled=%d signo=%d\n%s\n",
+			    r.exited, r.exit_code, r.signaled, r.signo, r.err);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 0);
+}
+
 static void test_defect_spinlock_rule_unchecked_on_the_fast_path(void **s)
 {
 	struct child_result r;
@@ -1332,6 +1365,7 @@ int main(void)
 		T(test_review_early_pointer_inside_an_object),
 		T(test_review_early_arena_exhaustion_and_late_frees),
 		T(test_defect_spinlock_rule_unchecked_on_the_fast_path),
+		T(test_defect_heap_reclaim_under_a_spinlock),
 		T(test_defect_large_kmalloc_inside_rescue_uses_frames),
 		T(test_review_reclaim_ipi_during_new_slab),
 		T(test_review_empty_slabs_never_pile_up),
