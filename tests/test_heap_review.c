@@ -1348,6 +1348,76 @@ static void test_defect_broken_link_blocks_the_partial_list(void **s)
 	assert_true(got > nfree / 2);
 }
 
+/* ---------------------------------------------- counters that drift */
+
+/*
+ * heap_get_stats() at quiescence: after every one of thousands of random
+ * kmalloc()/kmalloc_aligned()/kfree() calls, each class's in_use is the
+ * number of live objects of that class the test holds, large_blocks and
+ * large_bytes those of its large blocks, bytes what the classes and large
+ * blocks hold; heap_validate() agrees every 500 calls; the end is nothing.
+ */
+static void test_review_stats_track_live_objects(void **s)
+{
+	static void *live[512];
+	static size_t want[512];
+	uint64_t frames = free_frames(), rng = 0x9e3779b97f4a7c15u;
+	uint64_t per_class[HEAP_CLASSES], large = 0, large_bytes = 0;
+
+	(void)s;
+	memset(per_class, 0, sizeof(per_class));
+	memset(live, 0, sizeof(live));
+	for (unsigned op = 0; op < 20000; op++) {
+		unsigned i;
+		struct heap_stats st;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		i = (unsigned)(rng % ARRAY_SIZE(live));
+		if (live[i] != NULL) {
+			size_t k = ksize(live[i]);
+
+			if (want[i] > HEAP_MAX_SMALL || k > HEAP_MAX_SMALL) {
+				large--;
+				large_bytes -= k;
+			} else {
+				per_class[slab_class_of(k)]--;
+			}
+			assert_int_equal(kfree(live[i]), E_OK);
+			live[i] = NULL;
+		} else {
+			size_t size = 1 + (rng >> 20) % (rng & 0x100 ? 9000 : 600);
+			size_t align = (size_t)1 << ((rng >> 40) % 13);
+
+			want[i] = size;
+			live[i] = rng & 0x200 ? kmalloc_aligned(size, align, 0)
+					      : kmalloc(size, 0);
+			assert_non_null(live[i]);
+			if (ksize(live[i]) > HEAP_MAX_SMALL) {
+				want[i] = HEAP_MAX_SMALL + 1;
+				large++;
+				large_bytes += ksize(live[i]);
+			} else {
+				per_class[slab_class_of(ksize(live[i]))]++;
+			}
+		}
+		heap_get_stats(&st);
+		for (unsigned c = 0; c < HEAP_CLASSES; c++)
+			assert_int_equal(st.cls[c].in_use, per_class[c]);
+		assert_int_equal(st.large_blocks, large);
+		assert_int_equal(st.large_bytes, large_bytes);
+		if (op % 500 == 0)
+			assert_true(heap_validate());
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(live); i++)
+		if (live[i] != NULL)
+			assert_int_equal(kfree(live[i]), E_OK);
+	assert_true(heap_validate());
+	(void)heap_reclaim();
+	pcp_drain_local();
+	assert_int_equal(stats().bytes, 0);
+	assert_int_equal(free_frames(), frames);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1375,6 +1445,7 @@ int main(void)
 		T(test_review_aligned_edges),
 		T(test_defect_ksize_past_the_early_arenas_end),
 		T(test_defect_broken_link_blocks_the_partial_list),
+		T(test_review_stats_track_live_objects),
 		T(test_review_sweep_new_slab),
 		T(test_review_sweep_spill),
 		T(test_review_sweep_large_reclaim),
