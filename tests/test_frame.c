@@ -789,6 +789,34 @@ static void test_t4_into_raw_without_a_reference_panics(void **state)
 	assert_true(frame_validate());
 }
 
+/*
+ * frame_free_seen() and frame_get_seen() act on the allocation whose head
+ * state the caller read, and on no later one: kfree() finds a block from
+ * an address, looks, and only then frees or pins it.
+ */
+static void test_seen_state_names_one_allocation(void **state)
+{
+	struct frame_result r = frame_alloc(0, 0), again;
+	struct page *p = pfn_to_page(r.pfn);
+	uint64_t old = page_state(p);
+	struct snapshot s;
+
+	(void)state;
+	assert_int_equal(frame_free(r.pfn, 0), E_OK);
+	again = frame_alloc(0, 0); /* the same frame: the cache is LIFO */
+	assert_int_equal(again.pfn.v, r.pfn.v);
+	snap(&s);
+	assert_int_equal(frame_get_seen(p, old), E_NOT_ALLOCATED);
+	assert_int_equal(frame_free_seen(r.pfn, 0, old), E_NOT_ALLOCATED);
+	assert_unchanged(&s);
+	assert_int_equal(frame_get_seen(p, page_state(p)), E_OK);
+	assert_int_equal(frame_refcount(p), 2);
+	assert_int_equal(frame_put(p), E_OK);
+	assert_int_equal(frame_free_seen(r.pfn, 0, page_state(p)), E_OK);
+	assert_int_equal(frame_get_seen(p, page_state(p)), E_NOT_ALLOCATED);
+	assert_no_check_failures();
+}
+
 /* T8: the last put runs the drop hook, resets, and only then frees. */
 static _Atomic unsigned drops;
 static uint16_t inuse_seen;
@@ -2232,6 +2260,7 @@ int main(void)
 		T(test_t4_racing_restores_exactly_one_wins),
 		T(test_t4_stale_restore_after_reallocation_is_refused),
 		T(test_t4_into_raw_without_a_reference_panics),
+		T(test_seen_state_names_one_allocation),
 		T(test_t8_reset_before_reuse),
 		T(test_t8_reset_before_an_irq_can_reuse_it),
 		T(test_xen_zone_requests_stay_in_their_zone),

@@ -556,10 +556,10 @@ static err_t check_freeable(uint64_t s, uint64_t seen, unsigned order)
 	return E_OK;
 }
 
-err_t frame_free(pfn_t pfn, unsigned order)
+/* The checks frame_free() makes before it looks at the descriptor. */
+static err_t check_block(pfn_t pfn, unsigned order)
 {
-	struct page *p;
-	uint64_t n, s, seen;
+	uint64_t n;
 
 	if (order > FRAME_MAX_ORDER) /* before anything shifts by it */
 		return E_INVAL;
@@ -569,8 +569,27 @@ err_t frame_free(pfn_t pfn, unsigned order)
 	if (!IS_ALIGNED(pfn.v, n) || pfn.v >= frame_table_pages ||
 	    n > frame_table_pages - pfn.v)
 		return E_RANGE;
+	return E_OK;
+}
+
+err_t frame_free(pfn_t pfn, unsigned order)
+{
+	err_t e = check_block(pfn, order);
+
+	return e != E_OK ? e
+			 : frame_free_seen(pfn, order,
+					   page_state(pfn_to_page(pfn)));
+}
+
+err_t frame_free_seen(pfn_t pfn, unsigned order, uint64_t seen)
+{
+	struct page *p;
+	uint64_t s = seen;
+	err_t bad = check_block(pfn, order);
+
+	if (bad != E_OK)
+		return bad;
 	p = pfn_to_page(pfn);
-	s = seen = page_state(p);
 	do {
 		err_t e = check_freeable(s, seen, order);
 

@@ -159,6 +159,17 @@ MUST_CHECK err_t frames_alloc(size_t n, unsigned flags, pfn_t *out);
 MUST_CHECK err_t frame_free(pfn_t pfn, unsigned order);
 
 /*
+ * frame_free() of the allocation whose head state the caller read as seen
+ * (page_state()), and of no later one: E_NOT_ALLOCATED, changing nothing,
+ * if the block was freed since (and maybe allocated again: another
+ * generation, page.h). For a caller that finds the block from an address
+ * first (kfree() of a large block): its look and its free are then one
+ * decision about one allocation, as frame_free()'s are about what it
+ * reads itself.
+ */
+MUST_CHECK err_t frame_free_seen(pfn_t pfn, unsigned order, uint64_t seen);
+
+/*
  * Drop one reference to an allocated block (its head). The one who drops
  * the last runs the usage's drop hook, resets the descriptor and then
  * frees the block. Errors, changing nothing:

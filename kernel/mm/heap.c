@@ -35,6 +35,7 @@
 #include <string.h>
 #include "kernel/mm/frame.h"
 #include "kernel/mm/slab.h"
+#include "locks/lockcheck.h"
 
 #define CACHE_MAX   32u /* largest cache_size (slab.c) */
 #define RESERVE_MAX 2u  /* emergency objects per class and CPU */
@@ -64,6 +65,18 @@ static struct {
 static void count(_Atomic uint64_t *c, int64_t d)
 {
 	atomic_fetch_add_explicit(c, (uint64_t)d, memory_order_relaxed);
+}
+
+/*
+ * frame_alloc()'s rule, checked on every call (debug builds), not only
+ * when a rescue happens to wait, so the mistake shows the first time the
+ * code runs: with interrupts enabled outside an interrupt handler, a call
+ * that may reclaim waits for every CPU's IPI and must hold no spinlock.
+ */
+static void check_may_wait(const char *what)
+{
+	if (CONFIG_LOCK_DEBUG && irqs_enabled() && !in_irq())
+		lockcheck_assert_none_held(what, HERE);
 }
 
 /* ------------------------------------------------------- early arena */
@@ -371,6 +384,7 @@ static uint64_t reclaim(void)
 
 uint64_t heap_reclaim(void)
 {
+	check_may_wait("heap_reclaim() waits for every CPU's IPI");
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
 	return reclaim();
@@ -387,24 +401,20 @@ static unsigned take_cached(struct page *head, unsigned c, void **out,
 }
 
 /*
- * Rescue step 2: a new slab of class c. Its first object is the caller's
- * before the slab is published (HEP-01); then this CPU's cache and reserve
- * take from it while it is still private.
+ * Make the block at head, which this CPU alone holds, a slab of class c:
+ * its first object is the caller's before the slab is published (HEP-01);
+ * then this CPU's cache and reserve take from it while it is still
+ * private.
  */
-static void *new_slab(unsigned c)
+static void *start_slab(struct page *head, unsigned c)
 {
 	const struct slab_class *sc = &slab_classes[c];
-	struct frame_result r = frame_alloc_for(NULL, sc->order, 0, PAGE_SLAB);
-	struct page *head;
 	struct obj_cache *oc;
 	unsigned n, room;
 	irqflags_t f;
 	void *mine;
 
-	if (r.err != E_OK)
-		return NULL;
 	count(&stats.rescues, 1);
-	head = pfn_to_page(r.pfn);
 	slab_format(head, c);
 	(void)take_cached(head, c, &mine, 1);
 	PAUSE("heap.rescue.first_taken");
@@ -421,14 +431,52 @@ static void *new_slab(unsigned c)
 	return mine;
 }
 
-/* Steps 1 then 2, with this CPU's cache (step 3 calls it again). */
-static void *refill_or_grow(unsigned c)
+/* Rescue step 2: a new slab from the frame allocator. */
+static void *new_slab(unsigned c)
 {
-	irqflags_t f = irq_save();
-	void *p = refill_and_pop(my_cache(c), c);
+	struct frame_result r = frame_alloc_for(NULL, slab_classes[c].order, 0,
+						PAGE_SLAB);
 
+	return r.err == E_OK ? start_slab(pfn_to_page(r.pfn), c) : NULL;
+}
+
+/*
+ * Rescue step 3's slab: an empty one of the same order from any class,
+ * made class c's and this CPU's at once. Given to the frame allocator
+ * and asked for again, it could go to another CPU in between (HEP-01:
+ * what rescue obtains goes to the requester first).
+ */
+static void *reuse_empty_slab(unsigned c)
+{
+	struct page *head = slab_take_empty_of_order(slab_classes[c].order);
+
+	return head != NULL ? start_slab(head, c) : NULL;
+}
+
+/*
+ * Step 3: every cache and reserve back to the slabs, then step 1 again;
+ * else an empty slab of the class's order, straight to us; only then the
+ * other empty slabs back to the frame allocator (which merges them) and
+ * step 2 again.
+ */
+static void *rescue_by_reclaim(unsigned c)
+{
+	irqflags_t f;
+	void *p;
+
+	count(&stats.reclaims, 1);
+	(void)drain_everywhere();
+	PAUSE("heap.rescue.reclaimed");
+	f = irq_save();
+	p = refill_and_pop(my_cache(c), c);
 	irq_restore(f);
-	return p != NULL ? p : new_slab(c);
+	if (p == NULL)
+		p = reuse_empty_slab(c);
+	if (p == NULL) {
+		(void)give_back_empty();
+		p = new_slab(c);
+	}
+	return p;
 }
 
 /* Steps 2-4 for class c; the cache was empty and step 1 found nothing. */
@@ -446,17 +494,15 @@ static NOINLINE void *rescue(unsigned c)
 	set_in_rescue(true);
 	PAUSE("heap.rescue.entered");
 	p = new_slab(c);
-	if (p == NULL) {
-		(void)reclaim();
-		PAUSE("heap.rescue.reclaimed");
-		p = refill_or_grow(c);
-	}
+	if (p == NULL)
+		p = rescue_by_reclaim(c);
 	PAUSE("heap.rescue.leaving");
 	set_in_rescue(false);
 	return p;
 }
 
 /* ----------------------------------------------------------- kmalloc */
+
 
 /* Cached object p becomes the caller's. */
 static void *finish_alloc(void *p, unsigned c, unsigned flags)
@@ -544,6 +590,7 @@ static NOINLINE void *large_alloc(uint64_t bytes, unsigned flags)
 
 void *kmalloc(size_t size, unsigned flags)
 {
+	check_may_wait("kmalloc() may reclaim (it waits for every CPU's IPI)");
 	if (size == 0 || (flags & ~KM_FLAGS_ALL))
 		return NULL;
 	if (unlikely(!atomic_load_explicit(&ready, memory_order_acquire)))
@@ -580,6 +627,8 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 		return NULL;
 	if (align <= 8)
 		return kmalloc(size, flags);
+	check_may_wait("kmalloc_aligned() may reclaim (it waits for every "
+		       "CPU's IPI)");
 	if (size == 0 || (flags & ~KM_FLAGS_ALL))
 		return NULL;
 	if (unlikely(!atomic_load_explicit(&ready, memory_order_acquire)))
@@ -641,15 +690,44 @@ static err_t small_free(void *p, struct page *head, unsigned c, unsigned idx)
 	return E_OK;
 }
 
-static NOINLINE err_t large_free(void *p, struct page *head)
+/*
+ * Debug builds: small_free() with the slab pinned (a frame reference)
+ * from the state kfree() read on. Two kfree()s of one object racing each
+ * other are then always told apart by the state byte: without the pin,
+ * the winner's free could let the slab empty, go back and be reused
+ * before the loser's compare-and-swap, which would then land in another
+ * owner's frame. slab_give_back() puts the heap's reference; the last put
+ * (ours, if we still hold the slab) frees it.
+ */
+static NOINLINE err_t pinned_free(void *p, struct page *head, uint64_t seen,
+				  unsigned c, unsigned idx)
 {
-	unsigned k = ps_order(page_state(head));
+	err_t e, put;
+
+	if (frame_get_seen(head, seen) != E_OK)
+		return refuse(p, E_NOT_ALLOCATED,
+			      "not a live object (its slab went back)");
+	e = small_free(p, head, c, idx);
+	put = frame_put(head);
+	ASSERT(put == E_OK);
+	(void)put;
+	return e;
+}
+
+/*
+ * A large block whose head state kfree() read as seen: freed only if it is
+ * still that allocation, so a racing second kfree() cannot free the next
+ * owner's block (frame_free_seen()).
+ */
+static NOINLINE err_t large_free(void *p, struct page *head, uint64_t seen)
+{
+	unsigned k = ps_order(seen);
 	err_t e;
 
 	if (p != page_to_virt(head))
 		return refuse(p, E_INVAL, "inside a large heap block");
 	PAUSE("heap.free.large_found");
-	e = frame_free(page_to_pfn(head), k);
+	e = frame_free_seen(page_to_pfn(head), k, seen);
 	if (e != E_OK) /* a racing free of the same block won */
 		return refuse(p, E_NOT_ALLOCATED, "not a live block");
 	count(&stats.large_blocks, -1);
@@ -691,7 +769,7 @@ err_t kfree(void *p)
 	paddr_t pa;
 	struct page *head;
 	unsigned c, idx;
-	uint64_t off;
+	uint64_t off, seen;
 
 	if (p == NULL)
 		return E_OK;
@@ -701,12 +779,12 @@ err_t kfree(void *p)
 		return refuse(p, E_RANGE, "not memory the heap can own");
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
 		return refuse(p, E_NOT_ALLOCATED, "the heap has no slabs yet");
-	head = slab_head_of(pa_to_pfn(pa));
+	head = slab_head_of(pa_to_pfn(pa), &seen);
 	if (head == NULL)
 		return refuse_no_slab(p, pa_to_pfn(pa));
 	c = head->u.slab.size_class;
 	if (c == SLAB_LARGE)
-		return large_free(p, head);
+		return large_free(p, head, seen);
 	if (c >= HEAP_CLASSES)
 		return refuse(p, E_NOT_ALLOCATED, "a slab of no class");
 	sc = &slab_classes[c];
@@ -718,7 +796,9 @@ err_t kfree(void *p)
 	if (off != (uint64_t)idx * sc->size)
 		return refuse(p, E_INVAL, "inside an object, not at its start");
 	PAUSE("heap.free.found");
-	return small_free(p, head, c, idx);
+	if (!CONFIG_DEBUG)
+		return small_free(p, head, c, idx);
+	return pinned_free(p, head, seen, c, idx);
 }
 
 size_t ksize(const void *p)
@@ -726,7 +806,7 @@ size_t ksize(const void *p)
 	unsigned idx;
 	bool inside;
 	struct page *head;
-
+	uint64_t seen;
 	paddr_t pa;
 
 	if (p == NULL)
@@ -739,7 +819,7 @@ size_t ksize(const void *p)
 	head = slab_find(p, &idx, &inside);
 	if (head != NULL)
 		return inside ? 0 : slab_classes[head->u.slab.size_class].size;
-	head = slab_head_of(pa_to_pfn(pa));
+	head = slab_head_of(pa_to_pfn(pa), &seen);
 	return head != NULL && p == page_to_virt(head)
 		       ? (size_t)(PAGE_SIZE << ps_order(page_state(head)))
 		       : 0;

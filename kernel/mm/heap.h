@@ -147,9 +147,11 @@ size_t ksize(const void *ptr);
 void heap_drain_local(void);
 
 /*
- * Give memory back: every CPU's object caches to the slabs (only this
- * CPU's with interrupts masked or in an interrupt handler), then every
- * empty slab to the frame allocator. Returns the frames given back.
+ * Give memory back: every CPU's object caches and reserves to the slabs
+ * (only this CPU's with interrupts masked or in an interrupt handler),
+ * then every empty slab to the frame allocator. Returns the frames given
+ * back. kmalloc()'s spinlock rule applies: with interrupts enabled
+ * outside an interrupt handler it waits for every CPU's IPI.
  */
 uint64_t heap_reclaim(void);
 

@@ -368,6 +368,32 @@ static inline MUST_CHECK err_t frame_get(struct page *p)
 	return frame_get_refused(p, old);
 }
 
+/*
+ * Take a reference to the allocation whose head state the caller read as
+ * seen, if the block is still that allocation (allocated, the same
+ * generation): for a caller that found the block from an address and so
+ * holds no reference yet (kfree() pins a slab this way across its look
+ * and its claim, in debug builds). E_NOT_ALLOCATED, changing nothing, if
+ * the block was freed since (and maybe allocated again); E_RANGE at
+ * FRAME_REF_MAX. A compare-and-swap loop that retries only because
+ * another CPU changed the count: lock-free.
+ */
+static inline MUST_CHECK err_t frame_get_seen(struct page *p, uint64_t seen)
+{
+	uint64_t s = seen;
+
+	do {
+		if (ps_gen(s) != ps_gen(seen) || ps_ref(s) == 0 ||
+		    !page_usage_allocatable(ps_usage(s)))
+			return E_NOT_ALLOCATED;
+		if (ps_ref(s) >= FRAME_REF_MAX)
+			return E_RANGE;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state, &s, s + 1, memory_order_acquire,
+		memory_order_relaxed));
+	return E_OK;
+}
+
 /* Current reference count (racy unless the caller holds all of them). */
 static inline uint32_t frame_refcount(const struct page *p)
 {

@@ -78,6 +78,7 @@ void slab_classes_init(void)
 
 struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 {
+	uint64_t seen;
 	paddr_t pa;
 	struct page *head;
 	const struct slab_class *c;
@@ -86,7 +87,7 @@ struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 	*inside = false;
 	if (!virt_to_phys_checked(p, &pa) || !pfn_valid(pa_to_pfn(pa)))
 		return NULL;
-	head = slab_head_of(pa_to_pfn(pa));
+	head = slab_head_of(pa_to_pfn(pa), &seen);
 	if (head == NULL || head->u.slab.size_class >= HEAP_CLASSES)
 		return NULL;
 	c = &slab_classes[head->u.slab.size_class];
@@ -112,6 +113,16 @@ struct page *slab_find(const void *p, unsigned *idx, bool *inside)
 
 _Atomic uint64_t slab_link_errors;
 
+static bool poisoned(const void *obj, size_t n)
+{
+	const uint8_t *b = obj;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != HEAP_POISON)
+			return false;
+	return true;
+}
+
 static uint32_t next_free(const struct page *head, const struct slab_class *c,
 			  unsigned i)
 {
@@ -132,19 +143,13 @@ static void set_next_free(const struct page *head, const struct slab_class *c,
 	memcpy(slab_obj(head, c, i), w, LINK_BYTES);
 }
 
-/*
- * Object i's link was overwritten after it was freed: say so, and end the
- * free list there (the objects after it are lost to this slab; its counts
- * no longer add up, so heap_validate() fails too, as it should).
- */
-static uint16_t broken_link(const struct page *head,
-			    const struct slab_class *c, unsigned i)
+/* A write after free found where the poison cannot show it. */
+static void link_error(const struct slab_class *c, const void *obj,
+		       const char *where)
 {
 	atomic_fetch_add_explicit(&slab_link_errors, 1, memory_order_relaxed);
-	klog("heap: %u-byte object %p was written after it was freed (its "
-	     "free-list link); the rest of its slab's free list is lost",
-	     c->size, slab_obj(head, c, i));
-	return SLAB_NO_OBJ;
+	klog("heap: %u-byte object %p was written after it was freed (%s)",
+	     c->size, obj, where);
 }
 
 void slab_format(struct page *head, unsigned c)
@@ -172,18 +177,31 @@ unsigned slab_take(struct page *head, unsigned c, void **out, unsigned n)
 	const struct slab_class *sc = &slab_classes[c];
 	unsigned got = 0;
 
+	bool broken = false;
+
 	while (got < n && head->u.slab.free != SLAB_NO_OBJ) {
 		unsigned i = head->u.slab.free;
-
 		uint32_t next = next_free(head, sc, i);
 
 		ASSERT(i < sc->objects && obj_state(head, sc, i) == OBJ_FREE);
-		head->u.slab.free = next != LINK_BROKEN
-					    ? (uint16_t)next
-					    : broken_link(head, sc, i);
+		if (next == LINK_BROKEN) {
+			link_error(sc, slab_obj(head, sc, i),
+				   "its free-list link; the rest of its slab's "
+				   "free list is lost");
+			next = SLAB_NO_OBJ;
+			broken = true;
+		}
+		head->u.slab.free = (uint16_t)next;
 		out[got++] = slab_obj(head, sc, i);
 	}
-	head->u.slab.inuse = (uint16_t)(head->u.slab.inuse + got);
+	/*
+	 * A broken list: what was after the break counts as in use for good,
+	 * so the slab leaves the partial list (full) instead of blocking it
+	 * with nothing to give; its states no longer add up, so
+	 * heap_validate() reports it too.
+	 */
+	head->u.slab.inuse = broken ? (uint16_t)sc->objects
+				    : (uint16_t)(head->u.slab.inuse + got);
 	return got;
 }
 
@@ -294,12 +312,13 @@ static unsigned refill_from(struct slab_class *sc, unsigned c,
 			    enum slab_list l, void **out, unsigned n)
 {
 	struct page *head = slab_at(*list_head(sc, l));
-	unsigned got;
+	unsigned before, got;
 
 	if (head == NULL)
 		return 0;
+	before = head->u.slab.inuse;
 	got = slab_take(head, c, out, n);
-	sc->inuse += got;
+	sc->inuse += head->u.slab.inuse - before;
 	relist(sc, head);
 	return got;
 }
@@ -351,6 +370,10 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 		ASSERT(atomic_load_explicit(obj_state_of(objs[k], sc),
 					    memory_order_relaxed) ==
 		       OBJ_CACHED);
+		/* The link overwrites these bytes: check them now. */
+		if (CONFIG_DEBUG && !poisoned(objs[k], LINK_BYTES))
+			link_error(sc, objs[k], "its first bytes, about to "
+						"hold its free-list link");
 		atomic_store_explicit(obj_state_of(objs[k], sc), OBJ_FREE,
 				      memory_order_relaxed);
 	}
@@ -382,11 +405,27 @@ unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
 	return n;
 }
 
+struct page *slab_take_empty_of_order(unsigned order)
+{
+	for (unsigned c = 0; c < HEAP_CLASSES; c++) {
+		struct page *got;
+
+		if (slab_classes[c].order != order)
+			continue;
+		if (slab_take_empty(c, 0, &got, 1) == 1)
+			return got;
+	}
+	return NULL;
+}
+
 uint64_t slab_give_back(unsigned c, struct page *const *give, unsigned n)
 {
+	/*
+	 * A put, not a free: a kfree() that found the slab may still hold it
+	 * (heap.c pins it in debug builds), and then its own put frees it.
+	 */
 	for (unsigned k = 0; k < n; k++) {
-		err_t e = frame_free(page_to_pfn(give[k]),
-				     slab_classes[c].order);
+		err_t e = frame_put(give[k]);
 
 		ASSERT(e == E_OK);
 		(void)e;
@@ -552,6 +591,11 @@ bool slab_validate(const uint64_t cached[HEAP_CLASSES], uint64_t *large)
 		if (!validate_list(sc, c, SLAB_ON_PARTIAL, &partial) ||
 		    !validate_list(sc, c, SLAB_ON_EMPTY, &empty))
 			return false;
+		if (sc->nr_empty > sc->keep_empty) { /* HEP-02 */
+			klog("heap: class %u B keeps %u empty slabs, more than "
+			     "its %u", sc->size, sc->nr_empty, sc->keep_empty);
+			return false;
+		}
 		if (tally[c].slabs != sc->slabs || tally[c].inuse != sc->inuse ||
 		    empty != sc->nr_empty || partial != tally[c].partial ||
 		    tally[c].seen != cached[c]) {

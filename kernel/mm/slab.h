@@ -203,12 +203,13 @@ struct page *slab_find(const void *p, unsigned *idx, bool *inside);
  * that is found from its first 8 frames only, enough for kfree() to tell
  * a pointer inside it from a foreign one). Pre: pfn_valid(pfn).
  */
-static inline struct page *slab_head_of(pfn_t pfn)
+static inline struct page *slab_head_of(pfn_t pfn, uint64_t *seen)
 {
 	for (unsigned k = 0; k <= SLAB_MAX_ORDER; k++) {
 		pfn_t h = PFN(pfn.v & ~((UINT64_C(1) << k) - 1));
 		uint64_t s = page_state(pfn_to_page(h));
 
+		*seen = s;
 		if (ps_usage(s) == PAGE_SLAB && ps_ref(s) > 0)
 			return pfn.v < h.v + (UINT64_C(1) << ps_order(s))
 				       ? pfn_to_page(h)
@@ -266,6 +267,13 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
  */
 unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
 			 unsigned max);
+
+/*
+ * Unlink one empty slab of the given order from any class, or NULL: a
+ * block the caller may make a slab of another class (rescue step 3).
+ * Takes the locks one at a time.
+ */
+struct page *slab_take_empty_of_order(unsigned order);
 
 /*
  * Free unlinked empty slabs to the frame allocator; returns their frames.
