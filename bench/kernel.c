@@ -407,10 +407,14 @@ static uint64_t next_iters(uint64_t iters, uint64_t wall_ns, uint64_t min_ns)
  * A case's timer work runs only in the ticks that come while a CPU's loop
  * runs, the first a period after the loop started; and a CPU's loop may
  * last much less than the run's wall time (vCPUs that share host cores
- * take turns). So every CPU's loop must last a few periods, or the
- * record could count no interrupt at all.
+ * take turns). So every CPU's loop must last several periods, or the
+ * record could count no interrupt at all. Three were not enough with 4
+ * vCPUs under TCG on a loaded 2-core host (make test, 2026-11-30: a
+ * frame/irq record with irq_ops 0): a vCPU's loop is timed by the TSC,
+ * which runs on while the host has the vCPU descheduled, so a loop can
+ * "last" three periods and execute for much less than one.
  */
-#define IRQ_MIN_LOOP_NS (3 * (uint64_t)BENCH_IRQ_PERIOD_NS)
+#define IRQ_MIN_LOOP_NS (10 * (uint64_t)BENCH_IRQ_PERIOD_NS)
 
 /*
  * The iteration count for the next run, after a run of iters that gave r:
