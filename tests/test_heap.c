@@ -807,6 +807,46 @@ static void test_cross_cpu_frees(void **state)
 	assert_baseline(frames);
 }
 
+/*
+ * Each CPU refills from a slab of its own: two CPUs that allocate at once
+ * do not get neighbouring objects of one slab (whose state bytes and
+ * lines they would then write in turn).
+ */
+struct two_slabs {
+	struct page *slab[2];
+	pthread_barrier_t both;
+};
+
+static void alloc_after_the_other(unsigned index, void *arg)
+{
+	struct two_slabs *t = arg;
+
+	void *p;
+	unsigned idx;
+	bool in;
+
+	if (index == 1)
+		pthread_barrier_wait(&t->both); /* after CPU 0's first */
+	p = kmalloc(64, 0);
+	t->slab[index] = slab_find(p, &idx, &in);
+	if (index == 0)
+		pthread_barrier_wait(&t->both);
+	pthread_barrier_wait(&t->both); /* neither frees before both ran */
+	CHECK(t->slab[index] != NULL && kfree(p) == E_OK);
+}
+
+static void test_each_cpu_refills_from_its_own_slab(void **state)
+{
+	struct two_slabs t;
+
+	(void)state;
+	pthread_barrier_init(&t.both, NULL, 2);
+	run_on_cpus(2, alloc_after_the_other, &t);
+	pthread_barrier_destroy(&t.both);
+	assert_ptr_not_equal(t.slab[0], t.slab[1]);
+	assert_true(heap_validate());
+}
+
 /* ----------------------------------------------------------- validate */
 
 static void test_validate_catches_corruption(void **state)
@@ -827,6 +867,12 @@ static void test_validate_catches_corruption(void **state)
 	obj_set_state(head, sc, idx, OBJ_CACHED); /* in no cache */
 	assert_false(heap_validate());
 	obj_set_state(head, sc, idx, OBJ_LIVE);
+	assert_true(heap_validate());
+	/* This CPU's own slab, which no CPU owns any more. */
+	assert_int_equal(head->u.slab.list, SLAB_ON_CPU);
+	slab_classes[C64].cur[cpu_id()] = SLAB_NIL;
+	assert_false(heap_validate());
+	slab_classes[C64].cur[cpu_id()] = (uint32_t)page_to_pfn(head).v;
 	assert_true(heap_validate());
 	assert_int_equal(kfree(q), E_OK);
 	/* The cached q, put on the slab's free list as well. */
@@ -865,6 +911,7 @@ int main(void)
 		T(test_reclaim_counts_what_it_gives_back),
 		T(test_rescue_takes_other_classes_empty_slabs),
 		T(test_cross_cpu_frees),
+		T(test_each_cpu_refills_from_its_own_slab),
 		T(test_validate_catches_corruption),
 	};
 #undef T

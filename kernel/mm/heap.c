@@ -248,19 +248,21 @@ static void fill_reserve(struct obj_cache *oc, unsigned c)
 
 	if (have < RESERVE_MAX)
 		res_set_n(oc, have + slab_refill(c, oc->res + have,
-						 RESERVE_MAX - have));
+						 RESERVE_MAX - have, false));
 }
 
 /*
  * Rescue step 1: the class's slabs into the cache, if it is empty (an
  * interrupt may have filled it since the caller looked); one object out.
+ * With steal, other CPUs' own slabs too (step 3's last look).
  */
-static void *refill_and_pop(struct obj_cache *oc, unsigned c)
+static void *refill_and_pop(struct obj_cache *oc, unsigned c, bool steal)
 {
 	const struct slab_class *sc = &slab_classes[c];
 
 	if (cache_n(oc) == 0)
-		cache_set_n(oc, slab_refill(c, oc->obj, sc->cache_size / 2));
+		cache_set_n(oc, slab_refill(c, oc->obj, sc->cache_size / 2,
+					    steal));
 	if (!in_rescue())
 		fill_reserve(oc, c);
 	return cache_pop(oc);
@@ -312,13 +314,19 @@ static uint64_t cache_drain(struct obj_cache *oc, unsigned c)
 	return frames + slab_give_back(c, give, given);
 }
 
+/* This CPU's caches, reserves and own slabs back to the class lists. */
 static uint64_t drain_local(void)
 {
 	irqflags_t f = irq_save();
+	struct page *give[HEAP_CLASSES];
+	unsigned give_class[HEAP_CLASSES], n;
 	uint64_t frames = 0;
 
 	for (unsigned c = 0; c < HEAP_CLASSES; c++)
 		frames += cache_drain(my_cache(c), c);
+	n = slab_release_cpu(cpu_id(), give, give_class);
+	for (unsigned i = 0; i < n; i++)
+		frames += slab_give_back(give_class[i], &give[i], 1);
 	irq_restore(f);
 	return frames;
 }
@@ -468,7 +476,7 @@ static void *rescue_by_reclaim(unsigned c)
 	(void)drain_everywhere();
 	PAUSE("heap.rescue.reclaimed");
 	f = irq_save();
-	p = refill_and_pop(my_cache(c), c);
+	p = refill_and_pop(my_cache(c), c, true); /* every slab */
 	irq_restore(f);
 	if (p == NULL)
 		p = reuse_empty_slab(c);
@@ -517,7 +525,7 @@ static void *finish_alloc(void *p, unsigned c, unsigned flags)
 static NOINLINE void *small_alloc_slow(unsigned c, unsigned flags)
 {
 	irqflags_t f = irq_save();
-	void *p = refill_and_pop(my_cache(c), c);
+	void *p = refill_and_pop(my_cache(c), c, false);
 
 	irq_restore(f);
 	if (p == NULL)

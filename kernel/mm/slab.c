@@ -60,6 +60,8 @@ void slab_classes_init(void)
 		struct slab_class *sc = &slab_classes[c];
 
 		spin_lock_init(&sc->lock, "slab_class");
+		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+			sc->cur[cpu] = SLAB_NIL;
 		sc->partial = sc->empty = SLAB_NIL;
 		sc->nr_empty = 0;
 		sc->slabs = sc->inuse = 0;
@@ -260,7 +262,7 @@ static void unlink_slab(struct slab_class *sc, struct page *head)
 {
 	enum slab_list l = head->u.slab.list;
 
-	if (l == SLAB_ON_NONE)
+	if (l == SLAB_ON_NONE || l == SLAB_ON_CPU)
 		return;
 	if (head->u.slab.prev != SLAB_NIL)
 		slab_at(head->u.slab.prev)->u.slab.next = head->u.slab.next;
@@ -284,16 +286,45 @@ static enum slab_list list_for(const struct slab_class *sc,
 						: SLAB_ON_NONE;
 }
 
-/* Move a slab to the list its counts say, if it is not there. */
+/* Move a slab to the list its counts say, unless a CPU owns it. */
 static void relist(struct slab_class *sc, struct page *head)
 {
 	enum slab_list want = list_for(sc, head);
 
-	if (head->u.slab.list == want)
+	if (head->u.slab.list == want || head->u.slab.list == SLAB_ON_CPU)
 		return;
 	unlink_slab(sc, head);
 	if (want != SLAB_ON_NONE)
 		link_slab(sc, head, want);
+}
+
+/* CPU cpu's own slab goes back to the list its counts say (lock held). */
+static void release_cur(struct slab_class *sc, unsigned cpu)
+{
+	struct page *head = slab_at(sc->cur[cpu]);
+
+	if (head == NULL)
+		return;
+	sc->cur[cpu] = SLAB_NIL;
+	head->u.slab.list = SLAB_ON_NONE;
+	relist(sc, head);
+}
+
+/* Make head CPU cpu's own slab, in place of the one it had (lock held). */
+static void adopt(struct slab_class *sc, unsigned cpu, struct page *head)
+{
+	release_cur(sc, cpu);
+	unlink_slab(sc, head);
+	head->u.slab.list = SLAB_ON_CPU;
+	sc->cur[cpu] = (uint32_t)page_to_pfn(head).v;
+}
+
+/* Whether CPU cpu's own slab has nothing left to give. */
+static bool cur_spent(const struct slab_class *sc, unsigned cpu)
+{
+	const struct page *head = slab_at(sc->cur[cpu]);
+
+	return head == NULL || head->u.slab.free == SLAB_NO_OBJ;
 }
 
 void slab_publish(struct page *head, unsigned c)
@@ -303,39 +334,62 @@ void slab_publish(struct page *head, unsigned c)
 
 	sc->slabs++;
 	sc->inuse += head->u.slab.inuse;
-	relist(sc, head);
+	if (cur_spent(sc, cpu_id()) && head->u.slab.free != SLAB_NO_OBJ)
+		adopt(sc, cpu_id(), head);
+	else
+		relist(sc, head);
 	spin_unlock_irqrestore(&sc->lock, f);
 }
 
-/* Take from the first slab of list l; false if the list is empty. */
-static unsigned refill_from(struct slab_class *sc, unsigned c,
-			    enum slab_list l, void **out, unsigned n)
+/*
+ * The CPU's own slab, or (when it is spent) a new one taken whole from
+ * the partial list, else the empty one (partial first: an empty slab may
+ * still go back, HEP-02). NULL if the class has no free object on a list.
+ */
+static struct page *own_slab(struct slab_class *sc, unsigned cpu)
 {
-	struct page *head = slab_at(*list_head(sc, l));
-	unsigned before, got;
+	struct page *head;
 
+	if (!cur_spent(sc, cpu))
+		return slab_at(sc->cur[cpu]);
+	head = slab_at(sc->partial != SLAB_NIL ? sc->partial : sc->empty);
 	if (head == NULL)
-		return 0;
-	before = head->u.slab.inuse;
-	got = slab_take(head, c, out, n);
-	sc->inuse += head->u.slab.inuse - before;
-	relist(sc, head);
-	return got;
+		return NULL;
+	adopt(sc, cpu, head);
+	return head;
 }
 
-unsigned slab_refill(unsigned c, void **out, unsigned n)
+/*
+ * The lists are empty: another CPU's own slab that has free objects (its
+ * free list is the lock's like any other; owning a slab only steers
+ * refills). Rescue's last refill takes from there, so it reaches every
+ * free object on a slab from any context, as heap.h's guarantee says,
+ * even when this CPU cannot wait for the others to release their slabs.
+ * Earlier refills do not: a CPU would share another's slab instead of
+ * making its own.
+ */
+static struct page *others_slab(struct slab_class *sc)
+{
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+		if (!cur_spent(sc, cpu))
+			return slab_at(sc->cur[cpu]);
+	return NULL;
+}
+
+unsigned slab_refill(unsigned c, void **out, unsigned n, bool steal)
 {
 	struct slab_class *sc = &slab_classes[c];
 	irqflags_t f = spin_lock_irqsave(&sc->lock);
-	unsigned got = 0, more;
+	unsigned got = 0, cpu = cpu_id();
+	struct page *head;
 
-	/* Partial slabs first: an empty one may still go back (HEP-02). */
-	while (got < n && (more = refill_from(sc, c, SLAB_ON_PARTIAL,
-					      out + got, n - got)) > 0)
-		got += more;
-	while (got < n && (more = refill_from(sc, c, SLAB_ON_EMPTY, out + got,
-					      n - got)) > 0)
-		got += more;
+	while (got < n && ((head = own_slab(sc, cpu)) != NULL ||
+			   (steal && (head = others_slab(sc)) != NULL))) {
+		unsigned before = head->u.slab.inuse;
+
+		got += slab_take(head, c, out + got, n - got);
+		sc->inuse += head->u.slab.inuse - before;
+	}
 	spin_unlock_irqrestore(&sc->lock, f);
 	/* Off their free lists they are ours: their states need no lock. */
 	slab_own(c, out, got, OBJ_CACHED);
@@ -392,6 +446,23 @@ unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 	given = take_empty_locked(sc, sc->keep_empty, give, n);
 	spin_unlock_irqrestore(&sc->lock, f);
 	return given;
+}
+
+unsigned slab_release_cpu(unsigned cpu, struct page **give,
+			  unsigned *give_class)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 0; c < HEAP_CLASSES; c++) {
+		struct slab_class *sc = &slab_classes[c];
+		irqflags_t f = spin_lock_irqsave(&sc->lock);
+
+		release_cur(sc, cpu);
+		if (take_empty_locked(sc, sc->keep_empty, give + n, 1) == 1)
+			give_class[n++] = c;
+		spin_unlock_irqrestore(&sc->lock, f);
+	}
+	return n;
 }
 
 unsigned slab_take_empty(unsigned c, unsigned keep, struct page **give,
@@ -509,7 +580,8 @@ static bool validate_slab(const struct page *head, struct slab_tally *t)
 	if (head->u.slab.inuse != sc->objects - free)
 		return fail("in-use count is not objects minus free ones",
 			    head);
-	if (head->u.slab.list != list_for(sc, head))
+	if (head->u.slab.list != SLAB_ON_CPU &&
+	    head->u.slab.list != list_for(sc, head))
 		return fail("on the wrong class list", head);
 	return check_free_list(head, sc, free);
 }
@@ -544,7 +616,7 @@ static bool validate_list(const struct slab_class *sc, unsigned c,
 
 /* What the frame table holds for each class. */
 struct class_tally {
-	uint64_t slabs, partial, inuse, seen;
+	uint64_t slabs, partial, owned, inuse, seen;
 };
 
 static bool tally_table(struct class_tally tally[HEAP_CLASSES],
@@ -572,8 +644,40 @@ static bool tally_table(struct class_tally tally[HEAP_CLASSES],
 			return false;
 		tally[c].slabs++;
 		tally[c].partial += head->u.slab.list == SLAB_ON_PARTIAL;
+		tally[c].owned += head->u.slab.list == SLAB_ON_CPU;
 		tally[c].inuse += t.live + t.seen;
 		tally[c].seen += t.seen;
+	}
+	return true;
+}
+
+/* Each CPU's own slab: a slab of the class, marked so; one per CPU. */
+static bool validate_cur(const struct slab_class *sc, unsigned c,
+			 uint64_t owned)
+{
+	uint64_t n = 0;
+
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+		const struct page *head;
+
+		if (sc->cur[cpu] == SLAB_NIL)
+			continue;
+		head = pfn_valid(PFN(sc->cur[cpu])) ? slab_at(sc->cur[cpu])
+						    : NULL;
+		if (head == NULL || ps_usage(page_state(head)) != PAGE_SLAB ||
+		    head->u.slab.size_class != c ||
+		    head->u.slab.list != SLAB_ON_CPU) {
+			klog("heap: class %u B: CPU %u's own slab is not one "
+			     "of the class's", sc->size, cpu);
+			return false;
+		}
+		n++;
+	}
+	if (n != owned) { /* two CPUs on one slab, or one owned by none */
+		klog("heap: class %u B: %llu slabs marked a CPU's own, %llu "
+		     "CPUs own one", sc->size, (unsigned long long)owned,
+		     (unsigned long long)n);
+		return false;
 	}
 	return true;
 }
@@ -589,7 +693,8 @@ bool slab_validate(const uint64_t cached[HEAP_CLASSES], uint64_t *large)
 		uint64_t partial, empty;
 
 		if (!validate_list(sc, c, SLAB_ON_PARTIAL, &partial) ||
-		    !validate_list(sc, c, SLAB_ON_EMPTY, &empty))
+		    !validate_list(sc, c, SLAB_ON_EMPTY, &empty) ||
+		    !validate_cur(sc, c, tally[c].owned))
 			return false;
 		if (sc->nr_empty > sc->keep_empty) { /* HEP-02 */
 			klog("heap: class %u B keeps %u empty slabs, more than "

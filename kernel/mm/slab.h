@@ -43,6 +43,15 @@
  * new one is linked only once it is formatted and its first objects are
  * taken (HEP-01: heap.c).
  *
+ * CPU slabs: each CPU refills its cache from a slab of its own (`cur`,
+ * on no list: SLAB_ON_CPU), taken whole from the partial or empty list
+ * when the last one ran out, and a new slab it makes becomes its own. So
+ * two CPUs do not hand out neighbouring objects of one slab, whose state
+ * bytes and cache lines they would write in turn. Frees from other CPUs
+ * still go to the owned slab's free list (under the lock); a CPU gives
+ * its slabs back to the lists when it drains (heap_drain_local(),
+ * reclaim, going offline).
+ *
  * Lock order: a class lock is a leaf. Nothing is taken under it, no frame
  * allocator call in particular (a frame allocation may wait for every
  * CPU's IPI: frame.h). It is taken with interrupts masked.
@@ -68,12 +77,14 @@ enum obj_state {
 	OBJ_SEEN = 0x5e, /* heap_validate()'s mark, at quiescence only */
 };
 
-enum slab_list { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY };
+/* Where a slab is: on no list (full), a class list, or a CPU's own. */
+enum slab_list { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY, SLAB_ON_CPU };
 
 struct slab_class {
 	spinlock_t lock;     /* protects the fields marked [l], and the
 				free list, inuse and links of every slab of
 				the class */
+	uint32_t cur[MAX_CPUS]; /* [l] each CPU's own slab, SLAB_NIL if none */
 	uint32_t partial;    /* [l] first slab with free and used objects */
 	uint32_t empty;      /* [l] first slab with every object free */
 	uint32_t nr_empty;   /* [l] slabs on the empty list */
@@ -247,10 +258,13 @@ void slab_publish(struct page *head, unsigned c);
 /* ------------------------------------------------- under the class lock */
 
 /*
- * Up to n free objects of class c for a CPU cache, into out, each made
- * OBJ_CACHED: partial slabs first, then empty ones. Takes the lock.
+ * Up to n free objects of class c for this CPU's cache, into out, each
+ * made OBJ_CACHED: from the CPU's own slab, or one it takes from the
+ * partial list, else the empty one; with steal, from other CPUs' own
+ * slabs too once the lists are empty (rescue's last refill). Takes the
+ * lock. Pre: interrupts masked (the CPU's own slab is per CPU).
  */
-unsigned slab_refill(unsigned c, void **out, unsigned n);
+unsigned slab_refill(unsigned c, void **out, unsigned n, bool steal);
 
 /*
  * Return n OBJ_CACHED objects of class c to their slabs (OBJ_FREE). Slabs
@@ -260,6 +274,15 @@ unsigned slab_refill(unsigned c, void **out, unsigned n);
  */
 unsigned slab_flush(unsigned c, void *const *objs, unsigned n,
 		    struct page **give);
+
+/*
+ * This CPU's own slabs go back to the class lists (an empty one beyond
+ * keep_empty into give, as a flush would: room for one per class).
+ * Returns how many are in give (their classes in give_class). Takes the
+ * locks one at a time.
+ */
+unsigned slab_release_cpu(unsigned cpu, struct page **give,
+			  unsigned *give_class);
 
 /*
  * Unlink up to max empty slabs of class c beyond keep of them, into give.
