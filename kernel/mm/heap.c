@@ -17,10 +17,14 @@
  *      slab is formatted privately and its first object taken for the
  *      caller before anyone else can see the slab (HEP-01), the next ones
  *      for this CPU's cache and reserve, and only then is it published;
- *   3. reclaim: this CPU's caches and (interrupts enabled, not in an
- *      interrupt) every CPU's back to the slabs, every empty slab back to
- *      the frame allocator; then 1 and 2 once more (the frame allocator
- *      drains its own per-CPU page caches when 2 finds nothing: frame.h);
+ *   3. reclaim: this CPU's caches, reserves and own slabs and
+ *      (interrupts enabled, not in an interrupt) every CPU's back to the
+ *      class lists; step 1 again, now also from other CPUs' own slabs;
+ *      else an empty slab of the class's order, from any class, made the
+ *      rescuer's directly (HEP-01: it never passes through the shared
+ *      frame allocator); else every empty slab back to the frame
+ *      allocator and step 2 once more (the frame allocator drains its
+ *      own per-CPU page caches when it finds nothing: frame.h);
  *   4. NULL.
  * Steps 2-3 set this CPU's in_rescue. Whoever finds it set on entering
  * the slow path (an interrupt handler that interrupted steps 2-3 on this
