@@ -10,49 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/mm/heap.h"
-#include "kernel/mm/slab.h"
-#include "percpu/pcp.h"
-#include "tests/support.h"
-
-#define MIB (UINT64_C(1) << 20)
-#define RAM (64 * MIB)
-#define C64 4u /* the 64-byte class */
-
-static const struct frame_config full = FRAME_CONFIG_FULL;
-
-static int setup(void **state)
-{
-	(void)state;
-	if (host_arena_init(RAM) != E_OK || host_cpu_register() < 0)
-		return -1;
-	return host_mm_boot(RAM, &full) == E_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	host_mm_shutdown();
-	host_cpu_unregister();
-	host_arena_fini();
-	return 0;
-}
-
-static uint64_t free_frames(void)
-{
-	struct frame_stats st;
-
-	frame_get_stats(&st);
-	return st.free;
-}
-
-static struct heap_stats stats(void)
-{
-	struct heap_stats st;
-
-	heap_get_stats(&st);
-	return st;
-}
+#include "tests/heap_support.h"
 
 /* Everything back: caches drained, empty slabs and frames returned. */
 static void assert_baseline(uint64_t frames)
@@ -375,7 +333,7 @@ static void test_init_needs_frames(void **state)
 	heap_fini();
 	host_mm_shutdown();
 	assert_int_equal(heap_init(), E_STATE);
-	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+	assert_int_equal(host_mm_boot(RAM, &heap_test_config), E_OK);
 	assert_int_equal(heap_init(), E_ALREADY);
 }
 
@@ -385,28 +343,12 @@ static void *irq_got[8];
 static _Atomic unsigned irq_n;
 static _Atomic uint64_t irq_frames_before, irq_frames_after;
 
-static void irq_here(void *arg)
-{
-	(void)arg;
-	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
-}
-
-static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
+/* A fresh record of what the handler got, then the interrupt armed. */
+static void irq_arm(const char *point, unsigned skip, host_irq_handler_t fn)
 {
 	atomic_store(&irq_n, 0);
 	memset(irq_got, 0, sizeof(irq_got));
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
-	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
-}
-
-static void irq_at_done(void)
-{
-	bool fired = pause_fired(0);
-
-	pause_reset();
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
-	assert_true(fired);
-	assert_no_check_failures();
+	irq_at(point, skip, fn);
 }
 
 static void irq_kmalloc_one(unsigned vector)
@@ -422,7 +364,7 @@ static void test_cache_pop_masks_interrupts(void **state)
 
 	(void)state;
 	assert_int_equal(kfree(p), E_OK); /* p is the cache's top now */
-	irq_at("heap.cache.pop", 0, irq_kmalloc_one);
+	irq_arm("heap.cache.pop", 0, irq_kmalloc_one);
 	q = kmalloc(64, 0);
 	irq_at_done();
 	assert_int_equal(atomic_load(&irq_n), 1);
@@ -448,7 +390,7 @@ static void test_cache_push_masks_interrupts(void **state)
 
 	(void)state;
 	irq_victim = kmalloc(64, 0);
-	irq_at("heap.cache.pushed", 0, irq_kfree_victim);
+	irq_arm("heap.cache.pushed", 0, irq_kfree_victim);
 	assert_int_equal(kfree(p), E_OK);
 	irq_at_done();
 	assert_true(heap_validate());
@@ -461,9 +403,6 @@ static void test_cache_push_masks_interrupts(void **state)
 
 /* ------------------------------------------------------------- rescue */
 
-#define HOLD 2048
-static void *held[HOLD];
-
 /* Allocate 64-byte objects until the pause point's action has run. */
 static unsigned alloc_until_fired(void)
 {
@@ -475,12 +414,6 @@ static unsigned alloc_until_fired(void)
 		n++;
 	}
 	return n;
-}
-
-static void free_held(unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(kfree(held[i]), E_OK);
 }
 
 /*
@@ -506,7 +439,7 @@ static void test_hep03_interrupt_inside_rescue_uses_the_reserve(void **state)
 	unsigned n;
 
 	(void)state;
-	irq_at("heap.rescue.first_taken", 1, irq_kmalloc_frames);
+	irq_arm("heap.rescue.first_taken", 1, irq_kmalloc_frames);
 	n = alloc_until_fired();
 	irq_at_done();
 	assert_non_null(irq_got[0]);
@@ -536,7 +469,7 @@ static void test_hep03_large_request_inside_rescue_gets_null(void **state)
 	unsigned n;
 
 	(void)state;
-	irq_at("heap.rescue.first_taken", 1, irq_kmalloc_large);
+	irq_arm("heap.rescue.first_taken", 1, irq_kmalloc_large);
 	n = alloc_until_fired();
 	irq_at_done();
 	assert_null(irq_got[0]);
@@ -567,7 +500,7 @@ static void test_hep01_rescued_object_goes_to_the_rescuer(void **state)
 	unsigned n, got;
 
 	(void)state;
-	irq_at("heap.rescue.first_taken", 1, irq_kmalloc_all);
+	irq_arm("heap.rescue.first_taken", 1, irq_kmalloc_all);
 	n = alloc_until_fired(); /* the last one is the rescuer's */
 	irq_at_done();
 	got = atomic_load(&irq_n);
@@ -623,28 +556,6 @@ static void test_reclaim_counts_what_it_gives_back(void **state)
 	assert_int_equal(given, free_frames() - before);
 	assert_true(given > 0);
 	assert_int_equal(stats().bytes, 0);
-}
-
-/* Take every frame the allocator has; returns how many. */
-static pfn_t *hoard;
-
-static unsigned exhaust_frames(void)
-{
-	unsigned n = 0;
-	struct frame_result r;
-
-	hoard = malloc(sizeof(*hoard) * (RAM / PAGE_SIZE));
-	while ((r = frame_alloc(0, 0)).err == E_OK)
-		hoard[n++] = r.pfn;
-	assert_int_equal(r.err, E_NOMEM);
-	return n;
-}
-
-static void release_frames(unsigned n)
-{
-	while (n > 0)
-		assert_int_equal(frame_free(hoard[--n], 0), E_OK);
-	free(hoard);
 }
 
 /* Another CPU holds free 64-byte objects in its cache, and waits. */

@@ -17,108 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernel/mm/heap.h"
-#include "kernel/mm/slab.h"
-#include "percpu/pcp.h"
-#include "tests/support.h"
-
-#define MIB (UINT64_C(1) << 20)
-#define RAM (64 * MIB)
-#define C16 1u  /* the 16-byte class */
-#define C64 4u  /* the 64-byte class */
-#define C2K 14u /* the 2048-byte class */
-
-static const struct frame_config full = FRAME_CONFIG_FULL;
-
-static int setup(void **state)
-{
-	(void)state;
-	if (host_arena_init(RAM) != E_OK || host_cpu_register() < 0)
-		return -1;
-	return host_mm_boot(RAM, &full) == E_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	pause_reset();
-	if (host_irq_set_handler(HOST_IRQ_TEST, NULL) != E_OK)
-		return -1;
-	host_mm_shutdown();
-	host_cpu_unregister();
-	host_arena_fini();
-	return 0;
-}
-
-static uint64_t free_frames(void)
-{
-	struct frame_stats st;
-
-	frame_get_stats(&st);
-	return st.free;
-}
-
-static struct heap_stats stats(void)
-{
-	struct heap_stats st;
-
-	heap_get_stats(&st);
-	return st;
-}
-
-/* Take every frame the allocator has; returns how many. */
-static pfn_t hoard_store[RAM / PAGE_SIZE], *hoard;
-
-static unsigned exhaust_frames(void)
-{
-	unsigned n = 0;
-	struct frame_result r;
-
-	hoard = hoard_store;
-	while ((r = frame_alloc(0, 0)).err == E_OK)
-		hoard[n++] = r.pfn;
-	assert_int_equal(r.err, E_NOMEM);
-	return n;
-}
-
-static void release_frames(unsigned n)
-{
-	while (n > 0)
-		assert_int_equal(frame_free(hoard[--n], 0), E_OK);
-}
-
-#define HOLD 4096
-static void *held[HOLD];
-
-static void free_held(unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(kfree(held[i]), E_OK);
-}
-
-/* ------------------------------------------- interrupts at a step */
-
-static void irq_here(void *arg)
-{
-	(void)arg;
-	CHECK(host_irq_raise_self(HOST_IRQ_TEST) == E_OK);
-}
-
-static void irq_at(const char *point, unsigned skip, host_irq_handler_t fn)
-{
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, fn), E_OK);
-	pause_arm(0, point, skip, (int)cpu_id(), irq_here, NULL);
-}
-
-static void irq_at_done(void)
-{
-	bool fired = pause_fired(0);
-
-	pause_reset();
-	assert_int_equal(host_irq_set_handler(HOST_IRQ_TEST, NULL), E_OK);
-	assert_true(fired);
-	assert_no_check_failures();
-}
+#include "tests/heap_support.h"
 
 /* ------------------------------------------------------------ D1 */
 
@@ -271,7 +170,7 @@ static void test_defect_largest_alignment_on_the_host(void **s)
 		spacers++;
 		assert_int_equal(host_arena_init(RAM), E_OK);
 	}
-	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+	assert_int_equal(host_mm_boot(RAM, &heap_test_config), E_OK);
 	while (spacers > 0)
 		munmap(spacer[--spacers], 2 * MIB);
 	for (size_t align = PAGE_SIZE; align <= PAGE_SIZE << FRAME_MAX_ORDER;
@@ -427,7 +326,6 @@ static void prep_none(unsigned *n)
 	sweep_hoarded = exhaust_frames();
 	release_frames(sweep_hoarded);
 	sweep_hoarded = 0;
-	hoard = NULL;
 }
 
 static void act_new_slab(unsigned *n)
@@ -516,7 +414,7 @@ static bool sweep_once(const struct scenario *sc, host_irq_handler_t fn,
 
 	heap_fini();
 	host_mm_shutdown();
-	assert_int_equal(host_mm_boot(RAM, &full), E_OK);
+	assert_int_equal(host_mm_boot(RAM, &heap_test_config), E_OK);
 	base = free_frames();
 	atomic_store(&irq_nobjs, 0);
 	sweep_hoarded = 0;
