@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -9,6 +10,20 @@
 
 #include "kernel/lib/pause.h"
 #include "tests/support.h"
+
+/*
+ * TEST_ONLY=pattern runs only the tests whose names match it (cmocka's
+ * wildcards, * and ?), in every binary that links this file: a mutant's
+ * kill command names the test that claims it, instead of running a whole
+ * binary up to a later test that the mutant makes wait out a timeout.
+ */
+__attribute__((constructor)) static void test_only_from_env(void)
+{
+	const char *only = getenv("TEST_ONLY");
+
+	if (only != NULL && *only != '\0')
+		cmocka_set_test_filter(only);
+}
 
 #define CHILD_TIMEOUT_S 30
 
