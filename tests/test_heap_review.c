@@ -8,7 +8,7 @@
  * behaviour that held up and is worth keeping. Tests that force a thread
  * to wait at heap.free.found, heap.free.large_found or
  * heap.rescue.reclaimed need those pause points (added by this branch).
- * REVIEW_ONLY=<glob> runs only the tests it matches (mutants' kill lines).
+ * TEST_ONLY=<glob> runs only the tests it matches (tests/support.c).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -1351,8 +1351,5 @@ int main(void)
 		T(test_defect_sweep_rescue_with_reclaim),
 	};
 #undef T
-	/* One test, or a glob of them, for a mutant's kill line. */
-	if (getenv("REVIEW_ONLY") != NULL)
-		cmocka_set_test_filter(getenv("REVIEW_ONLY"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,12 @@ struct heap_cpu {
 } CACHE_ALIGNED;
 
 static struct heap_cpu heap_cpus[MAX_CPUS];
-static _Atomic bool ready; /* heap_init() done: slabs, not the arena */
+/*
+ * heap_init() done: slabs, not the arena. Its release store pairs with
+ * the acquire loads in kmalloc() and kfree(): whoever sees it set sees
+ * the classes slab_classes_init() wrote.
+ */
+static _Atomic bool ready;
 
 /* [a] relaxed counters, slow paths only */
 static struct {

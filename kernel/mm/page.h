@@ -388,6 +388,10 @@ static inline MUST_CHECK err_t frame_get_seen(struct page *p, uint64_t seen)
 			return E_NOT_ALLOCATED;
 		if (ps_ref(s) >= FRAME_REF_MAX)
 			return E_RANGE;
+		/* Acquire: pairs with page_set_allocated()'s release store
+		 * of this generation (the pin is taken on that allocation);
+		 * what its owner wrote later reaches the pinner the way the
+		 * address did (kfree(): the object's hand-over). */
 	} while (!atomic_compare_exchange_weak_explicit(
 		&p->state, &s, s + 1, memory_order_acquire,
 		memory_order_relaxed));
