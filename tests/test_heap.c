@@ -234,6 +234,9 @@ static void test_bad_frees_change_nothing(void **state)
 		       E_NOT_ALLOCATED);             /* a frame, not a slab */
 	assert_refused(&s, slab_state(head, &slab_classes[C64], 0),
 		       E_NOT_ALLOCATED);             /* the state bytes */
+	assert_refused(&s, slab_obj(head, &slab_classes[C64],
+				    slab_classes[C64].objects),
+		       E_NOT_ALLOCATED);             /* one past the last */
 	free(s.arena);
 	assert_true(heap_validate());
 	assert_int_equal(kfree(small), E_OK);
@@ -241,6 +244,84 @@ static void test_bad_frees_change_nothing(void **state)
 	assert_int_equal(kfree(huge), E_OK);
 	assert_int_equal(kfree(NULL), E_OK);
 	assert_int_equal(frame_free(notours.pfn, 0), E_OK);
+}
+
+/*
+ * The address just past a slab's last object is no object, even where
+ * the byte its state would have (the next frame's first) reads live:
+ * here the next frame is another slab, whose first object is ours and
+ * starts with that byte.
+ */
+static void test_free_past_the_last_object_changes_nothing(void **state)
+{
+	const struct slab_class *sc = &slab_classes[C64];
+	enum { N = 1024 };
+	uint8_t **objs = calloc(N, sizeof(*objs)), *past = NULL;
+	struct snapshot s;
+	unsigned idx;
+	bool inside;
+
+	(void)state;
+	assert_non_null(objs);
+	for (unsigned i = 0; i < N; i++)
+		assert_non_null(objs[i] = kmalloc(sc->size, 0));
+	for (unsigned i = 0; i < N && past == NULL; i++) {
+		uint8_t *before = objs[i] - PAGE_SIZE;
+		struct page *h;
+
+		if ((uintptr_t)objs[i] % PAGE_SIZE != 0)
+			continue;
+		h = slab_find(before, &idx, &inside);
+		if (h == NULL || page_to_virt(h) != before ||
+		    h->u.slab.size_class != C64)
+			continue;
+		past = slab_obj(h, sc, sc->objects);
+		objs[i][0] = OBJ_LIVE;
+	}
+	assert_non_null(past);
+	snap(&s);
+	assert_refused(&s, past, E_NOT_ALLOCATED);
+	free(s.arena);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(kfree(objs[i]), E_OK);
+	free(objs);
+	assert_true(heap_validate());
+}
+
+/*
+ * An object past its slab's first frame: kfree() finds the slab the long
+ * way (its fast path knows only head frames), with the same refusals.
+ */
+static void test_bad_frees_past_a_slabs_first_frame(void **state)
+{
+	const struct slab_class *sc = &slab_classes[C2K];
+	void *objs[64];
+	uint8_t *tail = NULL;
+	unsigned n, idx;
+	bool inside;
+	struct snapshot s;
+
+	(void)state;
+	assert_true(sc->order > 0);
+	for (n = 0; n < ARRAY_SIZE(objs) && tail == NULL; n++) {
+		objs[n] = kmalloc(sc->size, 0);
+		assert_non_null(objs[n]);
+		if (page_to_virt(slab_find(objs[n], &idx, &inside)) !=
+		    (void *)ALIGN_DOWN((uintptr_t)objs[n], PAGE_SIZE))
+			tail = objs[n];
+	}
+	assert_non_null(tail);
+	snap(&s);
+	assert_refused(&s, tail + 8, E_INVAL);
+	assert_refused(&s, tail + sc->size - 1, E_INVAL);
+	free(s.arena);
+	assert_int_equal(kfree(tail), E_OK);
+	snap(&s);
+	assert_refused(&s, tail, E_NOT_ALLOCATED);
+	free(s.arena);
+	for (unsigned i = 0; i + 1 < n; i++)
+		assert_int_equal(kfree(objs[i]), E_OK);
+	assert_true(heap_validate());
 }
 
 /* A double free is found whichever CPU's cache or slab holds the object. */
@@ -806,6 +887,8 @@ int main(void)
 		T(test_bad_requests_get_null),
 		T(test_large_blocks),
 		T(test_bad_frees_change_nothing),
+		T(test_bad_frees_past_a_slabs_first_frame),
+		T(test_free_past_the_last_object_changes_nothing),
 		T(test_double_free_found_in_any_cache),
 		T(test_write_after_free_is_reported),
 		T(test_write_after_free_to_the_link_is_reported),

@@ -521,12 +521,18 @@ static NOINLINE void *rescue(unsigned c)
 /* ----------------------------------------------------------- kmalloc */
 
 
+/* KM_ZERO's memset, out of line: the fast path then saves no registers. */
+static NOINLINE void *zeroed(void *p, unsigned c)
+{
+	return memset(p, 0, slab_classes[c].size);
+}
+
 /* Cached object p becomes the caller's. */
-static void *finish_alloc(void *p, unsigned c, unsigned flags)
+static ALWAYS_INLINE void *finish_alloc(void *p, unsigned c, unsigned flags)
 {
 	hand_out(p, c);
-	if (flags & KM_ZERO)
-		memset(p, 0, slab_classes[c].size);
+	if (unlikely(flags & KM_ZERO))
+		return zeroed(p, c);
 	return p;
 }
 
@@ -547,7 +553,7 @@ static NOINLINE void *small_alloc_slow(unsigned c, unsigned flags)
 }
 
 /* The fast path: a pop with interrupts masked; nothing else shared. */
-static void *small_alloc(unsigned c, unsigned flags)
+static ALWAYS_INLINE void *small_alloc(unsigned c, unsigned flags)
 {
 	irqflags_t f = irq_save();
 	void *p = cache_pop(my_cache(c));
@@ -605,16 +611,26 @@ static NOINLINE void *large_alloc(uint64_t bytes, unsigned flags)
 	return page_to_virt(head);
 }
 
-void *kmalloc(size_t size, unsigned flags)
+/* kmalloc() of anything but a small object once the heap is up. */
+static NOINLINE void *kmalloc_other(size_t size, unsigned flags)
 {
-	check_may_wait("kmalloc() may reclaim (it waits for every CPU's IPI)");
 	if (size == 0 || (flags & ~KM_FLAGS_ALL))
 		return NULL;
-	if (unlikely(!atomic_load_explicit(&ready, memory_order_acquire)))
+	if (!atomic_load_explicit(&ready, memory_order_acquire))
 		return early_alloc(size, 8, flags);
 	if (size > HEAP_MAX_SMALL)
 		return large_alloc(size, flags);
 	return small_alloc(slab_class_of(size), flags);
+}
+
+void *kmalloc(size_t size, unsigned flags)
+{
+	check_may_wait("kmalloc() may reclaim (it waits for every CPU's IPI)");
+	/* size - 1 wraps for 0: one compare takes both ends. */
+	if (likely(size - 1 < HEAP_MAX_SMALL && !(flags & ~KM_FLAGS_ALL) &&
+		   atomic_load_explicit(&ready, memory_order_acquire)))
+		return small_alloc(slab_class_of(size), flags);
+	return kmalloc_other(size, flags);
 }
 
 void *kcalloc(size_t n, size_t size, unsigned flags)
@@ -665,12 +681,9 @@ static NOINLINE err_t refuse(const void *p, err_t e, const char *why)
 	return e;
 }
 
-/* Claim live object idx for the cache: false if it is not live. */
-static bool claim_live(const struct page *head, const struct slab_class *sc,
-		       unsigned idx)
+/* Claim a live object for the cache by its state byte: false if not live. */
+static bool claim_live(_Atomic uint8_t *s)
 {
-	_Atomic uint8_t *s = slab_state(head, sc, idx);
-
 	if (CONFIG_DEBUG) { /* two racing frees: one wins */
 		uint8_t live = OBJ_LIVE;
 
@@ -684,25 +697,52 @@ static bool claim_live(const struct page *head, const struct slab_class *sc,
 	return true;
 }
 
-static err_t small_free(void *p, struct page *head, unsigned c, unsigned idx)
+/* The last step of a push: n objects below p stay. */
+static ALWAYS_INLINE void cache_push(struct obj_cache *oc, unsigned n,
+				     void *p)
+{
+	oc->obj[n] = p;
+	PAUSE("heap.cache.pushed"); /* an IRQ here would overwrite p */
+	cache_set_n(oc, n + 1);
+}
+
+/*
+ * The slow ends of small_free(), out of line so that its fast path keeps
+ * nothing in callee-saved registers. Both are entered masked (f).
+ */
+static NOINLINE err_t refuse_not_live(void *p, irqflags_t f)
+{
+	irq_restore(f);
+	return refuse(p, E_NOT_ALLOCATED, "not a live object (a double free?)");
+}
+
+static NOINLINE err_t spill_and_push(struct obj_cache *oc, unsigned c,
+				     void *p, irqflags_t f)
+{
+	cache_spill(oc, c);
+	cache_push(oc, cache_n(oc), p);
+	irq_restore(f);
+	return E_OK;
+}
+
+/* Object p of class c, whose state byte is at state, into this CPU's cache. */
+static ALWAYS_INLINE err_t small_free(void *p, _Atomic uint8_t *state,
+				      unsigned c)
 {
 	const struct slab_class *sc = &slab_classes[c];
-	struct obj_cache *oc;
 	irqflags_t f = irq_save();
+	struct obj_cache *oc;
+	unsigned n;
 
-	if (!claim_live(head, sc, idx)) {
-		irq_restore(f);
-		return refuse(p, E_NOT_ALLOCATED,
-			      "not a live object (a double free?)");
-	}
+	if (unlikely(!claim_live(state)))
+		return refuse_not_live(p, f);
 	if (CONFIG_DEBUG)
 		memset(p, HEAP_POISON, sc->size);
 	oc = my_cache(c);
-	if (unlikely(cache_n(oc) == sc->cache_size))
-		cache_spill(oc, c);
-	oc->obj[cache_n(oc)] = p;
-	PAUSE("heap.cache.pushed"); /* an IRQ here would overwrite p */
-	cache_set_n(oc, cache_n(oc) + 1);
+	n = cache_n(oc);
+	if (unlikely(n == sc->cache_size))
+		return spill_and_push(oc, c, p, f);
+	cache_push(oc, n, p);
 	irq_restore(f);
 	return E_OK;
 }
@@ -717,14 +757,14 @@ static err_t small_free(void *p, struct page *head, unsigned c, unsigned idx)
  * (ours, if we still hold the slab) frees it.
  */
 static NOINLINE err_t pinned_free(void *p, struct page *head, uint64_t seen,
-				  unsigned c, unsigned idx)
+				  unsigned c, _Atomic uint8_t *state)
 {
 	err_t e, put;
 
 	if (frame_get_seen(head, seen) != E_OK)
 		return refuse(p, E_NOT_ALLOCATED,
 			      "not a live object (its slab went back)");
-	e = small_free(p, head, c, idx);
+	e = small_free(p, state, c);
 	put = frame_put(head);
 	ASSERT(put == E_OK);
 	(void)put;
@@ -773,6 +813,20 @@ static NOINLINE err_t refuse_no_slab(void *p, pfn_t pfn)
 	return refuse(p, E_NOT_ALLOCATED, "not in a heap block");
 }
 
+/*
+ * Object p of slab head, of class c, whose state byte is at state; seen
+ * is the head's frame state kfree() read.
+ */
+static ALWAYS_INLINE err_t free_object(void *p, struct page *head,
+				       uint64_t seen, unsigned c,
+				       _Atomic uint8_t *state)
+{
+	PAUSE("heap.free.found");
+	if (!CONFIG_DEBUG)
+		return small_free(p, state, c);
+	return pinned_free(p, head, seen, c, state);
+}
+
 static NOINLINE err_t kfree_early(void *p)
 {
 	return early_free(p) == E_OK ? E_OK
@@ -780,7 +834,11 @@ static NOINLINE err_t kfree_early(void *p)
 					      "not a live early object");
 }
 
-err_t kfree(void *p)
+/*
+ * kfree()'s full classification: the early arena, foreign addresses,
+ * large blocks, the frames of a slab past its first, and every refusal.
+ */
+static NOINLINE err_t kfree_checked(void *p)
 {
 	const struct slab_class *sc;
 	paddr_t pa;
@@ -812,10 +870,56 @@ err_t kfree(void *p)
 	idx = slab_index(sc, off);
 	if (off != (uint64_t)idx * sc->size)
 		return refuse(p, E_INVAL, "inside an object, not at its start");
-	PAUSE("heap.free.found");
-	if (!CONFIG_DEBUG)
-		return small_free(p, head, c, idx);
-	return pinned_free(p, head, seen, c, idx);
+	return free_object(p, head, seen, c, slab_state(head, sc, idx));
+}
+
+/*
+ * p is at the start of an object in a slab whose head is p's own frame
+ * (every object of a one-frame slab, the first frame's of larger ones):
+ * its head, state and index. The common case, found with one descriptor
+ * read; false sends anything else to kfree_checked(), which classifies
+ * it from scratch (so nothing is refused here).
+ */
+static ALWAYS_INLINE bool in_head_frame(const void *p, struct page **head,
+					uint64_t *seen, unsigned *c,
+					_Atomic uint8_t **state)
+{
+	const struct slab_class *sc;
+	paddr_t pa;
+	uint64_t s;
+	unsigned off, i;
+
+	if (unlikely(!virt_to_phys_checked(p, &pa) ||
+		     !pfn_valid(pa_to_pfn(pa))))
+		return false;
+	*head = pfn_to_page(pa_to_pfn(pa));
+	s = page_state(*head);
+	if (unlikely(ps_usage(s) != PAGE_SLAB || ps_ref(s) == 0))
+		return false;
+	*c = (*head)->u.slab.size_class; /* a slab's: set before it was */
+	if (unlikely(*c >= HEAP_CLASSES))  /* published, or SLAB_LARGE */
+		return false;
+	sc = &slab_classes[*c];
+	off = (unsigned)(pa.v & (PAGE_SIZE - 1));
+	i = slab_index(sc, off);
+	if (unlikely(i * sc->size != off || i >= sc->objects))
+		return false;
+	*seen = s;
+	*state = (_Atomic uint8_t *)((const uint8_t *)p - off +
+				     sc->state_off + i);
+	return atomic_load_explicit(&ready, memory_order_acquire);
+}
+
+err_t kfree(void *p)
+{
+	struct page *head;
+	_Atomic uint8_t *state;
+	uint64_t seen;
+	unsigned c;
+
+	if (likely(in_head_frame(p, &head, &seen, &c, &state)))
+		return free_object(p, head, seen, c, state);
+	return kfree_checked(p); /* NULL too */
 }
 
 size_t ksize(const void *p)

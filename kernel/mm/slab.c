@@ -70,6 +70,7 @@ void slab_classes_init(void)
 				       sc->size);
 		sc->order = (uint8_t)order_for(sc->size);
 		sc->objects = objects_in(sc->size, sc->order);
+		sc->state_off = (uint32_t)(slab_bytes(sc) - sc->objects);
 		sc->cache_size = cache_size_for(sc->size);
 		sc->keep_empty = 1;
 		ASSERT(sc->objects >= 8 && sc->objects < SLAB_NO_OBJ);

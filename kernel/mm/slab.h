@@ -81,9 +81,22 @@ enum obj_state {
 enum slab_list { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY, SLAB_ON_CPU };
 
 struct slab_class {
-	spinlock_t lock;     /* protects the fields marked [l], and the
-				free list, inuse and links of every slab of
-				the class */
+	/*
+	 * [I] The geometry, read by every kmalloc() and kfree(): on its own
+	 * cache line, which the lock and list heads below never share (they
+	 * are written by whichever CPU refills or spills).
+	 */
+	uint32_t size;       /* object size */
+	uint32_t recip;      /* ceil(2^32 / size): slab_index() */
+	uint32_t objects;    /* objects per slab */
+	uint32_t state_off;  /* the state bytes' offset: slab bytes - objects */
+	uint8_t order;       /* slab order */
+	uint8_t cache_size;  /* a CPU cache's capacity (heap.c) */
+	uint8_t keep_empty;  /* empty slabs kept before giving one back */
+
+	spinlock_t lock CACHE_ALIGNED; /* protects the fields marked [l], and
+				the free list, inuse and links of every slab
+				of the class */
 	uint32_t cur[MAX_CPUS]; /* [l] each CPU's own slab, SLAB_NIL if none */
 	uint32_t partial;    /* [l] first slab with free and used objects */
 	uint32_t empty;      /* [l] first slab with every object free */
@@ -91,13 +104,6 @@ struct slab_class {
 	uint64_t slabs;      /* [l] slabs of the class, published */
 	uint64_t inuse;      /* [l] their objects off free lists: live
 				or cached */
-	/* [I] */
-	uint32_t size;       /* object size */
-	uint32_t recip;      /* ceil(2^32 / size): slab_index() */
-	uint32_t objects;    /* objects per slab */
-	uint8_t order;       /* slab order */
-	uint8_t cache_size;  /* a CPU cache's capacity (heap.c) */
-	uint8_t keep_empty;  /* empty slabs kept before giving one back */
 } CACHE_ALIGNED;
 
 extern struct slab_class slab_classes[HEAP_CLASSES];
@@ -150,8 +156,7 @@ static inline _Atomic uint8_t *slab_state(const struct page *head,
 					  const struct slab_class *c,
 					  unsigned i)
 {
-	return (_Atomic uint8_t *)(slab_base(head) + slab_bytes(c) -
-				   c->objects + i);
+	return (_Atomic uint8_t *)(slab_base(head) + c->state_off + i);
 }
 
 static inline uint8_t obj_state(const struct page *head,
@@ -186,17 +191,17 @@ static inline struct page *slab_head_in_class(const void *p,
 /*
  * The state byte of object p, known to be in a slab of class c: from the
  * address alone (the slab is the block of its size that holds p), no
- * descriptor read. The fast paths' way to it.
+ * descriptor read. The fast paths' way to it. Virtual addresses keep the
+ * physical alignment of a slab's size (the platform contract keeps it up
+ * to 1 GiB), so p's offset in its slab is in p itself.
  */
 static inline _Atomic uint8_t *obj_state_of(const void *p,
 					    const struct slab_class *c)
 {
-	uint64_t pa = virt_to_phys(p).v, bytes = slab_bytes(c);
-	uint64_t off = pa & (bytes - 1);
+	uint64_t off = (uintptr_t)p & (slab_bytes(c) - 1);
 	uint8_t *base = (uint8_t *)p - off;
 
-	return (_Atomic uint8_t *)(base + bytes - c->objects +
-				   slab_index(c, off));
+	return (_Atomic uint8_t *)(base + c->state_off + slab_index(c, off));
 }
 
 /*
