@@ -88,6 +88,7 @@ int host_cpu_register(void)
 
 	if (host_self.id >= 0)
 		return -1;
+	host_rcu_register();
 	host_irq_install();
 	/* Masked until registered: an IRQ raised meanwhile stays pending. */
 	atomic_store_explicit(&host_self.irq_off, true, memory_order_relaxed);
@@ -101,6 +102,8 @@ int host_cpu_register(void)
 	PAUSE("host.cpu.register.online");
 	/* Unmask, running what was raised since we went online. */
 	irq_restore(unmasked);
+	if (id < 0)
+		host_rcu_unregister();
 	return id;
 }
 
@@ -161,6 +164,7 @@ void host_cpu_unregister(void)
 	for (unsigned i = 0; i < n; i++)
 		hooks[i](id);
 	release_id(id);
+	host_rcu_unregister();
 	atomic_store_explicit(&host_self.irq_off, false, memory_order_relaxed);
 }
 

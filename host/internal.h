@@ -49,4 +49,12 @@ void host_irq_raise_locked(unsigned cpu, unsigned vector);
 /* The HOST_IRQ_CALL handler: runs smp_call_serve(). */
 void host_smp_call_irq(unsigned vector);
 
+/*
+ * The calling thread, becoming a CPU, registers with liburcu (offline
+ * outside sections: host/rcu.c); and unregisters, leaving. The first
+ * registration starts RCU's grace-period thread.
+ */
+void host_rcu_register(void);
+void host_rcu_unregister(void);
+
 #endif /* HOST_INTERNAL_H */

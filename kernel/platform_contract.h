@@ -194,6 +194,57 @@ static inline void tlb_flush_all(void);
  */
 static inline void mmu_switch_root(paddr_t root);
 
+/* ------------------------------------------------------------------- RCU */
+
+/*
+ * Read-copy-update, quiescent-state based (QSBR): lock-free readers (the
+ * page-table walks of kernel/mm/cursor.c) may use what they found until a
+ * grace period after it was unlinked, and whoever unlinked it frees it
+ * only after that grace period.
+ *
+ * rcu_read_enter(), rcu_read_exit()
+ *   A read-side section. Sections nest, in any context: an interrupt
+ *   handler's section nests in the one it interrupted. Inside one a CPU
+ *   must not wait for other CPUs (no rcu_synchronize(), rcu_drain() or
+ *   smp_call_*()).
+ * rcu_reading()
+ *   Whether this CPU is inside a section (assertions).
+ * rcu_synchronize()
+ *   Returns once every section that had begun, on any CPU, when it was
+ *   called has ended. Pre: not in a section, interrupts enabled, not in
+ *   IRQ context, no spinlock held (it waits for every CPU, as
+ *   smp_call_all() does).
+ * rcu_call(w, fn)
+ *   fn(w) runs once, after a grace period that begins after this call: on
+ *   some CPU, in any context (possibly IRQ context with interrupts masked;
+ *   fn must not block: freeing frames and heap objects is fine). No later
+ *   than that CPU's next timer tick, rcu_call() or rcu_drain() once the
+ *   grace period has ended. Callbacks are not ordered among themselves.
+ *   w must stay valid until fn runs. Any context.
+ * rcu_drain()
+ *   Returns once every fn queued by rcu_call() before it, on any CPU, has
+ *   run. Same preconditions as rcu_synchronize().
+ *
+ * Kernel (locks/qsbr.c): a CPU passes a quiescent state at each timer tick
+ * and IPI that did not interrupt a section; rcu_synchronize() interrupts
+ * every CPU to ask, and callbacks run from the tick. Host (host/rcu.c):
+ * liburcu's QSBR flavour, with each host CPU registered and online only
+ * inside sections (an extended quiescent state outside them, so a CPU
+ * that blocks in a test never stalls a grace period); callbacks wait in
+ * liburcu's call_rcu() and then run on a host CPU.
+ */
+struct rcu_work {
+	struct rcu_work *next;
+	void (*fn)(struct rcu_work *w);
+};
+
+void rcu_read_enter(void);
+void rcu_read_exit(void);
+bool rcu_reading(void);
+void rcu_synchronize(void);
+void rcu_call(struct rcu_work *w, void (*fn)(struct rcu_work *w));
+void rcu_drain(void);
+
 /* ------------------------------------------------------------------ time */
 
 /*

@@ -30,6 +30,7 @@
 #include "kernel/selftest.h"
 #include "kernel/selftest_check.h"
 #include "kernel/selftest_heap.h"
+#include "kernel/selftest_rcu.h"
 #include "kernel/smp_call.h"
 #include "locks/spinlock.h"
 #include "percpu/pcp.h"
@@ -1381,6 +1382,11 @@ static bool test_heap_torture(void)
 	return selftest_heap_torture(opts.torture_ms);
 }
 
+static bool test_rcu_torture(void)
+{
+	return selftest_rcu_torture(opts.torture_ms);
+}
+
 /* ------------------------------------------------------------- driver */
 
 struct selftest {
@@ -1424,6 +1430,11 @@ static const struct selftest tests[] = {
 	{ "heap_torture_all_cpus_with_irqs", test_heap_torture },
 	{ "heap_exhaustion_drains_remote_caches",
 	  selftest_heap_exhaustion_drains_remote_caches },
+	{ "rcu_synchronize_waits_for_sections",
+	  selftest_rcu_synchronize_waits_for_sections },
+	{ "rcu_callbacks_wait_for_sections",
+	  selftest_rcu_callbacks_wait_for_sections },
+	{ "rcu_torture_all_cpus_with_irqs", test_rcu_torture },
 	{ "frame_allocator_whole_at_end", test_frame_allocator_whole_at_end },
 };
 

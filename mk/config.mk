@@ -30,7 +30,7 @@ CLANG_WARN := -Wthread-safety -Werror=thread-safety
 # -Ihost: portable sources' <platform.h> is the host platform.
 HOST_CPPFLAGS := -I. -Ihost -D_GNU_SOURCE
 HOST_CFLAGS := -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
-HOST_LDLIBS := -lck -lpthread -lrt -rdynamic
+HOST_LDLIBS := -lck -lurcu-qsbr -lurcu-common -lpthread -lrt -rdynamic
 
 # Test builds have pause points (kernel/lib/pause.h); benchmarks do not.
 PAUSE_POINTS := -DCONFIG_PAUSE_POINTS=1

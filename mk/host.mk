@@ -26,7 +26,8 @@ HOST_PLATFORM_SRCS := \
 	host/smp.c \
 	host/tlb.c \
 	host/machine.c \
-	host/pause.c
+	host/pause.c \
+	host/rcu.c
 
 HOST_LIB_SRCS := $(PORTABLE_SRCS) $(HOST_PLATFORM_SRCS)
 

@@ -35,6 +35,8 @@ KERNEL_SRCS := \
 	kernel/main.c \
 	kernel/selftest.c \
 	kernel/selftest_heap.c \
+	kernel/selftest_rcu.c \
+	locks/qsbr.c \
 	stress/frame_torture.c \
 	bench/kernel.c \
 	bench/barrier.c \

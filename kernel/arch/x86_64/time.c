@@ -6,6 +6,7 @@
 
 #include "kernel/arch/x86_64/lapic.h"
 #include "kernel/arch/x86_64/time.h"
+#include "locks/qsbr.h"
 
 #include <stdatomic.h>
 
@@ -94,6 +95,7 @@ void timer_tick(void)
 						  memory_order_acquire);
 
 	this_cpu()->ticks++;
+	qsbr_tick();
 	if (hook != NULL)
 		hook();
 }
