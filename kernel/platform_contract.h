@@ -205,8 +205,10 @@ static inline void mmu_switch_root(paddr_t root);
  * rcu_read_enter(), rcu_read_exit()
  *   A read-side section. Sections nest, in any context: an interrupt
  *   handler's section nests in the one it interrupted. Inside one a CPU
- *   must not wait for other CPUs (no rcu_synchronize(), rcu_drain() or
- *   smp_call_*()).
+ *   must not wait for a grace period (no rcu_synchronize() or
+ *   rcu_drain(): it would wait for itself); it may wait for other CPUs
+ *   (smp_call_*(), a frame allocation's reclaim), which serve those calls
+ *   while they wait for grace periods.
  * rcu_reading()
  *   Whether this CPU is inside a section (assertions).
  * rcu_synchronize()

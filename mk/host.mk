@@ -14,6 +14,8 @@ PORTABLE_SRCS := \
 	kernel/mm/frame.c \
 	kernel/mm/slab.c \
 	kernel/mm/heap.c \
+	kernel/mm/pagetable.c \
+	kernel/mm/cursor.c \
 	percpu/pcp.c \
 	locks/spinlock.c \
 	locks/lockcheck.c

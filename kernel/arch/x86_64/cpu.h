@@ -43,19 +43,8 @@
 #define APIC_BASE_EXTD  (UINT64_C(1) << 10) /* x2APIC mode */
 #define APIC_BASE_EN    (UINT64_C(1) << 11) /* the local APIC is on */
 
-/* --------------------------------------------------- page-table entries */
-
-#define PTE_P    (UINT64_C(1) << 0)  /* present */
-#define PTE_W    (UINT64_C(1) << 1)  /* writable */
-#define PTE_U    (UINT64_C(1) << 2)  /* user */
-#define PTE_PWT  (UINT64_C(1) << 3)  /* write-through */
-#define PTE_PCD  (UINT64_C(1) << 4)  /* cache disable */
-#define PTE_A    (UINT64_C(1) << 5)  /* accessed: set by the CPU */
-#define PTE_D    (UINT64_C(1) << 6)  /* dirty (in a leaf): set by the CPU */
-#define PTE_PS   (UINT64_C(1) << 7)  /* large page (in a PDPT or PD entry) */
-#define PTE_G    (UINT64_C(1) << 8)  /* global: kernel half only (BOO-01) */
-#define PTE_NX   (UINT64_C(1) << 63) /* no execute (needs EFER.NXE) */
-#define PTE_ADDR UINT64_C(0x000ffffffffff000)
+/* Page-table entries: kernel/arch/x86_64/pte.h (PTE_P, PTE_W, ...). */
+#include "kernel/arch/x86_64/pte.h"
 
 /* ---------------------------------------------------------- helpers */
 

@@ -67,7 +67,7 @@ static err_t descend(uint64_t *e, uint64_t **next)
 	if (!(*e & PTE_P)) {
 		if (new_table(&pa) != E_OK)
 			return E_NOMEM;
-		*e = pa | PTE_P | PTE_W;
+		*e = pte_table(pa, false);
 	}
 	ASSERT(!(*e & PTE_PS));
 	*next = table(*e & PTE_ADDR);
@@ -76,7 +76,7 @@ static err_t descend(uint64_t *e, uint64_t **next)
 
 static unsigned index_of(uint64_t va, unsigned level) /* 3: PML4 .. 0: PT */
 {
-	return (unsigned)(va >> (12 + 9 * level)) & 511;
+	return pt_index(va, level + 1);
 }
 
 /* Bits a caller may ask for; the rest (present, size, address) are ours. */
@@ -110,7 +110,7 @@ static err_t map_one(uint64_t va, uint64_t pa, uint64_t left, uint64_t flags,
 	uint64_t *t = table(root);
 
 	for (unsigned level = 3;; level--) {
-		uint64_t span = UINT64_C(1) << (12 + 9 * level);
+		uint64_t span = pt_entry_size(level + 1);
 		uint64_t *e = t != NULL ? &t[index_of(va, level)] : NULL;
 		uint64_t old = e != NULL ? *e : 0;
 		bool leaf = (old & PTE_P) && (level == 0 || (old & PTE_PS));
@@ -122,8 +122,9 @@ static err_t map_one(uint64_t va, uint64_t pa, uint64_t left, uint64_t flags,
 			return E_BUSY;
 		if (fits && (leaf || !(old & PTE_P))) {
 			if (commit)
-				set_leaf(e, va, pa | flags | PTE_P |
-					 (level > 0 ? PTE_PS : 0), leaf);
+				set_leaf(e, va,
+					 pte_leaf(pa, level + 1, flags, false),
+					 leaf);
 			*size = span;
 			return E_OK;
 		}
@@ -309,7 +310,7 @@ static err_t prealloc_kernel_half(void)
 
 		if (new_table(&pa) != E_OK)
 			return E_NOMEM;
-		pml4[i] = pa | PTE_P | PTE_W;
+		pml4[i] = pte_table(pa, false);
 	}
 	return E_OK;
 }

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cursors: exclusive access to a virtual range [start, end) of one page
+ * table (pagetable.h), by the tree lock protocol of PAGETABLE.md.
+ * Cursors on disjoint ranges run in parallel; on overlapping ranges, one
+ * after the other. cursor.c opens with the protocol and why it is right.
+ *
+ * A cursor has a position va, start <= va <= end. Every operation works
+ * at va and stays inside the barrier [start, end) (T10); the mapping
+ * operations advance va past what they did, cursor_jump() moves it
+ * anywhere inside, cursor_move_forward() only forward (T11).
+ *
+ * Every operation checks all of its input and everything it will touch
+ * before it changes anything: a call that fails has changed nothing
+ * (WF-FAIL-NOOP, CUR-06: a mapping request is checked over its whole
+ * range). What an operation cleared or downgraded is flushed from the
+ * TLBs, and only then are the frames that lost a tracked leaf released
+ * and the nodes it emptied freed (after an RCU grace period as well):
+ * at cursor_drop(), or earlier when the cursor's batch is full (T13).
+ *
+ * Lock order: page-table node locks nest root to leaf, in depth-first
+ * pre-order across one cursor, and are released in exactly the reverse
+ * order (CUR-03). The frame allocator and the heap may be called with
+ * node locks held, never the other way round. Node locks do not mask
+ * interrupts: cursors are not for IRQ context (asserted), and a CPU
+ * spinning on a node lock serves IPIs (a TLB shootdown) meanwhile.
+ */
+#ifndef KERNEL_MM_CURSOR_H
+#define KERNEL_MM_CURSOR_H
+
+#include "kernel/mm/pagetable.h"
+
+/* How the TLBs are flushed after a cursor's changes (vmspace.c's
+ * shootdown); NULL: this CPU's TLB only. */
+struct cursor_flush {
+	/* [va, va + len) changed; stride: the largest leaf size there. */
+	void (*range)(void *arg, uint64_t va, uint64_t len, uint64_t stride);
+	void *arg;
+};
+
+#define CURSOR_BATCH 64u /* frames or nodes held back for one flush */
+
+struct cursor {
+	struct pagetable *pt;
+	uint64_t start, end;    /* [I] the barrier */
+	uint64_t va;            /* the position */
+	struct page *top;       /* the covering node, locked; NULL: dropped */
+	uint64_t top_base;      /* the first address top maps */
+	const struct cursor_flush *flush;
+	/* The lock checker (debug builds): keys in pre-order (cursor.c). */
+	uint64_t last_locked, last_unlocked;
+	unsigned held;
+	/* Changed since the last flush, and what waits for it. */
+	uint64_t dirty_lo, dirty_hi, dirty_stride;
+	unsigned n_frames, n_nodes;
+	struct page *frames[CURSOR_BATCH]; /* tracked frames to put */
+	struct page *nodes[CURSOR_BATCH];  /* detached nodes to free */
+};
+
+/* The mapping at an address (cursor_query()). */
+struct pt_mapping {
+	bool present;
+	uint64_t va;     /* the first address of the page, or of the hole */
+	uint64_t size;   /* its size: the page's, or the absent entry's */
+	paddr_t pa;      /* present: the page's physical address */
+	uint64_t prot;   /* present: PTE_PROT bits */
+	bool tracked;    /* present: the leaf holds a frame reference */
+};
+
+/* cursor_map*() flags. */
+enum {
+	CURSOR_TRACKED = 1u << 0, /* take a reference on the frame (user) */
+	CURSOR_REPLACE = 1u << 1, /* a present page of the same size may be
+				     replaced (else E_BUSY: WF-NO-OVERMAP) */
+};
+
+/*
+ * Lock [va, end) of pt, va and end 4 KiB aligned, va < end, inside pt's
+ * half (a user table: below PT_USER_END; a kernel table: from
+ * PT_KERNEL_BASE, end != 0). Position: va. flush: NULL or how to flush.
+ * Errors, nothing locked: E_INVAL (alignment, empty range), E_RANGE
+ * (outside the half), E_NOMEM (a node on the way could not be made).
+ * Pre: not in IRQ context; the frame allocator's rule (interrupts
+ * enabled, no spinlock held, or it may not reclaim).
+ */
+MUST_CHECK err_t cursor_new(struct cursor *c, struct pagetable *pt,
+			    uint64_t va, uint64_t end,
+			    const struct cursor_flush *flush);
+
+/* Release everything (leaf to root), flush, free what waited for it. */
+void cursor_drop(struct cursor *c);
+
+/* The mapping at the position, or the hole there. Pre: va < end. */
+struct pt_mapping cursor_query(const struct cursor *c);
+
+/*
+ * Map the 4 KiB page at pa at the position, with prot (PTE_PROT bits: a
+ * user table adds PTE_U and refuses PTE_G; a kernel table refuses PTE_U),
+ * and advance by 4 KiB. CURSOR_TRACKED: pa must head an allocated
+ * order-0 block, which gains a reference. Errors, changing nothing:
+ *   E_RANGE          the position is at end
+ *   E_INVAL          pa unaligned, bad prot or flags
+ *   E_BUSY           mapped already (without CURSOR_REPLACE), or inside
+ *                    a huge page
+ *   E_NOT_ALLOCATED  CURSOR_TRACKED and pa heads no allocated block of
+ *                    that size
+ *   E_NOMEM          a node could not be made
+ */
+MUST_CHECK err_t cursor_map(struct cursor *c, paddr_t pa, uint64_t prot,
+			    unsigned flags);
+
+/*
+ * The same for a 2 MiB page: the position and pa 2 MiB aligned, and the
+ * whole 2 MiB inside the barrier (else E_INVAL / E_RANGE). E_BUSY if any
+ * page inside is mapped (a huge page there may be replaced with
+ * CURSOR_REPLACE). An empty page table there is detached and freed.
+ */
+MUST_CHECK err_t cursor_map_huge(struct cursor *c, paddr_t pa, uint64_t prot,
+				 unsigned flags);
+
+/*
+ * Unmap every page in [va, va + len) (len 4 KiB aligned, inside the
+ * barrier) and advance past it. E_INVAL, changing nothing, if a huge page
+ * reaches out of the range (no splitting). Nodes left empty are detached.
+ */
+MUST_CHECK err_t cursor_unmap(struct cursor *c, uint64_t len);
+
+/*
+ * Give every page mapped in [va, va + len) the protection prot (as for
+ * cursor_map) and advance past it. E_INVAL, changing nothing, for bad
+ * prot or a huge page that reaches out of the range (SPA-01).
+ */
+MUST_CHECK err_t cursor_protect(struct cursor *c, uint64_t len, uint64_t prot);
+
+/* Move to va (4 KiB aligned, start <= va < end), else E_RANGE/E_INVAL. */
+MUST_CHECK err_t cursor_jump(struct cursor *c, uint64_t va);
+
+/*
+ * Move past the page or hole at the position (cursor_query()'s), never
+ * beyond end: the position strictly increases. E_RANGE at end.
+ */
+MUST_CHECK err_t cursor_move_forward(struct cursor *c);
+
+#endif /* KERNEL_MM_CURSOR_H */
