@@ -152,10 +152,12 @@ uint64_t host_tlb_mark(void);
  * Whether CPU cpu recorded, after mark `after` and up to mark `upto`, a
  * flush that covers va: a page flush of va's page, a range flush that
  * overlaps it, or a full flush. The host knows no page sizes: a page is
- * PAGE_SIZE here. A root switch does not count: on the real machine it
- * keeps Global entries. Panics rather than answer no when events of
+ * PAGE_SIZE here. A root switch counts for the lower half only: on the
+ * real machine it keeps Global entries, which only the kernel half has
+ * (BOO-01). Panics rather than answer no when events of
  * that window were dropped (the answer would be a guess).
  */
+#define HOST_LOWER_HALF_END (UINT64_C(1) << 47)
 bool host_tlb_flushed(unsigned cpu, uintptr_t va, uint64_t after,
 		      uint64_t upto);
 

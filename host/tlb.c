@@ -100,6 +100,11 @@ static bool covers(const struct host_tlb_event *e, uintptr_t va)
 		       e->va < page + PAGE_SIZE;
 	case HOST_TLB_ALL:
 		return true;
+	case HOST_TLB_SWITCH:
+		/* Drops every non-Global translation: all of the lower
+		 * half's (no Global bit there: BOO-01), none of the
+		 * kernel half's (all Global). */
+		return va < HOST_LOWER_HALF_END;
 	default:
 		return false;
 	}

@@ -16,6 +16,7 @@ PORTABLE_SRCS := \
 	kernel/mm/heap.c \
 	kernel/mm/pagetable.c \
 	kernel/mm/cursor.c \
+	kernel/mm/vmspace.c \
 	percpu/pcp.c \
 	locks/spinlock.c \
 	locks/lockcheck.c

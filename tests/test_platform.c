@@ -786,8 +786,11 @@ static void test_tlb_log_records_each_call(void **state)
 	assert_false(host_tlb_flushed(0, 0x13000, s[0], s[1]));
 	/* everything */
 	assert_true(host_tlb_flushed(0, 0x123456789000, s[1], s[2]));
-	/* a root switch and an empty range: nothing */
-	assert_false(host_tlb_flushed(0, 0x5000, s[2], s[3]));
+	/* a root switch: the lower half (no Global entries), not the upper */
+	assert_true(host_tlb_flushed(0, 0x5000, s[2], s[3]));
+	assert_false(host_tlb_flushed(0, UINT64_C(0xffff800000005000), s[2],
+				      s[3]));
+	/* an empty range: nothing */
 	assert_false(host_tlb_flushed(0, 0x20000, s[3], m1));
 	/* the window is exclusive below, inclusive above */
 	assert_false(host_tlb_flushed(0, 0x5000, s[0], s[1]));

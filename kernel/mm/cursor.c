@@ -186,6 +186,9 @@ static err_t make_child(struct cursor *c, struct page *node, unsigned i)
 		} else {
 			pt_entry_set(node, i, pt_table_entry(c->pt, child));
 			node->u.pt.nr_children++;
+			if (c->n_made < CURSOR_MADE_MAX)
+				c->made[c->n_made++] =
+					(typeof(c->made[0])){ child, node, i };
 		}
 	}
 	if (tree_locks(c))
@@ -421,12 +424,56 @@ static void detach(struct cursor *c, struct page *parent, uint64_t base,
 	mark_dirty(c, entry_va(base, level, i), pt_entry_size(level));
 }
 
+/*
+ * The trim: a node step 1 made that is still empty goes again. The
+ * cursor holds nothing now; it locks the parent, then the node (pre-
+ * order), as a cursor over the parent would, and detaches the node only
+ * if it is still the parent's child there, live and empty (another cursor
+ * may have taken it meanwhile, or detached it: then it is left alone).
+ * The parent is reached through a pointer step 1 read, so the read-side
+ * section keeps it from being freed under us.
+ */
+static void trim_made(struct cursor *c)
+{
+	for (unsigned k = c->n_made; k-- > 0;) {
+		struct page *node = c->made[k].node, *parent = c->made[k].parent;
+		unsigned i = c->made[k].index;
+
+		rcu_read_enter();
+		if (tree_locks(c))
+			raw_lock(&parent->u.pt.lock);
+		if (!parent->u.pt.stray &&
+		    pt_entry_get(parent, i) == pt_table_entry(c->pt, node)) {
+			if (tree_locks(c))
+				raw_lock(&node->u.pt.lock);
+			if (node->u.pt.nr_children == 0) {
+				pt_entry_set(parent, i, 0);
+				parent->u.pt.nr_children--;
+				node->u.pt.stray = 1;
+				PAUSE("cursor.trimmed");
+				atomic_fetch_sub_explicit(&c->pt->nodes, 1,
+							  memory_order_relaxed);
+				if (c->n_nodes == CURSOR_BATCH)
+					flush_now(c);
+				c->nodes[c->n_nodes++] = node;
+			}
+			if (tree_locks(c))
+				raw_unlock(&node->u.pt.lock);
+		}
+		if (tree_locks(c))
+			raw_unlock(&parent->u.pt.lock);
+		rcu_read_exit();
+	}
+	c->n_made = 0;
+}
+
 void cursor_drop(struct cursor *c)
 {
 	if (c->top == NULL)
 		return;
 	unlock_from(c, c->top, c->top_base);
 	ASSERT(!tree_locks(c) || c->held == 0);
+	trim_made(c);
 	if (!tree_locks(c))
 		raw_unlock(&c->pt->space_lock);
 	c->top = NULL;
@@ -539,8 +586,9 @@ static err_t leaf_args(const struct cursor *c, paddr_t pa, uint64_t size,
 
 	if (c->top == NULL || c->va >= c->end)
 		return E_RANGE;
-	if (!IS_ALIGNED(pa.v, size) || (flags & ~(CURSOR_TRACKED |
-						  CURSOR_REPLACE)) ||
+	if (!IS_ALIGNED(pa.v, size) ||
+	    (flags & ~(CURSOR_TRACKED | CURSOR_REPLACE | CURSOR_COW)) ||
+	    ((flags & CURSOR_COW) && !(flags & CURSOR_TRACKED)) ||
 	    !leaf_prot(c->pt, prot, leaf_prot_out))
 		return E_INVAL;
 	if (!IS_ALIGNED(c->va, size))
@@ -552,6 +600,15 @@ static err_t leaf_args(const struct cursor *c, paddr_t pa, uint64_t size,
 		    E_OK)
 		return e;
 	return E_OK;
+}
+
+/* The leaf cursor_map*() writes. */
+static pte_t new_leaf(paddr_t pa, unsigned level, uint64_t prot,
+		      unsigned flags)
+{
+	pte_t e = pte_leaf(pa.v, level, prot, flags & CURSOR_TRACKED);
+
+	return flags & CURSOR_COW ? (e | PTE_COW) & ~PTE_W : e;
 }
 
 /* Write leaf e at s (a hole or a leaf of the same size being replaced). */
@@ -600,7 +657,7 @@ err_t cursor_map(struct cursor *c, paddr_t pa, uint64_t prot, unsigned flags)
 		drop_ref(pa, flags);
 		return e;
 	}
-	set_leaf(c, &s, pte_leaf(pa.v, 1, lp, flags & CURSOR_TRACKED));
+	set_leaf(c, &s, new_leaf(pa, 1, lp, flags));
 	c->va += PAGE_SIZE;
 	return E_OK;
 }
@@ -633,7 +690,7 @@ err_t cursor_map_huge(struct cursor *c, paddr_t pa, uint64_t prot,
 		detach(c, s.node, s.base, s.i, pt_child(s.e));
 		s.e = 0;
 	}
-	set_leaf(c, &s, pte_leaf(pa.v, 2, lp, flags & CURSOR_TRACKED));
+	set_leaf(c, &s, new_leaf(pa, 2, lp, flags));
 	c->va += size;
 	return E_OK;
 }
@@ -719,6 +776,7 @@ static void protect_in(struct cursor *c, struct page *node, uint64_t base,
 		       uint64_t lo, uint64_t last, uint64_t prot)
 {
 	unsigned level = pt_level(node), i0, i1;
+	pte_t n;
 
 	entries_in(base, level, lo, last, &i0, &i1);
 	for (unsigned i = i0; i <= i1; i++) {
@@ -731,9 +789,12 @@ static void protect_in(struct cursor *c, struct page *node, uint64_t base,
 			protect_in(c, pt_child(e), va, lo, last, prot);
 			continue;
 		}
-		if (pte_prot(e) == prot)
+		n = pte_with_prot(e, prot);
+		if (n & PTE_COW) /* stays read-only until its write fault */
+			n &= ~PTE_W;
+		if (n == e)
 			continue;
-		pt_entry_set(node, i, pte_with_prot(e, prot));
+		pt_entry_set(node, i, n);
 		mark_dirty(c, va, pt_entry_size(level));
 	}
 }
@@ -768,7 +829,34 @@ struct pt_mapping cursor_query(const struct cursor *c)
 		.present = true, .va = ALIGN_DOWN(c->va, size), .size = size,
 		.pa = PADDR(pte_addr(s.e)), .prot = pte_prot(s.e),
 		.tracked = (s.e & PTE_TRACKED) != 0,
+		.cow = (s.e & PTE_COW) != 0,
 	};
+}
+
+err_t cursor_set_cow(struct cursor *c)
+{
+	struct slot s;
+	uint64_t size;
+	pte_t n;
+
+	if (c->top == NULL || c->va >= c->end)
+		return E_RANGE;
+	s = find_slot(c, c->va, 1);
+	size = pt_entry_size(s.level);
+	if (!pte_is_leaf(s.e, s.level) || !(s.e & PTE_TRACKED))
+		return E_INVAL;
+	if (ALIGN_DOWN(c->va, size) < c->start ||
+	    ALIGN_DOWN(c->va, size) + (size - 1) > c->end - 1)
+		return E_INVAL; /* a huge page reaching out of the barrier */
+	n = (s.e | PTE_COW) & ~PTE_W;
+	if (n != s.e) {
+		pt_entry_set(s.node, s.i, n);
+		mark_dirty(c, ALIGN_DOWN(c->va, size), size);
+	}
+	c->va = ALIGN_DOWN(c->va, size) + size;
+	if (c->va == 0 || c->va > c->end)
+		c->va = c->end;
+	return E_OK;
 }
 
 err_t cursor_jump(struct cursor *c, uint64_t va)

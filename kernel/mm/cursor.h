@@ -13,7 +13,9 @@
  * Every operation checks all of its input and everything it will touch
  * before it changes anything: a call that fails has changed nothing
  * (WF-FAIL-NOOP, CUR-06: a mapping request is checked over its whole
- * range). What an operation cleared or downgraded is flushed from the
+ * range). The nodes a cursor's descent makes on its way to its range
+ * are detached again at cursor_drop() if they are still empty, so a
+ * cursor whose operations all failed leaves the tables as they were. What an operation cleared or downgraded is flushed from the
  * TLBs, and only then are the frames that lost a tracked leaf released
  * and the nodes it emptied freed (after an RCU grace period as well):
  * at cursor_drop(), or earlier when the cursor's batch is full (T13).
@@ -38,7 +40,8 @@ struct cursor_flush {
 	void *arg;
 };
 
-#define CURSOR_BATCH 64u /* frames or nodes held back for one flush */
+#define CURSOR_BATCH 64u   /* frames or nodes held back for one flush */
+#define CURSOR_MADE_MAX 4u /* step-1 nodes remembered for the trim */
 
 struct cursor {
 	struct pagetable *pt;
@@ -55,6 +58,12 @@ struct cursor {
 	unsigned n_frames, n_nodes;
 	struct page *frames[CURSOR_BATCH]; /* tracked frames to put */
 	struct page *nodes[CURSOR_BATCH];  /* detached nodes to free */
+	/* Nodes its descent made (step 1), trimmed at the drop if empty. */
+	unsigned n_made;
+	struct {
+		struct page *node, *parent;
+		unsigned index;
+	} made[CURSOR_MADE_MAX];
 };
 
 /* The mapping at an address (cursor_query()). */
@@ -65,6 +74,7 @@ struct pt_mapping {
 	paddr_t pa;      /* present: the page's physical address */
 	uint64_t prot;   /* present: PTE_PROT bits */
 	bool tracked;    /* present: the leaf holds a frame reference */
+	bool cow;        /* present: copy-on-write (PTE_COW) */
 };
 
 /* cursor_map*() flags. */
@@ -72,6 +82,8 @@ enum {
 	CURSOR_TRACKED = 1u << 0, /* take a reference on the frame (user) */
 	CURSOR_REPLACE = 1u << 1, /* a present page of the same size may be
 				     replaced (else E_BUSY: WF-NO-OVERMAP) */
+	CURSOR_COW = 1u << 2,     /* a copy-on-write leaf (PTE_COW): mapped
+				     read-only whatever prot says */
 };
 
 /*
@@ -127,10 +139,18 @@ MUST_CHECK err_t cursor_unmap(struct cursor *c, uint64_t len);
 
 /*
  * Give every page mapped in [va, va + len) the protection prot (as for
- * cursor_map) and advance past it. E_INVAL, changing nothing, for bad
- * prot or a huge page that reaches out of the range (SPA-01).
+ * cursor_map; a copy-on-write leaf stays read-only) and advance past it.
+ * E_INVAL, changing nothing, for bad prot or a huge page that reaches out
+ * of the range (SPA-01).
  */
 MUST_CHECK err_t cursor_protect(struct cursor *c, uint64_t len, uint64_t prot);
+
+/*
+ * Make the page at the position copy-on-write (PTE_COW, read-only), if it
+ * is a tracked leaf, and advance past it. E_RANGE at end; E_INVAL if the
+ * page is absent or untracked (nothing to share).
+ */
+MUST_CHECK err_t cursor_set_cow(struct cursor *c);
 
 /* Move to va (4 KiB aligned, start <= va < end), else E_RANGE/E_INVAL. */
 MUST_CHECK err_t cursor_jump(struct cursor *c, uint64_t va);

@@ -45,6 +45,13 @@ typedef uint64_t pte_t;
  */
 #define PTE_TRACKED (UINT64_C(1) << 9)
 
+/*
+ * Software field: a copy-on-write leaf, shared read-only after a fork
+ * (kernel/mm/vmspace.c); the first write copies the frame, or, for its
+ * last owner, makes the leaf writable again. Never writable while set.
+ */
+#define PTE_COW (UINT64_C(1) << 10)
+
 /* The protection and caching bits a mapping may ask for. */
 #define PTE_PROT (PTE_W | PTE_U | PTE_PWT | PTE_PCD | PTE_G | PTE_NX)
 
