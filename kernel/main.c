@@ -60,9 +60,11 @@
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
 #include "kernel/arch/x86_64/trap.h"
+#include "kernel/arch/x86_64/vmfault.h"
 #include "kernel/inject.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/heap.h"
+#include "kernel/mm/vmspace.h"
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
 
@@ -178,6 +180,9 @@ static void boot_memory(const struct boot_args *a)
 		boot_fail("frame allocator", e);
 	if ((e = heap_init()) != E_OK)
 		boot_fail("heap", e);
+	vmspace_init(PADDR(paging_root()));
+	if ((e = vmfault_init()) != E_OK)
+		boot_fail("page-fault hook", e);
 	if ((e = percpu_ist_alloc(percpu_of(0))) != E_OK)
 		boot_fail("interrupt stacks", e);
 	frame_get_stats(&st);

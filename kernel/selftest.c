@@ -29,8 +29,10 @@
 #include "kernel/mm/scrub.h"
 #include "kernel/selftest.h"
 #include "kernel/selftest_check.h"
+#include "kernel/arch/x86_64/vmfault.h"
 #include "kernel/selftest_heap.h"
 #include "kernel/selftest_rcu.h"
+#include "kernel/selftest_vmspace.h"
 #include "kernel/smp_call.h"
 #include "locks/spinlock.h"
 #include "percpu/pcp.h"
@@ -994,6 +996,7 @@ static bool test_page_fault_hook_maps_on_demand(void)
 	pfn_t block;
 	bool ok = true;
 
+	vmfault_fini(); /* the address spaces' hook: ours for this test */
 	CHECK_ERR(trap_set_fault_hook(8, demand_hook), E_INVAL);
 	CHECK_ERR(trap_set_fault_hook(2, demand_hook), E_INVAL);
 	CHECK_ERR(trap_set_fault_hook(18, demand_hook), E_INVAL);
@@ -1016,6 +1019,7 @@ static bool test_page_fault_hook_maps_on_demand(void)
 	if (expect_fault(read_unmapped, NULL, NULL) != E_FAULT)
 		ok = false;
 	CHECK_ERR(trap_set_fault_hook(VECTOR_PF, NULL), E_OK);
+	CHECK_ERR(vmfault_init(), E_OK);
 
 	klog("selftest:   hook ran %u times, mapped %u; cr2 %#llx %#llx %#llx "
 	     "error %#llx; its own probe %s; outer probe addr %#llx",
@@ -1387,6 +1391,11 @@ static bool test_rcu_torture(void)
 	return selftest_rcu_torture(opts.torture_ms);
 }
 
+static bool test_vmspace_all_cpus(void)
+{
+	return selftest_vmspace_all_cpus(opts.torture_ms);
+}
+
 /* ------------------------------------------------------------- driver */
 
 struct selftest {
@@ -1435,6 +1444,9 @@ static const struct selftest tests[] = {
 	{ "rcu_callbacks_wait_for_sections",
 	  selftest_rcu_callbacks_wait_for_sections },
 	{ "rcu_torture_all_cpus_with_irqs", test_rcu_torture },
+	{ "vmspace_map_touch_protect_unmap_all_cpus", test_vmspace_all_cpus },
+	{ "vmspace_demand_and_cow_faults_all_cpus",
+	  selftest_vmspace_faults_all_cpus },
 	{ "frame_allocator_whole_at_end", test_frame_allocator_whole_at_end },
 };
 

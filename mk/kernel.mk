@@ -29,6 +29,7 @@ KERNEL_SRCS := \
 	kernel/arch/x86_64/smp.c \
 	kernel/arch/x86_64/time.c \
 	kernel/arch/x86_64/trap.c \
+	kernel/arch/x86_64/vmfault.c \
 	kernel/lib/printf.c \
 	kernel/lib/string.c \
 	kernel/inject.c \
@@ -36,6 +37,7 @@ KERNEL_SRCS := \
 	kernel/selftest.c \
 	kernel/selftest_heap.c \
 	kernel/selftest_rcu.c \
+	kernel/selftest_vmspace.c \
 	locks/qsbr.c \
 	stress/frame_torture.c \
 	bench/kernel.c \

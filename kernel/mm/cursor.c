@@ -77,7 +77,9 @@ static void raw_lock(_Atomic uint32_t *l)
 			    l, &free, me, memory_order_acquire,
 			    memory_order_relaxed))
 			return;
-		cpu_relax();
+		/* Holds are short, and their end sends no interrupt: spin,
+		 * never halt (the contract's cpu_spin()). */
+		cpu_spin();
 	}
 }
 

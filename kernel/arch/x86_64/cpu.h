@@ -21,6 +21,7 @@
 /* --------------------------------------------------------- registers */
 
 #define RFLAGS_IF (UINT64_C(1) << 9) /* interrupts enabled */
+#define RFLAGS_AC (UINT64_C(1) << 18) /* with CR4.SMAP: user pages open */
 
 #define CR0_PE   (UINT64_C(1) << 0)  /* protected mode */
 #define CR0_MP   (UINT64_C(1) << 1)  /* wait/fwait honour TS */
@@ -79,6 +80,21 @@ static inline void sti(void)
 static inline void cli(void)
 {
 	__asm__ __volatile__("cli" : : : "memory");
+}
+
+/*
+ * stac/clac: set and clear RFLAGS.AC, which with CR4.SMAP lets the
+ * kernel reach user pages (SDM vol. 3, 4.6.1). #UD without SMAP: callers
+ * check CR4 first (vmfault.h's user_access_begin()).
+ */
+static inline void stac(void)
+{
+	__asm__ __volatile__("stac" : : : "memory");
+}
+
+static inline void clac(void)
+{
+	__asm__ __volatile__("clac" : : : "memory");
 }
 
 /*
