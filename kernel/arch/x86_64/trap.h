@@ -75,7 +75,12 @@ void trap_set_handler(unsigned vector, trap_handler_t fn);
  * Context: on the faulting CPU, on its stack, with interrupts masked (an
  * interrupt gate), possibly inside an interrupt handler (the fault came
  * from one) or with a spinlock held. The hook must not block, must not
- * take a lock the faulting code may hold, must be quick.
+ * take a lock the faulting code may hold, must be quick. One exception:
+ * where the faulting code had interrupts enabled (f->rflags.IF) and was
+ * no interrupt handler, the hook may enable them while it works and may
+ * wait as that code could have (the address spaces' hook, vmfault.c,
+ * takes page-table cursors there); it masks them again before it
+ * returns.
  * Reentrancy: a fault inside the hook is not given to any hook again (no
  * recursion): the exception table still applies (so the hook may use
  * probe_read_u64()), anything else is the fatal report of the nested
