@@ -169,8 +169,8 @@ pte_t pt_walk(const struct pagetable *pt, uint64_t va, unsigned *level)
 
 /* --------------------------------------------------------------- checks */
 
+/* What pt_validate() checks against: the table's kind. */
 struct check {
-	const struct pagetable *pt;
 	bool user;
 };
 
@@ -270,7 +270,7 @@ static bool check_subtree(const struct check *c, const struct page *node,
 
 bool pt_validate(const struct pagetable *pt, const struct pagetable *kernel)
 {
-	struct check c = { .pt = pt, .user = pt->kind == PT_USER };
+	struct check c = { .user = pt->kind == PT_USER };
 
 	if (!node_ok(pt->root, PT_LEVELS, 0) ||
 	    !check_subtree(&c, pt->root, 0, first_slot(pt), end_slot(pt)))
