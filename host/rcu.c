@@ -15,7 +15,8 @@
  *
  * Callbacks. rcu_call() pushes its work on `queued` (a lock-free stack:
  * pushes by compare-and-swap, any context, signal handlers included) and
- * wakes the grace-period thread with sem_post() (async-signal-safe). That
+ * wakes the grace-period thread with sem_post() (async-signal-safe) if it
+ * may be asleep. That
  * thread, which is not a CPU, takes the whole stack, waits for a grace
  * period (urcu_qsbr_synchronize_rcu(), which needs no registration), and
  * pushes the works on `ready`. Every work on `ready` was queued before a
@@ -46,7 +47,8 @@ static _Thread_local unsigned depth; /* this CPU's sections */
 static _Atomic(struct rcu_work *) queued; /* waiting for a grace period */
 static _Atomic(struct rcu_work *) ready;  /* ready to run */
 static _Atomic uint64_t n_queued, n_run;  /* rcu_call()s, fn()s run */
-static sem_t wake;                        /* posted per rcu_call() */
+static sem_t wake;                        /* wakes the thread ... */
+static _Atomic bool gp_asleep;            /* ... if it may be asleep */
 static pthread_once_t gp_once = PTHREAD_ONCE_INIT;
 static char tsan_gp;                      /* hb_release/acquire token */
 
@@ -132,8 +134,13 @@ static void *gp_thread(void *arg)
 	for (;;) {
 		struct rcu_work *first, *last;
 
-		while (sem_wait(&wake) != 0)
-			; /* EINTR */
+		/* Say we may sleep, then look: a push after the look finds
+		 * the flag and posts (both seq_cst: one sees the other). */
+		atomic_store(&gp_asleep, true);
+		if (atomic_load(&queued) == NULL)
+			while (sem_wait(&wake) != 0)
+				; /* EINTR */
+		atomic_store(&gp_asleep, false);
 		first = take_all(&queued);
 		if (first == NULL)
 			continue; /* an earlier round took this post's work */
@@ -189,7 +196,9 @@ void rcu_call(struct rcu_work *w, void (*fn)(struct rcu_work *w))
 	w->fn = fn;
 	atomic_fetch_add_explicit(&n_queued, 1, memory_order_relaxed);
 	push_list(&queued, w, w);
-	sem_post(&wake);
+	atomic_thread_fence(memory_order_seq_cst); /* the push, then the flag */
+	if (atomic_exchange(&gp_asleep, false))
+		sem_post(&wake); /* one syscall per sleep, not per call */
 	run_ready();
 }
 

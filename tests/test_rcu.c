@@ -226,7 +226,9 @@ static void free_obj(struct rcu_work *w)
 static void torture_cpu(unsigned index, void *arg)
 {
 	(void)arg;
-	if (index == 0) { /* the writer */
+	if (index == 0) { /* the writer, once the readers read */
+		while (atomic_load_explicit(&reads, memory_order_relaxed) < 64)
+			cpu_relax();
 		for (uint32_t i = 1; i <= 2000; i++) {
 			struct obj *o = malloc(sizeof(*o)), *old;
 
@@ -267,6 +269,7 @@ static void test_readers_never_see_a_freed_object(void **state)
 	atomic_store(&shared, first);
 	atomic_store(&stop, false);
 	atomic_store(&frees, 0);
+	atomic_store(&reads, 0);
 	run_on_cpus(3, torture_cpu, NULL);
 	assert_true(host_cpu_register() >= 0);
 	rcu_drain();
