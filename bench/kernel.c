@@ -716,7 +716,8 @@ static const char *run_reps(const struct kbench_opts *o, uint64_t *iters)
 		run_once(*iters, &reps[rep], &error);
 	fault = KBENCH_FAULT_NONE;
 	if (env != NULL && env->check != NULL && !env->check() && error == NULL)
-		error = "the environment is inconsistent after it (the log says why)";
+		error = "the environment is inconsistent after it (the log "
+			"says why)";
 	return error != NULL ? error : check_allocator();
 }
 

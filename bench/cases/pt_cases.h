@@ -26,8 +26,8 @@
  * bodies only make cursors on user] A user table, locked as the
  * configuration says, whose upper half is kernel's (a kernel table,
  * PT_LOCK_TREE). Neither is ever loaded into CR3: the cases exercise the
- * cursors and the tables, not the MMU, so a flush is the local
- * tlb_flush_range() that a cursor without a flush hook does.
+ * cursors and the tables, not the MMU (so no TLB ever holds their
+ * translations: pt_map_unmap.c's flush hook).
  */
 struct pt_bench {
 	struct pagetable kernel;

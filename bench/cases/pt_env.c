@@ -26,7 +26,8 @@ static bool pt_setup(enum pt_locking locking)
 
 	if ((e = pt_create(&pt_bench.kernel, PT_KERNEL, NULL,
 			   PT_LOCK_TREE)) != E_OK) {
-		klog("bench: pt: cannot make the kernel table: %s", err_name(e));
+		klog("bench: pt: cannot make the kernel table: %s",
+		     err_name(e));
 		return false;
 	}
 	if ((e = pt_create(&pt_bench.user, PT_USER, &pt_bench.kernel,
