@@ -267,9 +267,10 @@ struct bench_case {
  * frames_balance: after check(), the frame allocator must have as many
  * frames allocated as before setup() (false where a layer keeps frames
  * it does not give back between runs: the heap's empty slabs and
- * reserves). Host-only environments (bench/heap/) live in host-only
- * files; portable ones (bench/cases/pt_env.c) are compiled into both
- * harnesses.
+ * reserves; the kernel harness refuses such an environment, as it
+ * requires every benchmark to give back every frame). Host-only
+ * environments (bench/heap/) live in host-only files; portable ones
+ * (bench/cases/pt_env.c) are compiled into both harnesses.
  */
 struct bench_env {
 	const char *name;

@@ -663,8 +663,7 @@ static uint64_t allocated_now(void)
 
 /*
  * After a benchmark: caches drained and lazy frees merged (the next one
- * starts from coalesced memory), allocator consistent, nothing kept
- * (unless the environment keeps frames: bench.h, frames_balance).
+ * starts from coalesced memory), allocator consistent, nothing kept.
  */
 static const char *check_allocator(void)
 {
@@ -672,7 +671,7 @@ static const char *check_allocator(void)
 	frame_coalesce();
 	if (!frame_validate())
 		return "the allocator is inconsistent after it (the log says why)";
-	if ((env == NULL || env->frames_balance) && allocated_now() != baseline)
+	if (allocated_now() != baseline)
 		return "it did not give back every frame it allocated";
 	return NULL;
 }
@@ -815,6 +814,12 @@ bool kbench_run(const struct kbench_opts *o)
 	ASSERT(o->lat_every >= 1 && (o->lat_every & (o->lat_every - 1)) == 0);
 	lat_mask = o->lat_every - 1;
 	env = env_named(o->config, strlen(o->config));
+	if (env != NULL && !env->frames_balance) {
+		/* Every benchmark here must give back every frame. */
+		klog("bench: environment %s keeps frames between benchmarks: "
+		     "host only", env->name);
+		return false;
+	}
 	ns_mult = (UINT64_C(1000000000) << BENCH_NS_SHIFT) / tsc_hz();
 	print_context(o, total);
 	pcp_drain_all();
