@@ -16,7 +16,8 @@
  * configurations and arguments it runs with. The harness runs the body
  * once per (configuration, argument, thread count) on that many threads
  * at once, each of them a CPU (cpu_id() works; the allocator is booted in
- * that configuration before any body starts), repeatedly, and reports
+ * that configuration, or in an environment's (below), before any body
+ * starts), repeatedly, and reports
  * the record named "<name>/<config>/<arg_name>:<arg>" (Google Benchmark
  * appends "/threads:<n>" and "/real_time").
  *
@@ -245,6 +246,43 @@ struct bench_case {
 
 /* The frame allocator's configurations (struct frame_config). */
 #define BENCH_FRAME_CONFIGS ((const char *const[]){ "full", "nopcp", "locked", NULL })
+
+/*
+ * Environments: configurations beyond the frame allocator's. A file
+ * registers one with BENCH_ENV(); its name is then a configuration that
+ * cases may list. Both harnesses boot it as the frame configuration
+ * frame_config (the host: host_mm_boot(), with the heap on it; the
+ * kernel: bench=NAME boots the kernel's allocator in it and runs the
+ * cases that list NAME), and around every benchmark (a case in this
+ * configuration with one argument and, on the host, one thread count)
+ * call, on one CPU while no body runs:
+ *	setup()  before its first run: make what the cases use (NULL:
+ *	         nothing). false: it cannot, having said why (klog()); the
+ *	         benchmark fails.
+ *	check()  after its last run (on the host: when the next benchmark
+ *	         boots, or at the end): undo setup() and say whether the runs
+ *	         left everything consistent, having said what is wrong if not
+ *	         (NULL: nothing to check). false fails the benchmark (the
+ *	         host: the whole program).
+ * frames_balance: after check(), the frame allocator must have as many
+ * frames allocated as before setup() (false where a layer keeps frames
+ * it does not give back between runs: the heap's empty slabs and
+ * reserves; the kernel harness refuses such an environment, as it
+ * requires every benchmark to give back every frame). Host-only
+ * environments (bench/heap/) live in host-only files; portable ones
+ * (bench/cases/pt_env.c) are compiled into both harnesses.
+ */
+struct bench_env {
+	const char *name;
+	const char *frame_config;
+	bool (*setup)(void);
+	bool (*check)(void);
+	bool frames_balance;
+};
+
+#define BENCH_ENV(e)                                                        \
+	static const struct bench_env *const bench_env_ptr_##e               \
+	__attribute__((used, section("bench_envs"), aligned(sizeof(void *)))) = &(e)
 
 /*
  * Register a case: a pointer to it goes into the linker section

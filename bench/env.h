@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bench/bench.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -84,33 +86,17 @@ bool bench_env_irq_start(void (*irq)(void), uint64_t period_ns);
 void bench_env_irq_stop(void);
 
 /*
- * Environments beyond the frame allocator's configurations. A host-only
- * file linked into a harness registers one with BENCH_ENV(); its name is
- * then a configuration that cases may list (bench_env_config_known(),
- * bench_env_boot()). The frame suite's binary links none, so it never
- * depends on what they register (bench/heap/kmalloc.c: the kernel heap;
- * bench/heap/malloc.c: the process's malloc).
- *
+ * Environments (struct bench_env, BENCH_ENV(): bench/bench.h) are
+ * configurations too (bench_env_config_known(), bench_env_boot()).
  * Booting one boots the memory system as a frame configuration does
  * (host_mm_boot(): the frame allocator in configuration frame_config,
- * and the heap on it). Before the next boot, and at bench_env_fini(),
- * check() (NULL: nothing more to check) says whether the runs since left
- * it consistent, having said what is wrong on stderr if not.
- * frames_balance: the frame allocator must have as many frames
- * allocated after the runs as right after the boot (false where a layer
- * keeps frames it does not give back between runs: the heap's empty
- * slabs and reserves).
+ * and the heap on it), then runs its setup(); before the next boot, and
+ * at bench_env_fini(), its check(). Host-only files register some
+ * (bench/heap/kmalloc.c: the kernel heap; bench/heap/malloc.c: the
+ * process's malloc); the page-table cases' (bench/cases/pt_env.c) are
+ * portable and linked into the frame suite's binary, which links no
+ * host-only environment.
  */
-struct bench_env {
-	const char *name;
-	const char *frame_config;
-	bool (*check)(void);
-	bool frames_balance;
-};
-
-#define BENCH_ENV(e)                                                        \
-	static const struct bench_env *const bench_env_ptr_##e               \
-	__attribute__((used, section("bench_envs"), aligned(sizeof(void *)))) = &(e)
 
 /*
  * The file of the shared object that defines the malloc() this process

@@ -192,6 +192,12 @@ bool bench_env_boot(const char *name)
 	booted = name;
 	booted_env = env;
 	booted_allocated = allocated_now();
+	if (env != NULL && env->setup != NULL && !env->setup()) {
+		fprintf(stderr, "bench: %s: the environment cannot set up "
+			"(the log says why)\n", name);
+		shutdown_booted();
+		return false;
+	}
 	return true;
 }
 

@@ -25,7 +25,11 @@
  * Between benchmarks every CPU's page caches are drained, so that none
  * starts with another's cached frames, and the allocator is checked
  * (frame_validate(), and every frame the benchmark took given back), so
- * that a leak or a corruption fails the benchmark that caused it.
+ * that a leak or a corruption fails the benchmark that caused it. In an
+ * environment's configuration (bench.h: bench=tree boots the allocator in
+ * configuration full and runs the cases that list tree), the
+ * environment's setup() runs before each benchmark and its check() after
+ * it, before the allocator is checked.
  *
  * Timer interrupts: a case with an irq function has it run in every
  * CPU's timer tick while that CPU's loop runs, the CPU's timer sped up to
@@ -70,6 +74,8 @@
 
 extern const struct bench_case *const __start_bench_cases[];
 extern const struct bench_case *const __stop_bench_cases[];
+extern const struct bench_env *const __start_bench_envs[];
+extern const struct bench_env *const __stop_bench_envs[];
 
 #define MAX_ITERS (UINT64_C(1) << 32)
 
@@ -552,6 +558,45 @@ static void print_record(const struct benchmark *b, unsigned rep,
 	emit(&l);
 }
 
+/* ----------------------------------------------------- environments */
+
+/* The environment named name[0..n) (bench.h), or NULL. */
+static const struct bench_env *env_named(const char *name, size_t n)
+{
+	for (const struct bench_env *const *e = __start_bench_envs;
+	     e < __stop_bench_envs; e++)
+		if (strlen((*e)->name) == n && memcmp((*e)->name, name, n) == 0)
+			return *e;
+	return NULL;
+}
+
+const char *kbench_frame_config(const char *name, size_t n)
+{
+	const struct bench_env *env = env_named(name, n);
+
+	return env != NULL ? env->frame_config : NULL;
+}
+
+size_t kbench_env_names(char *buf, size_t size)
+{
+	size_t len = 0;
+
+	if (size > 0)
+		buf[0] = '\0';
+	for (const struct bench_env *const *e = __start_bench_envs;
+	     e < __stop_bench_envs && size > 0; e++) {
+		int k = snprintf(buf + len, size - len, "%s%s",
+				 len > 0 ? "|" : "", (*e)->name);
+
+		if (k > 0)
+			len = MIN(len + (size_t)k, size - 1);
+	}
+	return len;
+}
+
+/* [B] the booted configuration's environment; NULL: a frame configuration */
+static const struct bench_env *env;
+
 /* ------------------------------------------------------- benchmarks */
 
 static bool config_listed(const struct bench_case *c, const char *config)
@@ -647,14 +692,18 @@ static void sort_u64(uint64_t *v, unsigned n)
 static struct result reps[KBENCH_REPS_MAX];
 
 /*
- * Run one benchmark's repetitions into reps[]; NULL, or why it failed
- * (a run's error, or the allocator's state after them).
+ * Run one benchmark's repetitions into reps[], between the environment's
+ * setup() and check(); NULL, or why it failed (the environment, a run's
+ * error, or the allocator's state after them).
  */
 static const char *run_reps(const struct kbench_opts *o, uint64_t *iters)
 {
 	const char *error = NULL;
 	uint64_t want = 1;
 
+	*iters = 0;
+	if (env != NULL && env->setup != NULL && !env->setup())
+		return "the environment cannot set up (the log says why)";
 	/* The first repetition is the first run that lasted long enough. */
 	do {
 		*iters = want;
@@ -665,6 +714,9 @@ static const char *run_reps(const struct kbench_opts *o, uint64_t *iters)
 	for (unsigned rep = 1; error == NULL && rep < o->reps; rep++)
 		run_once(*iters, &reps[rep], &error);
 	fault = KBENCH_FAULT_NONE;
+	if (env != NULL && env->check != NULL && !env->check() && error == NULL)
+		error = "the environment is inconsistent after it (the log "
+			"says why)";
 	return error != NULL ? error : check_allocator();
 }
 
@@ -761,6 +813,13 @@ bool kbench_run(const struct kbench_opts *o)
 	ASSERT(o->reps >= 1 && o->reps <= KBENCH_REPS_MAX);
 	ASSERT(o->lat_every >= 1 && (o->lat_every & (o->lat_every - 1)) == 0);
 	lat_mask = o->lat_every - 1;
+	env = env_named(o->config, strlen(o->config));
+	if (env != NULL && !env->frames_balance) {
+		/* Every benchmark here must give back every frame. */
+		klog("bench: environment %s keeps frames between benchmarks: "
+		     "host only", env->name);
+		return false;
+	}
 	ns_mult = (UINT64_C(1000000000) << BENCH_NS_SHIFT) / tsc_hz();
 	print_context(o, total);
 	pcp_drain_all();

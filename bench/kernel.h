@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 struct kbench_opts {
-	const char *config;   /* the configuration the allocator was booted
-				 in (NUL-terminated): the cases that run
-				 in it run */
+	const char *config;   /* the configuration booted (NUL-terminated):
+				 a frame configuration, or an environment
+				 (bench.h); the cases that list it run */
 	uint64_t min_ns;      /* a measured run lasts at least this long */
 	unsigned reps;        /* repetitions per benchmark, >= 1 */
 	uint64_t lat_every;   /* time one iteration in this many (a power
@@ -22,6 +22,19 @@ struct kbench_opts {
 	const char *filter;   /* only names containing filter[0..filter_len) */
 	size_t filter_len;    /* 0: every benchmark */
 };
+
+/*
+ * The frame configuration that the environment (bench.h) named
+ * name[0..n) boots, or NULL if no environment has that name (a frame
+ * configuration's name is none). For bench=NAME.
+ */
+const char *kbench_frame_config(const char *name, size_t n);
+
+/*
+ * The environments' names, "a|b", into buf (size bytes, NUL-terminated,
+ * cut short if it is too small); returns the length. For messages.
+ */
+size_t kbench_env_names(char *buf, size_t size);
 
 #define KBENCH_MIN_MS_DEFAULT 100
 #define KBENCH_REPS_DEFAULT 3

@@ -34,8 +34,10 @@
  *   test=NAME       run only the self-test NAME (a mutant's kill command
  *                   runs the one test that claims it)
  *   bench=CONFIG    benchmark mode (bench/kernel.c): boot the frame
- *                   allocator in CONFIG (full, nopcp, locked), run the
- *                   benchmark cases on all CPUs instead of the self-tests
+ *                   allocator in CONFIG (full, nopcp, locked), or in the
+ *                   frame configuration of the environment CONFIG
+ *                   (bench/bench.h: tree, space), run the cases that
+ *                   list CONFIG on all CPUs instead of the self-tests
  *                   (so test= and fail=test are refused with it, and
  *                   fail=bench_* without it)
  *   bench_ms=N      with bench=: each measured run lasts at least N ms
@@ -267,9 +269,17 @@ static bool parse_bench(const char *w, size_t n, struct boot_args *a)
 	size_t vn;
 
 	if (has_key(w, n, "bench=", &v, &vn)) {
-		if (frame_config_named(v, vn, &a->frame) != E_OK)
+		/* An environment boots the allocator in its frame
+		 * configuration (bench/bench.h). */
+		const char *env_frame = kbench_frame_config(v, vn);
+
+		if (vn >= sizeof(a->bench_config) ||
+		    (env_frame != NULL
+			     ? frame_config_named(env_frame, strlen(env_frame),
+						  &a->frame)
+			     : frame_config_named(v, vn, &a->frame)) != E_OK)
 			return false;
-		memcpy(a->bench_config, v, vn); /* a known name: short */
+		memcpy(a->bench_config, v, vn); /* checked: short */
 		a->bench_config[vn] = '\0';
 		return a->bench = true;
 	}
@@ -314,16 +324,17 @@ static bool parse_word(const char *w, size_t n, struct boot_args *a)
 
 static NORETURN void bad_cmdline(const char *word, size_t n)
 {
-	char names[256];
+	char names[256], envs[64];
 
 	inject_names(names, sizeof(names));
+	kbench_env_names(envs, sizeof(envs));
 	klog("boot: bad command line word '%.*s' (known: probe, "
 	     "torture_ms=1..3600000, fail=%s, test=NAME, late_ap=APICID, "
-	     "late_ap_unparked=APICID, bench=" FRAME_CONFIG_NAMES ", "
+	     "late_ap_unparked=APICID, bench=" FRAME_CONFIG_NAMES "%s%s, "
 	     "bench_ms=1..60000, bench_reps=1..%u, bench_filter=S, "
 	     "bench_lat_every=1|2|4..1048576; the "
 	     "bench_* words need bench=)", (int)n, word, names,
-	     KBENCH_REPS_MAX);
+	     envs[0] != '\0' ? "|" : "", envs, KBENCH_REPS_MAX);
 	qemu_exit(QEMU_EXIT_FAILURE);
 }
 

@@ -7,7 +7,10 @@
 Fails (exit 1, saying why) unless FILE is well-formed JSON with the context
 keys every record needs and, for every frame workload, configuration, order
 and thread count, a run named frame/<workload>/<config>/order:<o>/real_time
-/threads:<n> without error, whose counters are consistent: ops > 0, every
+/threads:<n>, and for every page-table workload, environment (tree: per-node
+locks; space: one lock per table, the baseline), region size and thread
+count, a run named pt/<workload>/<config>/pages:<p>/real_time/threads:<n>,
+each without error, whose counters are consistent: ops > 0, every
 sampled operation in the latency histogram (the lat_log2_ns_<k> counters
 sum to lat_ops, 0 < lat_ops <= ops, and = ops if the run timed every
 operation: context lat_every = 1), p50 <= p90 <= p99 <= p99.9 <= max,
@@ -22,6 +25,11 @@ import sys
 
 WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
 CONFIGS = ["full", "nopcp", "locked"]
+# The page-table cases (bench/cases/pt_*.c): their environments, and the
+# region sizes in pages.
+PT_WORKLOADS = ["map_unmap"]
+PT_CONFIGS = ["tree", "space"]
+PT_PAGES = [1, 16, 256]
 CONTEXT = ["commit", "accel", "host_cpus", "machine", "cycles_per_ns", "bench_threads",
            "lat_every", "ram_mib"]
 MIXED_COUNTERS = ["largest_free_order_min", "free_order9_blocks", "free_order10_blocks",
@@ -98,11 +106,11 @@ def main():
         if b.get("run_type") == "iteration":
             runs.setdefault(b["name"], []).append(b)
     want = set()
-    for w in WORKLOADS:
-        for c in CONFIGS:
-            for o in a.orders:
-                for t in threads:
-                    want.add("frame/%s/%s/order:%d/real_time/threads:%d" % (w, c, o, t))
+    for t in threads:
+        want |= {"frame/%s/%s/order:%d/real_time/threads:%d" % (w, c, o, t)
+                 for w in WORKLOADS for c in CONFIGS for o in a.orders}
+        want |= {"pt/%s/%s/pages:%d/real_time/threads:%d" % (w, c, p, t)
+                 for w in PT_WORKLOADS for c in PT_CONFIGS for p in PT_PAGES}
     for name in sorted(want):
         if name not in runs:
             bad.append(name + ": missing")

@@ -3,7 +3,7 @@
 """Run the kernel's benchmark suite under QEMU and keep its records (make bench-qemu).
 
   tools/bench_qemu.py [--kernel build/kernel/kernel.bin] [--smp "1 2 4 8"]
-                      [--configs full,nopcp,locked] [--accel auto|tcg|kvm]
+                      [--configs full,nopcp,locked,tree,space] [--accel auto|tcg|kvm]
                       [--ms 100] [--reps 3] [--filter S] [--out-dir results]
                       [--log-dir build/bench/qemu] [--commit C] [--timeout 600]
                       [--complete] [--report]
@@ -28,9 +28,12 @@ A boot fails when qemu-run.sh does, or when its output breaks the protocol:
 a FAILED benchmark, a summary with failures or a count other than the
 context's, a malformed record (a missing or non-numeric field, a histogram
 that does not sum to lat_ops, percentiles out of order, irq without
-irq_ops > 0, a config or thread count other than the boot's). --complete
-also requires every workload and order the protocol lists, in every
-configuration (the smoke run). No timing is judged.
+irq_ops > 0, a config or thread count other than the boot's, an argument
+other than the name's). --complete also requires every workload and
+argument the protocol lists for each configuration booted (EXPECT: the
+frame workloads at every order in full, nopcp and locked; pt/map_unmap at
+every region size in the page-table environments tree and space) (the
+smoke run). No timing is judged.
 
 Exit status: 0 every boot passed; 1 a boot failed (named, with its log and
 what was wrong; no file for its vCPU count is written); 2 bad options.
@@ -54,10 +57,20 @@ QEMU_RUN = os.path.join(HERE, "qemu-run.sh")
 sys.path.insert(0, os.path.join(HERE, "plot"))
 import loader  # noqa: E402  (tools/plot/loader.py: the reader the files must satisfy)
 
-CONFIGS = ("full", "nopcp", "locked")
-# What --complete requires of each configuration (the protocol's list).
+# The frame allocator's configurations, then the page-table cases'
+# environments (bench/cases/pt_env.c: the allocator in full, the user
+# table locked per node or as a whole).
+CONFIGS = ("full", "nopcp", "locked", "tree", "space")
+# What --complete requires of each configuration (the protocol's list):
+# its suite, workloads, the argument's name and values.
 WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
 ORDERS = (0, 3, 9, 10)
+PT_WORKLOADS = ("map_unmap",)
+PT_PAGES = (1, 16, 256)
+FRAME_EXPECT = ("frame", WORKLOADS, "order", ORDERS)
+PT_EXPECT = ("pt", PT_WORKLOADS, "pages", PT_PAGES)
+EXPECT = {"full": FRAME_EXPECT, "nopcp": FRAME_EXPECT, "locked": FRAME_EXPECT,
+	  "tree": PT_EXPECT, "space": PT_EXPECT}
 PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 # CPUID 0x40000000's signature under each accelerator.
 SIGNATURES = {"tcg": ("TCGTCGTCGTCG", "is"), "kvm": ("KVMKVMKVM", "starts with")}
@@ -207,9 +220,10 @@ def _check_record_values(rec, want):
 	plain, kv = _name_parts(rec["name"])
 	if rec["workload"] not in plain or rec["config"] not in plain:
 		bad.append(f"workload {rec['workload']!r} or config {rec['config']!r} not in the name")
-	if "order" in kv or "order" in rec:
-		if not is_int(rec.get("order")) or str(rec["order"]) != kv.get("order"):
-			bad.append(f"order {rec.get('order')!r} does not match the name")
+	# The argument ("order:0", "pages:16") is a field of the record too.
+	for key in sorted(set(kv) | ({"order"} if "order" in rec else set())):
+		if not is_int(rec.get(key)) or str(rec[key]) != kv.get(key):
+			bad.append(f"{key} {rec.get(key)!r} does not match the name")
 	if rec["config"] != want.config:
 		bad.append(f"config {rec['config']!r}, but the boot ran {want.config!r}")
 	if rec["threads"] != want.vcpus:
@@ -368,10 +382,12 @@ class BootParser:
 
 
 def missing_cases(benchmarks, config):
-	"""The protocol's workload/order pairs that no record of config covers."""
-	have = {(r.get("workload"), r.get("order")) for b in benchmarks for r in b.records}
-	return [f"no record of frame/{w}/{config}/order:{o}"
-		for w in WORKLOADS for o in ORDERS if (w, o) not in have]
+	"""The protocol's workload/argument pairs (EXPECT) that no record of
+	config covers."""
+	suite, workloads, arg, values = EXPECT[config]
+	have = {(r.get("workload"), r.get(arg)) for b in benchmarks for r in b.records}
+	return [f"no record of {suite}/{w}/{config}/{arg}:{v}"
+		for w in workloads for v in values if (w, v) not in have]
 
 
 # --- progress and the report --------------------------------------------------
@@ -439,15 +455,30 @@ def reps_text(opts):
 	return f"{opts.boots} boots x {reps}" if opts.boots > 1 else reps
 
 
+def record_arg(rec):
+	"""(name, value) of a record's argument ("order", 0), from its name's
+	key:value part; (None, None) if it has none."""
+	_, kv = _name_parts(rec.get("name", ""))
+	for key in sorted(kv):
+		if is_int(rec.get(key)):
+			return key, rec[key]
+	return None, None
+
+
 def report(label, meta, runs, opts):
-	"""A table per configuration: each workload and order, ns/op, Mops/s and
-	p99 (medians over repetitions) per vCPU count. runs: {vcpus: records}."""
+	"""A table per configuration: each workload and argument (order, or
+	pages), ns/op, Mops/s and p99 (medians over repetitions) per vCPU count.
+	runs: {vcpus: records}."""
 	smps = sorted(runs)
-	cells = collections.OrderedDict()   # (config, workload, order) -> {smp: records}
+	cells = collections.OrderedDict()   # (config, workload, arg) -> {smp: records}
+	args = {}                           # config -> its argument's name
 	for n in smps:
 		for r in runs[n]:
-			key = (r["config"], r["workload"], r.get("order"))
+			name, value = record_arg(r)
+			key = (r["config"], r["workload"], value)
 			cells.setdefault(key, {}).setdefault(n, []).append(r)
+			if name is not None:
+				args.setdefault(r["config"], name)
 	lines = [f"bench-qemu report: {label}, {meta['machine']}, QEMU {meta['qemu_version']}, "
 		 f"commit {meta['commit']} (medians of {reps_text(opts)} of >= {opts.ms} ms; "
 		 f"p99 in ns)"]
@@ -455,7 +486,7 @@ def report(label, meta, runs, opts):
 	for config in dict.fromkeys(k[0] for k in cells):
 		lines.append("")
 		lines.append(f"{config:<22}" + "".join(f" | {'smp=' + str(n):^26}" for n in smps))
-		lines.append(f"{'  workload':<15}{'order':>7}" +
+		lines.append(f"{'  workload':<15}{args.get(config, 'order'):>7}" +
 			     "".join(" | " + col.format("ns/op", "Mops/s", "p99") for _ in smps))
 		# The workloads in their usual order (the kernel runs them in
 		# link order); ones this script does not know last.

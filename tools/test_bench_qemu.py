@@ -117,6 +117,36 @@ class GoodRun(Problems):
 		self.assertEqual([b.index for _, b in events[1:]], list(range(1, 25)))
 
 
+class PageTableRun(Problems):
+	WANT = bq.Expect(config="tree", vcpus=2, accel="tcg", ms=100, reps=2)
+
+	def test_boot_passes_and_is_complete(self):
+		p = parse(good_lines(config="tree"), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks],
+				 [f"pt/map_unmap/tree/pages:{n}" for n in bq.PT_PAGES])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "tree"), [])
+
+	def test_argument_must_match_the_name(self):
+		lines = replace_record(good_lines(config="tree"), "pt/map_unmap/tree/pages:16", 1,
+				       lambda r: dict(r, pages=17))
+		self.assertProblem(parse(lines, self.WANT), "pages 17 does not match the name")
+		lines = replace_record(good_lines(config="tree"), "pt/map_unmap/tree/pages:16", 0,
+				       lambda r: {k: v for k, v in r.items() if k != "pages"})
+		self.assertProblem(parse(lines, self.WANT), "pages None does not match the name")
+
+	def test_missing_region_size(self):
+		want = dataclasses.replace(self.WANT, config="space")
+		p = parse(good_lines(config="space", only=fixtures.names("space")[1:]), want)
+		self.assertEqual(p.problems, [])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "space"),
+				 ["no record of pt/map_unmap/space/pages:1"])
+
+	def test_config_is_the_boots(self):
+		p = parse(good_lines(config="space"), self.WANT)
+		self.assertProblem(p, "config 'space', but the boot ran 'tree'")
+
+
 class FailedRuns(Problems):
 	def test_failed_line(self):
 		p = parse(failed_lines())
@@ -372,6 +402,16 @@ class Report(unittest.TestCase):
 		row = next(line for line in text if line.split()[:2] == ["mixed", "0"])
 		self.assertEqual(row.split()[-4:], ["|", "-", "-", "-"])
 
+	def test_page_table_table_by_pages(self):
+		opts = bq.parse_args(["--kernel", __file__, "--reps", "2"])
+		runs = {2: parse(good_lines(config="tree"),
+				 bq.Expect("tree", 2, "tcg", 100, 2)).records()}
+		meta = {"machine": "M", "qemu_version": "7.2", "commit": "c"}
+		text = bq.report("qemu-tcg", meta, runs, opts).splitlines()
+		self.assertIn("workload       pages", text[3])
+		rows = [line.split()[:2] for line in text if line.split()[:1] == ["map_unmap"]]
+		self.assertEqual(rows, [["map_unmap", str(n)] for n in bq.PT_PAGES])
+
 	def test_rows_in_the_usual_order_whatever_the_kernel_ran_first(self):
 		opts = bq.parse_args(["--kernel", __file__, "--reps", "2"])
 		recs = parse(good_lines(), WANT).records()
@@ -412,6 +452,9 @@ class Options(unittest.TestCase):
 		opts = bq.parse_args(["--kernel", __file__, "--smp", "1,2  8", "--configs", "full nopcp"])
 		self.assertEqual((opts.smp, opts.configs), ([1, 2, 8], ["full", "nopcp"]))
 		self.assertEqual(bq.kernel_cmdline("nopcp", opts), "bench=nopcp bench_ms=100 bench_reps=3")
+		opts = bq.parse_args(["--kernel", __file__, "--configs", "full tree space"])
+		self.assertEqual(opts.configs, ["full", "tree", "space"])
+		self.assertEqual(bq.kernel_cmdline("tree", opts), "bench=tree bench_ms=100 bench_reps=3")
 		opts = bq.parse_args(["--kernel", __file__, "--filter", "order:0", "--ms", "5"])
 		self.assertEqual(bq.kernel_cmdline("full", opts),
 				 "bench=full bench_ms=5 bench_reps=3 bench_filter=order:0")

@@ -212,6 +212,44 @@ def _host_targets(cases, ds):
 	return rows
 
 
+def _pt_map_unmap(cases, ds, config, threads):
+	"""{pages: case} of pt/map_unmap in config at threads (threads or vCPUs)."""
+	out = {}
+	for c in cases:
+		params = dict(c.params)
+		if ((c.dataset, c.suite, c.workload, c.config, c.threads) ==
+		    (ds, "pt", "map_unmap", config, threads) and "pages" in params):
+			out[int(params["pages"])] = c
+	return out
+
+
+def _pt_ratio_row(cases, ds, num, den, least):
+	"""The Mops/s of pt/map_unmap at num = (config, threads) over den's, per
+	region size, judged against least."""
+	a, b = _pt_map_unmap(cases, ds, *num), _pt_map_unmap(cases, ds, *den)
+	found = [(p, a[p].mops_total / b[p].mops_total)
+		 for p in sorted(set(a) & set(b)) if b[p].mops_total > 0]
+	if not found:
+		return "–", NOT_MEASURED
+	text = ", ".join(f"pages {p}: {r:.2f}x" for p, r in found)
+	missed = [p for p, r in found if r < least]
+	if not missed:
+		return text, MET
+	return text, f"{NOT_MET} (pages {', '.join(map(str, missed))})"
+
+
+def _pt_targets(cases, ds, where, unit):
+	"""Issue 13's map+unmap targets (bench/cases/pt_map_unmap.c): tree
+	scales, and beats one lock per address space (space)."""
+	return [
+		(f"{where}`pt/map_unmap`, tree: 2 {unit}s at least 1.8x the Mops/s of 1",
+		 *_pt_ratio_row(cases, ds, ("tree", 2), ("tree", 1), 1.8)),
+		(f"{where}`pt/map_unmap`, 2 {unit}s: tree at least 1.7x the Mops/s of space "
+		 f"(one lock per address space)",
+		 *_pt_ratio_row(cases, ds, ("tree", 2), ("space", 2), 1.7)),
+	]
+
+
 def section_targets(cases, plots_rel):
 	hosts = [ds for ds, ctx in datasets(cases).items() if ctx.get("source") == "host"]
 	tcg = [ds for ds, ctx in datasets(cases).items()
@@ -227,6 +265,12 @@ def section_targets(cases, plots_rel):
 			     "2 vCPUs at least 1.8x the Mops/s of 1",
 			     *(("–", NOT_MEASURED) if r is None else
 			       (f"{r:.2f}x", MET if r >= 1.8 else NOT_MET))))
+	for ds in hosts or [None]:
+		prefix = f"`{ds}`: " if len(hosts) > 1 else ""
+		rows += _pt_targets(cases, ds, prefix + "host, ", "thread")
+	for ds in tcg or [None]:
+		prefix = f"`{ds}`: " if len(tcg) > 1 else ""
+		rows += _pt_targets(cases, ds, prefix + "kernel under TCG, ", "vCPU")
 	return _table(("target", "measured", ""), rows)
 
 

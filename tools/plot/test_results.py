@@ -106,13 +106,34 @@ class FillTest(unittest.TestCase):
 		self.assertEqual(rows["full, order 0, `bulk`, 1 thread: at most 15 ns/op (each phase)"],
 				 ("alloc 14.0 ns, free 12.0 ns", "met"))
 
+	def test_page_table_targets(self):
+		base = find(self.cases, dataset="host", workload="repeat", config="full", order=0,
+			    threads=1)
+
+		def pt(config, threads, pages, mops):
+			return dataclasses.replace(base, suite="pt", workload="map_unmap", config=config,
+						   order=None, threads=threads,
+						   params=(("pages", str(pages)),), mops_total=mops)
+
+		cases = self.cases + [pt("tree", 1, 16, 10.0), pt("tree", 2, 16, 19.0),
+				      pt("space", 2, 16, 10.0), pt("tree", 1, 1, 10.0),
+				      pt("tree", 2, 1, 17.0), pt("space", 2, 1, 11.0)]
+		rows = target_rows(results.section_targets(cases, "p"))
+		self.assertEqual(rows["host, `pt/map_unmap`, tree: 2 threads at least 1.8x the Mops/s of 1"],
+				 ("pages 1: 1.70x, pages 16: 1.90x", "not met (pages 1)"))
+		self.assertEqual(rows["host, `pt/map_unmap`, 2 threads: tree at least 1.7x the Mops/s "
+				      "of space (one lock per address space)"],
+				 ("pages 1: 1.55x, pages 16: 1.90x", "not met (pages 1)"))
+		self.assertEqual(rows["kernel under TCG, `pt/map_unmap`, tree: 2 vCPUs at least 1.8x "
+				      "the Mops/s of 1"], ("–", "not measured"))
+
 
 class NoDataTest(unittest.TestCase):
 	def test_every_section_says_so_targets_not_measured(self):
 		text = results.fill(TEMPLATE, [])
 		self.assertEqual(text.count(results.NO_DATA), 3)     # data, tables, plots
 		rows = target_rows(text)
-		self.assertEqual(len(rows), 7)
+		self.assertEqual(len(rows), 11)
 		self.assertEqual({s for _, s in rows.values()}, {"not measured"})
 
 	def test_committed_results_md_is_a_valid_template(self):

@@ -14,26 +14,35 @@ import json
 
 WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
 ORDERS = (0, 3, 9, 10)
+# The page-table cases' environments, and their argument.
+PT_CONFIGS = ("tree", "space")
+PT_WORKLOADS = ("map_unmap",)
+PT_PAGES = (1, 16, 256)
 SIGNATURES = {"tcg": "TCGTCGTCGTCG", "kvm": "KVMKVMKVM\\u0000\\u0000\\u0000"}
 # Stands for the signature; the fake QEMU puts in its -accel's.
 HYPERVISOR = "@HYPERVISOR@"
-CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0}
+CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0, "tree": 2.0, "space": 4.0}
 
 
 def names(config):
+	if config in PT_CONFIGS:
+		return [f"pt/{w}/{config}/pages:{p}" for w in PT_WORKLOADS for p in PT_PAGES]
 	return [f"frame/{w}/{config}/order:{o}" for w in WORKLOADS for o in ORDERS]
 
 
-def record(config, vcpus, workload, order, rep):
+def record(config, vcpus, workload, arg, rep):
 	"""One bench-json object, consistent: its histogram sums to lat_ops, its
-	percentiles are bucket upper edges in order, capped by max_ns."""
-	ns = round((10.0 + 2 * ORDERS.index(order) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
+	percentiles are bucket upper edges in order, capped by max_ns. arg: the
+	order, or in a page-table configuration the pages."""
+	suite, key, args = (("pt", "pages", PT_PAGES) if config in PT_CONFIGS
+			    else ("frame", "order", ORDERS))
+	ns = round((10.0 + 2 * args.index(arg) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
 	lat_ops = 4000
 	k = int(max(ns, 2)).bit_length() - 1  # the bucket most operations fall in
 	hist = {str(k): 3900, str(k + 1): 90, str(k + 6): 10}
 	max_ns = 2 ** (k + 6) + 17
-	rec = {"name": f"frame/{workload}/{config}/order:{order}", "workload": workload,
-	       "config": config, "order": order, "threads": vcpus, "repetition": rep,
+	rec = {"name": f"{suite}/{workload}/{config}/{key}:{arg}", "workload": workload,
+	       "config": config, key: arg, "threads": vcpus, "repetition": rep,
 	       "iterations": 1000, "ops": 64000, "lat_ops": lat_ops, "wall_ns": 50000000,
 	       "ns_per_op": ns,
 	       "mops_total": round(vcpus * 1000.0 / ns, 3), "p50_ns": 2 ** (k + 1),
@@ -55,7 +64,8 @@ def context(config, vcpus, hypervisor, ms, reps, benchmarks):
 
 def boot_log(config="full", vcpus=2, hypervisor=HYPERVISOR, ms=100, reps=2, only=None):
 	"""A good boot's serial output, as a list of lines (no newlines). only:
-	the benchmark names to run (a filter), default all 24."""
+	the benchmark names to run (a filter), default all (24 in a frame
+	configuration, 3 in a page-table one)."""
 	run = [n for n in names(config) if only is None or n in only]
 	out = ["SeaBIOS (version 1.16.2-debian-1.16.2-1)", "Booting from ROM..",
 	       "memmap: 0x0000000000000000-0x000000000009fbff usable",
@@ -63,8 +73,8 @@ def boot_log(config="full", vcpus=2, hypervisor=HYPERVISOR, ms=100, reps=2, only
 	       f"frame: booted config={config}",
 	       "bench: " + "context " + context(config, vcpus, hypervisor, ms, reps, len(run))]
 	for k, name in enumerate(run, 1):
-		_, workload, _, o = name.split("/")
-		recs = [record(config, vcpus, workload, int(o.split(":")[1]), r) for r in range(reps)]
+		_, workload, _, arg = name.split("/")
+		recs = [record(config, vcpus, workload, int(arg.split(":")[1]), r) for r in range(reps)]
 		out += ["bench-json: " + json.dumps(r, separators=(",", ":")) for r in recs]
 		r = recs[0]
 		out.append(f"bench: [{k}/{len(run)}] {name}: {r['ns_per_op']:.3f} ns/op, "
