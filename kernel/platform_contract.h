@@ -24,6 +24,7 @@
 
 #include "kernel/config.h"
 #include "kernel/lib/compiler.h"
+#include "kernel/lib/err.h"
 #include "kernel/types.h"
 
 /* ------------------------------------------------------------------ CPUs */
@@ -246,6 +247,24 @@ bool rcu_reading(void);
 void rcu_synchronize(void);
 void rcu_call(struct rcu_work *w, void (*fn)(struct rcu_work *w));
 void rcu_drain(void);
+
+/* ----------------------------------------------------------- user memory */
+
+/*
+ * Read or write the 64-bit word at user address va (8-byte aligned, in
+ * the lower half) of this CPU's address space (kernel/mm/vmspace.h:
+ * vmspace_current()) as a user access does: a fault the space resolves
+ * (a demand page, a copy-on-write page) is resolved and the access done;
+ * E_FAULT, changing nothing, if the address stays inaccessible (no space,
+ * nothing mapped, read-only for a write). Pre: interrupts enabled, not in
+ * IRQ context (resolving a fault takes cursors and may wait).
+ * Kernel: a probe in an SMAP window, through the page-fault hook
+ * (kernel/arch/x86_64/vmfault.c). Host: the MMU's walk done in software
+ * with interrupts masked (a shootdown waits for it as for a TLB), and
+ * vmspace_fault() where the MMU would fault (host/uaccess.c).
+ */
+MUST_CHECK err_t user_read_u64(uint64_t va, uint64_t *v);
+MUST_CHECK err_t user_write_u64(uint64_t va, uint64_t v);
 
 /* ------------------------------------------------------------------ time */
 

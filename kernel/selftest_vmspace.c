@@ -4,7 +4,7 @@
  * CR3 switches, shootdowns by IPI, the page-fault hook's demand and
  * copy-on-write faults.
  *
- * The kernel touches user pages only through user_read()/user_write():
+ * The kernel touches user pages only through user_read_u64()/user_write_u64():
  * probes (a fault is an error value, not a crash) inside a
  * user_access_begin() window (SMAP).
  */
@@ -13,10 +13,8 @@
 
 #include <platform.h>
 
-#include "kernel/arch/x86_64/extable.h"
 #include "kernel/arch/x86_64/smp.h"
 #include "kernel/arch/x86_64/time.h"
-#include "kernel/arch/x86_64/vmfault.h"
 #include "kernel/lib/rng.h"
 #include "kernel/mm/frame.h"
 #include "kernel/mm/vmspace.h"
@@ -29,26 +27,6 @@
 #define UVA    (8 * GIB)          /* each CPU's own range: UVA + cpu * 64 MiB */
 #define SHARED (UVA + 32 * GIB)   /* every CPU's: 256 pages */
 #define SHARED_PAGES 256u
-
-static err_t user_read(uint64_t va, uint64_t *v)
-{
-	err_t e;
-
-	user_access_begin();
-	e = probe_read_u64((const void *)(uintptr_t)va, v);
-	user_access_end();
-	return e;
-}
-
-static err_t user_write(uint64_t va, uint64_t v)
-{
-	err_t e;
-
-	user_access_begin();
-	e = probe_write_u64((void *)(uintptr_t)va, v);
-	user_access_end();
-	return e;
-}
 
 /* A barrier for the CPUs of one smp_run_all(). */
 static _Atomic unsigned arrived, generation;
@@ -94,14 +72,14 @@ static void own_page(uint64_t va, uint64_t tag)
 	}
 	FAIL_IF(vmspace_map(shared_vs, va, P4K, pfn_to_pa(f.pfn), PTE_W | PTE_NX,
 			    VM_TRACKED) != E_OK);
-	FAIL_IF(user_write(va + 8, tag) != E_OK);
+	FAIL_IF(user_write_u64(va + 8, tag) != E_OK);
 	/* Written through the user mapping, read through the direct map. */
 	FAIL_IF(((uint64_t *)phys_to_virt(pfn_to_pa(f.pfn)))[1] != tag);
 	FAIL_IF(vmspace_protect(shared_vs, va, P4K, PTE_NX) != E_OK);
-	FAIL_IF(user_write(va + 8, tag + 1) != E_FAULT);
-	FAIL_IF(user_read(va + 8, &v) != E_OK || v != tag);
+	FAIL_IF(user_write_u64(va + 8, tag + 1) != E_FAULT);
+	FAIL_IF(user_read_u64(va + 8, &v) != E_OK || v != tag);
 	FAIL_IF(vmspace_unmap(shared_vs, va, P4K) != E_OK);
-	FAIL_IF(user_read(va + 8, &v) != E_FAULT);
+	FAIL_IF(user_read_u64(va + 8, &v) != E_FAULT);
 	FAIL_IF(frame_put(pfn_to_page(f.pfn)) != E_OK);
 }
 
@@ -124,7 +102,7 @@ static void shared_step(uint64_t *rng)
 		FAIL_IF(vmspace_unmap(shared_vs, va, P4K) != E_OK);
 	}
 	va = SHARED + rng_next(rng) % SHARED_PAGES * P4K;
-	(void)user_read(va, &v); /* mapped or not: no crash, no hang */
+	(void)!user_read_u64(va, &v); /* mapped or not: no crash, no hang */
 }
 
 /* A space of this CPU's own, switched to and back (CR3 loads). */
@@ -138,13 +116,13 @@ static void private_step(struct vmspace *mine, uint64_t va)
 	vmspace_activate(mine);
 	FAIL_IF(vmspace_map(mine, va, P4K, pfn_to_pa(f.pfn), PTE_W, VM_TRACKED) !=
 		E_OK);
-	FAIL_IF(user_write(va, 0x1234) != E_OK);
+	FAIL_IF(user_write_u64(va, 0x1234) != E_OK);
 	FAIL_IF(frame_put(pfn_to_page(f.pfn)) != E_OK);
 	vmspace_activate(shared_vs);
 	/* The shared space has nothing there: the switch took effect. */
-	FAIL_IF(user_read(va, &v) != E_FAULT);
+	FAIL_IF(user_read_u64(va, &v) != E_FAULT);
 	vmspace_activate(mine);
-	FAIL_IF(user_read(va, &v) != E_OK || v != 0x1234);
+	FAIL_IF(user_read_u64(va, &v) != E_OK || v != 0x1234);
 	FAIL_IF(vmspace_unmap(mine, va, P4K) != E_OK);
 	vmspace_activate(shared_vs);
 }
@@ -210,11 +188,11 @@ static void faults_on_cpu(void *arg)
 	vmspace_activate(parent);
 	/* Every CPU touches every page at once: demand faults race. */
 	for (unsigned i = 0; i < FAULT_PAGES; i++)
-		FAIL_IF(user_read(page_va((i + me) % FAULT_PAGES), &v) != E_OK ||
+		FAIL_IF(user_read_u64(page_va((i + me) % FAULT_PAGES), &v) != E_OK ||
 			v != 0);
 	cpus_meet();
 	for (unsigned i = me; i < FAULT_PAGES; i += n)
-		FAIL_IF(user_write(page_va(i), 0xa000 + i) != E_OK);
+		FAIL_IF(user_write_u64(page_va(i), 0xa000 + i) != E_OK);
 	cpus_meet();
 	if (me == 0) {
 		child = vmspace_fork(parent);
@@ -229,9 +207,9 @@ static void faults_on_cpu(void *arg)
 	for (unsigned i = 0; i < FAULT_PAGES; i++) {
 		uint64_t va = page_va((i + me) % FAULT_PAGES);
 
-		FAIL_IF(user_read(va, &v) != E_OK);
+		FAIL_IF(user_read_u64(va, &v) != E_OK);
 		if (me % 2)
-			FAIL_IF(user_write(va + 8 * (me + 1), me) != E_OK);
+			FAIL_IF(user_write_u64(va + 8 * (me + 1), me) != E_OK);
 	}
 	cpus_meet();
 	vmspace_activate(NULL);

@@ -30,7 +30,8 @@ HOST_PLATFORM_SRCS := \
 	host/tlb.c \
 	host/machine.c \
 	host/pause.c \
-	host/rcu.c
+	host/rcu.c \
+	host/uaccess.c
 
 HOST_LIB_SRCS := $(PORTABLE_SRCS) $(HOST_PLATFORM_SRCS)
 

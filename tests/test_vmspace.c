@@ -413,6 +413,33 @@ static void test_demand_faults(void **state)
 	vmspace_put(vs); /* frees the faulted-in frames */
 }
 
+/* The platform's user accesses: through the active space, faults in. */
+static void test_user_access_through_the_active_space(void **state)
+{
+	struct vmspace *vs = vmspace_create(PT_LOCK_TREE);
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(user_read_u64(UVA, &v), E_FAULT); /* no space */
+	assert_int_equal(vmspace_add_region(vs, UVA, 4 * P4K, PTE_W, VM_DEMAND),
+			 E_OK);
+	assert_int_equal(vmspace_add_region(vs, UVA + 8 * P4K, P4K, 0,
+					    VM_DEMAND), E_OK);
+	vmspace_activate(vs);
+	assert_int_equal(user_write_u64(UVA + 16, 0xfeed), E_OK);
+	assert_int_equal(user_read_u64(UVA + 16, &v), E_OK);
+	assert_int_equal(v, 0xfeed);
+	assert_int_equal(*(uint64_t *)touch(vs, UVA + 16, false), 0xfeed);
+	assert_int_equal(user_read_u64(UVA + 8 * P4K, &v), E_OK);
+	assert_int_equal(v, 0);
+	assert_int_equal(user_write_u64(UVA + 8 * P4K, 1), E_FAULT);
+	assert_int_equal(user_read_u64(UVA + 5 * P4K, &v), E_FAULT);
+	assert_int_equal(user_read_u64(UVA + 17, &v), E_FAULT);
+	assert_int_equal(user_read_u64(PT_USER_END, &v), E_FAULT);
+	vmspace_activate(NULL);
+	vmspace_put(vs);
+}
+
 /* Copy-on-write: shared after the fork, copied on the first write. */
 static void test_cow_fork(void **state)
 {
@@ -553,6 +580,7 @@ int main(void)
 		T(test_failed_operations_change_nothing),
 		T(test_map_without_memory_is_undone_and_flushed),
 		T(test_demand_faults),
+		T(test_user_access_through_the_active_space),
 		T(test_cow_fork),
 		T(test_cow_huge_page),
 		T(test_concurrent_faults_forks_and_unmaps),

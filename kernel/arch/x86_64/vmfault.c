@@ -6,6 +6,7 @@
 #include "kernel/arch/x86_64/vmfault.h"
 
 #include "kernel/arch/x86_64/cpu.h"
+#include "kernel/arch/x86_64/extable.h"
 #include "kernel/arch/x86_64/trap.h"
 #include "kernel/mm/vmspace.h"
 
@@ -64,4 +65,34 @@ void vmfault_fini(void)
 
 	ASSERT(e == E_OK);
 	(void)e;
+}
+
+/* The platform contract's user accesses: a probe in an SMAP window. */
+static bool user_word(uint64_t va)
+{
+	return va < PT_USER_END && va % 8 == 0;
+}
+
+err_t user_read_u64(uint64_t va, uint64_t *v)
+{
+	err_t e;
+
+	if (!user_word(va))
+		return E_FAULT;
+	user_access_begin();
+	e = probe_read_u64((const void *)(uintptr_t)va, v);
+	user_access_end();
+	return e;
+}
+
+err_t user_write_u64(uint64_t va, uint64_t v)
+{
+	err_t e;
+
+	if (!user_word(va))
+		return E_FAULT;
+	user_access_begin();
+	e = probe_write_u64((void *)(uintptr_t)va, v);
+	user_access_end();
+	return e;
 }
