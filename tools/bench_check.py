@@ -27,9 +27,9 @@ WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
 CONFIGS = ["full", "nopcp", "locked"]
 # The page-table cases (bench/cases/pt_*.c): their environments, and the
 # region sizes in pages.
-PT_WORKLOADS = ["map_unmap"]
+PT_WORKLOADS = ["map_unmap", "fault"]
 PT_CONFIGS = ["tree", "space"]
-PT_PAGES = [1, 16, 256]
+PT_PAGES = {"map_unmap": [1, 16, 256], "fault": [1024]}
 CONTEXT = ["commit", "accel", "host_cpus", "machine", "cycles_per_ns", "bench_threads",
            "lat_every", "ram_mib"]
 MIXED_COUNTERS = ["largest_free_order_min", "free_order9_blocks", "free_order10_blocks",
@@ -110,7 +110,7 @@ def main():
         want |= {"frame/%s/%s/order:%d/real_time/threads:%d" % (w, c, o, t)
                  for w in WORKLOADS for c in CONFIGS for o in a.orders}
         want |= {"pt/%s/%s/pages:%d/real_time/threads:%d" % (w, c, p, t)
-                 for w in PT_WORKLOADS for c in PT_CONFIGS for p in PT_PAGES}
+                 for w in PT_WORKLOADS for c in PT_CONFIGS for p in PT_PAGES[w]}
     for name in sorted(want):
         if name not in runs:
             bad.append(name + ": missing")

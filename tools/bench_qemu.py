@@ -65,8 +65,8 @@ CONFIGS = ("full", "nopcp", "locked", "tree", "space")
 # its suite, workloads, the argument's name and values.
 WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
 ORDERS = (0, 3, 9, 10)
-PT_WORKLOADS = ("map_unmap",)
-PT_PAGES = (1, 16, 256)
+PT_WORKLOADS = ("map_unmap", "fault")
+PT_PAGES = {"map_unmap": (1, 16, 256), "fault": (1024,)}
 FRAME_EXPECT = ("frame", WORKLOADS, "order", ORDERS)
 PT_EXPECT = ("pt", PT_WORKLOADS, "pages", PT_PAGES)
 EXPECT = {"full": FRAME_EXPECT, "nopcp": FRAME_EXPECT, "locked": FRAME_EXPECT,
@@ -387,7 +387,9 @@ def missing_cases(benchmarks, config):
 	suite, workloads, arg, values = EXPECT[config]
 	have = {(r.get("workload"), r.get(arg)) for b in benchmarks for r in b.records}
 	return [f"no record of {suite}/{w}/{config}/{arg}:{v}"
-		for w in workloads for v in values if (w, v) not in have]
+		for w in workloads
+		for v in (values[w] if isinstance(values, dict) else values)
+		if (w, v) not in have]
 
 
 # --- progress and the report --------------------------------------------------

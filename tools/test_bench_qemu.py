@@ -124,7 +124,8 @@ class PageTableRun(Problems):
 		p = parse(good_lines(config="tree"), self.WANT)
 		self.assertEqual(p.problems, [])
 		self.assertEqual([b.name for b in p.benchmarks],
-				 [f"pt/map_unmap/tree/pages:{n}" for n in bq.PT_PAGES])
+				 [f"pt/{w}/tree/pages:{n}" for w in bq.PT_WORKLOADS
+				  for n in bq.PT_PAGES[w]])
 		self.assertEqual(bq.missing_cases(p.benchmarks, "tree"), [])
 
 	def test_argument_must_match_the_name(self):
@@ -409,8 +410,10 @@ class Report(unittest.TestCase):
 		meta = {"machine": "M", "qemu_version": "7.2", "commit": "c"}
 		text = bq.report("qemu-tcg", meta, runs, opts).splitlines()
 		self.assertIn("workload       pages", text[3])
-		rows = [line.split()[:2] for line in text if line.split()[:1] == ["map_unmap"]]
-		self.assertEqual(rows, [["map_unmap", str(n)] for n in bq.PT_PAGES])
+		rows = [line.split()[:2] for line in text
+			if line.split()[:1] and line.split()[0] in bq.PT_WORKLOADS]
+		self.assertEqual(sorted(rows), sorted([w, str(n)] for w in bq.PT_WORKLOADS
+						      for n in bq.PT_PAGES[w]))
 
 	def test_rows_in_the_usual_order_whatever_the_kernel_ran_first(self):
 		opts = bq.parse_args(["--kernel", __file__, "--reps", "2"])

@@ -21,11 +21,13 @@
 #include "kernel/mm/heap.h"
 
 static paddr_t kernel_root;                      /* [I] vmspace_init() */
+static bool have_kernel_root;                    /* [I] it was called */
 static struct vmspace *_Atomic cpu_space[MAX_CPUS]; /* [that CPU] */
 
 void vmspace_init(paddr_t root)
 {
 	kernel_root = root;
+	have_kernel_root = true;
 }
 
 /* ------------------------------------------------------------ activation */
@@ -71,7 +73,7 @@ void vmspace_activate(struct vmspace *vs)
 		atomic_fetch_add_explicit(&vs->refs, 1, memory_order_relaxed);
 		set_active(vs, me, true); /* before the root: see the top */
 		mmu_switch_root(pt_root_pa(&vs->pt));
-	} else {
+	} else if (have_kernel_root) {
 		mmu_switch_root(kernel_root);
 	}
 	atomic_store_explicit(&cpu_space[me], vs, memory_order_relaxed);
@@ -148,7 +150,9 @@ struct vmspace *vmspace_create(enum pt_locking locking)
 
 	if (vs == NULL)
 		return NULL;
-	if (pt_create_user_from(&vs->pt, kernel_root, locking) != E_OK) {
+	if ((have_kernel_root
+		     ? pt_create_user_from(&vs->pt, kernel_root, locking)
+		     : pt_create(&vs->pt, PT_USER, NULL, locking)) != E_OK) {
 		(void)kfree(vs);
 		return NULL;
 	}
@@ -352,7 +356,7 @@ struct pt_mapping vmspace_query(struct vmspace *vs, uint64_t va)
 err_t vmspace_add_region(struct vmspace *vs, uint64_t va, uint64_t len,
 			 uint64_t prot, unsigned flags)
 {
-	struct vm_region *r, **at;
+	struct vm_region *r, *_Atomic *at;
 	irqflags_t f;
 	err_t e;
 
@@ -373,23 +377,29 @@ err_t vmspace_add_region(struct vmspace *vs, uint64_t va, uint64_t len,
 		return E_BUSY;
 	}
 	r->next = *at;
-	*at = r;
+	/* Release: find_region() reads the list without the lock. */
+	atomic_store_explicit(at, r, memory_order_release);
 	spin_unlock_irqrestore(&vs->regions_lock, f);
 	return E_OK;
 }
 
-/* A copy of the region holding va; false if none. */
+/*
+ * A copy of the region holding va; false if none. Without the lock:
+ * regions are only ever added (vmspace_add_region() links a region it
+ * has filled in with a release store), and freed with the space, so a
+ * fault reads a list that only grows under it.
+ */
 static bool find_region(struct vmspace *vs, uint64_t va, struct vm_region *out)
 {
-	irqflags_t f = spin_lock_irqsave(&vs->regions_lock);
-	const struct vm_region *r = vs->regions;
+	const struct vm_region *r =
+		atomic_load_explicit(&vs->regions, memory_order_acquire);
 
 	while (r != NULL && r->end <= va)
-		r = r->next;
-	if (r != NULL && r->start <= va)
-		*out = *r;
-	spin_unlock_irqrestore(&vs->regions_lock, f);
-	return r != NULL && r->start <= va;
+		r = atomic_load_explicit(&r->next, memory_order_acquire);
+	if (r == NULL || r->start > va)
+		return false;
+	*out = *r;
+	return true;
 }
 
 /* ---------------------------------------------------------------- faults */
@@ -481,7 +491,7 @@ err_t vmspace_fault(struct vmspace *vs, uint64_t va, bool write)
 
 static struct vm_region *copy_regions(struct vmspace *vs)
 {
-	struct vm_region *head = NULL, **tail = &head, *r;
+	struct vm_region *_Atomic head = NULL, *_Atomic *tail = &head, *r;
 	irqflags_t f = spin_lock_irqsave(&vs->regions_lock);
 
 	for (r = vs->regions; r != NULL; r = r->next) {
@@ -597,13 +607,14 @@ static bool cow_ok(struct vmspace *vs, uint64_t start, uint64_t end,
 
 bool vmspace_validate(struct vmspace *vs)
 {
-	const pte_t *k = phys_to_virt(kernel_root);
+	const pte_t *k = have_kernel_root ? phys_to_virt(kernel_root) : NULL;
 	const struct vm_region *r;
 	uint64_t last = 0;
 
 	if (!pt_validate(&vs->pt, NULL))
 		return false;
-	for (unsigned i = PT_KERNEL_SLOT; i < PT_ENTRIES; i++) {
+	for (unsigned i = PT_KERNEL_SLOT; i < PT_ENTRIES && have_kernel_root;
+	     i++) {
 		if (pt_entry_get(vs->pt.root, i) != k[i]) {
 			klog("vmspace: PML4 slot %u is not the kernel's "
 			     "(WF-KERNEL-HALF)", i);

@@ -44,7 +44,7 @@ struct vm_region {
 	uint64_t start, end; /* [start, end), 4 KiB aligned */
 	uint64_t prot;       /* PTE_PROT bits of its pages */
 	unsigned flags;      /* VM_DEMAND, VM_COPY */
-	struct vm_region *next;
+	struct vm_region *_Atomic next; /* see vmspace.regions */
 };
 
 struct vmspace {
@@ -52,14 +52,19 @@ struct vmspace {
 	struct cursor_flush flush; /* [I] its cursors' flush: the shootdown */
 	_Atomic uint32_t refs;   /* [a] owners and the CPUs it is active on */
 	_Atomic uint64_t active[(MAX_CPUS + 63) / 64]; /* [a] where loaded */
-	spinlock_t regions_lock; /* protects regions (a leaf) */
-	struct vm_region *regions; /* [regions_lock] sorted, disjoint */
+	spinlock_t regions_lock; /* serialises adding regions (a leaf) */
+	struct vm_region *_Atomic regions; /* sorted, disjoint; added under the lock
+				      with a release store, read without it
+				      (vmspace.c: find_region), freed only
+				      with the space */
 	_Atomic uint64_t shootdowns, ipis; /* [a] statistics */
 };
 
 /*
  * Boot: user spaces copy the kernel half of the PML4 at kernel_root (the
- * kernel's paging_root(); on the host a PT_KERNEL table's root).
+ * kernel's paging_root(); on the host a PT_KERNEL table's root). Without
+ * it (host programs that need no kernel half) spaces have an empty upper
+ * half, and deactivating loads no root.
  */
 void vmspace_init(paddr_t kernel_root);
 

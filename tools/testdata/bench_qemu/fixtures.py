@@ -16,8 +16,8 @@ WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
 ORDERS = (0, 3, 9, 10)
 # The page-table cases' environments, and their argument.
 PT_CONFIGS = ("tree", "space")
-PT_WORKLOADS = ("map_unmap",)
-PT_PAGES = (1, 16, 256)
+PT_WORKLOADS = ("map_unmap", "fault")
+PT_PAGES = {"map_unmap": (1, 16, 256), "fault": (1024,)}
 SIGNATURES = {"tcg": "TCGTCGTCGTCG", "kvm": "KVMKVMKVM\\u0000\\u0000\\u0000"}
 # Stands for the signature; the fake QEMU puts in its -accel's.
 HYPERVISOR = "@HYPERVISOR@"
@@ -26,7 +26,7 @@ CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0, "tree": 2.0, "space": 4
 
 def names(config):
 	if config in PT_CONFIGS:
-		return [f"pt/{w}/{config}/pages:{p}" for w in PT_WORKLOADS for p in PT_PAGES]
+		return [f"pt/{w}/{config}/pages:{p}" for w in PT_WORKLOADS for p in PT_PAGES[w]]
 	return [f"frame/{w}/{config}/order:{o}" for w in WORKLOADS for o in ORDERS]
 
 
@@ -34,7 +34,7 @@ def record(config, vcpus, workload, arg, rep):
 	"""One bench-json object, consistent: its histogram sums to lat_ops, its
 	percentiles are bucket upper edges in order, capped by max_ns. arg: the
 	order, or in a page-table configuration the pages."""
-	suite, key, args = (("pt", "pages", PT_PAGES) if config in PT_CONFIGS
+	suite, key, args = (("pt", "pages", PT_PAGES[workload]) if config in PT_CONFIGS
 			    else ("frame", "order", ORDERS))
 	ns = round((10.0 + 2 * args.index(arg) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
 	lat_ops = 4000
