@@ -127,13 +127,32 @@ class FillTest(unittest.TestCase):
 		self.assertEqual(rows["kernel under TCG, `pt/map_unmap`, tree: 2 vCPUs at least 1.8x "
 				      "the Mops/s of 1"], ("–", "not measured"))
 
+	def test_demand_fault_target(self):
+		base = find(self.cases, dataset="host", workload="repeat", config="full", order=0,
+			    threads=1)
+
+		def fault(threads, mops):
+			return dataclasses.replace(base, dataset="qemu-tcg", suite="pt",
+						   workload="fault", config="tree", order=None,
+						   threads=threads, params=(("pages", "1024"),),
+						   mops_total=mops)
+
+		tcg = [c for c in self.cases if c.dataset == "qemu-tcg"]
+		if not tcg:
+			self.skipTest("no TCG dataset in the fixture")
+		cases = self.cases + [fault(1, 1.0), fault(2, 1.7)]
+		rows = target_rows(results.section_targets(cases, "p"))
+		key = [k for k in rows if "`pt/fault`" in k]
+		self.assertEqual(len(key), 1)
+		self.assertEqual(rows[key[0]], ("pages 1024: 1.70x", "met"))
+
 
 class NoDataTest(unittest.TestCase):
 	def test_every_section_says_so_targets_not_measured(self):
 		text = results.fill(TEMPLATE, [])
 		self.assertEqual(text.count(results.NO_DATA), 3)     # data, tables, plots
 		rows = target_rows(text)
-		self.assertEqual(len(rows), 11)
+		self.assertEqual(len(rows), 12)
 		self.assertEqual({s for _, s in rows.values()}, {"not measured"})
 
 	def test_committed_results_md_is_a_valid_template(self):
