@@ -206,6 +206,57 @@ static void test_defect_flush_skipped_at_top_of_address_space(void **state)
 	assert_true(f.va <= last2m && f.len >= P2M);
 }
 
+/*
+ * cursor_flush.range's stride is "the largest leaf size there", and a
+ * shootdown steps by it over the range (PAGETABLE.md, MOM-02: "step by
+ * the mapping size over huge pages"). detach() marks the emptied node's
+ * whole entry with that entry's size as if it were a leaf: unmapping the
+ * last 4 KiB page of a page table reports stride 2 MiB, and a shootdown
+ * that steps by it from va flushes one page in 512. The unmapped page
+ * (here the eighth) keeps its stale translation on every other CPU, and
+ * its frame is then freed.
+ */
+struct stride_probe {
+	uint64_t target; /* the page that must be flushed */
+	bool flushed;
+	uint64_t stride;
+};
+
+/* A shootdown as the contract describes it: one invlpg per stride. */
+static void stepping_flush(void *arg, uint64_t va, uint64_t len,
+			   uint64_t stride)
+{
+	struct stride_probe *f = arg;
+
+	f->stride = stride;
+	for (uint64_t a = va; a - va < len; a += stride)
+		if (f->target >= a && f->target - a < PAGE_SIZE)
+			f->flushed = true; /* invlpg(a) drops a's page */
+}
+
+static void test_defect_detach_inflates_flush_stride(void **state)
+{
+	paddr_t pa = new_frame(0);
+	struct stride_probe f = { .target = WIN + 7 * P4K };
+	const struct cursor_flush how = { stepping_flush, &f };
+	struct cursor c;
+
+	(void)state;
+	assert_int_equal(cursor_new(&c, &upt, WIN + 7 * P4K, WIN + 8 * P4K,
+				    NULL), E_OK);
+	assert_int_equal(cursor_map(&c, pa, PTE_W, CURSOR_TRACKED), E_OK);
+	cursor_drop(&c);
+	put_ours(pa);
+	assert_int_equal(cursor_new(&c, &upt, WIN, WIN + P2M, &how), E_OK);
+	assert_int_equal(cursor_unmap(&c, P2M), E_OK); /* the table goes */
+	cursor_drop(&c);
+	print_message("stride %#llx (only 4 KiB leaves were unmapped), "
+		      "page %#llx flushed: %d\n", (unsigned long long)f.stride,
+		      (unsigned long long)f.target, f.flushed);
+	assert_true(f.flushed);
+	assert_int_equal(f.stride, P4K);
+}
+
 /* ------------------------------------------------------ pt_validate */
 
 /*
@@ -472,9 +523,14 @@ static void test_defect_defer_fallback_deadlocks_under_locks(void **state)
  * earlier that is still running on another CPU.
  *
  * Forced: CPU A runs w1 in its own rcu_drain() and parks inside w1's fn.
- * Then this CPU queues wa (want = 2: w1 and wa) and drains; wa's fn
- * queues w2; wa and w2 run here, n_run reaches 2, and rcu_drain()
- * returns while w1's fn has not finished.
+ * A reader R parks inside a section, so that nothing queued now can be
+ * ready. CPU W queues wa and drains (want counts w1 and wa); then R
+ * leaves. Only W runs callbacks now (A is parked, the test thread calls
+ * nothing), so wa runs in W's rcu_drain() loop, after want was read, and
+ * queues w2; w2 runs there too, n_run reaches want, and W's rcu_drain()
+ * returns while w1's fn, queued before it, is still running. (As in
+ * test_rcu, the check is made while the callback is parked: a right
+ * rcu_drain() cannot have returned by then.)
  */
 struct slow_work {
 	struct rcu_work work;
@@ -484,6 +540,8 @@ struct slow_work {
 
 static struct slow_work w1;
 static struct rcu_work wa, w2;
+static _Atomic bool w2_ran, wa_queued, drain_returned;
+static struct gate r_in;
 
 static void slow_fn(struct rcu_work *w)
 {
@@ -493,15 +551,16 @@ static void slow_fn(struct rcu_work *w)
 	atomic_store(&s->finished, true);
 }
 
-static void nop_fn(struct rcu_work *w)
+static void set_w2_ran(struct rcu_work *w)
 {
 	(void)w;
+	atomic_store(&w2_ran, true);
 }
 
 static void requeue_fn(struct rcu_work *w)
 {
 	(void)w;
-	rcu_call(&w2, nop_fn);
+	rcu_call(&w2, set_w2_ran);
 }
 
 static void *cpu_a_main(void *arg)
@@ -515,24 +574,67 @@ static void *cpu_a_main(void *arg)
 	return NULL;
 }
 
+static void *cpu_w_main(void *arg)
+{
+	(void)arg;
+	if (host_cpu_register() < 0)
+		abort();
+	rcu_call(&wa, requeue_fn); /* not ready: R reads */
+	atomic_store(&wa_queued, true);
+	rcu_drain(); /* w1 was queued before: must wait for it */
+	atomic_store(&drain_returned, true);
+	host_cpu_unregister();
+	return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+	(void)arg;
+	if (host_cpu_register() < 0)
+		abort();
+	rcu_read_enter();
+	gate_pass(&r_in);
+	rcu_read_exit();
+	host_cpu_unregister();
+	return NULL;
+}
+
 static void test_defect_rcu_drain_returns_before_running_callback(void **state)
 {
-	pthread_t a;
-	bool finished;
+	pthread_t a, w, r;
+	bool returned_early = false;
 
 	(void)state;
 	rcu_drain(); /* nothing of setup's in flight */
 	memset(&w1, 0, sizeof(w1));
+	memset(&r_in, 0, sizeof(r_in));
+	atomic_store(&w2_ran, false);
+	atomic_store(&wa_queued, false);
+	atomic_store(&drain_returned, false);
 	assert_int_equal(pthread_create(&a, NULL, cpu_a_main, NULL), 0);
 	gate_wait_reached(&w1.in_fn); /* A runs w1's fn, parked in it */
-	rcu_call(&wa, requeue_fn);
-	rcu_drain();
-	finished = atomic_load(&w1.finished);
+	assert_int_equal(pthread_create(&r, NULL, reader_main, NULL), 0);
+	gate_wait_reached(&r_in);     /* R reads: no grace period ends */
+	assert_int_equal(pthread_create(&w, NULL, cpu_w_main, NULL), 0);
+	for (unsigned ms = 0; ms < 5000 && !atomic_load(&wa_queued); ms += 10)
+		sleep_ms(10);
+	assert_true(atomic_load(&wa_queued));
+	gate_open(&r_in);
+	assert_int_equal(pthread_join(r, NULL), 0);
+	for (unsigned ms = 0; ms < 5000 && !atomic_load(&w2_ran); ms += 10)
+		sleep_ms(10);
+	assert_true(atomic_load(&w2_ran));
+	for (unsigned ms = 0; ms < 2000 && !returned_early; ms += 10) {
+		sleep_ms(10);
+		returned_early = atomic_load(&drain_returned);
+	}
+	print_message("w1's fn still running; W's rcu_drain() returned: %d\n",
+		      returned_early);
 	gate_open(&w1.in_fn);
 	assert_int_equal(pthread_join(a, NULL), 0);
-	print_message("rcu_drain() returned; w1's fn finished then: %d\n",
-		      finished);
-	assert_true(finished);
+	assert_int_equal(pthread_join(w, NULL), 0);
+	assert_true(atomic_load(&w1.finished));
+	assert_false(returned_early);
 }
 
 /* ------------------------------------------------------- the main */
@@ -553,6 +655,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_defect_kernel_unmap_detaches_shared_pdpts),
 		T(test_defect_flush_skipped_at_top_of_address_space),
+		T(test_defect_detach_inflates_flush_stride),
 		T(test_defect_validate_misses_a_node_with_two_parents),
 		T(test_defect_validate_panics_on_wild_table_entry),
 		T(test_defect_map_saturated_frame_says_at_end),
