@@ -257,6 +257,39 @@ static void test_defect_detach_inflates_flush_stride(void **state)
 	assert_int_equal(f.stride, P4K);
 }
 
+/*
+ * The same stepping shootdown over a batch with both sizes: a 4 KiB page
+ * and a 2 MiB page unmapped by one cursor (test_pagetable's T13 case).
+ * The contract's stride, "the largest leaf size there", is 2 MiB, and
+ * stepping by it from va misses the 4 KiB page (WIN + 7 pages), whose
+ * frame is then freed. A stride is only safe to step by if it is the
+ * smallest leaf size changed (or the batch is split by size).
+ */
+static void test_defect_mixed_sizes_flush_stride_misses_small_page(void **state)
+{
+	paddr_t pa = new_frame(0), big = new_frame(9);
+	struct stride_probe f = { .target = WIN + 7 * P4K };
+	const struct cursor_flush how = { stepping_flush, &f };
+	struct cursor c;
+
+	(void)state;
+	assert_int_equal(cursor_new(&c, &upt, WIN, WIN + 2 * P2M, NULL), E_OK);
+	assert_int_equal(cursor_jump(&c, WIN + 7 * P4K), E_OK);
+	assert_int_equal(cursor_map(&c, pa, PTE_W, CURSOR_TRACKED), E_OK);
+	assert_int_equal(cursor_jump(&c, WIN + P2M), E_OK);
+	assert_int_equal(cursor_map_huge(&c, big, 0, CURSOR_TRACKED), E_OK);
+	cursor_drop(&c);
+	put_ours(pa);
+	put_ours(big);
+	assert_int_equal(cursor_new(&c, &upt, WIN, WIN + 2 * P2M, &how), E_OK);
+	assert_int_equal(cursor_unmap(&c, 2 * P2M), E_OK);
+	cursor_drop(&c);
+	print_message("stride %#llx, page %#llx flushed: %d\n",
+		      (unsigned long long)f.stride,
+		      (unsigned long long)f.target, f.flushed);
+	assert_true(f.flushed);
+}
+
 /* ------------------------------------------------------ pt_validate */
 
 /*
@@ -331,6 +364,29 @@ static void test_defect_validate_panics_on_wild_table_entry(void **state)
 			    r.signaled, r.signo, r.err);
 	assert_true(r.exited);
 	assert_int_equal(r.exit_code, 0);
+}
+
+/*
+ * A kernel table's 256 upper-half PDPTs are "made with the table and
+ * never removed" (pagetable.h), and every user table copies them; but
+ * pt_validate() of a kernel table does not check that they are there: a
+ * kernel table that lost one (as the unmap defect above makes it) is
+ * "valid", and only a user table compared against it notices.
+ */
+static void test_defect_validate_misses_a_missing_kernel_pdpt(void **state)
+{
+	unsigned slot = PT_KERNEL_SLOT + 44;
+	pte_t e = pt_entry_get(kpt.root, slot);
+	bool caught;
+
+	(void)state;
+	assert_true(pte_present(e));
+	pt_entry_set(kpt.root, slot, 0);
+	kpt.root->u.pt.nr_children--;
+	caught = !pt_validate(&kpt, NULL);
+	pt_entry_set(kpt.root, slot, e);
+	kpt.root->u.pt.nr_children++;
+	assert_true(caught);
 }
 
 /* ------------------------------------------------------- error codes */
@@ -656,7 +712,9 @@ int main(void)
 		T(test_defect_kernel_unmap_detaches_shared_pdpts),
 		T(test_defect_flush_skipped_at_top_of_address_space),
 		T(test_defect_detach_inflates_flush_stride),
+		T(test_defect_mixed_sizes_flush_stride_misses_small_page),
 		T(test_defect_validate_misses_a_node_with_two_parents),
+		T(test_defect_validate_misses_a_missing_kernel_pdpt),
 		T(test_defect_validate_panics_on_wild_table_entry),
 		T(test_defect_map_saturated_frame_says_at_end),
 		T(test_defect_rcu_drain_returns_before_running_callback),
