@@ -4,7 +4,8 @@
 
 LOCK_TESTS := test_spinlock test_lockcheck
 UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
-	test_buddy test_frame test_heap test_heap_review test_rcu test_pagetable test_vmspace test_klib \
+	test_buddy test_frame test_heap test_heap_review test_rcu test_pagetable \
+	test_pagetable_review test_vmspace test_klib \
 	test_acpi \
 	test_bench_barrier test_bench_ring
 TEST_VARIANTS := normal tsan asan
