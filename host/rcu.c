@@ -202,13 +202,23 @@ void rcu_call(struct rcu_work *w, void (*fn)(struct rcu_work *w))
 	run_ready();
 }
 
+/*
+ * Every callback queued so far has run once n_run, read first, reaches
+ * n_queued, read after: completions never outnumber queued works, so
+ * n_run >= a later n_queued means nothing queued by the time n_run was
+ * read is left. (Comparing with a snapshot of n_queued taken at the
+ * start is wrong: a later callback that finishes first makes up for an
+ * earlier one still running.) Under a steady stream of rcu_call()s on
+ * other CPUs this waits for a lull.
+ */
 void rcu_drain(void)
 {
-	uint64_t want = atomic_load_explicit(&n_queued, memory_order_relaxed);
-
 	check_may_wait("rcu_drain()");
-	/* Works another CPU took from `ready` count once that CPU ran them. */
-	while (atomic_load_explicit(&n_run, memory_order_acquire) < want) {
+	for (;;) {
+		uint64_t run = atomic_load_explicit(&n_run, memory_order_acquire);
+
+		if (run >= atomic_load_explicit(&n_queued, memory_order_acquire))
+			return;
 		run_ready();
 		cpu_relax();
 	}

@@ -226,15 +226,18 @@ static inline void mmu_switch_root(paddr_t root);
  *   w must stay valid until fn runs. Any context.
  * rcu_drain()
  *   Returns once every fn queued by rcu_call() before it, on any CPU, has
- *   run. Same preconditions as rcu_synchronize().
+ *   run (host: every fn queued so far, so under a steady stream of
+ *   rcu_call()s on other CPUs it waits for a lull). Same preconditions
+ *   as rcu_synchronize().
  *
  * Kernel (locks/qsbr.c): a CPU passes a quiescent state at each timer tick
  * and IPI that did not interrupt a section; rcu_synchronize() interrupts
  * every CPU to ask, and callbacks run from the tick. Host (host/rcu.c):
  * liburcu's QSBR flavour, with each host CPU registered and online only
  * inside sections (an extended quiescent state outside them, so a CPU
- * that blocks in a test never stalls a grace period); callbacks wait in
- * liburcu's call_rcu() and then run on a host CPU.
+ * that blocks in a test never stalls a grace period); callbacks wait for
+ * a grace period in a thread of host/rcu.c's own, and then run on a host
+ * CPU.
  */
 struct rcu_work {
 	struct rcu_work *next;

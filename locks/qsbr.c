@@ -189,10 +189,15 @@ void rcu_synchronize(void)
 	f = irq_save();
 	quiescent(me());
 	irq_restore(f);
-	/* Ask every CPU now rather than wait for its tick. */
-	smp_call_all(poll_ipi, NULL);
-	while (!gp_done(g))
-		cpu_relax(); /* a CPU still in its section reports at a tick */
+	/* Ask every CPU now rather than wait for its tick, and again until
+	 * all have reported: a CPU still in its section at one round may
+	 * have its timer masked (a self-test masks the APs'). */
+	for (;;) {
+		smp_call_all(poll_ipi, NULL);
+		if (gp_done(g))
+			return;
+		cpu_relax();
+	}
 }
 
 void rcu_call(struct rcu_work *w, void (*fn)(struct rcu_work *w))

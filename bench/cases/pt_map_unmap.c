@@ -64,12 +64,11 @@ _Static_assert(PT_PAGES_MAX * PAGE_SIZE < (UINT64_C(2) << 20),
 #define PT_PROT (PTE_W | PTE_NX)
 
 /* The flush hook: the table is active on no CPU (above). */
-static void flush_none(void *arg, uint64_t va, uint64_t len, uint64_t stride)
+static void flush_none(void *arg, const struct flush_range *parts, unsigned n)
 {
 	(void)arg;
-	(void)va;
-	(void)len;
-	(void)stride;
+	(void)parts;
+	(void)n;
 }
 
 static const struct cursor_flush pt_flush = { .range = flush_none };

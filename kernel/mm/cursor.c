@@ -41,7 +41,11 @@
  *   its descendants, left before right), a total order; step 1's parent
  *   lock is taken holding nothing else; so no cycle of waiting forms.
  *   Flush before free: frames and nodes wait in the cursor until its
- *   changes are flushed (flush_now()), and nodes for a grace period after.
+ *   changes are flushed (flush_tlbs()), and nodes for a grace period
+ *   after; the flush comes before the locks go, so no cursor sees a
+ *   downgrade that some TLB still ignores. Nodes are handed to RCU only
+ *   when the cursor holds no lock (a CPU in a read-side section may be
+ *   spinning on one, and the fallback waits for a grace period).
  *
  * The lock checker (debug builds) holds each cursor to that order: a
  * node's key is its first address plus its depth, so pre-order is key
@@ -172,7 +176,8 @@ static bool in_half(const struct pagetable *pt, uint64_t va, uint64_t last)
  * unless something is there now. E_STATE if node went stray (the
  * descent starts again).
  */
-static err_t make_child(struct cursor *c, struct page *node, unsigned i)
+static err_t make_child(struct cursor *c, struct page *node, uint64_t base,
+			unsigned i)
 {
 	struct page *child;
 	err_t e = E_OK;
@@ -189,8 +194,8 @@ static err_t make_child(struct cursor *c, struct page *node, unsigned i)
 			pt_entry_set(node, i, pt_table_entry(c->pt, child));
 			node->u.pt.nr_children++;
 			if (c->n_made < CURSOR_MADE_MAX)
-				c->made[c->n_made++] =
-					(typeof(c->made[0])){ child, node, i };
+				c->made[c->n_made++] = (typeof(c->made[0])){
+					child, node, base, i };
 		}
 	}
 	if (tree_locks(c))
@@ -224,7 +229,7 @@ static err_t lock_top(struct cursor *c)
 			if (pte_is_leaf(pte, level))
 				break;
 			if (!pte_present(pte)) {
-				if ((e = make_child(c, node, i)) != E_OK)
+				if ((e = make_child(c, node, base, i)) != E_OK)
 					break;
 				continue; /* read the entry again */
 			}
@@ -287,31 +292,6 @@ static void unlock_from(struct cursor *c, struct page *node, uint64_t base)
 	unlock_node(c, node, base);
 }
 
-err_t cursor_new(struct cursor *c, struct pagetable *pt, uint64_t va,
-		 uint64_t end, const struct cursor_flush *flush)
-{
-	err_t e;
-
-	ASSERT(!in_irq());
-	if (!IS_ALIGNED(va | end, PAGE_SIZE) || end <= va)
-		return end == 0 && va != 0 ? E_RANGE : E_INVAL;
-	if (!in_half(pt, va, end - 1))
-		return E_RANGE;
-	*c = (struct cursor){
-		.pt = pt, .start = va, .end = end, .va = va, .flush = flush,
-		.last_unlocked = UINT64_MAX, .dirty_lo = UINT64_MAX,
-	};
-	if (!tree_locks(c))
-		raw_lock(&pt->space_lock);
-	if ((e = lock_top(c)) != E_OK) {
-		if (!tree_locks(c))
-			raw_unlock(&pt->space_lock);
-		return e;
-	}
-	lock_below(c, c->top, c->top_base);
-	return E_OK;
-}
-
 /* -------------------------------------------------- flushing and freeing */
 
 /* Drop a reference the cursor owns (a cleared leaf's, a dead node's). */
@@ -323,71 +303,114 @@ static void put(struct page *p)
 	(void)e;
 }
 
-static void mark_dirty(struct cursor *c, uint64_t va, uint64_t size)
+/*
+ * The entry at va of a level-`level` node changed: its whole range goes
+ * into the part of its page size (a root entry's 512 GiB into the 1 GiB
+ * part: PML4 entries map no pages, and a detached PDPT is rare).
+ */
+static void mark_dirty(struct cursor *c, uint64_t va, unsigned level)
 {
-	c->dirty_lo = MIN(c->dirty_lo, va);
-	c->dirty_hi = MAX(c->dirty_hi, va + size);
-	c->dirty_stride = MAX(c->dirty_stride, size);
+	uint64_t last = va + (pt_entry_size(level) - 1);
+	unsigned k = MIN(level, CURSOR_FLUSH_PARTS) - 1;
+
+	ASSERT(level >= 1 && level <= PT_LEVELS);
+	c->dirty[k].lo = MIN(c->dirty[k].lo, va);
+	c->dirty[k].hi = MAX(c->dirty[k].hi, last);
 }
 
-/* Nodes that wait for a grace period (after their flush). */
+static bool dirty(const struct cursor *c, unsigned k)
+{
+	return c->dirty[k].lo <= c->dirty[k].hi;
+}
+
+static void clean(struct cursor *c)
+{
+	for (unsigned k = 0; k < CURSOR_FLUSH_PARTS; k++) {
+		c->dirty[k].lo = UINT64_MAX;
+		c->dirty[k].hi = 0;
+	}
+}
+
+/* Flush what changed (each page size in its own steps: MOM-02). */
+static void flush_tlbs(struct cursor *c)
+{
+	struct flush_range parts[CURSOR_FLUSH_PARTS];
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < CURSOR_FLUSH_PARTS; k++) {
+		if (!dirty(c, k))
+			continue;
+		parts[n++] = (struct flush_range){
+			.va = c->dirty[k].lo,
+			.len = c->dirty[k].hi - c->dirty[k].lo + 1,
+			.stride = pt_entry_size(k + 1),
+		};
+	}
+	clean(c);
+	if (n == 0)
+		return;
+	PAUSE("cursor.flush.before");
+	if (c->flush != NULL) {
+		c->flush->range(c->flush->arg, parts, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		tlb_flush_range(parts[i].va, parts[i].len);
+}
+
+/* Release the frames that lost their leaves: after flush_tlbs() (T13). */
+static void put_frames(struct cursor *c)
+{
+	for (unsigned i = 0; i < c->n_frames; i++)
+		put(c->frames[i]);
+	c->n_frames = 0;
+}
+
+/* A chain of detached nodes that waits for a grace period. */
 struct dead_nodes {
 	struct rcu_work work;
-	unsigned n;
-	struct page *node[CURSOR_BATCH];
+	struct page *first;
 };
+
+static void put_chain(struct page *p)
+{
+	while (p != NULL) {
+		struct page *next = p->u.pt.dead_next;
+
+		put(p);
+		p = next;
+	}
+}
 
 static void free_dead_nodes(struct rcu_work *w)
 {
 	struct dead_nodes *d = (struct dead_nodes *)w;
 
-	for (unsigned i = 0; i < d->n; i++)
-		put(d->node[i]);
+	put_chain(d->first);
 	(void)kfree(d);
 }
 
+/*
+ * Hand the detached nodes to RCU, after their flush. Only with no node
+ * lock held: the fallback waits for a grace period here, and a CPU in a
+ * read-side section may be spinning on a lock this cursor holds.
+ */
 static void defer_nodes(struct cursor *c)
 {
 	struct dead_nodes *d;
 
-	if (c->n_nodes == 0)
+	if (c->dead == NULL)
 		return;
+	ASSERT(c->held == 0);
 	d = kmalloc(sizeof(*d), 0);
 	if (d != NULL) {
-		d->n = c->n_nodes;
-		for (unsigned i = 0; i < d->n; i++)
-			d->node[i] = c->nodes[i];
+		d->first = c->dead;
 		rcu_call(&d->work, free_dead_nodes);
 	} else { /* no memory to wait with: wait here */
 		rcu_synchronize();
-		for (unsigned i = 0; i < c->n_nodes; i++)
-			put(c->nodes[i]);
+		put_chain(c->dead);
 	}
-	c->n_nodes = 0;
-}
-
-/*
- * Flush what changed, then release the frames that lost their leaves and
- * hand the detached nodes to RCU: never the other way round (T13).
- */
-static void flush_now(struct cursor *c)
-{
-	if (c->dirty_lo < c->dirty_hi) {
-		uint64_t len = c->dirty_hi - c->dirty_lo;
-
-		PAUSE("cursor.flush.before");
-		if (c->flush != NULL)
-			c->flush->range(c->flush->arg, c->dirty_lo, len,
-					c->dirty_stride);
-		else
-			tlb_flush_range(c->dirty_lo, len);
-	}
-	c->dirty_lo = UINT64_MAX;
-	c->dirty_hi = c->dirty_stride = 0;
-	for (unsigned i = 0; i < c->n_frames; i++)
-		put(c->frames[i]);
-	c->n_frames = 0;
-	defer_nodes(c);
+	c->dead = NULL;
 }
 
 /* A tracked leaf e was cleared: its frame waits for the flush. */
@@ -395,41 +418,60 @@ static void gather_frame(struct cursor *c, pte_t e)
 {
 	if (!(e & PTE_TRACKED)) /* decided by the old entry (NOE-03) */
 		return;
-	if (c->n_frames == CURSOR_BATCH)
-		flush_now(c);
+	if (c->n_frames == CURSOR_BATCH) { /* flush early, locks held */
+		flush_tlbs(c);
+		put_frames(c);
+	}
 	c->frames[c->n_frames++] = pt_child(e);
 }
 
 /*
- * Step 4's detach: entry i of parent (a node at base) points to child,
- * empty, held by the cursor and not the top.
+ * Entry i of parent (a node at base) points to node, empty, which the
+ * caller holds (or, in the trim, has locked): unlink it, mark it stray,
+ * and keep it for freeing. The MMU may hold it in its paging-structure
+ * caches: its range is flushed (one step of its parent entry's size).
  */
-static void detach(struct cursor *c, struct page *parent, uint64_t base,
-		   unsigned i, struct page *child)
+static void unlink_node(struct cursor *c, struct page *parent, uint64_t base,
+			unsigned i, struct page *node)
 {
 	unsigned level = pt_level(parent);
 
-	ASSERT(child != c->top && child->u.pt.nr_children == 0);
+	ASSERT(node->u.pt.nr_children == 0);
+	/* The kernel table's PDPTs are shared with every user table. */
+	ASSERT(c->pt->kind != PT_KERNEL || level < PT_LEVELS);
 	pt_entry_set(parent, i, 0);
 	parent->u.pt.nr_children--;
-	child->u.pt.stray = 1;
+	node->u.pt.stray = 1;
+	atomic_fetch_sub_explicit(&c->pt->nodes, 1, memory_order_relaxed);
+	node->u.pt.dead_next = c->dead;
+	c->dead = node;
+	mark_dirty(c, entry_va(base, level, i), level);
+}
+
+/* Step 4's detach: the empty node child, held, not the top. */
+static void detach(struct cursor *c, struct page *parent, uint64_t base,
+		   unsigned i, struct page *child)
+{
+	ASSERT(child != c->top);
+	unlink_node(c, parent, base, i, child);
 	PAUSE("cursor.detached");
 	if (tree_locks(c)) { /* it holds nothing below: out of order */
 		c->held--;
 		raw_unlock(&child->u.pt.lock);
 	}
-	atomic_fetch_sub_explicit(&c->pt->nodes, 1, memory_order_relaxed);
-	if (c->n_nodes == CURSOR_BATCH)
-		flush_now(c);
-	c->nodes[c->n_nodes++] = child;
-	/* The MMU may keep the child in its paging-structure caches. */
-	mark_dirty(c, entry_va(base, level, i), pt_entry_size(level));
+}
+
+/* Whether node, a child of a node at parent_level, may ever be detached:
+ * not a kernel table's PDPTs, which every user table shares. */
+static bool detachable(const struct cursor *c, unsigned parent_level)
+{
+	return c->pt->kind != PT_KERNEL || parent_level < PT_LEVELS;
 }
 
 /*
  * The trim: a node step 1 made that is still empty goes again. The
  * cursor holds nothing now; it locks the parent, then the node (pre-
- * order), as a cursor over the parent would, and detaches the node only
+ * order), as a cursor over the parent would, and unlinks the node only
  * if it is still the parent's child there, live and empty (another cursor
  * may have taken it meanwhile, or detached it: then it is left alone).
  * The parent is reached through a pointer step 1 read, so the read-side
@@ -445,19 +487,16 @@ static void trim_made(struct cursor *c)
 		if (tree_locks(c))
 			raw_lock(&parent->u.pt.lock);
 		if (!parent->u.pt.stray &&
-		    pt_entry_get(parent, i) == pt_table_entry(c->pt, node)) {
+		    pt_entry_get(parent, i) == pt_table_entry(c->pt, node) &&
+		    detachable(c, pt_level(parent))) {
 			if (tree_locks(c))
 				raw_lock(&node->u.pt.lock);
 			if (node->u.pt.nr_children == 0) {
-				pt_entry_set(parent, i, 0);
-				parent->u.pt.nr_children--;
-				node->u.pt.stray = 1;
+				/* The entry's address from the node's own
+				 * range: any address it maps will do. */
+				unlink_node(c, parent, c->made[k].parent_base,
+					    i, node);
 				PAUSE("cursor.trimmed");
-				atomic_fetch_sub_explicit(&c->pt->nodes, 1,
-							  memory_order_relaxed);
-				if (c->n_nodes == CURSOR_BATCH)
-					flush_now(c);
-				c->nodes[c->n_nodes++] = node;
 			}
 			if (tree_locks(c))
 				raw_unlock(&node->u.pt.lock);
@@ -469,17 +508,55 @@ static void trim_made(struct cursor *c)
 	c->n_made = 0;
 }
 
+/*
+ * The end: flush while the locks still keep everyone out of the range,
+ * release leaf to root, trim (whose unlinks need a flush of their own),
+ * and only then, holding nothing, hand the detached nodes to RCU and put
+ * the frames (last: nothing this drop allocates reuses them at once).
+ */
 void cursor_drop(struct cursor *c)
 {
 	if (c->top == NULL)
 		return;
+	flush_tlbs(c);
 	unlock_from(c, c->top, c->top_base);
 	ASSERT(!tree_locks(c) || c->held == 0);
 	trim_made(c);
 	if (!tree_locks(c))
 		raw_unlock(&c->pt->space_lock);
 	c->top = NULL;
-	flush_now(c);
+	flush_tlbs(c);
+	defer_nodes(c);
+	put_frames(c);
+}
+
+err_t cursor_new(struct cursor *c, struct pagetable *pt, uint64_t va,
+		 uint64_t end, const struct cursor_flush *flush)
+{
+	err_t e;
+
+	ASSERT(!in_irq());
+	if (!IS_ALIGNED(va | end, PAGE_SIZE) || end <= va)
+		return end == 0 && va != 0 ? E_RANGE : E_INVAL;
+	if (!in_half(pt, va, end - 1))
+		return E_RANGE;
+	*c = (struct cursor){
+		.pt = pt, .start = va, .end = end, .va = va, .flush = flush,
+		.last_unlocked = UINT64_MAX,
+	};
+	clean(c);
+	if (!tree_locks(c))
+		raw_lock(&pt->space_lock);
+	if ((e = lock_top(c)) != E_OK) { /* E_NOMEM: nothing of ours stays */
+		trim_made(c);
+		if (!tree_locks(c))
+			raw_unlock(&pt->space_lock);
+		flush_tlbs(c);
+		defer_nodes(c);
+		return e;
+	}
+	lock_below(c, c->top, c->top_base);
+	return E_OK;
 }
 
 /* ---------------------------------------------------------- operations */
@@ -623,7 +700,7 @@ static void set_leaf(struct cursor *c, struct slot *s, pte_t e)
 		s->node->u.pt.nr_children++;
 		return;
 	}
-	mark_dirty(c, c->va, pt_entry_size(s->level));
+	mark_dirty(c, c->va, s->level);
 	gather_frame(c, old);
 }
 
@@ -632,7 +709,8 @@ static err_t take_ref(paddr_t pa, unsigned flags)
 {
 	if (!(flags & CURSOR_TRACKED))
 		return E_OK;
-	return frame_get(pfn_to_page(pa_to_pfn(pa)));
+	/* frame_get()'s E_RANGE (the count is full) is not "at the end". */
+	return frame_get(pfn_to_page(pa_to_pfn(pa))) == E_OK ? E_OK : E_NOSPC;
 }
 
 static void drop_ref(paddr_t pa, unsigned flags)
@@ -749,13 +827,16 @@ static void unmap_in(struct cursor *c, struct page *node, uint64_t base,
 			struct page *child = pt_child(e);
 
 			unmap_in(c, child, va, lo, last);
-			if (child->u.pt.nr_children == 0)
+			if (child->u.pt.nr_children == 0 &&
+			    detachable(c, level))
 				detach(c, node, base, i, child);
 			continue;
 		}
-		pt_entry_set(node, i, 0);
+		/* Exchange: the last A and D bits the MMU set come with it. */
+		e = atomic_exchange_explicit(&pt_entries(node)[i], 0,
+					     memory_order_acq_rel);
 		node->u.pt.nr_children--;
-		mark_dirty(c, va, pt_entry_size(level));
+		mark_dirty(c, va, level);
 		gather_frame(c, e);
 	}
 }
@@ -774,11 +855,35 @@ err_t cursor_unmap(struct cursor *c, uint64_t len)
 	return E_OK;
 }
 
+/*
+ * Give the present leaf i of node (last read as e) the protection prot
+ * and the software bits set, by compare-and-swap: the MMU may set its
+ * A and D bits in between, and a plain store of e's copy would lose them.
+ * A copy-on-write leaf stays read-only until its write fault. Returns
+ * whether the entry changed.
+ */
+static bool update_leaf(struct page *node, unsigned i, pte_t e, uint64_t prot,
+			uint64_t set)
+{
+	for (;;) {
+		pte_t n = pte_with_prot(e, prot) | set;
+
+		if (n & PTE_COW)
+			n &= ~PTE_W;
+		if (n == e)
+			return false;
+		PAUSE("cursor.leaf.update"); /* the MMU may set A or D now */
+		if (atomic_compare_exchange_weak_explicit(
+			    &pt_entries(node)[i], &e, n, memory_order_acq_rel,
+			    memory_order_acquire))
+			return true;
+	}
+}
+
 static void protect_in(struct cursor *c, struct page *node, uint64_t base,
 		       uint64_t lo, uint64_t last, uint64_t prot)
 {
 	unsigned level = pt_level(node), i0, i1;
-	pte_t n;
 
 	entries_in(base, level, lo, last, &i0, &i1);
 	for (unsigned i = i0; i <= i1; i++) {
@@ -791,13 +896,8 @@ static void protect_in(struct cursor *c, struct page *node, uint64_t base,
 			protect_in(c, pt_child(e), va, lo, last, prot);
 			continue;
 		}
-		n = pte_with_prot(e, prot);
-		if (n & PTE_COW) /* stays read-only until its write fault */
-			n &= ~PTE_W;
-		if (n == e)
-			continue;
-		pt_entry_set(node, i, n);
-		mark_dirty(c, va, pt_entry_size(level));
+		if (update_leaf(node, i, e, prot, 0))
+			mark_dirty(c, va, level);
 	}
 }
 
@@ -839,7 +939,6 @@ err_t cursor_set_cow(struct cursor *c)
 {
 	struct slot s;
 	uint64_t size;
-	pte_t n;
 
 	if (c->top == NULL || c->va >= c->end)
 		return E_RANGE;
@@ -850,11 +949,8 @@ err_t cursor_set_cow(struct cursor *c)
 	if (ALIGN_DOWN(c->va, size) < c->start ||
 	    ALIGN_DOWN(c->va, size) + (size - 1) > c->end - 1)
 		return E_INVAL; /* a huge page reaching out of the barrier */
-	n = (s.e | PTE_COW) & ~PTE_W;
-	if (n != s.e) {
-		pt_entry_set(s.node, s.i, n);
-		mark_dirty(c, ALIGN_DOWN(c->va, size), size);
-	}
+	if (update_leaf(s.node, s.i, s.e, pte_prot(s.e), PTE_COW))
+		mark_dirty(c, ALIGN_DOWN(c->va, size), s.level);
 	c->va = ALIGN_DOWN(c->va, size) + size;
 	if (c->va == 0 || c->va > c->end)
 		c->va = c->end;

@@ -15,10 +15,14 @@
  * (WF-FAIL-NOOP, CUR-06: a mapping request is checked over its whole
  * range). The nodes a cursor's descent makes on its way to its range
  * are detached again at cursor_drop() if they are still empty, so a
- * cursor whose operations all failed leaves the tables as they were. What an operation cleared or downgraded is flushed from the
- * TLBs, and only then are the frames that lost a tracked leaf released
- * and the nodes it emptied freed (after an RCU grace period as well):
- * at cursor_drop(), or earlier when the cursor's batch is full (T13).
+ * cursor whose operations all failed leaves the tables as they were.
+ *
+ * What an operation cleared or downgraded is flushed from the TLBs, and
+ * only then are the frames that lost a tracked leaf released and the
+ * nodes it emptied freed (after an RCU grace period as well): at
+ * cursor_drop(), whose flush comes before it releases the locks (no
+ * other cursor sees a downgrade that some TLB still ignores), or earlier
+ * for frames when the cursor's batch is full (T13).
  *
  * Lock order: page-table node locks nest root to leaf, in depth-first
  * pre-order across one cursor, and are released in exactly the reverse
@@ -32,15 +36,30 @@
 
 #include "kernel/mm/pagetable.h"
 
-/* How the TLBs are flushed after a cursor's changes (vmspace.c's
- * shootdown); NULL: this CPU's TLB only. */
+/*
+ * One part of what a cursor flushes: [va, va + len) in steps of stride,
+ * a page size (4 KiB, 2 MiB or 1 GiB): an invlpg at each step drops the
+ * translation of the page there, whatever its size, and (on x86) every
+ * paging-structure cache entry, which covers detached tables.
+ */
+struct flush_range {
+	uint64_t va, len, stride;
+};
+
+#define CURSOR_FLUSH_PARTS 3u /* one per page size */
+
+/*
+ * How the TLBs are flushed after a cursor's changes (vmspace.c's
+ * shootdown): parts[0..n) together cover every page that changed, each
+ * part in steps of its own page size (MOM-02: a 2 MiB page is one step,
+ * and a 4 KiB page beside it is not skipped). NULL: this CPU's TLB.
+ */
 struct cursor_flush {
-	/* [va, va + len) changed; stride: the largest leaf size there. */
-	void (*range)(void *arg, uint64_t va, uint64_t len, uint64_t stride);
+	void (*range)(void *arg, const struct flush_range *parts, unsigned n);
 	void *arg;
 };
 
-#define CURSOR_BATCH 64u   /* frames or nodes held back for one flush */
+#define CURSOR_BATCH 64u   /* frames held back for one flush */
 #define CURSOR_MADE_MAX 4u /* step-1 nodes remembered for the trim */
 
 struct cursor {
@@ -53,16 +72,20 @@ struct cursor {
 	/* The lock checker (debug builds): keys in pre-order (cursor.c). */
 	uint64_t last_locked, last_unlocked;
 	unsigned held;
-	/* Changed since the last flush, and what waits for it. */
-	uint64_t dirty_lo, dirty_hi, dirty_stride;
-	unsigned n_frames, n_nodes;
+	/* Changed since the last flush, per page size (first and last
+	 * address, inclusive: the half's last page must not wrap). */
+	struct {
+		uint64_t lo, hi;
+	} dirty[CURSOR_FLUSH_PARTS];
+	unsigned n_frames;
 	struct page *frames[CURSOR_BATCH]; /* tracked frames to put */
-	struct page *nodes[CURSOR_BATCH];  /* detached nodes to free */
+	struct page *dead;                 /* detached nodes (u.pt.dead_next) */
 	/* Nodes its descent made (step 1), trimmed at the drop if empty. */
 	unsigned n_made;
 	struct {
 		struct page *node, *parent;
-		unsigned index;
+		uint64_t parent_base; /* the first address parent maps */
+		unsigned index;       /* node's entry in parent */
 	} made[CURSOR_MADE_MAX];
 };
 
@@ -116,6 +139,8 @@ struct pt_mapping cursor_query(const struct cursor *c);
  *                    a huge page
  *   E_NOT_ALLOCATED  CURSOR_TRACKED and pa heads no allocated block of
  *                    that size
+ *   E_NOSPC          CURSOR_TRACKED and the frame has FRAME_REF_MAX
+ *                    references already
  *   E_NOMEM          a node could not be made
  */
 MUST_CHECK err_t cursor_map(struct cursor *c, paddr_t pa, uint64_t prot,

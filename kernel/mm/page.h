@@ -148,6 +148,8 @@ struct page {
 			uint16_t nr_children;
 			uint8_t level;
 			uint8_t stray;
+			struct page *dead_next; /* detached: the cursor's
+						   list of nodes to free */
 		} pt;
 		/* PAGE_SLAB: a slab or a large heap block (kernel/mm/slab.h) */
 		struct {

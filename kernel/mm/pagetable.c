@@ -169,9 +169,10 @@ pte_t pt_walk(const struct pagetable *pt, uint64_t va, unsigned *level)
 
 /* --------------------------------------------------------------- checks */
 
-/* What pt_validate() checks against: the table's kind. */
+/* What pt_validate() checks against, and what it counts. */
 struct check {
 	bool user;
+	int64_t nodes; /* nodes reached, the root included */
 };
 
 static bool node_ok(const struct page *node, unsigned level, uint64_t base)
@@ -217,8 +218,20 @@ static bool leaf_ok(const struct check *c, pte_t e, unsigned level,
 		     e & PTE_G ? ", Global" : "");
 		return false;
 	}
-	if (!pfn_valid(pa_to_pfn(PADDR(pte_addr(e)))))
-		return !(e & PTE_TRACKED); /* MMIO: untracked only */
+	/* In a huge leaf, address bit 12 is PAT (never set by pte_leaf()). */
+	if (pte_addr(e) & (pt_entry_size(level) - 1)) {
+		klog("pagetable: leaf for va %#llx maps %#llx, not aligned to "
+		     "its size", (unsigned long long)va,
+		     (unsigned long long)pte_addr(e));
+		return false;
+	}
+	if (!pfn_valid(pa_to_pfn(PADDR(pte_addr(e))))) {
+		if (e & PTE_TRACKED) /* MMIO: untracked only */
+			klog("pagetable: tracked leaf for va %#llx maps "
+			     "%#llx, outside memory", (unsigned long long)va,
+			     (unsigned long long)pte_addr(e));
+		return !(e & PTE_TRACKED);
+	}
 	p = pt_child(e);
 	s = page_state(p);
 	if (ps_usage(s) == PAGE_PAGETABLE) {
@@ -238,7 +251,7 @@ static bool leaf_ok(const struct check *c, pte_t e, unsigned level,
 	return true;
 }
 
-static bool check_subtree(const struct check *c, const struct page *node,
+static bool check_subtree(struct check *c, const struct page *node,
 			  uint64_t base, unsigned from, unsigned to)
 {
 	unsigned level = pt_level(node);
@@ -252,7 +265,11 @@ static bool check_subtree(const struct check *c, const struct page *node,
 		if (!pte_present(e))
 			continue;
 		if (pte_is_leaf(e, level)) {
-			if (level == PT_LEVELS || !leaf_ok(c, e, level, va))
+			if (level == PT_LEVELS) {
+				klog("pagetable: a leaf in the root (slot %u)", i);
+				return false;
+			}
+			if (!leaf_ok(c, e, level, va))
 				return false;
 			continue;
 		}
@@ -261,6 +278,13 @@ static bool check_subtree(const struct check *c, const struct page *node,
 			     "wrong", (unsigned long long)va);
 			return false;
 		}
+		if (!pfn_valid(pa_to_pfn(PADDR(pte_addr(e))))) {
+			klog("pagetable: table entry for va %#llx points "
+			     "outside memory (%#llx)", (unsigned long long)va,
+			     (unsigned long long)pte_addr(e));
+			return false;
+		}
+		c->nodes++;
 		if (!node_ok(pt_child(e), level - 1, va) ||
 		    !check_subtree(c, pt_child(e), va, 0, PT_ENTRIES))
 			return false;
@@ -270,11 +294,29 @@ static bool check_subtree(const struct check *c, const struct page *node,
 
 bool pt_validate(const struct pagetable *pt, const struct pagetable *kernel)
 {
-	struct check c = { .user = pt->kind == PT_USER };
+	struct check c = { .user = pt->kind == PT_USER, .nodes = 1 };
+	int64_t counted = atomic_load_explicit(&pt->nodes, memory_order_relaxed);
 
 	if (!node_ok(pt->root, PT_LEVELS, 0) ||
 	    !check_subtree(&c, pt->root, 0, first_slot(pt), end_slot(pt)))
 		return false;
+	/* A node reached twice (two parents) is counted twice. */
+	if (c.nodes != counted) {
+		klog("pagetable: %lld nodes reached from the root, %lld made "
+		     "and not freed", (long long)c.nodes, (long long)counted);
+		return false;
+	}
+	/* A kernel table's PDPTs are never removed (every user table has
+	 * them). */
+	for (unsigned i = PT_KERNEL_SLOT; pt->kind == PT_KERNEL &&
+	     i < PT_ENTRIES; i++) {
+		pte_t e = pt_entry_get(pt->root, i);
+
+		if (!pte_present(e) || pte_is_leaf(e, PT_LEVELS)) {
+			klog("pagetable: kernel PML4 slot %u has no PDPT", i);
+			return false;
+		}
+	}
 	if (pt->kind == PT_USER && kernel != NULL) {
 		for (unsigned i = PT_KERNEL_SLOT; i < PT_ENTRIES; i++) {
 			if (pt_entry_get(pt->root, i) !=

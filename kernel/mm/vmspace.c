@@ -88,27 +88,42 @@ void vmspace_activate(struct vmspace *vs)
 
 struct shoot {
 	struct vmspace *vs;
-	uint64_t va, len, stride;
+	const struct flush_range *parts;
+	unsigned n;
 };
 
-/* Drop this CPU's translations of the range, if vs is still its space. */
+/* Steps of part p: invlpgs at each page-size boundary it covers. */
+static uint64_t steps_of(const struct flush_range *p)
+{
+	uint64_t first = ALIGN_DOWN(p->va, p->stride);
+
+	return (p->va + (p->len - 1) - first) / p->stride + 1;
+}
+
+/* Drop this CPU's translations of the parts, if vs is still its space. */
 static void flush_here(const struct shoot *s)
 {
-	uint64_t first = ALIGN_DOWN(s->va, s->stride);
-	uint64_t steps = (s->va + s->len - first + s->stride - 1) / s->stride;
+	uint64_t steps = 0;
 
 	if (atomic_load_explicit(&cpu_space[cpu_id()], memory_order_relaxed) !=
 	    s->vs)
 		return; /* it switched away: the switch dropped them */
+	for (unsigned i = 0; i < s->n; i++)
+		steps += steps_of(&s->parts[i]);
 	if (steps > VMSPACE_FLUSH_ALL_PAGES) {
 		/* Every user translation (the kernel half's are Global). */
 		mmu_switch_root(pt_root_pa(&s->vs->pt));
 		return;
 	}
-	/* One invlpg per page of the largest size changed (MOM-02); each
-	 * also drops the paging-structure caches for its address. */
-	for (uint64_t i = 0; i < steps; i++)
-		tlb_flush_page(first + i * s->stride);
+	/* One invlpg per page of each part's size (MOM-02); each also
+	 * drops the paging-structure caches (detached tables). */
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct flush_range *p = &s->parts[i];
+		uint64_t first = ALIGN_DOWN(p->va, p->stride);
+
+		for (uint64_t k = 0; k < steps_of(p); k++)
+			tlb_flush_page(first + k * p->stride);
+	}
 }
 
 static bool shoot_want(unsigned cpu, void *arg)
@@ -123,9 +138,9 @@ static void shoot_fn(void *arg)
 
 /* The cursors' flush (struct cursor_flush): here and on every CPU where
  * vs is active, all done when this returns. */
-static void shootdown(void *arg, uint64_t va, uint64_t len, uint64_t stride)
+static void shootdown(void *arg, const struct flush_range *parts, unsigned n)
 {
-	struct shoot s = { arg, va, len, stride };
+	struct shoot s = { arg, parts, n };
 
 	atomic_fetch_add_explicit(&s.vs->shootdowns, 1, memory_order_relaxed);
 	/* The cleared entries before the bitmap is read (see the top). */
