@@ -7,12 +7,13 @@
  * Threads are CPUs; each runs a random mix of operations for the run:
  *
  *   (a) Cursors on one shared user table (the raw table, over a kernel
- *       table), with a flush of this program's (raw_flush(): the CPUs that
- *       are reading the table at that moment flush, by IPI):
+ *       table), whose flush is this program's (raw_flush(): an IPI to the
+ *       CPUs whose TLB may hold its translations):
  *         - on the thread's private range (4 MiB, two 2 MiB chunks whose
- *           page directory its neighbours share): map 4 KiB and 2 MiB
- *           tracked frames (with and without CURSOR_REPLACE), unmap,
- *           protect, query, jump (inside and outside the barrier),
+ *           page directory its neighbours share): map 4 KiB pages, tracked
+ *           or not, and 2 MiB tracked pages (with and without
+ *           CURSOR_REPLACE, so a leaf of one kind replaces the other),
+ *           unmap, protect, query, jump (inside and outside the barrier),
  *           move_forward, every result compared with an exact model
  *           (struct model); after the cursor, the range is walked and
  *           compared again, page by page;
@@ -23,39 +24,46 @@
  *   (b) Address spaces: --spaces shared spaces that CPUs keep active
  *       (vmspace_activate(), switching now and then), so that every change
  *       is shot down on other CPUs:
- *         - a demand and copy region D: threads touch its pages through a
+ *         - a demand and copy region D: threads touch its pages through the
  *           software MMU (touch()) at once, read and write, unmap and
  *           protect parts of it;
  *         - a copy region H of 2 MiB and 4 KiB pages mapped and unmapped
  *           by anyone, touched by all: huge copy-on-write;
  *         - a slot per thread (M) where it alone maps tracked 4 KiB,
  *           untracked runs and tracked 2 MiB pages, unmaps and protects
- *           them (exact model, checked through vmspace_query() and the
- *           walk);
+ *           them (exact model, checked through the walk);
  *         - forks of the current space (vmspace_fork()), written on both
  *           sides (copy-on-write), then put or published in a child slot
  *           that other CPUs activate and touch too; a child replaced there
  *           is put once no CPU uses it.
- *   (c) Lock-free readers: walks like the MMU's, inside RCU read-side
- *       sections, of the raw table and of the current space, by threads
- *       and (--irq) by timer interrupts, which also allocate and free
- *       frames and heap objects. With --irq, more interrupts land at the
- *       cursors' and address spaces' pause points, and now and then a
- *       thread yields there, to widen the protocol's windows.
+ *   (c) Lock-free readers: the MMU's reads, of the raw table and of the
+ *       current space, by threads and (--irq) by timer interrupts, which
+ *       also allocate and free frames and heap objects. With --irq, more
+ *       interrupts land at the cursors' and address spaces' pause points;
+ *       now and then a thread yields there, to widen the protocol's
+ *       windows.
+ *   --squeeze: now and then one thread takes every free frame and gives
+ *       them back slowly, so that operations run out of memory midway.
+ *
+ * The software MMU (mmu_access()). A translation and its access are one
+ * step with interrupts masked, as an instruction is, so a shootdown waits
+ * for it; a CPU reads only the space active on it (the current one) and
+ * the raw table. Translations come from the CPU's TLB (struct tlb, --tlb
+ * entries), filled by walks inside RCU read-side sections and used until
+ * the CPU records a flush that covers them in the host's TLB event log:
+ * a translation outlives its page-table entry exactly as long as the
+ * kernel has not flushed it there.
  *
  * What is checked.
- *   - Every mapped page carries a tag in its first word, written through
- *     the direct map before it is mapped: tag_of(family, va). A read
- *     through a walk (the "user" mapping) must find the tag of the address
- *     it walked. Whoever unmaps a frame it still holds writes POISON into
- *     it once the unmap returned (flushed everywhere): a reader that finds
- *     POISON, or a tag of another address, used a translation after its
- *     flush (T13) or walked to the wrong frame.
- *   - A walk and its access are one step with interrupts masked, as an
- *     instruction is: a shootdown waits for the access to end. So a reader
- *     reads only a space that is active on its CPU (the current one), and
- *     readers of the raw table announce themselves (raw_reading[]) to
- *     raw_flush(), with the same Dekker argument as vmspace.c's active set.
+ *   - T13, flushed everywhere before freed: when a frame loses its last
+ *     reference (the frame allocator's drop hook), and when an owner gives
+ *     back a frame whose unmap returned, no CPU's TLB may still hold a
+ *     translation to it (tlb_check_freed()). And every mapped page carries
+ *     a tag in its first word, written through the direct map before it
+ *     is mapped: tag_of(family, va); an owner writes POISON over it once
+ *     its unmap returned. A read through the MMU must find its address's
+ *     tag: POISON, or another address's tag, is a translation used after
+ *     its flush, or a walk to the wrong frame.
  *   - Leaves: user, never global, 4 KiB or 2 MiB, aligned, copy-on-write
  *     never writable, tracked where they must be, and a tracked leaf's
  *     frame allocated with the leaf's order and referenced.
@@ -67,9 +75,11 @@
  *     unmaps_started/unmaps_finished bracket every unmap, so "started at
  *     the check == finished before the write" means no unmap overlapped.
  *     A child's write never shows in the parent (copy-on-write).
- *   - The exact models: every result code predicted, the walk and the
- *     query equal to the model, the tracked frames' reference counts
- *     (two while mapped: ours and the leaf's; one after the unmap).
+ *   - The exact models: every result code predicted (E_NOMEM allowed,
+ *     changing nothing), the walk and the query equal to the model,
+ *     contents written through the walk read back through the direct map,
+ *     reference counts (a tracked frame: two while mapped, ours and the
+ *     leaf's, one once the unmap returned; an untracked one: ours alone).
  *   - At the end: pt_validate() and vmspace_validate() clean, everything
  *     unmapped (the raw table back to its root alone) and put, rcu_drain(),
  *     heap_reclaim(), frame_validate(), and the frame allocator's free
@@ -144,10 +154,12 @@
 #define STEP_IRQ_ONE_IN 4u
 #define STEP_YIELD_ONE_IN 16u
 #define POISON UINT64_C(0xdead5a5adead5a5a) /* even: never a tag */
+#define TLB_ENTRIES 16u /* at most, per CPU (--tlb) */
+#define SQUEEZE_NS  (UINT64_C(250) * 1000 * 1000)
 
 struct options {
-	unsigned threads, seconds, spaces, mem_mib;
-	bool irq;
+	unsigned threads, seconds, spaces, mem_mib, tlb;
+	bool irq, squeeze;
 	enum pt_locking locking;
 	uint64_t seed;
 };
@@ -161,6 +173,7 @@ static void usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s [--threads N] [--seconds S] [--irq] [--seed X]\n"
 		"          [--locking tree|space] [--spaces N] [--mem MIB]\n"
+		"          [--squeeze] [--tlb N]\n"
 		"  --threads N     threads, each a CPU (1..%d, default 8)\n"
 		"  --seconds S     run time (1..86400, default 5)\n"
 		"  --irq           timer interrupts allocate and free frames and\n"
@@ -170,8 +183,13 @@ static void usage(const char *prog)
 		"  --locking L     tree: the per-node lock protocol (default);\n"
 		"                  space: one lock per table (the baseline)\n"
 		"  --spaces N      shared address spaces (1..%u, default 2)\n"
-		"  --mem MIB       RAM to simulate (128..16384, default 512)\n",
-		prog, MAX_CPUS - 1, MAX_SPACES);
+		"  --mem MIB       RAM to simulate (128..16384, default 512)\n"
+		"  --squeeze       now and then take every free frame and give\n"
+		"                  them back slowly: operations run out of\n"
+		"                  memory midway\n"
+		"  --tlb N         TLB entries per CPU (0..%u, default 8; 0: the\n"
+		"                  MMU walks at every access)\n",
+		prog, MAX_CPUS - 1, MAX_SPACES, TLB_ENTRIES);
 	exit(2);
 }
 
@@ -185,6 +203,8 @@ static void parse(int argc, char **argv)
 		{ "locking", required_argument, NULL, 'l' },
 		{ "spaces", required_argument, NULL, 'S' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "squeeze", no_argument, NULL, 'q' },
+		{ "tlb", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -192,7 +212,7 @@ static void parse(int argc, char **argv)
 	int c;
 
 	opt = (struct options){ .threads = 8, .seconds = 5, .spaces = 2,
-				.mem_mib = 512, .locking = PT_LOCK_TREE,
+				.mem_mib = 512, .tlb = 8, .locking = PT_LOCK_TREE,
 				.seed = 1 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -232,6 +252,14 @@ static void parse(int argc, char **argv)
 				usage(argv[0]);
 			opt.mem_mib = (unsigned)v;
 			break;
+		case 'q':
+			opt.squeeze = true;
+			break;
+		case 'T':
+			if (!parse_u64(optarg, 0, TLB_ENTRIES, &v))
+				usage(argv[0]);
+			opt.tlb = (unsigned)v;
+			break;
 		default:
 			usage(argv[0]);
 		}
@@ -245,8 +273,8 @@ static void parse(int argc, char **argv)
 /* What a thread is doing, for the watchdog's report. */
 enum phase {
 	PH_START, PH_RUN, PH_PRIV, PH_AREA, PH_SLOT, PH_TOUCH, PH_FAULT,
-	PH_SPACE, PH_FORK, PH_SWITCH, PH_WAIT_USERS, PH_READ, PH_CLEANUP,
-	PH_WAIT_END, PH_FINAL, PH_DONE,
+	PH_SPACE, PH_FORK, PH_SWITCH, PH_WAIT_USERS, PH_READ, PH_SQUEEZE,
+	PH_CLEANUP, PH_WAIT_END, PH_FINAL, PH_DONE,
 };
 
 static const char *const phase_name[] = {
@@ -255,7 +283,8 @@ static const char *const phase_name[] = {
 	"in a user access", "in vmspace_fault",
 	"changing a region", "in vmspace_fork",
 	"in vmspace_activate", "waiting for a child slot's users to leave",
-	"reading lock-free", "unmapping what it holds",
+	"reading lock-free", "hoarding or giving back frames (--squeeze)",
+	"unmapping what it holds",
 	"waiting for the others to finish", "final checks", "done",
 };
 _Static_assert(ARRAY_SIZE(phase_name) == PH_DONE + 1, "a name per phase");
@@ -274,14 +303,16 @@ struct mpage {
 /* A block whose pages are mapped untracked (the thread frees it). */
 struct block {
 	uint64_t pa;
+	unsigned order;
 	unsigned mapped; /* its pages mapped now; 0: the entry is free */
 };
 
 /*
  * What one thread alone changes: its private range of the raw table, or
- * its slot in a shared space. Exact: every frame it maps holds a
- * reference of the thread's besides the leaf's, given back (poisoned
- * first) once an unmap has been flushed.
+ * its slot in a shared space. Exact. Every frame it maps stays the
+ * thread's too (a reference besides a tracked leaf's; an untracked
+ * block's only one), given back, poisoned first, once the unmap that
+ * cleared its last leaf returned (flushed).
  */
 struct model {
 	uint64_t base;    /* [I] */
@@ -341,7 +372,9 @@ struct worker {
 	struct view fview;            /* [t] a fork's child, before it is
 					 published */
 	unsigned npend;               /* [t] */
-	struct pending pend[MODEL_PAGES + MODEL_CHUNKS];
+	/* [t] at most every page mapped at a cursor's start, and one
+	   more per step under it */
+	struct pending pend[MODEL_PAGES + MODEL_CHUNKS + STEPS_MAX];
 	_Atomic uint64_t progress;    /* operations completed */
 	_Atomic int phase;            /* enum phase */
 } CACHE_ALIGNED;
@@ -364,7 +397,9 @@ struct irq_stash {
 
 static struct worker *workers;
 static struct irq_stash stashes[MAX_CPUS];
-static _Atomic unsigned raw_reading[MAX_CPUS]; /* readers of the raw table */
+/* CPUs whose TLB may hold translations of the raw table: set before a
+   walk of it, cleared once its entries are dropped (tlb_drop_raw()). */
+static _Atomic bool raw_loaded[MAX_CPUS];
 /* The tag family of the space active on each CPU; 0 while it changes
    (activate()), when a handler must not read it. That CPU writes it. */
 static _Atomic unsigned cur_fam[MAX_CPUS];
@@ -375,14 +410,18 @@ static struct space children[CHILD_SLOTS];
 static _Atomic uint64_t child_gen;
 
 static uint64_t base_free; /* [I] free frames at the start */
+static pfn_t *hoard;       /* --squeeze: worker 0's */
+static uint64_t hoard_cap; /* [I] */
+static _Atomic uint64_t next_squeeze_ns;
 
 static _Atomic bool stop;
-static _Atomic unsigned arrived[2];
+static _Atomic unsigned arrived;
 static _Atomic unsigned finished;
 static _Atomic uint64_t ops, faults, forks, fork_nomem, raw_flushes, raw_ipis;
 static _Atomic uint64_t space_shootdowns, space_ipis;
 static _Atomic uint64_t nomem, gave_up, reads, irq_ops, irq_reads;
-static _Atomic uint64_t step_irqs, yields, publishes, child_puts;
+static _Atomic uint64_t step_irqs, yields, publishes, child_puts, squeezes;
+static _Atomic uint64_t squeezed_maps;
 static _Atomic uint64_t errors;
 
 /* Written by worker 0 at the end, read by main after joining it. */
@@ -483,13 +522,17 @@ static void store(uint64_t pa, unsigned i, uint64_t v)
 	atomic_store_explicit(word(pa, i), v, memory_order_relaxed);
 }
 
-/* A block of 2^order frames whose pages are tagged for [va, ...) in fam;
-   0 (counted) without memory. */
-static uint64_t new_tagged(unsigned order, unsigned fam, uint64_t va,
-			   unsigned flags)
+/* Tag the pages of the block at pa for [va, ...) in fam. */
+static void tag_block(uint64_t pa, unsigned order, unsigned fam, uint64_t va)
+{
+	for (uint64_t j = 0; j < (UINT64_C(1) << order); j++)
+		store(pa + j * P4K, 0, tag_of(fam, va + j * P4K));
+}
+
+/* A block of 2^order frames, or 0 (counted) without memory. */
+static uint64_t new_block(unsigned order, unsigned flags)
 {
 	struct frame_result r = frame_alloc(order, flags);
-	uint64_t pa;
 
 	if (r.err != E_OK) {
 		if (r.err != E_NOMEM)
@@ -497,9 +540,17 @@ static uint64_t new_tagged(unsigned order, unsigned fam, uint64_t va,
 		count(&nomem);
 		return 0;
 	}
-	pa = pfn_to_pa(r.pfn).v;
-	for (uint64_t j = 0; j < (UINT64_C(1) << order); j++)
-		store(pa + j * P4K, 0, tag_of(fam, va + j * P4K));
+	return pfn_to_pa(r.pfn).v;
+}
+
+/* A block tagged for [va, ...) in fam, or 0 (counted). */
+static uint64_t new_tagged(unsigned order, unsigned fam, uint64_t va,
+			   unsigned flags)
+{
+	uint64_t pa = new_block(order, flags);
+
+	if (pa != 0)
+		tag_block(pa, order, fam, va);
 	return pa;
 }
 
@@ -532,7 +583,7 @@ struct raw_range {
 static bool raw_want(unsigned cpu, void *arg)
 {
 	(void)arg;
-	return atomic_load(&raw_reading[cpu]) != 0;
+	return atomic_load(&raw_loaded[cpu]);
 }
 
 static void raw_flush_here(void *arg)
@@ -543,11 +594,13 @@ static void raw_flush_here(void *arg)
 }
 
 /*
- * The raw table's cursor flush: here, and on every CPU reading the table
- * now. A reader announces itself (raw_reading, seq_cst) before its walk
- * and this reads the announcements after the cleared entries (the fence):
- * either it sees the reader, whose masked access the IPI then waits for,
- * or the reader's walk sees the cleared entry.
+ * The raw table's cursor flush: here, and on every CPU whose TLB may hold
+ * its translations (raw_loaded), as vmspace.c's shootdown does for the
+ * CPUs where a space is active. A CPU sets its flag (seq_cst) before it
+ * walks the table, and this reads the flags after the cleared entries
+ * (the fence): either it sees the flag, and that CPU flushes, or that
+ * CPU's walk sees the cleared entry. A CPU clears its flag only after it
+ * dropped its raw entries (tlb_drop_raw()).
  */
 static void raw_flush_range(void *arg, uint64_t va, uint64_t len,
 			    uint64_t stride)
@@ -590,7 +643,7 @@ static void check_leaf(pte_t e, unsigned level, uint64_t va, enum area area)
 	    !IS_ALIGNED(pa, size) || pa + size > host_arena_size ||
 	    ((e & PTE_COW) && (e & PTE_W)) ||
 	    ((e & PTE_COW) && area != AREA_D && area != AREA_H) ||
-	    (!tracked && area != AREA_M)) {
+	    (!tracked && area != AREA_M && area != AREA_PRIV)) {
 		error("bad leaf %#llx at level %u for va %#llx (area %d)",
 		      (unsigned long long)e, level, (unsigned long long)va,
 		      (int)area);
@@ -625,9 +678,12 @@ static void check_words(uint64_t pa, uint64_t va, unsigned first)
 	}
 }
 
-/* What the 4 KiB page at pa, which a walk found for va, must hold. */
-static void check_page(uint64_t pa, uint64_t va, enum area area, unsigned fam)
+/* What the 4 KiB page at pa, which the MMU found for va (through its
+   TLB if hit), must hold. */
+static void check_page(uint64_t pa, uint64_t va, enum area area, unsigned fam,
+		       bool hit)
 {
+	const char *how = hit ? " (a TLB hit)" : "";
 	uint64_t want = tag_of(fam, va), x;
 
 	if (area == AREA_D) {
@@ -636,17 +692,237 @@ static void check_page(uint64_t pa, uint64_t va, enum area area, unsigned fam)
 	}
 	x = load(pa, 0);
 	if (x == POISON)
-		error("va %#llx: its frame %#llx was poisoned: unmapped, "
-		      "flushed and given back, yet still walked to (T13)",
-		      (unsigned long long)va, (unsigned long long)pa);
+		error("va %#llx%s: its frame %#llx was poisoned: unmapped, "
+		      "flushed and given back, yet still translated to (T13)",
+		      (unsigned long long)va, how, (unsigned long long)pa);
 	else if (x != want)
-		error("va %#llx walks to %#llx, whose tag %#llx is not the "
-		      "address's (%#llx): a stale or wrong translation",
-		      (unsigned long long)va, (unsigned long long)pa,
+		error("va %#llx%s translates to %#llx, whose tag %#llx is not "
+		      "the address's (%#llx): a stale or wrong translation",
+		      (unsigned long long)va, how, (unsigned long long)pa,
 		      (unsigned long long)x, (unsigned long long)want);
 	else if (area == AREA_H)
 		check_words(pa, va, 1);
 }
+
+/* ------------------------------------------------------- the TLB */
+
+/*
+ * Each CPU's TLB: translations the MMU (mmu_access()) filled and keeps
+ * using, without walking, until its CPU records a flush that covers them
+ * in the host's TLB event log (host.h), as a real TLB does. Not a cache
+ * for speed: it lets a translation outlive the page-table entry it came
+ * from for exactly as long as the kernel has not flushed it, so that a
+ * frame freed, or reused, before every CPU flushed (T13) is read through
+ * a stale entry, or seen by tlb_check_freed() when it is freed.
+ *
+ * An entry is written only by its CPU, with interrupts masked; other CPUs
+ * read it (tlb_check_freed()) by its sequence count (odd while written).
+ * It is trusted for TLB_MAX_AGE events of its CPU's log after its fill,
+ * and dropped after that: the log keeps HOST_TLB_LOG_EVENTS, and
+ * host_tlb_flushed() cannot answer for events it dropped.
+ */
+#define TLB_MAX_AGE (HOST_TLB_LOG_EVENTS / 2)
+
+struct tlb_entry {
+	_Atomic uint64_t seq;
+	_Atomic uintptr_t pt;        /* 0: empty */
+	_Atomic uint64_t va, size;   /* the page (4 KiB or 2 MiB) */
+	_Atomic uint64_t pte;        /* the leaf */
+	_Atomic uint64_t mark;       /* host_tlb_mark() before the walk */
+	_Atomic uint64_t recorded;   /* its CPU's log length then */
+	_Atomic unsigned area, fam;
+};
+
+struct tlb {
+	struct tlb_entry e[TLB_ENTRIES];
+	unsigned next;               /* the next victim */
+} CACHE_ALIGNED;
+
+/* An entry, read whole. */
+struct tlb_snap {
+	uintptr_t pt;
+	uint64_t va, size, pte, mark, recorded;
+	enum area area;
+	unsigned fam;
+};
+
+static struct tlb tlbs[MAX_CPUS];
+
+/* Entry e, consistent (false: empty or being written). Any CPU. */
+static bool tlb_read(struct tlb_entry *e, struct tlb_snap *s)
+{
+	uint64_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
+
+	if (seq % 2)
+		return false;
+	s->pt = atomic_load_explicit(&e->pt, memory_order_relaxed);
+	s->va = atomic_load_explicit(&e->va, memory_order_relaxed);
+	s->size = atomic_load_explicit(&e->size, memory_order_relaxed);
+	s->pte = atomic_load_explicit(&e->pte, memory_order_relaxed);
+	s->mark = atomic_load_explicit(&e->mark, memory_order_relaxed);
+	s->recorded = atomic_load_explicit(&e->recorded, memory_order_relaxed);
+	s->area = (enum area)atomic_load_explicit(&e->area,
+						  memory_order_relaxed);
+	s->fam = atomic_load_explicit(&e->fam, memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	return s->pt != 0 &&
+	       atomic_load_explicit(&e->seq, memory_order_relaxed) == seq;
+}
+
+/* Rewrite entry e (its CPU, interrupts masked); s->pt 0 empties it. */
+static void tlb_write(struct tlb_entry *e, const struct tlb_snap *s)
+{
+	uint64_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->pt, s->pt, memory_order_relaxed);
+	atomic_store_explicit(&e->va, s->va, memory_order_relaxed);
+	atomic_store_explicit(&e->size, s->size, memory_order_relaxed);
+	atomic_store_explicit(&e->pte, s->pte, memory_order_relaxed);
+	atomic_store_explicit(&e->mark, s->mark, memory_order_relaxed);
+	atomic_store_explicit(&e->recorded, s->recorded, memory_order_relaxed);
+	atomic_store_explicit(&e->area, s->area, memory_order_relaxed);
+	atomic_store_explicit(&e->fam, s->fam, memory_order_relaxed);
+	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+static void tlb_empty(struct tlb_entry *e)
+{
+	static const struct tlb_snap none = { 0 };
+
+	tlb_write(e, &none);
+}
+
+/* Events CPU cpu has recorded in its log. Interrupts masked (the log's
+   lock is taken by its CPU's handlers too). */
+static uint64_t tlb_recorded(unsigned cpu)
+{
+	return host_tlb_log_read(cpu, NULL, 0);
+}
+
+/*
+ * Whether CPU cpu still uses translation s: it recorded no flush that
+ * covers it since its fill (and it is young enough to tell). A 2 MiB
+ * page is flushed by its first address (the kernel steps by the page
+ * size: MOM-02). Interrupts masked.
+ */
+static bool tlb_live(unsigned cpu, const struct tlb_snap *s)
+{
+	if (tlb_recorded(cpu) - s->recorded >= TLB_MAX_AGE)
+		return false;
+	return !host_tlb_flushed(cpu, s->va, s->mark, host_tlb_mark());
+}
+
+/*
+ * The live entry of this CPU for va in pt, allowing the access, into *s;
+ * false if none (dead entries, and one that forbids a write, are
+ * dropped: the MMU walks again). Interrupts masked.
+ */
+static bool tlb_lookup(unsigned me, uintptr_t pt, uint64_t va, bool write,
+		       struct tlb_snap *s)
+{
+	struct tlb *t = &tlbs[me];
+
+	for (unsigned i = 0; i < opt.tlb; i++) {
+		if (!tlb_read(&t->e[i], s) || s->pt != pt || va < s->va ||
+		    va - s->va >= s->size)
+			continue;
+		if (tlb_live(me, s) && (!write || (s->pte & PTE_W)))
+			return true;
+		tlb_empty(&t->e[i]);
+	}
+	return false;
+}
+
+/* Keep translation s (replacing any other of the same address). */
+static void tlb_fill(unsigned me, const struct tlb_snap *s)
+{
+	struct tlb *t = &tlbs[me];
+	struct tlb_snap o;
+	unsigned victim = t->next;
+
+	if (opt.tlb == 0)
+		return;
+	for (unsigned i = 0; i < opt.tlb; i++)
+		if (tlb_read(&t->e[i], &o) && o.pt == s->pt &&
+		    o.va < s->va + s->size && s->va < o.va + o.size)
+			tlb_empty(&t->e[i]);
+	t->next = (victim + 1) % opt.tlb;
+	tlb_write(&t->e[victim], s);
+}
+
+/* Drop this CPU's raw-table entries, then say so (raw_loaded). */
+static void tlb_drop_raw(unsigned me)
+{
+	irqflags_t f = irq_save();
+	struct tlb_snap s;
+
+	for (unsigned i = 0; i < TLB_ENTRIES; i++)
+		if (tlb_read(&tlbs[me].e[i], &s) && s.pt == (uintptr_t)&upt)
+			tlb_empty(&tlbs[me].e[i]);
+	atomic_store(&raw_loaded[me], false);
+	irq_restore(f);
+}
+
+/* The first T13 report lists what CPU cpu flushed since mark. */
+static void tlb_dump(unsigned cpu, uint64_t mark)
+{
+	static _Atomic bool dumped;
+	static struct host_tlb_event ev[HOST_TLB_LOG_EVENTS];
+	size_t n;
+
+	if (atomic_exchange(&dumped, true))
+		return;
+	n = MIN(host_tlb_log_read(cpu, ev, ARRAY_SIZE(ev)), ARRAY_SIZE(ev));
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].seq > mark)
+			klog("pt_stress:   cpu %u flushed since: seq %llu op %d "
+			     "va %#llx len %#llx", cpu,
+			     (unsigned long long)ev[i].seq, (int)ev[i].op,
+			     (unsigned long long)ev[i].va,
+			     (unsigned long long)ev[i].len);
+}
+
+/*
+ * The frames [pa, pa + bytes) lose their last mapping's reference, or
+ * their owner gives them back after an unmap returned: no CPU may still
+ * use a translation to them (T13: flushed everywhere before freed).
+ */
+static void tlb_check_freed(uint64_t pa, uint64_t bytes, const char *who)
+{
+	irqflags_t f = irq_save();
+
+	for (unsigned cpu = 0; cpu < ncpus(); cpu++) {
+		for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+			struct tlb_snap s;
+			uint64_t at;
+
+			if (!tlb_read(&tlbs[cpu].e[i], &s))
+				continue;
+			at = pte_addr(s.pte);
+			if (at >= pa + bytes || pa >= at + s.size ||
+			    !tlb_live(cpu, &s))
+				continue;
+			error("%s frame %#llx, yet CPU %u still translates va "
+			      "%#llx to it (filled at mark %llu, no flush "
+			      "since: T13)", who, (unsigned long long)pa, cpu,
+			      (unsigned long long)s.va,
+			      (unsigned long long)s.mark);
+			tlb_dump(cpu, s.mark);
+		}
+	}
+	irq_restore(f);
+}
+
+/* The frame allocator's hook: a user frame's last reference is gone. */
+static void on_frame_drop(struct page *p, unsigned order)
+{
+	tlb_check_freed(page_to_pa(p).v, PAGE_SIZE << order,
+			"the last reference dropped to");
+}
+
+/* -------------------------------------------------- the software MMU */
 
 /* A user access: its word, what to write, and what it found. */
 struct access {
@@ -657,41 +933,58 @@ struct access {
 };
 
 /*
- * The MMU: walk pt for va and access the page, one step with interrupts
- * masked (a shootdown waits for it), checking the leaf and the page.
- * raw: pt is the raw table (announce the reader to raw_flush()); else it
- * must be the space active on this CPU. False where the MMU would fault.
+ * The MMU: translate va in pt (its TLB, else a walk that fills it) and
+ * access the page, one step with interrupts masked (a shootdown waits
+ * for it, as for an instruction), checking the leaf and the page. pt is
+ * the raw table, or the space active on this CPU. False where the MMU
+ * would fault (the walk found no leaf, or a read-only one for a write).
  */
-static bool mmu_access(const struct pagetable *pt, uint64_t va, bool raw,
+static bool mmu_access(const struct pagetable *pt, uint64_t va,
 		       enum area area, unsigned fam, struct access *a)
 {
 	irqflags_t f = irq_save();
-	unsigned level = 0, me = cpu_id();
-	bool ok;
-	pte_t e;
+	unsigned me = cpu_id();
+	struct tlb_snap s;
+	bool hit;
 
-	if (raw) {
-		atomic_fetch_add(&raw_reading[me], 1);
-		atomic_thread_fence(memory_order_seq_cst);
-	}
-	rcu_read_enter();
-	e = pt_walk(pt, va, &level);
-	ok = pte_present(e) && (!a->write || (e & PTE_W));
-	if (ok) {
-		uint64_t page = pte_addr(e) +
-				ALIGN_DOWN(va & (pt_entry_size(level) - 1), P4K);
+	hit = tlb_lookup(me, (uintptr_t)pt, va, a->write, &s);
+	if (!hit) {
+		unsigned level = 0;
+		pte_t e;
 
+		if (pt == &upt && !atomic_load(&raw_loaded[me])) {
+			atomic_store(&raw_loaded[me], true);
+			atomic_thread_fence(memory_order_seq_cst);
+		}
+		s.mark = host_tlb_mark(); /* before the walk: see tlb_live() */
+		s.recorded = tlb_recorded(me);
+		rcu_read_enter();
+		e = pt_walk(pt, va, &level);
+		rcu_read_exit();
+		if (!pte_present(e) || (a->write && !(e & PTE_W))) {
+			irq_restore(f);
+			return false;
+		}
+		s.pt = (uintptr_t)pt;
+		s.size = pt_entry_size(level);
+		s.va = ALIGN_DOWN(va, s.size);
+		s.pte = e;
+		s.area = area;
+		s.fam = fam;
 		check_leaf(e, level, va, area);
+		tlb_fill(me, &s);
+	}
+	{
+		uint64_t page = pte_addr(s.pte) +
+				ALIGN_DOWN(va - s.va, P4K);
+
 		if (a->write)
 			store(page, a->word, a->value);
 		a->got = load(page, a->word);
-		check_page(page, ALIGN_DOWN(va, P4K), area, fam);
+		check_page(page, ALIGN_DOWN(va, P4K), area, fam, hit);
 	}
-	rcu_read_exit();
-	if (raw)
-		atomic_fetch_sub(&raw_reading[me], 1);
 	irq_restore(f);
-	return ok;
+	return true;
 }
 
 /*
@@ -706,7 +999,7 @@ static err_t touch(struct worker *w, struct vmspace *vs, unsigned fam,
 	for (unsigned t = 0; t < TOUCH_TRIES; t++) {
 		err_t e;
 
-		if (mmu_access(&vs->pt, va, false, area, fam, a))
+		if (mmu_access(&vs->pt, va, area, fam, a))
 			return E_OK;
 		set_phase(w, PH_FAULT);
 		e = vmspace_fault(vs, va, a->write);
@@ -825,6 +1118,8 @@ static void settle(struct worker *w, struct model *m)
 	for (unsigned k = 0; k < w->npend; k++) {
 		const struct pending *p = &w->pend[k];
 
+		tlb_check_freed(p->pa, PAGE_SIZE << p->order,
+				"an unmap returned, its owner gives back the");
 		if (p->block < 0) {
 			uint32_t refs = frame_refcount(page_at(p->pa));
 
@@ -839,10 +1134,10 @@ static void settle(struct worker *w, struct model *m)
 		}
 		if (--m->blocks[p->block].mapped > 0)
 			continue;
-		poison(m->blocks[p->block].pa, RUN_ORDER);
+		poison(m->blocks[p->block].pa, m->blocks[p->block].order);
 		if (frame_free(pa_to_pfn(PADDR(m->blocks[p->block].pa)),
-			       RUN_ORDER) != E_OK)
-			error("cannot free an untracked run's block %#llx",
+			       m->blocks[p->block].order) != E_OK)
+			error("cannot free the untracked block %#llx",
 			      (unsigned long long)m->blocks[p->block].pa);
 	}
 	w->npend = 0;
@@ -862,13 +1157,14 @@ static PRINTF_LIKE(2, 3) void model_error(struct model *m, const char *fmt,
 	m->broken = true;
 }
 
-/* A result against the prediction; E_NOMEM may replace an E_OK. */
+/* A result against the prediction. E_NOMEM may replace any: a cursor's
+   descent may need a node before anything is checked. */
 static bool as_predicted(struct model *m, const char *what, uint64_t va,
 			 err_t got, err_t want)
 {
 	if (got == want)
 		return true;
-	if (got == E_NOMEM && want == E_OK) {
+	if (got == E_NOMEM) {
 		count(&nomem);
 		return true;
 	}
@@ -1017,6 +1313,13 @@ static void verify_page(struct worker *w, struct model *m,
 			    "not 2 (ours and the leaf's)",
 			    (unsigned long long)va, (unsigned long long)pa,
 			    frame_refcount(page_at(pa)));
+	if (!m->huge[ch] && m->pg[i].block >= 0 &&
+	    m->blocks[m->pg[i].block].pa == pa &&
+	    frame_refcount(page_at(pa)) != 1)
+		model_error(m, "page %#llx: untracked, yet its frame %#llx has "
+			    "%u references, not 1 (ours)",
+			    (unsigned long long)va, (unsigned long long)pa,
+			    frame_refcount(page_at(pa)));
 }
 
 /* [i0, i1) page by page, and VERIFY_SAMPLE pages anywhere else. */
@@ -1073,6 +1376,19 @@ static void pick_range(struct worker *w, unsigned *i0, unsigned *i1)
 
 /* ------------------------------ (a) cursors on the private range */
 
+/* A free entry of m's blocks, or -1. */
+static int free_block(struct model *m)
+{
+	for (unsigned b = 0; b < MODEL_BLOCKS; b++)
+		if (m->blocks[b].mapped == 0)
+			return (int)b;
+	return -1;
+}
+
+
+/* A 4 KiB page, tracked or not (a frame of ours nobody counts), maybe
+   replacing one of either kind: the reference the old leaf held is
+   dropped or not by what the old entry was (NOE-03). */
 static void priv_map(struct worker *w, struct cursor *c, unsigned lo,
 		     unsigned hi)
 {
@@ -1080,6 +1396,7 @@ static void priv_map(struct worker *w, struct cursor *c, unsigned lo,
 	uint64_t r = rnd(w), prot = pick_prot(r >> 4);
 	unsigned i = lo + (unsigned)((r >> 8) % (hi - lo));
 	bool replace = r % 4 == 0;
+	int blk = (r >> 32) % 3 == 0 ? free_block(m) : -1;
 	err_t want = predict_map(m, i, replace), e;
 	uint64_t pa;
 
@@ -1090,13 +1407,16 @@ static void priv_map(struct worker *w, struct cursor *c, unsigned lo,
 	if ((pa = new_tagged(0, m->fam, page_va(m, i), 0)) == 0)
 		return;
 	e = cursor_map(c, PADDR(pa), prot,
-		       CURSOR_TRACKED | (replace ? CURSOR_REPLACE : 0));
+		       (blk < 0 ? CURSOR_TRACKED : 0) |
+			       (replace ? CURSOR_REPLACE : 0));
 	if (!as_predicted(m, "cursor_map", page_va(m, i), e, want) ||
 	    e != E_OK) {
 		put_frame(pa);
 		return;
 	}
-	model_map(w, m, i, pa, prot, -1);
+	if (blk >= 0)
+		m->blocks[blk] = (struct block){ pa, 0, 1 };
+	model_map(w, m, i, pa, prot, blk);
 	if (c->va != page_va(m, i) + P4K)
 		model_error(m, "cursor_map did not advance by 4 KiB");
 }
@@ -1307,7 +1627,7 @@ static void area_check(const struct pt_mapping *q, uint64_t va)
 		      "%#llx: not one reference, the leaf's",
 		      (unsigned long long)q->pa.v, (unsigned long long)va,
 		      (unsigned long long)st);
-	check_page(q->pa.v + sub, ALIGN_DOWN(va, P4K), AREA_SHARED, 0);
+	check_page(q->pa.v + sub, ALIGN_DOWN(va, P4K), AREA_SHARED, 0, false);
 }
 
 /* Every page of [a, b) (pages) absent, or (prot) mapped with prot. */
@@ -1511,31 +1831,27 @@ static void area_op(struct worker *w)
 
 /* ------------------------------------ (b) the thread's slot (M) */
 
-static int free_block(struct model *m)
+/*
+ * An untracked run of n pages at page i from the order-3 block at pa
+ * (ours: freed here if the map fails). A run across the slot's 2 MiB line
+ * may run out of memory for its second page table midway (--squeeze): it
+ * must then be undone (SPA-01).
+ */
+static void map_run(struct worker *w, struct model *m, struct vmspace *vs,
+		    unsigned i, unsigned n, uint64_t pa, uint64_t prot)
 {
-	for (unsigned b = 0; b < MODEL_BLOCKS; b++)
-		if (m->blocks[b].mapped == 0)
-			return (int)b;
-	return -1;
-}
-
-/* An untracked run of 2..8 pages from one order-3 block. */
-static void slot_map_run(struct worker *w, struct model *m,
-			 struct vmspace *vs, uint64_t r, uint64_t prot)
-{
-	unsigned n = 2 + (unsigned)((r >> 8) % 7);
-	unsigned i = (unsigned)((r >> 16) % (MODEL_PAGES - n));
 	int blk = free_block(m);
 	err_t want = E_OK, e;
-	uint64_t pa;
 
-	if (blk < 0)
+	if (blk < 0 || m->broken) {
+		if (frame_free(pa_to_pfn(PADDR(pa)), RUN_ORDER) != E_OK)
+			error("cannot free a block nothing maps");
 		return;
+	}
 	for (unsigned j = i; j < i + n; j++)
 		if (predict_map(m, j, false) != E_OK)
 			want = E_BUSY;
-	if ((pa = new_tagged(RUN_ORDER, m->fam, page_va(m, i), 0)) == 0)
-		return;
+	tag_block(pa, RUN_ORDER, m->fam, page_va(m, i));
 	e = vmspace_map(vs, page_va(m, i), n * P4K, PADDR(pa), prot, 0);
 	if (!as_predicted(m, "vmspace_map (untracked run)", page_va(m, i), e,
 			  want) ||
@@ -1544,9 +1860,21 @@ static void slot_map_run(struct worker *w, struct model *m,
 			error("cannot free a block nothing maps");
 		return;
 	}
-	m->blocks[blk] = (struct block){ pa, n };
+	m->blocks[blk] = (struct block){ pa, RUN_ORDER, n };
 	for (unsigned j = 0; j < n; j++)
 		model_map(w, m, i + j, pa + j * P4K, prot, blk);
+}
+
+/* A run of 2..8 pages anywhere in the slot. */
+static void slot_map_run(struct worker *w, struct model *m,
+			 struct vmspace *vs, uint64_t r, uint64_t prot)
+{
+	unsigned n = 2 + (unsigned)((r >> 8) % 7);
+	uint64_t pa = new_block(RUN_ORDER, 0);
+
+	if (pa != 0)
+		map_run(w, m, vs, (unsigned)((r >> 16) % (MODEL_PAGES - n)), n,
+			pa, prot);
 }
 
 static void slot_op(struct worker *w)
@@ -1748,14 +2076,18 @@ static void d_change_op(struct worker *w)
 	if ((r >> 4) % 3 == 0) {
 		e = vmspace_protect(w->cur_vs, D_BASE + p * P4K, n * P4K,
 				    PTE_W | ((r >> 6) % 2 ? PTE_NX : 0));
-		if (e != E_OK)
+		if (e == E_NOMEM)
+			count(&nomem);
+		else if (e != E_OK)
 			error("vmspace_protect of region D: %s", en(e));
 		return;
 	}
 	atomic_fetch_add(&sp->unmaps_started, 1);
 	e = vmspace_unmap(w->cur_vs, D_BASE + p * P4K, n * P4K);
 	atomic_fetch_add(&sp->unmaps_finished, 1);
-	if (e != E_OK)
+	if (e == E_NOMEM)
+		count(&nomem);
+	else if (e != E_OK)
 		error("vmspace_unmap of region D: %s", en(e));
 }
 
@@ -1864,6 +2196,7 @@ static void switch_to(struct worker *w, struct space *to,
 		      struct vmspace *vs, int slot)
 {
 	activate(w, vs, to != NULL ? to->fam : 0);
+	tlb_drop_raw(w->cpu); /* now and then, so raw flushes skip us */
 	if (w->cur_slot >= 0)
 		slot_leave((unsigned)w->cur_slot);
 	w->cur = to;
@@ -2003,48 +2336,78 @@ static void fork_op(struct worker *w)
 /* ------------------------------------------- (c) lock-free readers */
 
 /*
- * One MMU read at a random address: the raw table's private ranges and
- * shared area, and the current space's regions and slots. Any context.
+ * Where one MMU read goes: half the time an address this CPU's TLB holds
+ * (so that translations are used again, and a stale one shows), else a
+ * random one of the raw table's private ranges and shared area, or of the
+ * current space's regions and slots. False: nothing to read now.
  */
-static void read_one(uint64_t r)
+static bool pick_read(uint64_t r, const struct pagetable **pt, uint64_t *va,
+		      enum area *area, unsigned *fam)
 {
-	unsigned fam = atomic_load_explicit(&cur_fam[cpu_id()],
-					    memory_order_relaxed);
-	struct vmspace *cur = vmspace_current();
-	unsigned t = (unsigned)((r >> 8) % opt.threads);
-	struct access a = { .write = false, .word = 0 };
-	uint64_t off = (r >> 24) % MODEL_PAGES * P4K + (r >> 48) % 512 * 8;
+	unsigned me = cpu_id(), t = (unsigned)((r >> 8) % opt.threads);
+	unsigned cf = atomic_load_explicit(&cur_fam[me], memory_order_relaxed);
+	struct vmspace *cur;
+	uint64_t off = (r >> 24) % MODEL_PAGES * P4K;
+	struct tlb_snap s;
 
-	atomic_signal_fence(memory_order_seq_cst); /* fam, then the space */
-	switch (r % 5) {
+	atomic_signal_fence(memory_order_seq_cst); /* the family first */
+	cur = vmspace_current();
+	if (cf == 0)
+		cur = NULL; /* changing: not to be read now */
+	if (r % 2 && opt.tlb > 0 &&
+	    tlb_read(&tlbs[me].e[(r >> 1) % opt.tlb], &s) &&
+	    (s.pt == (uintptr_t)&upt ||
+	     (cur != NULL && s.pt == (uintptr_t)&cur->pt && s.fam == cf))) {
+		*pt = (const struct pagetable *)s.pt;
+		*va = s.va + (r >> 40) % s.size;
+		*area = s.area;
+		*fam = s.fam;
+		return true;
+	}
+	*fam = cf;
+	switch ((r >> 1) % 5) {
 	case 0:
-		(void)mmu_access(&upt, PRIV_BASE + t * MODEL_LEN + off, true,
-				 AREA_PRIV, 0, &a);
-		break;
+		*pt = &upt;
+		*va = PRIV_BASE + t * MODEL_LEN + off;
+		*area = AREA_PRIV;
+		*fam = 0;
+		return true;
 	case 1:
-		(void)mmu_access(&upt, AREA_BASE + (r >> 24) % AREA_PAGES * P4K,
-				 true, AREA_SHARED, 0, &a);
-		break;
+		*pt = &upt;
+		*va = AREA_BASE + (r >> 24) % AREA_PAGES * P4K;
+		*area = AREA_SHARED;
+		*fam = 0;
+		return true;
 	case 2:
-		if (cur != NULL && fam != 0)
-			(void)mmu_access(&cur->pt,
-					 D_BASE + (r >> 24) % D_PAGES * P4K,
-					 false, AREA_D, fam, &a);
+		*va = D_BASE + (r >> 24) % D_PAGES * P4K;
+		*area = AREA_D;
 		break;
 	case 3:
-		if (cur != NULL && fam != 0)
-			(void)mmu_access(&cur->pt,
-					 H_BASE + (r >> 24) % (H_CHUNKS *
-							       CHUNK_PAGES) *
-							  P4K,
-					 false, AREA_H, fam, &a);
+		*va = H_BASE + (r >> 24) % (H_CHUNKS * CHUNK_PAGES) * P4K;
+		*area = AREA_H;
 		break;
 	default:
-		if (cur != NULL && fam != 0)
-			(void)mmu_access(&cur->pt,
-					 M_BASE + t * MODEL_LEN + off, false,
-					 AREA_M, fam, &a);
+		*va = M_BASE + t * MODEL_LEN + off;
+		*area = AREA_M;
 	}
+	if (cur == NULL)
+		return false;
+	*pt = &cur->pt;
+	return true;
+}
+
+/* One lock-free read, like the MMU's. Any context. */
+static void read_one(uint64_t r)
+{
+	struct access a = { .write = false, .word = 0 };
+	const struct pagetable *pt;
+	enum area area;
+	unsigned fam;
+	uint64_t va;
+
+	if (!pick_read(r, &pt, &va, &area, &fam))
+		return;
+	(void)mmu_access(pt, va, area, fam, &a);
 	count(&reads);
 }
 
@@ -2180,64 +2543,148 @@ static void step_hook(const char *point, void *arg)
 
 /* --------------------------------------------------------- threads */
 
+/* One operation of the mix. */
+static void one_op(struct worker *w, uint64_t r)
+{
+	switch (r % 20) {
+	case 0:
+	case 1:
+	case 2:
+		priv_op(w);
+		break;
+	case 3:
+	case 4:
+	case 5:
+		area_op(w);
+		break;
+	case 6:
+	case 7:
+		slot_op(w);
+		break;
+	case 8:
+	case 9:
+	case 10:
+	case 11:
+		d_touch_op(w);
+		break;
+	case 12:
+		d_change_op(w);
+		break;
+	case 13:
+	case 14:
+		h_op(w);
+		break;
+	case 15:
+		if ((r >> 8) % 4 == 0)
+			fork_op(w);
+		else
+			d_touch_op(w);
+		break;
+	case 16:
+	case 17:
+		switch_op(w);
+		break;
+	default:
+		read_op(w);
+	}
+	set_phase(w, PH_RUN);
+	progressed(w);
+}
+
+/*
+ * --squeeze: worker 0, every SQUEEZE_NS, takes every free frame, runs a
+ * few operations itself while every CPU's allocations fail (nodes,
+ * demand and copy-on-write frames, forks, the heap), then gives the
+ * frames back a few at a time, operations in between, so that
+ * operations run out of memory midway: each must change nothing or undo
+ * what it did (SPA-01, WF-FAIL-NOOP), which the models check.
+ */
+static void squeeze_op(struct worker *w)
+{
+	struct frame_result r;
+	uint64_t n = 0;
+
+	uint64_t run[MAX_SPACES];
+
+	set_phase(w, PH_SQUEEZE);
+	for (unsigned s = 0; s < opt.spaces; s++) {
+		struct model *m = &w->slot[s];
+		uint64_t pa;
+
+		run[s] = 0;
+		if (m->broken || m->huge[0] || m->huge[1] ||
+		    chunk_has_small(m, 1))
+			continue; /* its run would not fail midway */
+		/* A page below the line, so that its page table exists. */
+		if (!chunk_has_small(m, 0) &&
+		    (pa = new_tagged(0, m->fam, m->base, 0)) != 0) {
+			err_t e = vmspace_map(spaces[s].vs, m->base, P4K,
+					      PADDR(pa), PTE_W, VM_TRACKED);
+
+			if (e == E_OK)
+				model_map(w, m, 0, pa, PTE_W, -1);
+			else
+				put_frame(pa);
+		}
+		run[s] = new_block(RUN_ORDER, 0);
+	}
+	while (n < hoard_cap && (r = frame_alloc(0, 0)).err == E_OK)
+		hoard[n++] = r.pfn;
+	count(&squeezes);
+	/* Runs across the slots' 2 MiB line, with no frame for a node. */
+	for (unsigned s = 0; s < opt.spaces; s++) {
+		unsigned len = 2 + (unsigned)(rnd(w) % 7);
+		unsigned i = CHUNK_PAGES - 1 - (unsigned)(rnd(w) % (len - 1));
+
+		set_phase(w, PH_SLOT);
+		if (run[s] != 0) {
+			uint64_t before = atomic_load(&nomem);
+
+			map_run(w, &w->slot[s], spaces[s].vs, i, len, run[s],
+				pick_prot(rnd(w)));
+			if (atomic_load(&nomem) != before)
+				count(&squeezed_maps);
+			settle(w, &w->slot[s]);
+			verify(w, &w->slot[s], &spaces[s].vs->pt, i - 1,
+			       i + len + 1);
+		}
+	}
+	for (unsigned k = 0; k < 4; k++)
+		one_op(w, rnd(w));
+	for (unsigned round = 0; n > 0; round++) {
+		uint64_t give = round < 32 ? 1 + rnd(w) % 8 : n;
+
+		set_phase(w, PH_SQUEEZE);
+		for (; give > 0 && n > 0; give--)
+			if (frame_free(hoard[--n], 0) != E_OK)
+				error("cannot give back a hoarded frame");
+		if (round < 32 && round % 4 == 0)
+			one_op(w, rnd(w));
+	}
+	atomic_store_explicit(&next_squeeze_ns, monotonic_ns() + SQUEEZE_NS,
+			      memory_order_relaxed);
+}
+
 static void work_loop(struct worker *w)
 {
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		uint64_t r = rnd(w);
-
-		switch (r % 20) {
-		case 0:
-		case 1:
-		case 2:
-			priv_op(w);
-			break;
-		case 3:
-		case 4:
-		case 5:
-			area_op(w);
-			break;
-		case 6:
-		case 7:
-			slot_op(w);
-			break;
-		case 8:
-		case 9:
-		case 10:
-		case 11:
-			d_touch_op(w);
-			break;
-		case 12:
-			d_change_op(w);
-			break;
-		case 13:
-		case 14:
-			h_op(w);
-			break;
-		case 15:
-			if ((r >> 8) % 4 == 0)
-				fork_op(w);
-			else
-				d_touch_op(w);
-			break;
-		case 16:
-		case 17:
-			switch_op(w);
-			break;
-		default:
-			read_op(w);
-		}
-		set_phase(w, PH_RUN);
-		progressed(w);
+	for (uint64_t n = 0;
+	     !atomic_load_explicit(&stop, memory_order_relaxed); n++) {
+		if (opt.squeeze && w->index == 0 && n % 16 == 0 &&
+		    monotonic_ns() >= atomic_load_explicit(
+					      &next_squeeze_ns,
+					      memory_order_relaxed))
+			squeeze_op(w);
+		one_op(w, rnd(w));
 	}
 }
 
-/* Wait until every thread has arrived at barrier `which`, answering
-   IPIs meanwhile (interrupts enabled). */
-static void rendezvous(struct worker *w, unsigned which)
+/* Wait until every thread has arrived, answering IPIs meanwhile
+   (interrupts enabled). */
+static void rendezvous(struct worker *w)
 {
 	set_phase(w, PH_WAIT_END);
-	atomic_fetch_add(&arrived[which], 1);
-	while (atomic_load(&arrived[which]) < opt.threads)
+	atomic_fetch_add(&arrived, 1);
+	while (atomic_load(&arrived) < opt.threads)
 		cpu_relax();
 }
 
@@ -2302,7 +2749,7 @@ static void *worker_main(void *p)
 	host_timer_stop();
 	step_rng = 0;
 	cleanup(w);
-	rendezvous(w, 0);
+	rendezvous(w);
 	if (w->index == 0)
 		final_check(w);
 	set_phase(w, PH_DONE);
@@ -2393,11 +2840,14 @@ static void final_check(struct worker *w)
 
 static void print_summary(const char *leaked)
 {
-	klog("pt_stress: seed=%llu spaces=%u mem=%u reads=%llu irq_ops=%llu "
+	klog("pt_stress: seed=%llu spaces=%u mem=%u squeezes=%llu "
+	     "squeezed_maps=%llu reads=%llu irq_ops=%llu "
 	     "irq_reads=%llu step_irqs=%llu yields=%llu fork_nomem=%llu "
 	     "publishes=%llu child_puts=%llu raw_flushes=%llu raw_ipis=%llu "
 	     "space_shootdowns=%llu space_ipis=%llu nomem=%llu gave_up=%llu",
 	     (unsigned long long)opt.seed, opt.spaces, opt.mem_mib,
+	     (unsigned long long)atomic_load(&squeezes),
+	     (unsigned long long)atomic_load(&squeezed_maps),
 	     (unsigned long long)atomic_load(&reads),
 	     (unsigned long long)atomic_load(&irq_ops),
 	     (unsigned long long)atomic_load(&irq_reads),
@@ -2526,6 +2976,9 @@ static err_t boot(void)
 
 	if ((e = host_arena_init(bytes)) != E_OK)
 		return e;
+	hoard_cap = bytes / PAGE_SIZE;
+	if (opt.squeeze && (hoard = calloc(hoard_cap, sizeof(*hoard))) == NULL)
+		return E_NOMEM;
 	if (host_cpu_register() < 0)
 		return E_STATE;
 	if ((e = host_mm_boot(bytes, &cfg)) != E_OK)
@@ -2533,6 +2986,7 @@ static err_t boot(void)
 	if ((e = host_irq_set_handler(HOST_IRQ_TIMER,
 				      opt.irq ? timer_irq : NULL)) != E_OK)
 		return e;
+	frame_set_drop_hook(PAGE_FRAME, on_frame_drop);
 	(void)heap_reclaim();
 	frame_get_stats(&fs);
 	base_free = fs.free;
@@ -2574,6 +3028,7 @@ int main(int argc, char **argv)
 		return 1;
 	memset(workers, 0, opt.threads * sizeof(*workers));
 	pause_set_hook(step_hook, NULL);
+	atomic_store(&next_squeeze_ns, monotonic_ns() + SQUEEZE_NS);
 	for (unsigned i = 0; i < opt.threads; i++) {
 		init_worker(&workers[i], i);
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
