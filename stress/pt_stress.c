@@ -55,6 +55,10 @@
  * kernel has not flushed it there.
  *
  * What is checked.
+ *   - Copy-on-write: when a fault is about to copy a shared page
+ *     (vmspace.cow.found), no CPU may still hold a writable translation
+ *     to its frame: a store through it after the copy would be lost
+ *     (tlb_check_cow()).
  *   - T13, flushed everywhere before freed: when a frame loses its last
  *     reference (the frame allocator's drop hook), and when an owner gives
  *     back a frame whose unmap returned, no CPU's TLB may still hold a
@@ -915,6 +919,66 @@ static void tlb_check_freed(uint64_t pa, uint64_t bytes, const char *who)
 	irq_restore(f);
 }
 
+/*
+ * A copy-on-write fault found its page (vmspace.cow.found: its cursor
+ * holds the page, read-only and shared): no CPU may still write the
+ * frame through a translation from before it was shared (the fork's
+ * flush), or the copy about to be made would miss the write.
+ */
+static void tlb_check_cow(const struct vmspace *vs, uint64_t va)
+{
+	irqflags_t f = irq_save();
+	unsigned level = 0;
+	uint64_t pa, size;
+	pte_t e;
+
+	rcu_read_enter();
+	e = pt_walk(&vs->pt, va, &level);
+	rcu_read_exit();
+	if (!pte_present(e) || !(e & PTE_COW)) {
+		irq_restore(f);
+		return;
+	}
+	pa = pte_addr(e);
+	size = pt_entry_size(level);
+	for (unsigned cpu = 0; cpu < ncpus(); cpu++) {
+		for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+			struct tlb_snap s;
+			uint64_t at;
+
+			if (!tlb_read(&tlbs[cpu].e[i], &s) ||
+			    !(s.pte & PTE_W))
+				continue;
+			at = pte_addr(s.pte);
+			if (at >= pa + size || pa >= at + s.size ||
+			    !tlb_live(cpu, &s))
+				continue;
+			{
+				unsigned lv = 0;
+				pte_t now;
+
+				rcu_read_enter();
+				now = pt_walk((const struct pagetable *)s.pt,
+					      s.va, &lv);
+				rcu_read_exit();
+				error("copy-on-write of frame %#llx (va %#llx, "
+				      "table %p, refs %u), yet CPU %u may still "
+				      "write it through va %#llx of table %p "
+				      "(filled at mark %llu, no flush since; "
+				      "that table's entry now %#llx)",
+				      (unsigned long long)pa,
+				      (unsigned long long)va, (void *)&vs->pt,
+				      frame_refcount(page_at(pa)), cpu,
+				      (unsigned long long)s.va, (void *)s.pt,
+				      (unsigned long long)s.mark,
+				      (unsigned long long)now);
+			}
+			tlb_dump(cpu, s.mark);
+		}
+	}
+	irq_restore(f);
+}
+
 /* The frame allocator's hook: a user frame's last reference is gone. */
 static void on_frame_drop(struct page *p, unsigned order)
 {
@@ -987,6 +1051,10 @@ static bool mmu_access(const struct pagetable *pt, uint64_t va,
 	return true;
 }
 
+/* The fault this thread is in (vmspace_fault()), for the step hook. */
+static _Thread_local const struct vmspace *fault_vs;
+static _Thread_local uint64_t fault_va;
+
 /*
  * A user access of va in vs (of family fam), which is active here: the
  * MMU, and vmspace_fault() where it faults. E_OK: done; E_BUSY: it
@@ -1002,7 +1070,10 @@ static err_t touch(struct worker *w, struct vmspace *vs, unsigned fam,
 		if (mmu_access(&vs->pt, va, area, fam, a))
 			return E_OK;
 		set_phase(w, PH_FAULT);
+		fault_vs = vs;
+		fault_va = va;
 		e = vmspace_fault(vs, va, a->write);
+		fault_vs = NULL;
 		set_phase(w, PH_TOUCH);
 		if (e != E_OK)
 			return e;
@@ -2529,6 +2600,8 @@ static void step_hook(const char *point, void *arg)
 	     strncmp(point, "vmspace.", 8) != 0) ||
 	    in_irq() || step_rng == 0)
 		return;
+	if (fault_vs != NULL && strcmp(point, "vmspace.cow.found") == 0)
+		tlb_check_cow(fault_vs, fault_va);
 	r = rng_next(&step_rng);
 	if (opt.irq && r % STEP_IRQ_ONE_IN == 0) {
 		if (host_irq_raise_self(HOST_IRQ_TIMER) != E_OK)
