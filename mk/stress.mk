@@ -9,7 +9,7 @@ SECONDS ?= 120
 STRESS_SHORT_SECONDS ?= 3
 STRESS_THREADS ?= 8
 
-STRESS_PROGS := lock_stress frame_stress heap_stress
+STRESS_PROGS := lock_stress frame_stress heap_stress pt_stress
 STRESS_VARIANTS := tsan asan tsan-mcs normal
 
 # heap_stress sees every frame allocation of the heap, to tell a NULL the

@@ -42,6 +42,11 @@ for v in $variants; do
 	run "$v" heap_stress --threads "$threads" --seconds "$seconds" --irq
 	run "$v" heap_stress --threads "$threads" --seconds "$seconds" --irq \
 		--budget-frames 128
+	# Page tables, cursors and address spaces: the tree lock protocol,
+	# then the one-lock baseline with memory running out midway.
+	run "$v" pt_stress --threads "$threads" --seconds "$seconds" --irq
+	run "$v" pt_stress --threads "$threads" --seconds "$seconds" --irq \
+		--locking space --squeeze
 done
 
 echo "stress: $runs runs, $failed failed"
