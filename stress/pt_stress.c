@@ -581,7 +581,8 @@ static void put_frame(uint64_t pa)
 /* ---------------------------------------------------- the raw flush */
 
 struct raw_range {
-	uint64_t va, len;
+	const struct flush_range *parts;
+	unsigned n;
 };
 
 static bool raw_want(unsigned cpu, void *arg)
@@ -590,11 +591,17 @@ static bool raw_want(unsigned cpu, void *arg)
 	return atomic_load(&raw_loaded[cpu]);
 }
 
+static void flush_parts(const struct flush_range *parts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		tlb_flush_range(parts[i].va, parts[i].len);
+}
+
 static void raw_flush_here(void *arg)
 {
 	const struct raw_range *r = arg;
 
-	tlb_flush_range(r->va, r->len);
+	flush_parts(r->parts, r->n);
 }
 
 /*
@@ -606,15 +613,14 @@ static void raw_flush_here(void *arg)
  * CPU's walk sees the cleared entry. A CPU clears its flag only after it
  * dropped its raw entries (tlb_drop_raw()).
  */
-static void raw_flush_range(void *arg, uint64_t va, uint64_t len,
-			    uint64_t stride)
+static void raw_flush_range(void *arg, const struct flush_range *parts,
+			    unsigned n)
 {
-	struct raw_range r = { va, len };
+	struct raw_range r = { parts, n };
 
 	(void)arg;
-	(void)stride;
 	count(&raw_flushes);
-	tlb_flush_range(va, len);
+	flush_parts(parts, n);
 	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned c = 0; c < ncpus(); c++)
 		if (c != cpu_id() && raw_want(c, NULL))
