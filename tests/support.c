@@ -27,6 +27,23 @@ __attribute__((constructor)) static void test_only_from_env(void)
 
 #define CHILD_TIMEOUT_S 30
 
+/*
+ * Every test process is multi-threaded once a thread registers as a CPU
+ * (host/rcu.c starts its grace-period thread), and some children that
+ * run_in_child() forks start threads of their own (a CPU that must hang
+ * without taking the binary with it): ThreadSanitizer refuses threads
+ * after a multi-threaded fork unless told. (In such a child the grace-
+ * period thread is gone: rcu_synchronize() works, rcu_call() callbacks
+ * never run.)
+ */
+#if HAVE_TSAN
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "die_after_fork=0";
+}
+#endif
+
 void run_in_child(void (*fn)(void *), void *arg, struct child_result *r)
 {
 	int fds[2], status;

@@ -458,23 +458,7 @@ static void test_defect_map_saturated_frame_says_at_end(void **state)
  * its 65th detach waits for a grace period that Y's section never ends.
  * It runs in a child process, which reports a deadlock after 10 s.
  */
-#if defined(__SANITIZE_THREAD__)
-#define REVIEW_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define REVIEW_TSAN 1
-#endif
-#endif
-#ifdef REVIEW_TSAN
-/* The scenario starts threads in a forked child (a hang must not take the
- * binary with it); ThreadSanitizer refuses that unless told. */
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-	return "die_after_fork=0";
-}
-#endif
-
+/* (The child starts threads: tests/support.c lets TSan allow it.) */
 #define DL_BASE (2 * GIB)
 #define DL_TABLES (CURSOR_BATCH + 1)
 
