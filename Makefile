@@ -42,7 +42,7 @@ test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory stress-short
-	$(MAKE) --no-print-directory verify
+	$(MAKE) --no-print-directory -j2 verify
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory bench-heap-smoke
 	$(MAKE) --no-print-directory bench-qemu-smoke
