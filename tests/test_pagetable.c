@@ -15,79 +15,11 @@
 #include <unistd.h>
 
 #include "kernel/lib/rng.h"
-#include "kernel/mm/cursor.h"
-#include "tests/heap_support.h"
-
-#define KIB (UINT64_C(1) << 10)
-#define P4K (4 * KIB)
-#define P2M (2 * MIB)
-#define GIB (UINT64_C(1) << 30)
+#include "tests/pt_support.h"
 /* A window that crosses a 1 GiB line: two PDPT entries, several PDs. */
 #define WIN (GIB - 8 * MIB)
 #define WIN_PAGES 4096u /* 16 MiB */
 #define KWIN (PT_KERNEL_BASE + 4 * GIB)
-
-static struct pagetable kpt, upt;
-static uint64_t frames_at_start;
-
-static int pt_setup(void **state)
-{
-	if (setup(state) != 0)
-		return -1;
-	frames_at_start = free_frames();
-	if (pt_create(&kpt, PT_KERNEL, NULL, PT_LOCK_TREE) != E_OK ||
-	    pt_create(&upt, PT_USER, &kpt, PT_LOCK_TREE) != E_OK)
-		return -1;
-	return 0;
-}
-
-static int pt_teardown(void **state)
-{
-	bool ok = pt_validate(&upt, &kpt) && pt_validate(&kpt, NULL);
-
-	alarm(0);
-	pt_destroy(&upt);
-	pt_destroy(&kpt);
-	rcu_drain();
-	(void)heap_reclaim(); /* the dead nodes' lists were heap objects */
-	pcp_drain_local();
-	if (!ok || free_frames() != frames_at_start) {
-		print_error("teardown: tables %s, %llu frames free, %llu at "
-			    "the start\n", ok ? "valid" : "INVALID",
-			    (unsigned long long)free_frames(),
-			    (unsigned long long)frames_at_start);
-		return -1;
-	}
-	return teardown(state);
-}
-
-/* A frame of 2^order pages for a tracked mapping: its only reference
- * goes to the leaf (map, then put ours). */
-static paddr_t new_frame(unsigned order)
-{
-	struct frame_result r = frame_alloc(order, 0);
-
-	assert_int_equal(r.err, E_OK);
-	return pfn_to_pa(r.pfn);
-}
-
-static struct page *page_of(paddr_t pa)
-{
-	return pfn_to_page(pa_to_pfn(pa));
-}
-
-/* The block at p is free (in a page cache or the buddy). */
-static bool is_free(const struct page *p)
-{
-	uint64_t st = page_state(p);
-
-	return ps_ref(st) == 0 || !page_usage_allocatable(ps_usage(st));
-}
-
-static void put_ours(paddr_t pa)
-{
-	assert_int_equal(frame_put(page_of(pa)), E_OK);
-}
 
 /* Map one tracked 4 KiB page at va in pt with prot (a cursor of its own). */
 static paddr_t map_page(struct pagetable *pt, uint64_t va, uint64_t prot)
@@ -1136,15 +1068,9 @@ static void hung(int sig)
 	_exit(1);
 }
 
-static int pt_setup_watched(void **state)
-{
-	alarm(60);
-	return pt_setup(state);
-}
-
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup_watched, pt_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_tables_are_valid_and_share_the_kernel_half),
 		T(test_map_query_walk_unmap),

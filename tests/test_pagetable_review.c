@@ -17,76 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernel/mm/cursor.h"
-#include "tests/heap_support.h"
+#include "tests/pt_support.h"
 
-#define KIB (UINT64_C(1) << 10)
-#define P4K (4 * KIB)
-#define P2M (2 * MIB)
-#define GIB (UINT64_C(1) << 30)
 #define P512G (512 * GIB)
 #define WIN (GIB - 8 * MIB)
-
-static struct pagetable kpt, upt;
-static uint64_t frames_at_start;
-
-static int pt_setup(void **state)
-{
-	alarm(60);
-	if (setup(state) != 0)
-		return -1;
-	frames_at_start = free_frames();
-	if (pt_create(&kpt, PT_KERNEL, NULL, PT_LOCK_TREE) != E_OK ||
-	    pt_create(&upt, PT_USER, &kpt, PT_LOCK_TREE) != E_OK)
-		return -1;
-	return 0;
-}
-
-static int pt_teardown(void **state)
-{
-	bool ok = pt_validate(&upt, &kpt) && pt_validate(&kpt, NULL);
-
-	alarm(0);
-	pt_destroy(&upt);
-	pt_destroy(&kpt);
-	rcu_drain();
-	(void)heap_reclaim();
-	pcp_drain_local();
-	if (!ok || free_frames() != frames_at_start) {
-		print_error("teardown: tables %s, %llu frames free, %llu at "
-			    "the start\n", ok ? "valid" : "INVALID",
-			    (unsigned long long)free_frames(),
-			    (unsigned long long)frames_at_start);
-		(void)teardown(state); /* the next test boots afresh */
-		return -1;
-	}
-	return teardown(state);
-}
-
-static paddr_t new_frame(unsigned order)
-{
-	struct frame_result r = frame_alloc(order, 0);
-
-	assert_int_equal(r.err, E_OK);
-	return pfn_to_pa(r.pfn);
-}
-
-static struct page *page_of(paddr_t pa)
-{
-	return pfn_to_page(pa_to_pfn(pa));
-}
-
-static bool is_free(const struct page *p)
-{
-	uint64_t st = page_state(p);
-
-	return ps_ref(st) == 0 || !page_usage_allocatable(ps_usage(st));
-}
-
-static void put_ours(paddr_t pa)
-{
-	assert_int_equal(frame_put(page_of(pa)), E_OK);
-}
 
 /* The node a cursor over [va, end) takes as its top (made if missing). */
 static struct page *top_of(struct pagetable *pt, uint64_t va, uint64_t end)

@@ -17,16 +17,9 @@
 
 #include "kernel/lib/rng.h"
 #include "kernel/mm/vmspace.h"
-#include "tests/heap_support.h"
+#include "tests/pt_support.h"
 
-#define KIB (UINT64_C(1) << 10)
-#define P4K (4 * KIB)
-#define P2M (2 * MIB)
-#define GIB (UINT64_C(1) << 30)
 #define UVA (4 * GIB) /* user addresses the tests use */
-
-static struct pagetable kpt;
-static uint64_t frames_at_start;
 
 static int vs_setup(void **state)
 {
@@ -57,26 +50,6 @@ static int vs_teardown(void **state)
 		return -1;
 	}
 	return teardown(state);
-}
-
-static paddr_t new_frame(unsigned order)
-{
-	struct frame_result r = frame_alloc(order, 0);
-
-	assert_int_equal(r.err, E_OK);
-	return pfn_to_pa(r.pfn);
-}
-
-static struct page *page_of(paddr_t pa)
-{
-	return pfn_to_page(pa_to_pfn(pa));
-}
-
-static bool is_free(const struct page *p)
-{
-	uint64_t st = page_state(p);
-
-	return ps_ref(st) == 0 || !page_usage_allocatable(ps_usage(st));
 }
 
 /*

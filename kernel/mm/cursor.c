@@ -642,21 +642,6 @@ static bool leaf_prot(const struct pagetable *pt, uint64_t prot, uint64_t *out)
 	return !(prot & PTE_U);
 }
 
-/* CURSOR_TRACKED: pa must head an allocated block of 2^order frames. */
-static err_t check_tracked(paddr_t pa, unsigned order)
-{
-	pfn_t pfn = pa_to_pfn(pa);
-	uint64_t s;
-
-	if (!pfn_valid(pfn))
-		return E_NOT_ALLOCATED;
-	s = page_state(pfn_to_page(pfn));
-	if (ps_usage(s) != PAGE_FRAME || ps_ref(s) == 0 ||
-	    ps_order(s) != order)
-		return E_NOT_ALLOCATED;
-	return E_OK;
-}
-
 /* A leaf's arguments, checked; the reference taken if tracked. */
 static err_t leaf_args(const struct cursor *c, paddr_t pa, uint64_t size,
 		       uint64_t prot, unsigned flags, uint64_t *leaf_prot_out)
@@ -674,9 +659,7 @@ static err_t leaf_args(const struct cursor *c, paddr_t pa, uint64_t size,
 		return E_INVAL;
 	if (c->end - c->va < size)
 		return E_RANGE;
-	if ((flags & CURSOR_TRACKED) &&
-	    (e = check_tracked(pa, size == PAGE_SIZE ? 0 : PT_INDEX_BITS)) !=
-		    E_OK)
+	if ((flags & CURSOR_TRACKED) && (e = pt_trackable(pa, size)) != E_OK)
 		return e;
 	return E_OK;
 }

@@ -50,6 +50,20 @@ pte_t pt_table_entry(const struct pagetable *pt, const struct page *child)
 	return pte_table(page_to_pa(child).v, pt->kind == PT_USER);
 }
 
+err_t pt_trackable(paddr_t pa, uint64_t size)
+{
+	pfn_t pfn = pa_to_pfn(pa);
+	uint64_t s;
+
+	if (!pfn_valid(pfn))
+		return E_NOT_ALLOCATED;
+	s = page_state(pfn_to_page(pfn));
+	if (ps_usage(s) != PAGE_FRAME || ps_ref(s) == 0 ||
+	    (PAGE_SIZE << ps_order(s)) != size)
+		return E_NOT_ALLOCATED;
+	return E_OK;
+}
+
 /* --------------------------------------------------------------- tables */
 
 static err_t make_root(struct pagetable *pt, enum pt_kind kind,

@@ -120,6 +120,13 @@ bool pt_validate(const struct pagetable *pt, const struct pagetable *kernel);
  */
 uint64_t pt_hash(const struct pagetable *pt);
 
+/*
+ * Whether a tracked leaf of size bytes may map pa: pa heads an allocated
+ * PAGE_FRAME block of exactly that size (E_OK), else E_NOT_ALLOCATED. The
+ * caller must hold a reference for the answer to stay true.
+ */
+MUST_CHECK err_t pt_trackable(paddr_t pa, uint64_t size);
+
 /* ------------------------------------------- nodes (for cursor.c only) */
 
 static inline _Atomic pte_t *pt_entries(const struct page *node)

@@ -230,21 +230,6 @@ static uint64_t page_size_at(uint64_t va, uint64_t pa, uint64_t end,
 		       : PAGE_SIZE;
 }
 
-/* A tracked page must head an allocated block of its size. */
-static err_t tracked_ok(paddr_t pa, uint64_t size)
-{
-	pfn_t pfn = pa_to_pfn(pa);
-	uint64_t s;
-
-	if (!pfn_valid(pfn))
-		return E_NOT_ALLOCATED;
-	s = page_state(pfn_to_page(pfn));
-	if (ps_usage(s) != PAGE_FRAME || ps_ref(s) == 0 ||
-	    (PAGE_SIZE << ps_order(s)) != size)
-		return E_NOT_ALLOCATED;
-	return E_OK;
-}
-
 /* Every page of [va, end) unmapped, and every tracked frame allocated. */
 static err_t map_check(struct cursor *c, uint64_t va, uint64_t end,
 		       paddr_t pa, unsigned flags)
@@ -264,7 +249,7 @@ static err_t map_check(struct cursor *c, uint64_t va, uint64_t end,
 			p = m.va + m.size;
 		}
 		if ((flags & VM_TRACKED) &&
-		    (e = tracked_ok(PADDR(pa.v + (at - va)), size)) != E_OK)
+		    (e = pt_trackable(PADDR(pa.v + (at - va)), size)) != E_OK)
 			return e;
 		at += size;
 	}
