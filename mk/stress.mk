@@ -6,7 +6,7 @@
 # SECONDS= sets each run's length.
 
 SECONDS ?= 120
-STRESS_SHORT_SECONDS ?= 3
+STRESS_SHORT_SECONDS ?= 2
 STRESS_THREADS ?= 8
 
 STRESS_PROGS := lock_stress frame_stress heap_stress pt_stress
