@@ -57,7 +57,7 @@ static uint64_t frames_at_start;
  * a test that hangs dies in 60 s (the binary's SIGALRM handler). */
 static inline int pt_setup(void **state)
 {
-	alarm(60);
+	hang_watchdog_arm(60);
 	if (setup(state) != 0)
 		return -1;
 	frames_at_start = free_frames();
@@ -71,7 +71,7 @@ static inline int pt_teardown(void **state)
 {
 	bool ok = pt_validate(&upt, &kpt) && pt_validate(&kpt, NULL);
 
-	alarm(0);
+	hang_watchdog_arm(0);
 	pt_destroy(&upt);
 	pt_destroy(&kpt);
 	rcu_drain();

@@ -249,3 +249,26 @@ void gate_open(struct gate *g)
 {
 	atomic_store(&g->state, 2);
 }
+
+static void hung(int sig)
+{
+	static const char msg[] = ": the test hung\n";
+	const char *name = program_invocation_short_name;
+
+	(void)sig;
+	if (write(2, name, strlen(name)) < 0 ||
+	    write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+void hang_watchdog_arm(unsigned seconds)
+{
+	static bool installed; /* [main thread] */
+
+	if (!installed) {
+		signal(SIGALRM, hung);
+		installed = true;
+	}
+	alarm(seconds);
+}

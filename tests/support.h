@@ -108,6 +108,14 @@ void gate_pass(void *gate);
 void gate_wait_reached(struct gate *g);
 void gate_open(struct gate *g);
 
+/*
+ * A hang (a deadlock, a grace period that never ends) fails fast: after
+ * hang_watchdog_arm(seconds) the process prints "<binary>: the test hung"
+ * and exits 1 unless hang_watchdog_arm(0) comes first (SIGALRM). For
+ * cmocka setup and teardown functions and for main.
+ */
+void hang_watchdog_arm(unsigned seconds);
+
 /* Sleep for ms milliseconds (interrupted sleeps are resumed). */
 void sleep_ms(unsigned ms);
 

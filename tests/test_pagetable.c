@@ -1057,17 +1057,6 @@ static void test_concurrent_cursors(void **state)
 	unmap_range(&upt, WIN, 256 * MIB);
 }
 
-/* A test that hangs (a deadlock) fails, and fast. */
-static void hung(int sig)
-{
-	static const char msg[] = "test_pagetable: the test hung\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
@@ -1098,6 +1087,5 @@ int main(void)
 	};
 #undef T
 
-	signal(SIGALRM, hung);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

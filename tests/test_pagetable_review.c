@@ -490,9 +490,9 @@ static void test_defect_defer_fallback_deadlocks_under_locks(void **state)
 
 	(void)state;
 	rcu_drain(); /* no grace period in flight at the fork */
-	alarm(0);
+	hang_watchdog_arm(0);
 	run_in_child(dl_scenario, NULL, &r);
-	alarm(60);
+	hang_watchdog_arm(60);
 	if (!r.exited || r.exit_code != 0)
 		print_error("child: exited %d code %d signaled %d signo %d, "
 			    "stderr:\n%s\n", r.exited, r.exit_code,
@@ -628,16 +628,6 @@ static void test_defect_rcu_drain_returns_before_running_callback(void **state)
 
 /* ------------------------------------------------------- the main */
 
-static void hung(int sig)
-{
-	static const char msg[] = "test_pagetable_review: the test hung\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
@@ -655,6 +645,5 @@ int main(void)
 	};
 #undef T
 
-	signal(SIGALRM, hung);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@
 
 static int vs_setup(void **state)
 {
-	alarm(60);
+	hang_watchdog_arm(60);
 	if (setup(state) != 0)
 		return -1;
 	frames_at_start = free_frames();
@@ -36,7 +36,7 @@ static int vs_setup(void **state)
 
 static int vs_teardown(void **state)
 {
-	alarm(0);
+	hang_watchdog_arm(0);
 	frame_set_drop_hook(PAGE_FRAME, NULL);
 	vmspace_activate(NULL);
 	pt_destroy(&kpt);
@@ -531,16 +531,6 @@ static void test_concurrent_faults_forks_and_unmaps(void **state)
 	vmspace_put(shared_vs);
 }
 
-static void hung(int sig)
-{
-	static const char msg[] = "test_vmspace: the test hung\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, vs_setup, vs_teardown)
@@ -560,6 +550,5 @@ int main(void)
 	};
 #undef T
 
-	signal(SIGALRM, hung);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
