@@ -33,10 +33,9 @@
 /* Region and mapping flags. */
 enum {
 	VM_TRACKED = 1u << 0, /* map: the frames are counted (user memory) */
-	VM_REPLACE = 1u << 1, /* map: present pages may be replaced */
-	VM_HUGE = 1u << 2,    /* map: 2 MiB pages where aligned */
-	VM_DEMAND = 1u << 3,  /* region: a zeroed frame on first touch */
-	VM_COPY = 1u << 4,    /* region: private, copied on write after fork */
+	VM_HUGE = 1u << 1,    /* map: 2 MiB pages where aligned */
+	VM_DEMAND = 1u << 2,  /* region: a zeroed frame on first touch */
+	VM_COPY = 1u << 3,    /* region: private, copied on write after fork */
 };
 
 /* A range with what a fault there may do (the space's sorted list). */
@@ -97,7 +96,7 @@ struct vmspace *vmspace_current(void);
  * caller keeps its own). VM_HUGE: 2 MiB pages where va, pa and the rest
  * of the range allow. Errors, changing nothing: E_INVAL (alignment, len
  * 0, prot, flags), E_RANGE (outside the user half), E_BUSY (a page is
- * mapped, without VM_REPLACE), E_NOT_ALLOCATED (tracked and not an
+ * mapped: unmap first), E_NOT_ALLOCATED (tracked and not an
  * allocated block), E_NOMEM (no node: what was done is undone).
  */
 MUST_CHECK err_t vmspace_map(struct vmspace *vs, uint64_t va, uint64_t len,
