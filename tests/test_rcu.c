@@ -147,13 +147,18 @@ static void test_later_sections_are_not_waited_for(void **state)
 	host_cpu_unregister();
 }
 
-/* A CPU that blocks outside a section (here: joining) stalls nothing. */
+/*
+ * A CPU that blocks outside a section (here: joining) stalls nothing,
+ * also after it has been in one (the section's end takes it offline).
+ */
 static void test_blocked_cpu_stalls_no_grace_period(void **state)
 {
 	struct waiter w;
 
 	(void)state;
 	assert_true(host_cpu_register() >= 0);
+	rcu_read_enter();
+	rcu_read_exit();
 	waiter_start(&w, rcu_synchronize);
 	/* We are a registered CPU, blocked in pthread_join(). */
 	assert_int_equal(pthread_join(w.thread, NULL), 0);
