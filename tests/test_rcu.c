@@ -151,19 +151,39 @@ static void test_later_sections_are_not_waited_for(void **state)
  * A CPU that blocks outside a section (here: joining) stalls nothing,
  * also after it has been in one (the section's end takes it offline).
  */
-static void test_blocked_cpu_stalls_no_grace_period(void **state)
+/*
+ * A registered CPU blocked in pthread_join() while another waits for a
+ * grace period; after_section: the CPU has been in a read section and
+ * left it first. Each of the two states must leave the CPU offline to
+ * liburcu (a registration that stays online, an exit that does), or the
+ * grace period waits for the join, which waits for it: the watchdog
+ * fails the hang.
+ */
+static void blocked_cpu_waits_for_a_grace_period(bool after_section)
 {
 	struct waiter w;
 
-	(void)state;
 	assert_true(host_cpu_register() >= 0);
-	rcu_read_enter();
-	rcu_read_exit();
+	if (after_section) {
+		rcu_read_enter();
+		rcu_read_exit();
+	}
 	waiter_start(&w, rcu_synchronize);
-	/* We are a registered CPU, blocked in pthread_join(). */
 	assert_int_equal(pthread_join(w.thread, NULL), 0);
 	assert_true(atomic_load(&w.returned));
 	host_cpu_unregister();
+}
+
+static void test_blocked_cpu_stalls_no_grace_period(void **state)
+{
+	(void)state;
+	blocked_cpu_waits_for_a_grace_period(false);
+}
+
+static void test_blocked_cpu_after_a_section_stalls_no_grace_period(void **state)
+{
+	(void)state;
+	blocked_cpu_waits_for_a_grace_period(true);
 }
 
 /* Sections nest, also with an interrupt's section inside ours. */
@@ -309,6 +329,7 @@ int main(void)
 		T(test_callback_waits_for_a_running_section),
 		T(test_later_sections_are_not_waited_for),
 		T(test_blocked_cpu_stalls_no_grace_period),
+		T(test_blocked_cpu_after_a_section_stalls_no_grace_period),
 		T(test_sections_nest_across_interrupts),
 		T(test_readers_never_see_a_freed_object),
 	};
