@@ -9,6 +9,9 @@
 #     --mem SIZE       RAM, QEMU syntax: 512M, 1G (default 1G)
 #     --accel A        kvm, tcg or auto (default auto: see below)
 #     --append CMD     kernel command line (see kernel/main.c)
+#     --initrd FILE    an initramfs (QEMU's -initrd): for a Linux kernel
+#                      image, whose benchmark module (bench/linux/) leaves
+#                      QEMU through the same exit device with our codes
 #     --timeout S      a run that has not exited after S seconds is a hang
 #                      (default 600)
 #     --log FILE       keep the serial output here (default
@@ -43,6 +46,7 @@ smp=$(nproc)
 mem=1G
 accel=auto
 append=""
+initrd=""
 timeout_s=600
 log=""
 quiet=0
@@ -56,12 +60,13 @@ while [ $# -gt 0 ]; do
 	--mem) mem=${2:-}; shift 2 || die "--mem needs a value" ;;
 	--accel) accel=${2:-}; shift 2 || die "--accel needs a value" ;;
 	--append) append=${2-}; shift 2 || die "--append needs a value" ;;
+	--initrd) initrd=${2:-}; shift 2 || die "--initrd needs a value" ;;
 	--timeout) timeout_s=${2:-}; shift 2 || die "--timeout needs a value" ;;
 	--log) log=${2:-}; shift 2 || die "--log needs a value" ;;
 	--quiet) quiet=1; shift ;;
 	--gdb) gdb=1; shift ;;
 	--print-accel) print_accel=1; shift ;;
-	-h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,35p' "$0"; exit 0 ;;
 	-*) die "unknown option '$1' (see --help)" ;;
 	*) [ -z "$kernel" ] || die "one kernel image only"; kernel=$1; shift ;;
 	esac
@@ -69,6 +74,10 @@ done
 
 [ -n "$kernel" ] || die "no kernel image given (see --help)"
 [ -r "$kernel" ] || die "cannot read kernel image '$kernel'"
+[ -z "$initrd" ] || [ -r "$initrd" ] || die "cannot read initramfs '$initrd'"
+# The probe boot is our kernel's ("probe" on its command line).
+[ -z "$initrd" ] || [ "$accel" != auto ] ||
+	die "--initrd needs --accel kvm or tcg (decide with --print-accel on our kernel)"
 [[ "$smp" =~ ^([0-9]+)(,[a-z-]+=[0-9]+)*$ ]] &&
 	[ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 255 ] ||
 	die "--smp must be 1..255, optionally followed by ,key=N topology keys, not '$smp'"
@@ -87,6 +96,7 @@ qemu_cmd() {
 	cmd=(qemu-system-x86_64 -smp "$n" -m "$m" -kernel "$kernel"
 	     -append "$app" -display none -serial stdio -monitor none
 	     -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+	[ -z "$initrd" ] || cmd+=(-initrd "$initrd")
 	if [ "$a" = kvm ]; then
 		# -arch-capabilities: nested KVM here rejects that MSR (QEMU
 		# aborts: "failed to set MSR 0x10a"); the kernel never reads it.
