@@ -24,6 +24,7 @@ include mk/compare.mk
 include mk/bench_heap.mk
 include mk/plot.mk
 include mk/kernel.mk
+include mk/linux.mk
 include mk/mutants.mk
 
 .PHONY: help deps test build clean

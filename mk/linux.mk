@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: MIT
+# Linux side by side: the benchmark suite's cases on Debian's stock
+# kernel, booted under QEMU exactly as our kernel is (tools/qemu-run.sh,
+# the same -smp, memory, accelerator and flags), its results next to
+# ours (results/qemu-linux-*.json; the plots and RESULTS.md show both).
+#
+#   make bench-linux         fetch Linux (tools/linux/fetch.sh: apt-get
+#                            download + dpkg-deb -x into build/linux/,
+#                            nothing installed), build the module and the
+#                            initramfs, boot it in each configuration at
+#                            BENCH_QEMU_SMP vCPUs -> results/qemu-linux-*.json
+#   make linux-smoke         when build/linux/ has Linux: one brief boot of
+#                            each configuration, every record checked
+#                            (make test); without it, says so and passes
+#
+# Linux's configurations (bench/linux/harness.c, bench/linux/init):
+#   linux        the module, booted init_on_alloc=0: frames and objects
+#                not zeroed, as our plain allocations
+#   linux_zero   the module, Debian's default init_on_alloc=1: every
+#                allocation zeroed, as our configuration zero
+#   linux_user   bench/linux/pagefault.c from user space: pt/fault
+#                (will-it-scale's page_fault1), init_on_alloc=0
+#
+# The module is built against the fetched headers with the compiler they
+# name (gcc-12, Debian 12's); its sources are bench/linux/*.c plus
+# bench/run.c and bench/barrier.c (shared with our kernel's harness) and
+# the case files they include, copied into build/linux/module/ because
+# Kbuild builds in the module's directory.
+
+LINUX_DIR := build/linux
+LINUX_MODULE_DIR := $(LINUX_DIR)/module
+LINUX_KO := $(LINUX_MODULE_DIR)/allocbench.ko
+LINUX_PAGEFAULT := $(LINUX_DIR)/pagefault
+LINUX_INITRAMFS := $(LINUX_DIR)/initramfs.cpio.gz
+LINUX_FETCHED := $(LINUX_DIR)/versions.txt
+LINUX_MODULE_SRCS := $(wildcard bench/linux/*.c) bench/run.c bench/barrier.c
+LINUX_MODULE_DEPS := $(LINUX_MODULE_SRCS) bench/linux/Kbuild \
+	$(wildcard bench/linux/include/*.h bench/linux/include/kernel/mm/*.h) \
+	bench/run.h bench/bench.h bench/harness.h bench/barrier.h \
+	$(wildcard bench/cases/frame_*.c bench/cases/frame_*.h bench/heap/*.h)
+BENCH_LINUX_CONFIGS ?= linux linux_zero linux_user
+LINUX_SMOKE_DIR := build/bench/linux-smoke
+
+.PHONY: linux-fetch linux-build bench-linux linux-smoke
+
+## linux-fetch: Debian's stock Linux, its headers and busybox-static into build/linux/ (apt-get download, nothing installed)
+linux-fetch: deps
+	tools/linux/fetch.sh $(LINUX_DIR)
+
+# Rebuilt when the fetched packages change (versions.txt is rewritten
+# only then).
+$(LINUX_KO): $(LINUX_MODULE_DEPS) $(LINUX_FETCHED)
+	@rm -rf $(LINUX_MODULE_DIR) && mkdir -p $(LINUX_MODULE_DIR)
+	cp bench/linux/Kbuild $(LINUX_MODULE_SRCS) $(LINUX_MODULE_DIR)/
+	$(MAKE) --no-print-directory -C $(LINUX_DIR)/headers M=$(CURDIR)/$(LINUX_MODULE_DIR) \
+		BENCH_ROOT=$(CURDIR) modules > $(LINUX_MODULE_DIR)/build.log 2>&1 || \
+		{ cat $(LINUX_MODULE_DIR)/build.log; exit 1; }
+	@grep -E 'warning|error' $(LINUX_MODULE_DIR)/build.log || true
+
+$(LINUX_PAGEFAULT): bench/linux/pagefault.c bench/run.c bench/run.h bench/barrier.c bench/barrier.h bench/bench.h bench/harness.h
+	@mkdir -p $(@D)
+	gcc -static -O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread -I. -o $@ \
+		bench/linux/pagefault.c bench/run.c bench/barrier.c
+
+$(LINUX_INITRAMFS): bench/linux/init $(LINUX_KO) $(LINUX_PAGEFAULT) $(LINUX_FETCHED) tools/linux/initramfs.py
+	/usr/bin/python3 tools/linux/initramfs.py $@ init=bench/linux/init \
+		bin/busybox=$(LINUX_DIR)/root/bin/busybox \
+		allocbench.ko=$(LINUX_KO) bin/pagefault=$(LINUX_PAGEFAULT)
+
+## linux-build: the module, the user-space fault benchmark and the initramfs (needs linux-fetch)
+linux-build: $(LINUX_INITRAMFS)
+
+# $(call bench_linux_run,OUT_DIR,LOG_DIR,OPTIONS): Linux's suite, the
+# accelerator decided by our kernel's probe boot, as bench-qemu decides it.
+bench_linux_run = /usr/bin/python3 tools/bench_qemu.py --linux $(LINUX_DIR) \
+	--kernel $(KERNEL_DIR)/kernel.bin --commit $(BENCH_COMMIT) --out-dir $(1) --log-dir $(2) $(3)
+
+## bench-linux: Debian's Linux under QEMU, the same cases, flags and vCPU counts as bench-qemu -> results/qemu-linux-*.json
+bench-linux: deps
+	tools/linux/fetch.sh $(LINUX_DIR)
+	@$(MAKE) --no-print-directory kernel linux-build
+	$(call bench_linux_run,results,build/bench/linux,--smp "$(BENCH_QEMU_SMP)" \
+		--configs "$(BENCH_LINUX_CONFIGS)" --accel $(ACCEL) --ms $(BENCH_QEMU_MS) \
+		--reps $(BENCH_QEMU_REPS) --boots $(BENCH_QEMU_BOOTS) --timeout $(BENCH_QEMU_TIMEOUT))
+
+## linux-smoke: with Linux in build/linux/, boot each Linux configuration once briefly (-smp 2, TCG), every record checked (make test)
+linux-smoke: deps
+	@if [ ! -f $(LINUX_FETCHED) ]; then \
+		echo "linux-smoke: no Linux in $(LINUX_DIR)/ (make linux-fetch or make bench-linux fetch it): not booted"; \
+		exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory kernel linux-build && mkdir -p $(LINUX_SMOKE_DIR) && \
+	$(call bench_linux_run,$(LINUX_SMOKE_DIR),$(LINUX_SMOKE_DIR),--smp 2 \
+		--configs "$(BENCH_LINUX_CONFIGS)" --accel tcg --ms 10 --reps 1 --lat-every 1 \
+		--complete --timeout 300) > $(LINUX_SMOKE_DIR)/progress.log || \
+		{ cat $(LINUX_SMOKE_DIR)/progress.log; exit 1; }; \
+	echo "linux-smoke: every Linux configuration booted and its records check ($(LINUX_SMOKE_DIR)/)"
