@@ -35,6 +35,16 @@ frame workloads at every order in full, nopcp and locked; pt/map_unmap at
 every region size in the page-table environments tree and space) (the
 smoke run). No timing is judged.
 
+Linux (--linux DIR, make bench-linux): the same boots of Debian's stock
+kernel, DIR as tools/linux/fetch.sh and mk/linux.mk leave it (vmlinuz,
+initramfs.cpio.gz, versions.json): qemu-run.sh with the same flags, vCPU
+counts and memory, the initramfs added, the Linux configurations
+(LINUX_CONFIGS) instead of ours; the accelerator is decided by our
+kernel's probe boot (--kernel) as for our boots. Its files are
+OUT-DIR/qemu-linux-<accel>-smp<N>.json, whose context adds "impl":
+"linux", the packages and release (versions.json) and each
+configuration's Linux command line ("linux_cmdline").
+
 Exit status: 0 every boot passed; 1 a boot failed (named, with its log and
 what was wrong; no file for its vCPU count is written); 2 bad options.
 """
@@ -75,6 +85,22 @@ PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 # CPUID 0x40000000's signature under each accelerator.
 SIGNATURES = {"tcg": ("TCGTCGTCGTCG", "is"), "kvm": ("KVMKVMKVM", "starts with")}
 TAIL_LINES = 30
+
+# Linux's configurations (mk/linux.mk) and the Linux command line of
+# each, before the bench words: the serial console, only notices and
+# worse on it (the protocol's lines are notices), no timestamps (lines
+# start at column 0), reboot on panic (QEMU then exits 0: a failure), and
+# whether every allocation is zeroed (Debian's default is 1).
+LINUX_CONFIGS = ("linux", "linux_zero", "linux_user")
+LINUX_BASE_CMDLINE = "console=ttyS0 loglevel=6 printk.time=0 panic=-1"
+LINUX_INIT_ON_ALLOC = {"linux": 0, "linux_zero": 1, "linux_user": 0}
+# What --complete requires of them (bench/linux/cases.c, pagefault.c):
+# several suites each.
+LINUX_FRAME_EXPECT = ("frame", ("repeat", "bulk_alloc", "bulk_free", "rand"), "order", ORDERS)
+LINUX_HEAP_EXPECT = ("heap", ("repeat", "bulk", "pc"), "size", (16, 64, 256, 1024, 4096))
+LINUX_EXPECT = {"linux": (LINUX_FRAME_EXPECT, LINUX_HEAP_EXPECT),
+		"linux_zero": (LINUX_FRAME_EXPECT, LINUX_HEAP_EXPECT),
+		"linux_user": (("pt", ("fault",), "pages", {"fault": (1024,)}),)}
 
 # Whole lines, from column 0 (other boot log lines interleave).
 CONTEXT_RE = re.compile(r"^bench: context (.*)$")
@@ -384,12 +410,15 @@ class BootParser:
 def missing_cases(benchmarks, config):
 	"""The protocol's workload/argument pairs (EXPECT) that no record of
 	config covers."""
-	suite, workloads, arg, values = EXPECT[config]
-	have = {(r.get("workload"), r.get(arg)) for b in benchmarks for r in b.records}
-	return [f"no record of {suite}/{w}/{config}/{arg}:{v}"
-		for w in workloads
-		for v in (values[w] if isinstance(values, dict) else values)
-		if (w, v) not in have]
+	missing = []
+	for suite, workloads, arg, values in LINUX_EXPECT.get(config, (EXPECT.get(config),)):
+		have = {(r.get("workload"), r.get(arg)) for b in benchmarks for r in b.records
+			if r.get("name", "").startswith(suite + "/")}
+		missing += [f"no record of {suite}/{w}/{config}/{arg}:{v}"
+			    for w in workloads
+			    for v in (values[w] if isinstance(values, dict) else values)
+			    if (w, v) not in have]
+	return missing
 
 
 # --- progress and the report --------------------------------------------------
@@ -576,6 +605,10 @@ def dataset(meta, accel, vcpus, opts, parsers, date):
 		ctx["filter"] = opts.filter
 	if opts.boots > 1:
 		ctx["boots"] = opts.boots
+	if opts.linux:
+		ctx["impl"] = "linux"
+		ctx["linux"] = meta["linux"]
+		ctx["linux_cmdline"] = {c: linux_cmdline(c) for c in opts.configs}
 	records = [dict(r, boot=getattr(p, "boot", 1)) if opts.boots > 1 else r
 		   for p in parsers for r in p.records()]
 	return {"context": ctx, "records": records}
@@ -620,6 +653,9 @@ def parse_args(argv):
 	ap.add_argument("--complete", action="store_true",
 			help="require every workload and order in every configuration")
 	ap.add_argument("--report", action="store_true", help="print a table at the end")
+	ap.add_argument("--linux", default=None, metavar="DIR",
+			help="boot Debian's Linux from DIR (mk/linux.mk's build/linux) in the "
+			"Linux configurations; --kernel is then only the accelerator probe's")
 	ap.add_argument("--locked-beyond-host", action="store_true",
 			help="boot the locked configuration at more vCPUs than host CPUs too "
 			"(ticket-lock convoys: minutes per benchmark)")
@@ -642,8 +678,10 @@ def validate(opts):
 		raise UsageError(f"--smp: want vCPU counts 1..255, e.g. \"1 2 4 8\", not {opts.smp!r}")
 	opts.smp = [int(s) for s in smp]
 	configs = _words(opts.configs)
-	if not configs or any(c not in CONFIGS for c in configs):
-		raise UsageError(f"--configs: want some of {','.join(CONFIGS)}, not {opts.configs!r}")
+	known = LINUX_CONFIGS if opts.linux else CONFIGS
+	if not configs or any(c not in known for c in configs):
+		raise UsageError(f"--configs: want some of {','.join(known)}"
+				 f"{' (with --linux)' if opts.linux else ''}, not {opts.configs!r}")
 	opts.configs = configs
 	for what, values in (("--smp", opts.smp), ("--configs", opts.configs)):
 		if len(set(values)) != len(values):
@@ -666,6 +704,11 @@ def validate(opts):
 		raise UsageError(f"--kernel: cannot read {opts.kernel!r} (make kernel)")
 	if opts.commit is not None and not opts.commit.strip():
 		raise UsageError("--commit: empty")
+	if opts.linux:
+		for name in ("vmlinuz", "initramfs.cpio.gz", "versions.json"):
+			if not os.access(os.path.join(opts.linux, name), os.R_OK):
+				raise UsageError(f"--linux: no {name} in {opts.linux!r} "
+						 f"(make linux-fetch linux-build)")
 
 
 def resolve_accel(opts):
@@ -679,17 +722,29 @@ def resolve_accel(opts):
 	return accel
 
 
+def linux_cmdline(config):
+	"""The Linux command line of a Linux configuration, before the bench words."""
+	return f"{LINUX_BASE_CMDLINE} init_on_alloc={LINUX_INIT_ON_ALLOC[config]}"
+
+
 def kernel_cmdline(config, opts):
-	words = [f"bench={config}", f"bench_ms={opts.ms}", f"bench_reps={opts.reps}"]
+	"""The command line: the bench words (read by our kernel, or by Linux's
+	/init from its environment), after Linux's own words with --linux."""
+	words = [linux_cmdline(config)] if opts.linux else []
+	words += [f"bench={config}", f"bench_ms={opts.ms}", f"bench_reps={opts.reps}"]
 	if opts.lat_every != LAT_EVERY_DEFAULT:
 		words.append(f"bench_lat_every={opts.lat_every}")
 	return " ".join(words + ([f"bench_filter={opts.filter}"] if opts.filter else []))
 
 
 def boot_command(opts, accel, vcpus, config, log):
-	return [QEMU_RUN, "--smp", str(vcpus), "--mem", f"{mem_mib(vcpus)}M", "--accel", accel,
-		"--timeout", str(opts.timeout), "--log", log,
-		"--append", kernel_cmdline(config, opts), opts.kernel]
+	cmd = [QEMU_RUN, "--smp", str(vcpus), "--mem", f"{mem_mib(vcpus)}M", "--accel", accel,
+	       "--timeout", str(opts.timeout), "--log", log,
+	       "--append", kernel_cmdline(config, opts)]
+	if opts.linux:
+		return cmd + ["--initrd", os.path.join(opts.linux, "initramfs.cpio.gz"),
+			      os.path.join(opts.linux, "vmlinuz")]
+	return cmd + [opts.kernel]
 
 
 def stream(lines, parser, progress, label, vcpus, tail):
@@ -719,7 +774,8 @@ def run_boot(opts, accel, vcpus, config, progress, boot=1):
 	cmd = boot_command(opts, accel, vcpus, config, log)
 	with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
 			      stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-		stream(proc.stdout, parser, progress, f"qemu-{accel}", vcpus, tail)
+		stream(proc.stdout, parser, progress,
+		       f"qemu-{'linux-' if opts.linux else ''}{accel}", vcpus, tail)
 	problems = parser.finish()
 	if proc.returncode != 0:
 		problems.insert(0, f"qemu-run.sh exited with {proc.returncode}: "
@@ -745,14 +801,19 @@ def boots_at(config, vcpus, host_cpus, opts):
 
 
 def host_meta(opts):
-	return {"commit": opts.commit or git_commit(), "host_cpus": host_cpus(),
+	meta = {"commit": opts.commit or git_commit(), "host_cpus": host_cpus(),
 		"machine": machine_name(), "qemu_version": qemu_version()}
+	if opts.linux:
+		with open(os.path.join(opts.linux, "versions.json"), encoding="utf-8") as f:
+			meta["linux"] = json.load(f)
+	return meta
 
 
 def write_vcpus(meta, accel, vcpus, opts, parsers, date):
 	"""Write one vCPU count's file; returns its records."""
 	doc = dataset(meta, accel, vcpus, opts, parsers, date)
-	path = os.path.join(opts.out_dir, f"qemu-{accel}-smp{vcpus}.json")
+	kind = "linux-" if opts.linux else ""
+	path = os.path.join(opts.out_dir, f"qemu-{kind}{accel}-smp{vcpus}.json")
 	write_dataset(path, doc)
 	print(f"bench_qemu: wrote {path} ({len(doc['records'])} records)", flush=True)
 	return doc["records"]
@@ -764,7 +825,7 @@ def run(opts):
 	accel = resolve_accel(opts)
 	os.makedirs(opts.out_dir, exist_ok=True)
 	os.makedirs(opts.log_dir, exist_ok=True)
-	label = f"qemu-{accel}"
+	label = f"qemu-{'linux-' if opts.linux else ''}{accel}"
 	print(f"bench_qemu: {label}, smp {' '.join(map(str, opts.smp))}, configs "
 	      f"{','.join(opts.configs)}, {reps_text(opts)} of >= {opts.ms} ms per benchmark, "
 	      f"logs in {opts.log_dir}/", flush=True)
