@@ -22,6 +22,7 @@ import re
 
 import compare as compare_mod
 import heap as heap_mod
+import linux as linux_mod
 from compare import fmt
 import targets11
 from loader import datasets, group_label
@@ -68,6 +69,7 @@ def section_commands(cases, plots_rel):
 		"make results    # this file's generated sections, from the JSON\n"
 		"make bench-compare   # against commit 933f143: results/compare-*g.json\n"
 		"make bench-heap      # kmalloc against glibc, jemalloc, mimalloc: results/heap.json\n"
+		"make bench-linux     # Debian's Linux, same cases and QEMU flags: results/qemu-linux-*.json\n"
 		"```")
 	recorded = sorted({str(c.context["command"]) for c in cases if c.context.get("command")})
 	if recorded:
@@ -295,9 +297,14 @@ def section_heap(cases, plots_rel, heap=None):
 	return heap_mod.section(heap)
 
 
+def section_linux(cases, plots_rel):
+	"""Our kernel and Linux side by side, and issue 14's targets (linux.py)."""
+	return linux_mod.section(cases)
+
+
 SECTIONS = {"data": section_data, "commands": section_commands, "targets": section_targets,
 	    "tables": section_tables, "plots": section_plots, "compare": section_compare,
-	    "targets11": section_targets11, "heap": section_heap}
+	    "targets11": section_targets11, "heap": section_heap, "linux": section_linux}
 
 
 # --- the template -----------------------------------------------------------
