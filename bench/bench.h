@@ -267,10 +267,23 @@ struct bench_case {
  * frames_balance: after check(), the frame allocator must have as many
  * frames allocated as before setup() (false where a layer keeps frames
  * it does not give back between runs: the heap's empty slabs and
- * reserves; the kernel harness refuses such an environment, as it
- * requires every benchmark to give back every frame). Host-only
- * environments (bench/heap/) live in host-only files; portable ones
- * (bench/cases/pt_env.c) are compiled into both harnesses.
+ * reserves). The host then compares nothing (it boots afresh for every
+ * benchmark); the kernel, which cannot, requires every benchmark to give
+ * back every frame, so it refuses such an environment unless it has
+ * frames_held:
+ *	frames_held()  (NULL: none) the frames the environment's layer
+ *	         holds, called on one CPU while no body runs (after check(),
+ *	         and before the first benchmark), and exact then. The
+ *	         kernel harness compares the frames allocated minus
+ *	         frames_held() after each benchmark with that difference
+ *	         before the first (a frame the layer holds is the layer's;
+ *	         one nobody accounts for is a leak). The layer's check()
+ *	         must then catch what its frames hide: objects not freed
+ *	         (bench/heap/kmalloc.c counts them).
+ * Portable environments are compiled into both harnesses
+ * (bench/cases/pt_env.c and zero_env.c: the host's frame binary and the
+ * kernel; bench/heap/kmalloc.c: the host's heap binaries and the
+ * kernel); host-only ones (bench/heap/malloc.c) into the host's alone.
  */
 struct bench_env {
 	const char *name;
@@ -278,6 +291,7 @@ struct bench_env {
 	bool (*setup)(void);
 	bool (*check)(void);
 	bool frames_balance;
+	uint64_t (*frames_held)(void);
 };
 
 #define BENCH_ENV(e)                                                        \

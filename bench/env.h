@@ -91,11 +91,12 @@ void bench_env_irq_stop(void);
  * Booting one boots the memory system as a frame configuration does
  * (host_mm_boot(): the frame allocator in configuration frame_config,
  * and the heap on it), then runs its setup(); before the next boot, and
- * at bench_env_fini(), its check(). Host-only files register some
- * (bench/heap/kmalloc.c: the kernel heap; bench/heap/malloc.c: the
- * process's malloc); the page-table cases' (bench/cases/pt_env.c) are
- * portable and linked into the frame suite's binary, which links no
- * host-only environment.
+ * at bench_env_fini(), its check(). The heap suite's binaries link
+ * bench/heap/kmalloc.c (the kernel heap; portable, the kernel links it
+ * too) and the host-only bench/heap/malloc.c (the process's malloc); the
+ * frame suite's binary links the portable ones of bench/cases/ (pt_env.c:
+ * the page-table cases'; zero_env.c: the frame cases with FRAME_ZERO),
+ * and no host-only environment.
  */
 
 /*

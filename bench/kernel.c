@@ -29,7 +29,12 @@
  * environment's configuration (bench.h: bench=tree boots the allocator in
  * configuration full and runs the cases that list tree), the
  * environment's setup() runs before each benchmark and its check() after
- * it, before the allocator is checked.
+ * it, before the allocator is checked. An environment whose layer keeps
+ * frames between benchmarks (frames_balance false: bench=kmalloc, the
+ * heap's slabs) runs only if it says how many (frames_held()): "every
+ * frame given back" is then the frames allocated minus frames_held(),
+ * after each benchmark, equal to that difference when the benchmarks
+ * began.
  *
  * Timer interrupts: a case with an irq function has it run in every
  * CPU's timer tick while that CPU's loop runs, the CPU's timer sped up to
@@ -650,15 +655,24 @@ static unsigned each_benchmark(const struct kbench_opts *o, unsigned index,
 	return n;
 }
 
-/* Frames allocated when the benchmarks began, caches drained. */
+/*
+ * Frames allocated when the benchmarks began, caches drained, less those
+ * the environment's layer held then (frames_held()).
+ */
 static uint64_t baseline;
 
+/*
+ * Frames allocated, less those the environment's layer holds (at
+ * quiescence: no body runs).
+ */
 static uint64_t allocated_now(void)
 {
 	struct frame_stats st;
+	uint64_t held = env != NULL && env->frames_held != NULL
+				? env->frames_held() : 0;
 
 	frame_get_stats(&st);
-	return st.allocated;
+	return st.allocated - held;
 }
 
 /*
@@ -814,10 +828,11 @@ bool kbench_run(const struct kbench_opts *o)
 	ASSERT(o->lat_every >= 1 && (o->lat_every & (o->lat_every - 1)) == 0);
 	lat_mask = o->lat_every - 1;
 	env = env_named(o->config, strlen(o->config));
-	if (env != NULL && !env->frames_balance) {
+	if (env != NULL && !env->frames_balance && env->frames_held == NULL) {
 		/* Every benchmark here must give back every frame. */
-		klog("bench: environment %s keeps frames between benchmarks: "
-		     "host only", env->name);
+		klog("bench: environment %s keeps frames between benchmarks "
+		     "and does not say how many (frames_held): host only",
+		     env->name);
 		return false;
 	}
 	ns_mult = (UINT64_C(1000000000) << BENCH_NS_SHIFT) / tsc_hz();

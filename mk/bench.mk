@@ -16,15 +16,18 @@
 #   make bench-qemu        the kernel's suite alone: BENCH_QEMU_SMP= (vCPU
 #                          counts), BENCH_QEMU_CONFIGS= (the frame
 #                          configurations, then the page-table cases'
-#                          environments tree and space), ACCEL=kvm|tcg|auto
+#                          environments tree and space; also known: zero,
+#                          the frame cases with FRAME_ZERO, and kmalloc,
+#                          the heap's cases), ACCEL=kvm|tcg|auto
 #                          (decided once for all boots, as make run does);
 #                          locked only up to the host's CPUs unless
 #                          BENCH_QEMU_LOCKED_BEYOND_HOST=1 (bench_qemu.py)
 #   make bench-smoke       every host case once, briefly, checked (make test)
-#   make bench-qemu-smoke  three boots, -smp 3 under TCG, the debug kernel
-#                          (full, and the page-table environments tree and
-#                          space): every kernel case once, briefly, every
-#                          operation timed, every record checked (make test)
+#   make bench-qemu-smoke  five boots, -smp 3 under TCG, the debug kernel
+#                          (full, and the environments tree, space, zero
+#                          and kmalloc): every kernel case once, briefly,
+#                          every operation timed, every record checked
+#                          (make test)
 #   make test-bench-qemu   bench_qemu.py's own tests, on fixture serial logs
 #                          through qemu-run.sh and a stand-in QEMU (make test)
 
@@ -128,12 +131,12 @@ bench-qemu: deps
 		--reps $(BENCH_QEMU_REPS) --boots $(BENCH_QEMU_BOOTS) --timeout $(BENCH_QEMU_TIMEOUT) \
 		$(if $(BENCH_QEMU_LOCKED_BEYOND_HOST),--locked-beyond-host))
 
-## bench-qemu-smoke: three boots (-smp 3, TCG, debug checks on; full, and the page-table environments tree and space): every kernel case once, briefly (10 ms: frame/irq needs ticks of its 1 kHz timer), every operation timed, every record checked (part of make test)
+## bench-qemu-smoke: five boots (-smp 3, TCG, debug checks on; full, and the environments tree, space, zero and kmalloc): every kernel case once, briefly (10 ms: frame/irq needs ticks of its 1 kHz timer), every operation timed, every record checked (part of make test)
 bench-qemu-smoke: deps
 	@$(MAKE) --no-print-directory kernel
 	@mkdir -p $(BENCH_QEMU_SMOKE_DIR)
 	$(call bench_qemu_run,$(KERNEL_DIR)/kernel.bin,$(BENCH_QEMU_SMOKE_DIR),$(BENCH_QEMU_SMOKE_DIR),--smp 3 \
-		--configs "full tree space" --accel tcg --ms 10 --reps 1 --lat-every 1 --complete --timeout 300) \
+		--configs "full tree space zero kmalloc" --accel tcg --ms 10 --reps 1 --lat-every 1 --complete --timeout 300) \
 		> $(BENCH_QEMU_SMOKE_DIR)/progress.log || { cat $(BENCH_QEMU_SMOKE_DIR)/progress.log; exit 1; }
 	@echo "bench-qemu-smoke: every kernel case ran and its records check ($(BENCH_QEMU_SMOKE_DIR)/)"
 

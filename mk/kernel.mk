@@ -9,6 +9,10 @@
 # build/kernel-bench (CONFIG_DEBUG=0, as the host's bench variant: what
 # the in-kernel benchmarks measure).
 
+# The benchmark cases: every portable case and environment (bench/cases/),
+# and the heap suite on the kernel heap (bench/heap/kmalloc.c); not
+# bench/heap/malloc.c, which is the host's libc.
+
 KERNEL_DIR := build/kernel
 KBENCH_DIR := build/kernel-bench
 
@@ -43,6 +47,7 @@ KERNEL_SRCS := \
 	bench/kernel.c \
 	bench/barrier.c \
 	$(wildcard bench/cases/*.c) \
+	bench/heap/kmalloc.c \
 	$(PORTABLE_SRCS)
 
 kernel_objs = $(addprefix $(1)/,$(addsuffix .o,$(basename $(KERNEL_SRCS))))

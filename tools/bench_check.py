@@ -7,10 +7,12 @@
 Fails (exit 1, saying why) unless FILE is well-formed JSON with the context
 keys every record needs and, for every frame workload, configuration, order
 and thread count, a run named frame/<workload>/<config>/order:<o>/real_time
-/threads:<n>, and for every page-table workload, environment (tree: per-node
-locks; space: one lock per table, the baseline), region size and thread
-count, a run named pt/<workload>/<config>/pages:<p>/real_time/threads:<n>,
-each without error, whose counters are consistent: ops > 0, every
+/threads:<n> (in environment zero, bench/cases/zero_env.c, the workloads
+that allocate with FRAME_ZERO), and for every page-table workload,
+environment (tree: per-node locks; space: one lock per table, the
+baseline), region size and thread count, a run named
+pt/<workload>/<config>/pages:<p>/real_time/threads:<n>, each without
+error, whose counters are consistent: ops > 0, every
 sampled operation in the latency histogram (the lat_log2_ns_<k> counters
 sum to lat_ops, 0 < lat_ops <= ops, and = ops if the run timed every
 operation: context lat_every = 1), p50 <= p90 <= p99 <= p99.9 <= max,
@@ -25,6 +27,9 @@ import sys
 
 WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
 CONFIGS = ["full", "nopcp", "locked"]
+# The environment whose frame cases allocate with FRAME_ZERO, and those cases.
+ZERO_CONFIG = "zero"
+ZERO_WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand"]
 # The page-table cases (bench/cases/pt_*.c): their environments, and the
 # region sizes in pages.
 PT_WORKLOADS = ["map_unmap", "fault"]
@@ -109,6 +114,8 @@ def main():
     for t in threads:
         want |= {"frame/%s/%s/order:%d/real_time/threads:%d" % (w, c, o, t)
                  for w in WORKLOADS for c in CONFIGS for o in a.orders}
+        want |= {"frame/%s/%s/order:%d/real_time/threads:%d" % (w, ZERO_CONFIG, o, t)
+                 for w in ZERO_WORKLOADS for o in a.orders}
         want |= {"pt/%s/%s/pages:%d/real_time/threads:%d" % (w, c, p, t)
                  for w in PT_WORKLOADS for c in PT_CONFIGS for p in PT_PAGES[w]}
     for name in sorted(want):

@@ -3,7 +3,8 @@
 """Run the kernel's benchmark suite under QEMU and keep its records (make bench-qemu).
 
   tools/bench_qemu.py [--kernel build/kernel/kernel.bin] [--smp "1 2 4 8"]
-                      [--configs full,nopcp,locked,tree,space] [--accel auto|tcg|kvm]
+                      [--configs full,nopcp,locked,zero,tree,space,kmalloc]
+                      [--accel auto|tcg|kvm]
                       [--ms 100] [--reps 3] [--filter S] [--out-dir results]
                       [--log-dir build/bench/qemu] [--commit C] [--timeout 600]
                       [--complete] [--report]
@@ -31,9 +32,11 @@ that does not sum to lat_ops, percentiles out of order, irq without
 irq_ops > 0, a config or thread count other than the boot's, an argument
 other than the name's). --complete also requires every workload and
 argument the protocol lists for each configuration booted (EXPECT: the
-frame workloads at every order in full, nopcp and locked; pt/map_unmap at
-every region size in the page-table environments tree and space) (the
-smoke run). No timing is judged.
+frame workloads at every order in full, nopcp and locked, and those that
+allocate with FRAME_ZERO in environment zero; the page-table workloads at
+every region size in the page-table environments tree and space; the heap
+workloads at every object size in environment kmalloc) (the smoke run).
+No timing is judged.
 
 Linux (--linux DIR, make bench-linux): the same boots of Debian's stock
 kernel, DIR as tools/linux/fetch.sh and mk/linux.mk leave it (vmlinuz,
@@ -67,20 +70,28 @@ QEMU_RUN = os.path.join(HERE, "qemu-run.sh")
 sys.path.insert(0, os.path.join(HERE, "plot"))
 import loader  # noqa: E402  (tools/plot/loader.py: the reader the files must satisfy)
 
-# The frame allocator's configurations, then the page-table cases'
-# environments (bench/cases/pt_env.c: the allocator in full, the user
-# table locked per node or as a whole).
-CONFIGS = ("full", "nopcp", "locked", "tree", "space")
+# The frame allocator's configurations, then the environments (bench.h):
+# zero (bench/cases/zero_env.c: the frame cases allocating with
+# FRAME_ZERO), the page-table cases' (bench/cases/pt_env.c: the allocator
+# in full, the user table locked per node or as a whole) and the heap's
+# (bench/heap/kmalloc.c: kmalloc/kfree).
+CONFIGS = ("full", "nopcp", "locked", "zero", "tree", "space", "kmalloc")
 # What --complete requires of each configuration (the protocol's list):
 # its suite, workloads, the argument's name and values.
 WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
+ZERO_WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand")
 ORDERS = (0, 3, 9, 10)
 PT_WORKLOADS = ("map_unmap", "fault")
 PT_PAGES = {"map_unmap": (1, 16, 256), "fault": (1024,)}
+HEAP_WORKLOADS = ("repeat", "bulk", "pc")
+HEAP_SIZES = (16, 64, 256, 1024, 4096)
 FRAME_EXPECT = ("frame", WORKLOADS, "order", ORDERS)
+ZERO_EXPECT = ("frame", ZERO_WORKLOADS, "order", ORDERS)
 PT_EXPECT = ("pt", PT_WORKLOADS, "pages", PT_PAGES)
+HEAP_EXPECT = ("heap", HEAP_WORKLOADS, "size", HEAP_SIZES)
 EXPECT = {"full": FRAME_EXPECT, "nopcp": FRAME_EXPECT, "locked": FRAME_EXPECT,
-	  "tree": PT_EXPECT, "space": PT_EXPECT}
+	  "zero": ZERO_EXPECT, "tree": PT_EXPECT, "space": PT_EXPECT,
+	  "kmalloc": HEAP_EXPECT}
 PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 # CPUID 0x40000000's signature under each accelerator.
 SIGNATURES = {"tcg": ("TCGTCGTCGTCG", "is"), "kvm": ("KVMKVMKVM", "starts with")}

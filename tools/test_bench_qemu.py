@@ -148,6 +148,49 @@ class PageTableRun(Problems):
 		self.assertProblem(p, "config 'space', but the boot ran 'tree'")
 
 
+class ZeroRun(Problems):
+	WANT = bq.Expect(config="zero", vcpus=2, accel="tcg", ms=100, reps=2)
+
+	def test_boot_passes_and_is_complete(self):
+		p = parse(good_lines(config="zero"), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks],
+				 [f"frame/{w}/zero/order:{o}" for w in bq.ZERO_WORKLOADS
+				  for o in bq.ORDERS])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "zero"), [])
+
+	def test_missing_workload(self):
+		# mixed and irq do not run in zero; the four that do are required.
+		p = parse(good_lines(config="zero", only=[n for n in fixtures.names("zero")
+							  if "/rand/" not in n]), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "zero"),
+				 [f"no record of frame/rand/zero/order:{o}" for o in bq.ORDERS])
+
+
+class HeapRun(Problems):
+	WANT = bq.Expect(config="kmalloc", vcpus=2, accel="tcg", ms=100, reps=2)
+
+	def test_boot_passes_and_is_complete(self):
+		p = parse(good_lines(config="kmalloc"), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks],
+				 [f"heap/{w}/kmalloc/size:{n}" for w in bq.HEAP_WORKLOADS
+				  for n in bq.HEAP_SIZES])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "kmalloc"), [])
+
+	def test_argument_must_match_the_name(self):
+		lines = replace_record(good_lines(config="kmalloc"), "heap/bulk/kmalloc/size:256", 1,
+				       lambda r: dict(r, size=257))
+		self.assertProblem(parse(lines, self.WANT), "size 257 does not match the name")
+
+	def test_missing_size(self):
+		p = parse(good_lines(config="kmalloc", only=fixtures.names("kmalloc")[:-1]), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "kmalloc"),
+				 ["no record of heap/pc/kmalloc/size:4096"])
+
+
 class FailedRuns(Problems):
 	def test_failed_line(self):
 		p = parse(failed_lines())
@@ -458,6 +501,13 @@ class Options(unittest.TestCase):
 		opts = bq.parse_args(["--kernel", __file__, "--configs", "full tree space"])
 		self.assertEqual(opts.configs, ["full", "tree", "space"])
 		self.assertEqual(bq.kernel_cmdline("tree", opts), "bench=tree bench_ms=100 bench_reps=3")
+		opts = bq.parse_args(["--kernel", __file__, "--configs", "zero,kmalloc"])
+		self.assertEqual(opts.configs, ["zero", "kmalloc"])
+		self.assertEqual(bq.kernel_cmdline("kmalloc", opts),
+				 "bench=kmalloc bench_ms=100 bench_reps=3")
+
+	def test_every_config_has_its_expectation(self):
+		self.assertEqual(set(bq.EXPECT), set(bq.CONFIGS))
 		opts = bq.parse_args(["--kernel", __file__, "--filter", "order:0", "--ms", "5"])
 		self.assertEqual(bq.kernel_cmdline("full", opts),
 				 "bench=full bench_ms=5 bench_reps=3 bench_filter=order:0")
@@ -663,6 +713,19 @@ class WholeRuns(unittest.TestCase):
 		self.assertIn("no record of frame/irq/full/order:10", r.stderr)
 		self.fixture(2, "full")
 		self.assertEqual(self.bench("--smp", "2", "--configs", "full", "--complete").returncode, 0)
+
+	def test_zero_and_kmalloc_complete(self):
+		# The environments of issue 14's comparison with Linux: a file of
+		# both, which the loader reads (size is the heap cases' argument).
+		for c in ("zero", "kmalloc"):
+			self.fixture(2, c)
+		r = self.bench("--smp", "2", "--configs", "zero kmalloc", "--complete", "--report")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertIn("workload        size", r.stdout)
+		cases = loader.load_files([os.path.join(self.out, "qemu-tcg-smp2.json")])
+		self.assertEqual({(c.suite, c.config) for c in cases},
+				 {("frame", "zero"), ("heap", "kmalloc")})
+		self.assertEqual(len(cases), 16 + 15)
 
 	def test_accel_auto_decided_once(self):
 		for n in (1, 2):

@@ -19,7 +19,7 @@ static bool bulk_alloc_phase(struct bench_state *st, pfn_t *held,
 	uint64_t t = cycles();
 
 	for (unsigned i = 0; i < n; i++) {
-		struct frame_result f = frame_alloc(order, 0);
+		struct frame_result f = frame_alloc(order, frame_case_flags);
 
 		if (timed && bench_timing(st))
 			bench_lap(st, &t, cycles());
@@ -84,6 +84,8 @@ static void frame_bulk_free(struct bench_state *st)
 	bulk(st, false);
 }
 
-FRAME_CASE(frame_bulk_alloc_case, "frame/bulk_alloc", frame_bulk_alloc);
+FRAME_CASE(frame_bulk_alloc_case, "frame/bulk_alloc", frame_bulk_alloc,
+	   FRAME_ZERO_CONFIGS);
 
-FRAME_CASE(frame_bulk_free_case, "frame/bulk_free", frame_bulk_free);
+FRAME_CASE(frame_bulk_free_case, "frame/bulk_free", frame_bulk_free,
+	   FRAME_ZERO_CONFIGS);

@@ -15,15 +15,31 @@
 static const int64_t frame_orders[] = { 0, 3, 9, 10 };
 
 /*
- * A frame case `var` named case_name running body: in every
- * configuration, with argument "order" over frame_orders; more
- * designated initializers (.irq = ...) may follow.
+ * The flags the frame cases that list "zero" allocate with: 0, or
+ * FRAME_ZERO in environment "zero" (zero_env.c, which defines it; a
+ * harness that links no zero_env.c defines its own). Written only by
+ * that environment's setup() and check(), on one CPU while no body runs;
+ * the harness orders the write before every body's reads (the kernel:
+ * smp_run_all(); the host: the barrier after the boot). So the bodies
+ * read it without atomics.
  */
-#define FRAME_CASE(var, case_name, body, ...)                               \
+extern unsigned frame_case_flags;
+
+/* The frame configurations and the zeroing environment. */
+#define FRAME_ZERO_CONFIGS                                                  \
+	((const char *const[]){ "full", "nopcp", "locked", "zero", NULL })
+
+/*
+ * A frame case `var` named case_name running body in the configurations
+ * config_list (BENCH_FRAME_CONFIGS, or FRAME_ZERO_CONFIGS for a case that
+ * allocates with frame_case_flags), with argument "order" over
+ * frame_orders; more designated initializers (.irq = ...) may follow.
+ */
+#define FRAME_CASE(var, case_name, body, config_list, ...)                  \
 	static const struct bench_case var = {                              \
 		.name = case_name,                                          \
 		.run = body,                                                \
-		.configs = BENCH_FRAME_CONFIGS,                             \
+		.configs = config_list,                                     \
 		.arg_name = "order",                                        \
 		.args = frame_orders,                                       \
 		.nargs = ARRAY_SIZE(frame_orders),                          \
@@ -47,18 +63,19 @@ static inline unsigned frame_hold(unsigned order)
 }
 
 /*
- * The repeat loop: allocate a block of order `order`, free it, again.
- * An operation is one allocation or one free; in timed iterations each is
+ * The repeat loop: allocate a block of order `order` with `flags`, free
+ * it, again. An operation is one allocation or one free; in timed iterations each is
  * timed alone (one cycles() read between two operations, so the latency
  * of each includes about one read).
  */
-static inline void frame_repeat_loop(struct bench_state *st, unsigned order)
+static inline void frame_repeat_loop(struct bench_state *st, unsigned order,
+				     unsigned flags)
 {
 	while (bench_keep_running(st)) {
 		uint64_t t = cycles();
 
 		for (unsigned i = 0; i < BENCH_BATCH / 2; i++) {
-			struct frame_result f = frame_alloc(order, 0);
+			struct frame_result f = frame_alloc(order, flags);
 
 			if (bench_timing(st))
 				bench_lap(st, &t, cycles());

@@ -39,11 +39,12 @@ static void frame_irq(struct bench_state *st)
 	unsigned cpu = cpu_id();
 	uint64_t ops = irq_ops[cpu], failures = irq_failures[cpu];
 
-	frame_repeat_loop(st, (unsigned)bench_arg(st, 0));
+	frame_repeat_loop(st, (unsigned)bench_arg(st, 0), 0);
 	/* The loop's last call stopped the timer: the counts are final. */
 	bench_counter(st, "irq_ops", irq_ops[cpu] - ops);
 	if (irq_failures[cpu] != failures)
 		bench_error(st, "an interrupt's allocation or free failed");
 }
 
-FRAME_CASE(frame_irq_case, "frame/irq", frame_irq, .irq = frame_irq_tick);
+FRAME_CASE(frame_irq_case, "frame/irq", frame_irq, BENCH_FRAME_CONFIGS,
+	   .irq = frame_irq_tick);

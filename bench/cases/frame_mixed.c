@@ -174,4 +174,4 @@ static void frame_mixed(struct bench_state *st)
 	report_fragmentation(st, largest_min);
 }
 
-FRAME_CASE(frame_mixed_case, "frame/mixed", frame_mixed);
+FRAME_CASE(frame_mixed_case, "frame/mixed", frame_mixed, BENCH_FRAME_CONFIGS);

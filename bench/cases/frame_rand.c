@@ -39,7 +39,8 @@ static void frame_rand(struct bench_state *st)
 		unsigned got = 0;
 
 		for (; got < n; got++) {
-			struct frame_result f = frame_alloc(order, 0);
+			struct frame_result f = frame_alloc(order,
+							    frame_case_flags);
 
 			if (bench_timing(st))
 				bench_lap(st, &t, cycles());
@@ -75,4 +76,4 @@ static void frame_rand(struct bench_state *st)
 	}
 }
 
-FRAME_CASE(frame_rand_case, "frame/rand", frame_rand);
+FRAME_CASE(frame_rand_case, "frame/rand", frame_rand, FRAME_ZERO_CONFIGS);

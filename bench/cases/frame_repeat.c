@@ -8,7 +8,8 @@
 
 static void frame_repeat(struct bench_state *st)
 {
-	frame_repeat_loop(st, (unsigned)bench_arg(st, 0));
+	frame_repeat_loop(st, (unsigned)bench_arg(st, 0), frame_case_flags);
 }
 
-FRAME_CASE(frame_repeat_case, "frame/repeat", frame_repeat);
+FRAME_CASE(frame_repeat_case, "frame/repeat", frame_repeat,
+	   FRAME_ZERO_CONFIGS);

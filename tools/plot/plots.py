@@ -22,12 +22,15 @@ from loader import group_label, hist_cdf
 
 CDF_THREADS = (1, 2)
 PREFIXES = ("throughput-", "latency-", "fastpath-", "hostvsqemu-")
-# The frame allocator's configurations, then the page-table environments
-# (tree: per-node locks; space: one lock per address space, the baseline,
-# in the locked configuration's red).
-CONFIG_ORDER = ("full", "nopcp", "locked", "tree", "space")
-COLORS = {"full": "C0", "nopcp": "C1", "locked": "C3", "tree": "C0", "space": "C3"}
-SPARE_COLORS = ("C2", "C4", "C5", "C6", "C7", "C8", "C9")
+# The frame allocator's configurations, zero (full, every block zeroed:
+# bench/cases/zero_env.c), then the page-table environments (tree:
+# per-node locks; space: one lock per address space, the baseline, in the
+# locked configuration's red), then the kernel heap's (kmalloc: alone in
+# its heap cases' figures).
+CONFIG_ORDER = ("full", "nopcp", "locked", "zero", "tree", "space", "kmalloc")
+COLORS = {"full": "C0", "nopcp": "C1", "locked": "C3", "zero": "C2", "tree": "C0",
+	  "space": "C3", "kmalloc": "C0"}
+SPARE_COLORS = ("C4", "C5", "C6", "C7", "C8", "C9")
 
 
 @dataclass

@@ -14,28 +14,44 @@ import json
 
 WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq")
 ORDERS = (0, 3, 9, 10)
+# Environment zero's frame workloads (those that allocate with FRAME_ZERO).
+ZERO_WORKLOADS = ("repeat", "bulk_alloc", "bulk_free", "rand")
 # The page-table cases' environments, and their argument.
 PT_CONFIGS = ("tree", "space")
 PT_WORKLOADS = ("map_unmap", "fault")
 PT_PAGES = {"map_unmap": (1, 16, 256), "fault": (1024,)}
+# The heap cases' environment, and their argument.
+HEAP_WORKLOADS = ("repeat", "bulk", "pc")
+HEAP_SIZES = (16, 64, 256, 1024, 4096)
 SIGNATURES = {"tcg": "TCGTCGTCGTCG", "kvm": "KVMKVMKVM\\u0000\\u0000\\u0000"}
 # Stands for the signature; the fake QEMU puts in its -accel's.
 HYPERVISOR = "@HYPERVISOR@"
-CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0, "tree": 2.0, "space": 4.0}
+CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0, "zero": 5.0, "tree": 2.0,
+	       "space": 4.0, "kmalloc": 1.5}
+
+
+def suite_of(config, workload=None):
+	"""(suite, argument name, argument values, workloads) of config's cases;
+	the values are workload's where they differ by workload."""
+	if config in PT_CONFIGS:
+		return ("pt", "pages", PT_PAGES[workload] if workload else None, PT_WORKLOADS)
+	if config == "kmalloc":
+		return ("heap", "size", HEAP_SIZES, HEAP_WORKLOADS)
+	return ("frame", "order", ORDERS, ZERO_WORKLOADS if config == "zero" else WORKLOADS)
 
 
 def names(config):
-	if config in PT_CONFIGS:
-		return [f"pt/{w}/{config}/pages:{p}" for w in PT_WORKLOADS for p in PT_PAGES[w]]
-	return [f"frame/{w}/{config}/order:{o}" for w in WORKLOADS for o in ORDERS]
+	suite, key, _, workloads = suite_of(config)
+	return [f"{suite}/{w}/{config}/{key}:{a}" for w in workloads
+		for a in suite_of(config, w)[2]]
 
 
 def record(config, vcpus, workload, arg, rep):
 	"""One bench-json object, consistent: its histogram sums to lat_ops, its
 	percentiles are bucket upper edges in order, capped by max_ns. arg: the
-	order, or in a page-table configuration the pages."""
-	suite, key, args = (("pt", "pages", PT_PAGES[workload]) if config in PT_CONFIGS
-			    else ("frame", "order", ORDERS))
+	order, or the pages (page-table environments) or the object size
+	(kmalloc)."""
+	suite, key, args, _ = suite_of(config, workload)
 	ns = round((10.0 + 2 * args.index(arg) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
 	lat_ops = 4000
 	k = int(max(ns, 2)).bit_length() - 1  # the bucket most operations fall in
@@ -65,7 +81,7 @@ def context(config, vcpus, hypervisor, ms, reps, benchmarks):
 def boot_log(config="full", vcpus=2, hypervisor=HYPERVISOR, ms=100, reps=2, only=None):
 	"""A good boot's serial output, as a list of lines (no newlines). only:
 	the benchmark names to run (a filter), default all (24 in a frame
-	configuration, 3 in a page-table one)."""
+	configuration, 16 in zero, 4 in a page-table one, 15 in kmalloc)."""
 	run = [n for n in names(config) if only is None or n in only]
 	out = ["SeaBIOS (version 1.16.2-debian-1.16.2-1)", "Booting from ROM..",
 	       "memmap: 0x0000000000000000-0x000000000009fbff usable",
