@@ -352,9 +352,10 @@ static uint64_t percentile(const struct result *r, uint64_t q_per_10k)
 /* "frame/repeat": the workload is what follows the suite. */
 static const char *workload_of(const char *case_name)
 {
-	const char *slash = strchr(case_name, '/');
-
-	return slash != NULL ? slash + 1 : case_name;
+	for (const char *p = case_name; *p != '\0'; p++)
+		if (*p == '/')
+			return p + 1;
+	return case_name;
 }
 
 static void print_record(const struct bench_run *run, const struct bench_benchmark *b,

@@ -45,6 +45,7 @@ KERNEL_SRCS := \
 	locks/qsbr.c \
 	stress/frame_torture.c \
 	bench/kernel.c \
+	bench/run.c \
 	bench/barrier.c \
 	$(wildcard bench/cases/*.c) \
 	bench/heap/kmalloc.c \

@@ -22,6 +22,14 @@
 #include "bench/cases/frame_rand.c"
 #include "bench/heap/heap_cases.h"
 
+/*
+ * The flags the frame cases allocate with (frame_cases.h): 0 in both
+ * Linux configurations. Zeroing is the kernel's: init_on_alloc=1 zeroes
+ * every allocation in linux_zero (bench/cases/zero_env.c sets
+ * FRAME_ZERO on our kernel instead).
+ */
+unsigned frame_case_flags;
+
 static void *slub_alloc(size_t size)
 {
 	return lx_kmalloc(size);
