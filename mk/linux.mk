@@ -7,8 +7,15 @@
 #   make bench-linux         fetch Linux (tools/linux/fetch.sh: apt-get
 #                            download + dpkg-deb -x into build/linux/,
 #                            nothing installed), build the module and the
-#                            initramfs, boot it in each configuration at
-#                            BENCH_QEMU_SMP vCPUs -> results/qemu-linux-*.json
+#                            initramfs; then for each vCPU count of
+#                            BENCH_LINUX_SMP (1 2), our kernel in the
+#                            configurations compared (BENCH_LINUX_OURS:
+#                            full zero kmalloc tree) and Linux in its
+#                            (BENCH_LINUX_CONFIGS), one after the other, so
+#                            both see the same host -> results/linux/
+#                            qemu-<accel>-smpN.json, qemu-linux-<accel>-smpN.json
+#                            (BENCH_LINUX_MS per run, 300; BENCH_LINUX_REPS 5;
+#                            ACCEL= decided once for both)
 #   make linux-smoke         when build/linux/ has Linux: one brief boot of
 #                            each configuration, every record checked
 #                            (make test); without it, says so and passes
@@ -39,6 +46,11 @@ LINUX_MODULE_DEPS := $(LINUX_MODULE_SRCS) bench/linux/Kbuild \
 	bench/run.h bench/bench.h bench/harness.h bench/barrier.h \
 	$(wildcard bench/cases/frame_*.c bench/cases/frame_*.h bench/heap/*.h)
 BENCH_LINUX_CONFIGS ?= linux linux_zero linux_user
+BENCH_LINUX_OURS ?= full zero kmalloc tree
+BENCH_LINUX_SMP ?= 1 2
+BENCH_LINUX_MS ?= 300
+BENCH_LINUX_REPS ?= 5
+BENCH_LINUX_OUT := results/linux
 LINUX_SMOKE_DIR := build/bench/linux-smoke
 
 .PHONY: linux-fetch linux-build bench-linux linux-smoke
@@ -75,13 +87,20 @@ linux-build: $(LINUX_INITRAMFS)
 bench_linux_run = /usr/bin/python3 tools/bench_qemu.py --linux $(LINUX_DIR) \
 	--kernel $(KERNEL_DIR)/kernel.bin --commit $(BENCH_COMMIT) --out-dir $(1) --log-dir $(2) $(3)
 
-## bench-linux: Debian's Linux under QEMU, the same cases, flags and vCPU counts as bench-qemu -> results/qemu-linux-*.json
+## bench-linux: our kernel and Debian's Linux under QEMU, the same cases and flags, vCPU count by vCPU count -> results/linux/
 bench-linux: deps
 	tools/linux/fetch.sh $(LINUX_DIR)
 	@$(MAKE) --no-print-directory kernel linux-build
-	$(call bench_linux_run,results,build/bench/linux,--smp "$(BENCH_QEMU_SMP)" \
-		--configs "$(BENCH_LINUX_CONFIGS)" --accel $(ACCEL) --ms $(BENCH_QEMU_MS) \
-		--reps $(BENCH_QEMU_REPS) --boots $(BENCH_QEMU_BOOTS) --timeout $(BENCH_QEMU_TIMEOUT))
+	@mkdir -p $(BENCH_LINUX_OUT)
+	accel=$$(tools/qemu-run.sh --accel $(ACCEL) --print-accel $(KBENCH_DIR)/kernel.bin) && \
+	for n in $(BENCH_LINUX_SMP); do \
+		$(call bench_qemu_run,$(KBENCH_DIR)/kernel.bin,$(BENCH_LINUX_OUT),build/bench/linux,--smp $$n \
+			--configs "$(BENCH_LINUX_OURS)" --accel $$accel --ms $(BENCH_LINUX_MS) \
+			--reps $(BENCH_LINUX_REPS) --timeout $(BENCH_QEMU_TIMEOUT)) || exit 1; \
+		$(call bench_linux_run,$(BENCH_LINUX_OUT),build/bench/linux,--smp $$n \
+			--configs "$(BENCH_LINUX_CONFIGS)" --accel $$accel --ms $(BENCH_LINUX_MS) \
+			--reps $(BENCH_LINUX_REPS) --timeout $(BENCH_QEMU_TIMEOUT)) || exit 1; \
+	done
 
 ## linux-smoke: with Linux in build/linux/, boot each Linux configuration once briefly (-smp 2, TCG), every record checked (make test)
 linux-smoke: deps

@@ -20,9 +20,14 @@ faster. Then issue 14's targets, judged from the same figures.
 """
 
 from compare import fmt
-from loader import datasets
+from loader import datasets, group_label
+from plots import plan
 
 MET, NOT_MET, NOT_MEASURED = "met", "not met", "not measured"
+
+# The figures shown inline (the others are linked): (suite, workload, order, params).
+SHOWN = (("frame", "repeat", 0, ()), ("heap", "repeat", None, (("size", 64),)),
+	 ("pt", "fault", None, (("pages", 1024),)))
 
 # (suite, workloads, argument, our config, Linux config, what it compares)
 PAIRS = (
@@ -124,13 +129,26 @@ def _table(header, rows):
 	return "\n".join(out)
 
 
-def section(cases):
-	"""The generated section's markdown."""
+def _figures(cases, plots_rel):
+	"""make plot's figures of these cases (plot.py draws them into
+	plots_rel): the throughput plots, each with both kernels' lines."""
+	plots = [p for p in plan(cases) if p.kind == "throughput"]
+	shown = [p for p in plots if p.cases[0].group in SHOWN]
+	rest = [p for p in plots if p not in shown]
+	out = [f"![{p.title}]({plots_rel}/{p.name})\n" for p in shown]
+	if rest:
+		out.append("Every other case: " + ", ".join(
+			f"[{group_label(p.cases[0].group)}]({plots_rel}/{p.name})" for p in rest) + ".\n")
+	return out
+
+
+def section(cases, plots_rel="results/plots/linux"):
+	"""The generated section's markdown, from the side-by-side run's cases."""
 	idx = _index(cases)
 	with_linux = sorted({k[0] for k in idx if k[3] in ("linux", "linux_zero", "linux_user")})
 	if not with_linux:
-		return ("No Linux data yet: there is no `results/qemu-linux-*.json`. Run "
-			"`make bench-linux`, then `make results`.")
+		return ("No Linux data yet: there is no `results/linux/qemu-linux-*.json`. Run "
+			"`make bench-linux`, then `make plot` and `make results`.")
 	out = []
 	ctxs = datasets(cases)
 	for ds in with_linux:
@@ -148,4 +166,6 @@ def section(cases):
 					   f"Linux (`{theirs}`) ns/op", "Linux / ours"), rows) + "\n")
 		out.append("#### Targets (issue 14)\n")
 		out.append(_table(("target", "Linux / ours", ""), targets(idx, ds)) + "\n")
+		out.append("#### Figures\n")
+		out += _figures([c for c in cases if c.dataset == ds], plots_rel)
 	return "\n".join(out).rstrip()

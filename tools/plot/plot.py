@@ -7,7 +7,9 @@
 
 Reads DIR/host-*.json (Google Benchmark) and DIR/qemu-*.json (the kernel's
 suite); `results` also DIR/compare-*g.json (make bench-compare) and
-DIR/heap.json (make bench-heap). `plots`
+DIR/heap.json (make bench-heap). DIR/linux/ (make bench-linux: both
+kernels' qemu-*.json from one run) is a data set of its own: `plots`
+draws it into OUT/linux/, `results` fills the linux section from it. `plots`
 writes PNGs into --out (default results/plots), one line per file.
 `results` rewrites the generated sections of --file and nothing else.
 A malformed results file stops both with its name and the entry (exit 1).
@@ -23,6 +25,16 @@ import heap
 import loader
 import plots
 import results
+
+
+def _linux_cases(results_dir):
+	"""The side-by-side run's cases (DIR/linux/), [] if there is none."""
+	d = os.path.join(results_dir, "linux")
+	if not os.path.isdir(d):
+		return []
+	cases = loader.load_dir(d)
+	print(f"plot: {len(cases)} cases from {len(loader.find_files(d))} files in {d}/")
+	return cases
 
 
 def main(argv=None):
@@ -47,6 +59,9 @@ def main(argv=None):
 			if not cases:
 				print(f"plot: no data in {args.results}/ (run `make bench` first)")
 			plots.write_all(cases, args.out)
+			linux_cases = _linux_cases(args.results)
+			if linux_cases:
+				plots.write_all(linux_cases, os.path.join(args.out, "linux"))
 		else:
 			with open(args.file, encoding="utf-8") as f:
 				text = f.read()
@@ -59,7 +74,7 @@ def main(argv=None):
 			if heap_doc is not None:
 				print(f"plot: the heap comparison ({heap.FILE})")
 			new = results.fill(text, cases, rel, source=args.file, compare=docs,
-					   heap=heap_doc)
+					   heap=heap_doc, linux=_linux_cases(args.results))
 			tmp = args.file + ".tmp"
 			with open(tmp, "w", encoding="utf-8") as f:
 				f.write(new)

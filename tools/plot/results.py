@@ -297,9 +297,10 @@ def section_heap(cases, plots_rel, heap=None):
 	return heap_mod.section(heap)
 
 
-def section_linux(cases, plots_rel):
-	"""Our kernel and Linux side by side, and issue 14's targets (linux.py)."""
-	return linux_mod.section(cases)
+def section_linux(cases, plots_rel, linux=()):
+	"""Our kernel and Linux side by side, and issue 14's targets (linux.py),
+	from the side-by-side run's cases (results/linux/)."""
+	return linux_mod.section(list(linux), f"{plots_rel}/linux")
 
 
 SECTIONS = {"data": section_data, "commands": section_commands, "targets": section_targets,
@@ -309,13 +310,16 @@ SECTIONS = {"data": section_data, "commands": section_commands, "targets": secti
 
 # --- the template -----------------------------------------------------------
 
-def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=(), heap=None):
+def fill(text, cases, plots_rel="results/plots", source="RESULTS.md", compare=(), heap=None,
+	 linux=()):
 	"""Return text with every generated section rewritten from cases (and
 	the comparison sections, compare and targets11, from compare:
-	compare.py's documents; heap from heap: heap.py's document or None)."""
+	compare.py's documents; heap from heap: heap.py's document or None;
+	linux from linux: the side-by-side run's cases, results/linux/)."""
 	sections = dict(SECTIONS, compare=lambda c, p: section_compare(c, p, compare),
 			targets11=lambda c, p: section_targets11(c, p, compare),
-			heap=lambda c, p: section_heap(c, p, heap))
+			heap=lambda c, p: section_heap(c, p, heap),
+			linux=lambda c, p: section_linux(c, p, linux))
 	out, current, start = [], None, 0
 	for n, line in enumerate(text.splitlines(keepends=True), 1):
 		begin, end = BEGIN.match(line), END.match(line)
