@@ -7,7 +7,7 @@ UNIT_TESTS := test_platform $(LOCK_TESTS) test_memmap test_bootmem \
 	test_buddy test_frame test_heap test_heap_review test_rcu test_pagetable \
 	test_pagetable_review test_vmspace test_klib \
 	test_acpi \
-	test_bench_barrier test_bench_ring
+	test_bench_barrier test_bench_ring test_bench_run
 TEST_VARIANTS := normal tsan asan
 LOCK_TEST_VARIANTS := normal-mcs tsan-mcs
 
@@ -49,7 +49,13 @@ define bench_barrier_test
 build/$(1)/tests/test_bench_barrier: build/$(1)/bench/barrier.o
 endef
 
+# test_bench_run: the kernels' shared measuring (bench/run.c) on the host.
+define bench_run_test
+build/$(1)/tests/test_bench_run: build/$(1)/bench/run.o build/$(1)/bench/barrier.o
+endef
+
 $(foreach v,$(TEST_VARIANTS),$(eval $(call acpi_test,$(v))))
+$(foreach v,$(TEST_VARIANTS),$(eval $(call bench_run_test,$(v))))
 $(foreach v,$(TEST_VARIANTS),$(eval $(call bench_barrier_test,$(v))))
 $(foreach v,$(TEST_VARIANTS),$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(v),$(t)))))
 $(foreach v,$(LOCK_TEST_VARIANTS),$(foreach t,$(LOCK_TESTS),$(eval $(call unit_test,$(v),$(t)))))
