@@ -106,12 +106,12 @@ LINUX_CONFIGS = ("linux", "linux_zero", "linux_user")
 LINUX_BASE_CMDLINE = "console=ttyS0 loglevel=6 printk.time=0 panic=-1"
 LINUX_INIT_ON_ALLOC = {"linux": 0, "linux_zero": 1, "linux_user": 0}
 # What --complete requires of them (bench/linux/cases.c, pagefault.c):
-# several suites each.
-LINUX_FRAME_EXPECT = ("frame", ("repeat", "bulk_alloc", "bulk_free", "rand"), "order", ORDERS)
-LINUX_HEAP_EXPECT = ("heap", ("repeat", "bulk", "pc"), "size", (16, 64, 256, 1024, 4096))
-LINUX_EXPECT = {"linux": (LINUX_FRAME_EXPECT, LINUX_HEAP_EXPECT),
-		"linux_zero": (LINUX_FRAME_EXPECT, LINUX_HEAP_EXPECT),
-		"linux_user": (("pt", ("fault",), "pages", {"fault": (1024,)}),)}
+# several suites each, the same workloads and arguments as the
+# configurations they stand beside (zero's frame cases, kmalloc's, and
+# pt/fault).
+LINUX_EXPECT = {"linux": (ZERO_EXPECT, HEAP_EXPECT),
+		"linux_zero": (ZERO_EXPECT, HEAP_EXPECT),
+		"linux_user": (("pt", ("fault",), "pages", {"fault": PT_PAGES["fault"]}),)}
 
 # Whole lines, from column 0 (other boot log lines interleave).
 CONTEXT_RE = re.compile(r"^bench: context (.*)$")
@@ -622,6 +622,10 @@ def dataset(meta, accel, vcpus, opts, parsers, date):
 		ctx["linux_cmdline"] = {c: linux_cmdline(c) for c in opts.configs}
 	records = [dict(r, boot=getattr(p, "boot", 1)) if opts.boots > 1 else r
 		   for p in parsers for r in p.records()]
+	if opts.linux:
+		# Every record names the kernel it measured (its packages: context).
+		impl = f"linux {meta['linux'].get('release', '?')}"
+		records = [dict(r, impl=impl) for r in records]
 	return {"context": ctx, "records": records}
 
 

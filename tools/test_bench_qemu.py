@@ -191,6 +191,44 @@ class HeapRun(Problems):
 				 ["no record of heap/pc/kmalloc/size:4096"])
 
 
+class LinuxRun(Problems):
+	"""A Linux boot (bench/linux/): frame and heap suites in one configuration."""
+	WANT = bq.Expect(config="linux", vcpus=2, accel="tcg", ms=100, reps=2)
+
+	def test_boot_passes_and_is_complete(self):
+		p = parse(good_lines(config="linux"), self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks],
+				 [f"frame/{w}/linux/order:{o}" for w in bq.ZERO_WORKLOADS
+				  for o in bq.ORDERS] +
+				 [f"heap/{w}/linux/size:{n}" for w in bq.HEAP_WORKLOADS
+				  for n in bq.HEAP_SIZES])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "linux"), [])
+
+	def test_each_suite_is_required(self):
+		# heap/repeat and frame/repeat share a workload name: the suite tells.
+		p = parse(good_lines(config="linux", only=[n for n in fixtures.names("linux")
+							   if n != "heap/repeat/linux/size:64"]),
+			  self.WANT)
+		self.assertEqual(p.problems, [])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "linux"),
+				 ["no record of heap/repeat/linux/size:64"])
+		p = parse(good_lines(config="linux", only=[n for n in fixtures.names("linux")
+							   if not n.startswith("frame/rand/")]),
+			  self.WANT)
+		self.assertEqual(bq.missing_cases(p.benchmarks, "linux"),
+				 [f"no record of frame/rand/linux/order:{o}" for o in bq.ORDERS])
+
+	def test_user_space_faults(self):
+		want = bq.Expect(config="linux_user", vcpus=2, accel="tcg", ms=100, reps=2)
+		p = parse(good_lines(config="linux_user"), want)
+		self.assertEqual(p.problems, [])
+		self.assertEqual([b.name for b in p.benchmarks], ["pt/fault/linux_user/pages:1024"])
+		self.assertEqual(bq.missing_cases(p.benchmarks, "linux_user"), [])
+		self.assertEqual(bq.missing_cases([], "linux_user"),
+				 ["no record of pt/fault/linux_user/pages:1024"])
+
+
 class FailedRuns(Problems):
 	def test_failed_line(self):
 		p = parse(failed_lines())
@@ -516,6 +554,53 @@ class Options(unittest.TestCase):
 				 "bench=full bench_ms=100 bench_reps=3 bench_lat_every=1")
 
 
+def linux_dir(root):
+	"""A --linux directory as mk/linux.mk leaves it (empty stand-ins)."""
+	d = os.path.join(root, "linux")
+	os.makedirs(d, exist_ok=True)
+	for name in ("vmlinuz", "initramfs.cpio.gz"):
+		open(os.path.join(d, name), "w").close()
+	with open(os.path.join(d, "versions.json"), "w") as f:
+		json.dump({"release": "6.1.0-99-amd64",
+			   "packages": {"linux-image-6.1.0-99-amd64": "6.1.999-1"}}, f)
+	return d
+
+
+class LinuxOptions(unittest.TestCase):
+	refused = Options.refused
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.linux = linux_dir(self.tmp.name)
+
+	def tearDown(self):
+		self.tmp.cleanup()
+
+	def test_linux_configurations_and_command_lines(self):
+		opts = bq.parse_args(["--kernel", __file__, "--linux", self.linux,
+				      "--configs", "linux linux_zero linux_user"])
+		self.assertEqual(opts.configs, ["linux", "linux_zero", "linux_user"])
+		self.assertEqual(bq.kernel_cmdline("linux", opts),
+				 "console=ttyS0 loglevel=6 printk.time=0 panic=-1 init_on_alloc=0 "
+				 "bench=linux bench_ms=100 bench_reps=3")
+		self.assertEqual(bq.kernel_cmdline("linux_zero", opts).split()[4], "init_on_alloc=1")
+		self.assertEqual(bq.kernel_cmdline("linux_user", opts).split()[4], "init_on_alloc=0")
+		cmd = bq.boot_command(opts, "tcg", 2, "linux", "x.log")
+		self.assertEqual(cmd[-3:], ["--initrd", os.path.join(self.linux, "initramfs.cpio.gz"),
+					    os.path.join(self.linux, "vmlinuz")])
+		self.assertEqual(cmd[cmd.index("--mem") + 1], "1536M")   # as our kernel's boots
+
+	def test_linux_refusals(self):
+		self.refused("--configs", "linux", text="--configs: want some of full")
+		self.refused("--linux", self.linux, "--configs", "full",
+			     text="--configs: want some of linux,linux_zero,linux_user (with --linux)")
+		os.remove(os.path.join(self.linux, "versions.json"))
+		self.refused("--linux", self.linux, "--configs", "linux",
+			     text="--linux: no versions.json in")
+		self.refused("--linux", "/nonexistent", "--configs", "linux",
+			     text="--linux: no vmlinuz in '/nonexistent'")
+
+
 class Machine(unittest.TestCase):
 	def test_as_gbench_says(self):
 		with tempfile.NamedTemporaryFile("w", suffix="cpuinfo") as f:
@@ -768,6 +853,62 @@ class WholeRuns(unittest.TestCase):
 		self.assertIn(f"] {NAME} FAILED: E_NOMEM", summary)
 		self.assertIn("bench: 23 passed, 1 failed", summary)
 		self.assertNotIn("bench-json", summary)
+
+	def test_linux_run(self):
+		linux = linux_dir(self.dir)
+		for c in ("linux", "linux_user"):
+			self.fixture(2, c)
+		r = self.bench("--linux", linux, "--smp", "2", "--configs", "linux linux_user",
+			       "--complete")
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertIn("qemu-linux-tcg smp=2 heap/pc/linux/size:4096: ", r.stdout)
+		initrd = os.path.join(linux, "initramfs.cpio.gz")
+		self.assertEqual(self.calls(), [
+			f"smp=2 mem=1536M accel=tcg append={bq.linux_cmdline(c)} bench={c} "
+			f"bench_ms=100 bench_reps=2 initrd={initrd}" for c in ("linux", "linux_user")])
+		self.assertEqual(self.files(), ["qemu-linux-tcg-smp2.json"])
+		with open(os.path.join(self.out, "qemu-linux-tcg-smp2.json"), encoding="utf-8") as f:
+			doc = json.load(f)
+		ctx = doc["context"]
+		self.assertEqual(ctx["impl"], "linux")
+		self.assertEqual(ctx["linux"]["release"], "6.1.0-99-amd64")
+		self.assertEqual(ctx["linux_cmdline"],
+				 {c: bq.linux_cmdline(c) for c in ("linux", "linux_user")})
+		self.assertEqual({r["config"] for r in doc["records"]}, {"linux", "linux_user"})
+		self.assertEqual({r["impl"] for r in doc["records"]}, {"linux 6.1.0-99-amd64"})
+		# Next to our kernel's file of the same machine: one data set.
+		self.fixture(2, "full")
+		self.assertEqual(self.bench("--smp", "2", "--configs", "full").returncode, 0)
+		cases = loader.load_files([os.path.join(self.out, f) for f in self.files()])
+		self.assertEqual({c.dataset for c in cases}, {"qemu-tcg"})
+		self.assertEqual({c.config for c in cases}, {"full", "linux", "linux_user"})
+
+	def test_linux_boot_that_never_ran_the_module_fails(self):
+		"""/init powers off when insmod fails: QEMU exits 0, no summary."""
+		linux = linux_dir(self.dir)
+		self.fixture(2, "linux", ["init: insmod allocbench.ko config=linux",
+					  "insmod: can't insert '/allocbench.ko': invalid module format",
+					  "reboot: Power down"], rc=0)
+		r = self.bench("--linux", linux, "--smp", "2", "--configs", "linux")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("shut down without the kernel's exit", r.stderr)
+		self.assertIn("no 'bench: context' line", r.stderr)
+		self.assertEqual(self.files(), [])
+
+	def test_qemu_run_initrd(self):
+		initrd = os.path.join(self.dir, "initramfs.cpio.gz")
+		open(initrd, "w").close()
+		self.fixture(2, "linux")
+		self.assertEqual(self.qemu_run("bench=linux", "--initrd", initrd).returncode, 0)
+		self.assertTrue(self.calls()[-1].endswith(f" initrd={initrd}"))
+		r = self.qemu_run("bench=linux", "--initrd", initrd + ".missing")
+		self.assertEqual(r.returncode, 2)
+		self.assertIn("cannot read initramfs", r.stderr)
+		cmd = [os.path.join(HERE, "qemu-run.sh"), "--accel", "auto", "--initrd", initrd,
+		       self.kernel]
+		r = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=60)
+		self.assertEqual(r.returncode, 2)
+		self.assertIn("--initrd needs --accel kvm or tcg", r.stderr)
 
 	def test_qemu_run_print_accel(self):
 		r = self.qemu_run("x", "--print-accel")

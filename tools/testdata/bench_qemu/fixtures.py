@@ -27,12 +27,24 @@ SIGNATURES = {"tcg": "TCGTCGTCGTCG", "kvm": "KVMKVMKVM\\u0000\\u0000\\u0000"}
 # Stands for the signature; the fake QEMU puts in its -accel's.
 HYPERVISOR = "@HYPERVISOR@"
 CONFIG_COST = {"full": 1.0, "nopcp": 3.0, "locked": 9.0, "zero": 5.0, "tree": 2.0,
-	       "space": 4.0, "kmalloc": 1.5}
+	       "space": 4.0, "kmalloc": 1.5, "linux": 4.0, "linux_zero": 30.0,
+	       "linux_user": 20.0}
+# Linux's configurations (bench/linux/): several suites in one boot, as
+# (suite, argument name, values, workloads).
+LINUX_SUITES = {
+	"linux": (("frame", "order", ORDERS, ZERO_WORKLOADS), ("heap", "size", HEAP_SIZES, HEAP_WORKLOADS)),
+	"linux_zero": (("frame", "order", ORDERS, ZERO_WORKLOADS),
+		       ("heap", "size", HEAP_SIZES, HEAP_WORKLOADS)),
+	"linux_user": (("pt", "pages", (1024,), ("fault",)),),
+}
 
 
-def suite_of(config, workload=None):
+def suite_of(config, workload=None, suite=None):
 	"""(suite, argument name, argument values, workloads) of config's cases;
-	the values are workload's where they differ by workload."""
+	the values are workload's where they differ by workload. A Linux
+	configuration has several suites: suite says which (default its first)."""
+	if config in LINUX_SUITES:
+		return next(s for s in LINUX_SUITES[config] if suite in (None, s[0]))
 	if config in PT_CONFIGS:
 		return ("pt", "pages", PT_PAGES[workload] if workload else None, PT_WORKLOADS)
 	if config == "kmalloc":
@@ -41,17 +53,20 @@ def suite_of(config, workload=None):
 
 
 def names(config):
+	if config in LINUX_SUITES:
+		return [f"{suite}/{w}/{config}/{key}:{a}" for suite, key, args, workloads
+			in LINUX_SUITES[config] for w in workloads for a in args]
 	suite, key, _, workloads = suite_of(config)
 	return [f"{suite}/{w}/{config}/{key}:{a}" for w in workloads
 		for a in suite_of(config, w)[2]]
 
 
-def record(config, vcpus, workload, arg, rep):
+def record(config, vcpus, workload, arg, rep, suite=None):
 	"""One bench-json object, consistent: its histogram sums to lat_ops, its
 	percentiles are bucket upper edges in order, capped by max_ns. arg: the
 	order, or the pages (page-table environments) or the object size
 	(kmalloc)."""
-	suite, key, args, _ = suite_of(config, workload)
+	suite, key, args, _ = suite_of(config, workload, suite)
 	ns = round((10.0 + 2 * args.index(arg) + rep) * CONFIG_COST[config] * vcpus ** 0.5, 3)
 	lat_ops = 4000
 	k = int(max(ns, 2)).bit_length() - 1  # the bucket most operations fall in
@@ -89,8 +104,9 @@ def boot_log(config="full", vcpus=2, hypervisor=HYPERVISOR, ms=100, reps=2, only
 	       f"frame: booted config={config}",
 	       "bench: " + "context " + context(config, vcpus, hypervisor, ms, reps, len(run))]
 	for k, name in enumerate(run, 1):
-		_, workload, _, arg = name.split("/")
-		recs = [record(config, vcpus, workload, int(arg.split(":")[1]), r) for r in range(reps)]
+		suite, workload, _, arg = name.split("/")
+		recs = [record(config, vcpus, workload, int(arg.split(":")[1]), r, suite)
+			for r in range(reps)]
 		out += ["bench-json: " + json.dumps(r, separators=(",", ":")) for r in recs]
 		r = recs[0]
 		out.append(f"bench: [{k}/{len(run)}] {name}: {r['ns_per_op']:.3f} ns/op, "
