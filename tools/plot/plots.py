@@ -26,11 +26,14 @@ PREFIXES = ("throughput-", "latency-", "fastpath-", "hostvsqemu-")
 # bench/cases/zero_env.c), then the page-table environments (tree:
 # per-node locks; space: one lock per address space, the baseline, in the
 # locked configuration's red), then the kernel heap's (kmalloc: alone in
-# its heap cases' figures).
-CONFIG_ORDER = ("full", "nopcp", "locked", "zero", "tree", "space", "kmalloc")
+# its heap cases' figures), then Linux's (make bench-linux: linux against
+# full, kmalloc and tree, linux_zero against zero), in purple and brown.
+CONFIG_ORDER = ("full", "nopcp", "locked", "zero", "tree", "space", "kmalloc",
+		"linux", "linux_zero", "linux_user")
 COLORS = {"full": "C0", "nopcp": "C1", "locked": "C3", "zero": "C2", "tree": "C0",
-	  "space": "C3", "kmalloc": "C0"}
-SPARE_COLORS = ("C4", "C5", "C6", "C7", "C8", "C9")
+	  "space": "C3", "kmalloc": "C0", "linux": "C4", "linux_zero": "C5",
+	  "linux_user": "C4"}
+SPARE_COLORS = ("C6", "C7", "C8", "C9")
 
 
 @dataclass
