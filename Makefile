@@ -38,7 +38,7 @@ help:
 deps:
 	@tools/deps.sh
 
-## test: unit tests in every variant, kernel boots, short stress runs, the model, benchmark smoke runs (frame and heap), mutants
+## test: unit tests in every variant, kernel boots, short stress runs, the model, benchmark smoke runs (frame, heap, Linux when fetched), mutants
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-kernel
@@ -47,7 +47,9 @@ test: deps
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory bench-heap-smoke
 	$(MAKE) --no-print-directory bench-qemu-smoke
+	$(MAKE) --no-print-directory linux-smoke
 	$(MAKE) --no-print-directory test-bench-qemu
+	$(MAKE) --no-print-directory test-linux-tools
 	$(MAKE) --no-print-directory test-plot
 	$(MAKE) --no-print-directory mutants
 	@echo "make test: all passed"

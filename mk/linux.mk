@@ -19,6 +19,7 @@
 #   make linux-smoke         when build/linux/ has Linux: one brief boot of
 #                            each configuration, every record checked
 #                            (make test); without it, says so and passes
+#   make test-linux-tools    tools/linux's own tests (make test)
 #
 # Linux's configurations (bench/linux/harness.c, bench/linux/init):
 #   linux        the module, booted init_on_alloc=0: frames and objects
@@ -53,7 +54,7 @@ BENCH_LINUX_REPS ?= 5
 BENCH_LINUX_OUT := results/linux
 LINUX_SMOKE_DIR := build/bench/linux-smoke
 
-.PHONY: linux-fetch linux-build bench-linux linux-smoke
+.PHONY: linux-fetch linux-build bench-linux linux-smoke test-linux-tools
 
 ## linux-fetch: Debian's stock Linux, its headers and busybox-static into build/linux/ (apt-get download, nothing installed)
 linux-fetch: deps
@@ -114,3 +115,7 @@ linux-smoke: deps
 		--complete --timeout 300) > $(LINUX_SMOKE_DIR)/progress.log || \
 		{ cat $(LINUX_SMOKE_DIR)/progress.log; exit 1; }; \
 	echo "linux-smoke: every Linux configuration booted and its records check ($(LINUX_SMOKE_DIR)/)"
+
+## test-linux-tools: tools/linux's tests (the initramfs writer), no Linux needed (seconds; make test)
+test-linux-tools: deps
+	/usr/bin/python3 -m unittest discover -s tools/linux -p 'test_*.py'

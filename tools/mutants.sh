@@ -61,7 +61,10 @@ run_one() {
 	fi
 	dir="$scratch/$name"
 	mkdir -p "$dir"
-	tar -cf - --exclude=./.git --exclude=./results . | tar -xf - -C "$dir"
+	# Not the logs (being written by the mutants running beside this one)
+	# nor the fetched Linux (mk/linux.mk: 180 MB no mutant builds against).
+	tar -cf - --exclude=./.git --exclude=./results --exclude=./build/mutants \
+		--exclude=./build/linux . | tar -xf - -C "$dir"
 	if ! patch -s -p1 -d "$dir" --no-backup-if-mismatch -r - <"$patch" >"$dir.patch.log" 2>&1; then
 		{
 			echo "mutant $name: BROKEN (patch does not apply)"
