@@ -97,12 +97,17 @@ static void spin(void)
 static atomic_t running;
 static DECLARE_COMPLETION(all_done);
 
+/* [H: set before the kthreads start; they only read it] thread i's run and index */
+static struct thread_arg {
+	struct bench_run *run;
+	unsigned i;
+} thread_args[LX_MAX_CPUS];
+
 static int cpu_thread(void *arg)
 {
-	struct bench_run *run = arg;
-	unsigned i = smp_processor_id();
+	struct thread_arg *a = arg;
 
-	bench_cpu_run(run, i);
+	bench_cpu_run(a->run, a->i);
 	if (atomic_dec_and_test(&running))
 		complete(&all_done);
 	return 0;
@@ -115,7 +120,8 @@ static void run_all(struct bench_run *run)
 	reinit_completion(&all_done);
 	atomic_set(&running, run->threads);
 	for (unsigned i = 0; i < run->threads; i++) {
-		t[i] = kthread_create(cpu_thread, run, "bench/%u", i);
+		thread_args[i] = (struct thread_arg){ run, i };
+		t[i] = kthread_create(cpu_thread, &thread_args[i], "bench/%u", i);
 		/*
 		 * No thread of the run may be missing (the others would wait
 		 * at the start barrier for ever): this is memory for a task,
