@@ -131,8 +131,10 @@ def _table(header, rows):
 
 def _figures(cases, plots_rel):
 	"""make plot's figures of these cases (plot.py draws them into
-	plots_rel): the throughput plots, each with both kernels' lines."""
-	plots = [p for p in plan(cases) if p.kind == "throughput"]
+	plots_rel): the throughput plots that have both kernels' lines."""
+	linux = {"linux", "linux_zero", "linux_user"}
+	plots = [p for p in plan(cases) if p.kind == "throughput" and
+		 {c.config for c in p.cases} & linux and {c.config for c in p.cases} - linux]
 	shown = [p for p in plots if p.cases[0].group in SHOWN]
 	rest = [p for p in plots if p not in shown]
 	out = [f"![{p.title}]({plots_rel}/{p.name})\n" for p in shown]

@@ -70,7 +70,8 @@ class LinuxSection(unittest.TestCase):
 			linux.targets(linux._index(cases), "qemu-tcg")}
 
 	def test_tables_pair_the_kernels(self):
-		text = linux.section(self.cases(ours_and_linux()), "p")
+		only_ours = [rec("frame", "irq", "full", "order", 0, n, 100.0) for n in (1, 2)]
+		text = linux.section(self.cases(ours_and_linux() + only_ours), "p")
 		self.assertIn("### `qemu-tcg`: Test CPU, 2 CPUs, tcg, QEMU 7.2.99, Linux 6.1.0-99-amd64",
 			      text)
 		self.assertIn("| `repeat` | 0 | 2 | 100.0 | 500.0 | 5.00x |", text)
@@ -79,6 +80,8 @@ class LinuxSection(unittest.TestCase):
 		# No zero or linux_zero records: that pair has no table.
 		self.assertNotIn("frames zeroed", text)
 		self.assertIn("(p/throughput-qemu-tcg-frame-repeat-order0.png)", text)
+		self.assertIn("[pc, size 64](p/throughput-qemu-tcg-heap-pc-size64.png)", text)
+		self.assertNotIn("irq", text)   # no Linux line: not a side-by-side figure
 
 	def test_targets_met(self):
 		t = self.targets(ours_and_linux())
