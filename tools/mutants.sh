@@ -61,10 +61,14 @@ run_one() {
 	fi
 	dir="$scratch/$name"
 	mkdir -p "$dir"
-	# Not the logs (being written by the mutants running beside this one)
-	# nor the fetched Linux (mk/linux.mk: 180 MB no mutant builds against).
+	# Not the logs (being written by the mutants running beside this one),
+	# nor build outputs no mutant's build or kill line uses: the fetched
+	# Linux (mk/linux.mk, 180 MB), the TSan and MCS variants, the
+	# comparison baseline and the device bundle. (A mutant that needs one
+	# rebuilds it from scratch: slower, never wrong.)
 	tar -cf - --exclude=./.git --exclude=./results --exclude=./build/mutants \
-		--exclude=./build/linux . | tar -xf - -C "$dir"
+		--exclude=./build/linux --exclude='./build/tsan*' --exclude=./build/normal-mcs \
+		--exclude='./build/base-*' --exclude=./build/devbench . | tar -xf - -C "$dir"
 	if ! patch -s -p1 -d "$dir" --no-backup-if-mismatch -r - <"$patch" >"$dir.patch.log" 2>&1; then
 		{
 			echo "mutant $name: BROKEN (patch does not apply)"
