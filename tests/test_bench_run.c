@@ -130,6 +130,75 @@ static void counting(struct bench_state *st)
 	}
 }
 
+
+/*
+ * Paused time is not the operations' time: per iteration 1000 ns timed,
+ * then 5000 ns paused.
+ */
+static void paused(struct bench_state *st)
+{
+	while (bench_keep_running(st)) {
+		atomic_fetch_add(&fake_ns, 1000);
+		bench_items(st, 10);
+		bench_pause(st);
+		atomic_fetch_add(&fake_ns, 5000);
+		bench_resume(st);
+	}
+}
+
+/*
+ * Two threads whose figures differ: only thread 0 moves the clock, between
+ * barriers, so that both loops start at T and end at T + 1000; thread i
+ * times one operation at 100 * 10^i cycles and counts 1 in "n".
+ */
+static void lopsided(struct bench_state *st)
+{
+	unsigned me = bench_thread(st);
+
+	while (bench_keep_running(st)) {
+		if (!bench_barrier(st))
+			return;
+		if (me == 0)
+			atomic_fetch_add(&fake_ns, 1000);
+		if (!bench_barrier(st))
+			return;
+		if (bench_timing(st))
+			bench_lat_record(st, me == 0 ? 100 : 1000);
+		bench_items(st, 1);
+		bench_counter(st, "n", 1);
+	}
+}
+
+/* Two errors: the first one's message is the one reported. */
+static void twice_failing(struct bench_state *st)
+{
+	while (bench_keep_running(st)) {
+		atomic_fetch_add(&fake_ns, 1000);
+		bench_error(st, "first");
+		bench_error(st, "second");
+	}
+}
+
+/* Run k (from 0) of a benchmark lasts run_steps[k % 3] ns, one timed op of as many cycles. */
+static const uint64_t run_steps[3] = { 3000, 1000, 2000 };
+static unsigned runs_done;
+
+static void varying(struct bench_state *st)
+{
+	uint64_t step = run_steps[runs_done++ % 3];
+
+	while (bench_keep_running(st)) {
+		atomic_fetch_add(&fake_ns, step);
+		if (bench_timing(st))
+			bench_lat_record(st, step);
+		bench_items(st, 1);
+	}
+}
+
+static void no_irq_work(void)
+{
+}
+
 static const int64_t one_arg[] = { 7 };
 
 #define CASE(var, body)                                                     \
@@ -142,6 +211,16 @@ CASE(steady_case, steady);
 CASE(timed_case, timed);
 CASE(failing_case, failing);
 CASE(counting_case, counting);
+CASE(paused_case, paused);
+CASE(lopsided_case, lopsided);
+CASE(twice_failing_case, twice_failing);
+CASE(varying_case, varying);
+/* A case with timer work: every CPU's loop must last BENCH_IRQ_MIN_LOOP_NS. */
+static const struct bench_case irq_case = {
+	.name = "test/irq", .run = steady, .irq = no_irq_work,
+	.configs = (const char *const[]){ "cfg", NULL },
+	.arg_name = "order", .args = one_arg, .nargs = 1,
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -307,6 +386,64 @@ static void test_benchmarks_listed(void **state)
 	assert_string_equal(b.name, "test/timed/other/order:7");
 }
 
+
+/* ns/op counts only the time the clock ran; Mops/s counts the wall time. */
+static void test_paused_time_not_counted(void **state)
+{
+	(void)state;
+	setup_says = check_says = NULL;
+	assert_true(measure(&paused_case, 1, 1000, 1, 16));
+	assert_has(lines[0], "\"iterations\":1,\"ops\":10,");
+	assert_has(lines[0], "\"wall_ns\":6000,\"ns_per_op\":100.000,\"mops_total\":1.666,");
+}
+
+/*
+ * Two threads' parts merged: the wall time is first start to last end
+ * (not averaged), the slowest operation is either thread's, counters are
+ * summed.
+ */
+static void test_merge_wall_max_counters(void **state)
+{
+	(void)state;
+	setup_says = check_says = NULL;
+	assert_true(measure(&lopsided_case, 2, 1000, 1, 1));
+	assert_has(lines[0], "\"iterations\":1,\"ops\":2,\"lat_ops\":2,\"wall_ns\":1000,"
+		   "\"ns_per_op\":1000.000,\"mops_total\":2.000,");
+	assert_has(lines[0], "\"max_ns\":1000,\"n\":2,");
+}
+
+/* The first bench_error()'s message is the one reported. */
+static void test_first_error_reported(void **state)
+{
+	(void)state;
+	setup_says = check_says = NULL;
+	assert_false(measure(&twice_failing_case, 1, 1000, 1, 16));
+	assert_string_equal(lines[0], "bench: [1/1] test/twice_failing/cfg/order:7 FAILED: first");
+}
+
+/* The progress line: the repetitions' median ns/op and Mops/s, their largest p99 and max. */
+static void test_summary_median_and_largest(void **state)
+{
+	(void)state;
+	setup_says = check_says = NULL;
+	runs_done = 0;
+	assert_true(measure(&varying_case, 1, 1000, 3, 1));
+	assert_int_equal(runs_done, 3);
+	assert_has(lines[3], "bench: [1/1] test/varying/cfg/order:7: 2000.000 ns/op, "
+		   "0.500 Mops/s, p99 3000 ns, max 3000 ns");
+}
+
+/* A case with timer work runs until every CPU's loop lasted BENCH_IRQ_MIN_LOOP_NS. */
+static void test_irq_case_loops_long_enough(void **state)
+{
+	(void)state;
+	setup_says = check_says = NULL;
+	step_ns = 100000;
+	items = 1;
+	assert_true(measure(&irq_case, 1, 1000, 1, 16));
+	assert_has(lines[0], "\"iterations\":100,");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +454,11 @@ int main(void)
 		cmocka_unit_test(test_setup_and_check_fail_it),
 		cmocka_unit_test(test_cut_line_says_so),
 		cmocka_unit_test(test_benchmarks_listed),
+		cmocka_unit_test(test_paused_time_not_counted),
+		cmocka_unit_test(test_merge_wall_max_counters),
+		cmocka_unit_test(test_first_error_reported),
+		cmocka_unit_test(test_summary_median_and_largest),
+		cmocka_unit_test(test_irq_case_loops_long_enough),
 	};
 
 	hang_watchdog_arm(60);
