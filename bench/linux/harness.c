@@ -9,9 +9,9 @@
  * the console protocol (bench/run.h) through printk at KERN_NOTICE (the
  * initramfs boots with loglevel=6, so that little else reaches the
  * serial console, and printk.time=0, so that lines start at column 0).
- * Every online CPU is one thread: a run creates one kthread bound to
- * each CPU, and each calls bench_cpu_run(); the loading task waits for
- * them all. The kthreads run at normal priority with preemption as the
+ * Every online CPU is one thread (CPUs 0..n-1, hotplug held off for the
+ * whole load): a run creates one kthread bound to each CPU, and each
+ * calls bench_cpu_run(); the loading task waits for them all. The kthreads run at normal priority with preemption as the
  * kernel is configured (Debian: voluntary): as allocations run in
  * Linux.
  *
@@ -31,6 +31,7 @@
  * kernel's "release" and "version", and "init_on_alloc" (0 or 1).
  */
 #include <linux/completion.h>
+#include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/delay.h>
 #include <linux/io.h>
@@ -93,8 +94,12 @@ static void spin(void)
 	cpu_relax();
 }
 
-/* A run's CPUs: each a kthread bound to it; the last one to finish completes. */
-static atomic_t running;
+/*
+ * A run's CPUs: each a kthread bound to it, which completes all_done as
+ * it exits (kthread_complete_and_exit(): the completion is signalled from
+ * the core kernel's code, so no thread is still in this module's text
+ * when the loader has counted them all and may unload it).
+ */
 static DECLARE_COMPLETION(all_done);
 
 /* [H: set before the kthreads start; they only read it] thread i's run and index */
@@ -108,9 +113,7 @@ static int cpu_thread(void *arg)
 	struct thread_arg *a = arg;
 
 	bench_cpu_run(a->run, a->i);
-	if (atomic_dec_and_test(&running))
-		complete(&all_done);
-	return 0;
+	kthread_complete_and_exit(&all_done, 0);
 }
 
 static void run_all(struct bench_run *run)
@@ -118,7 +121,6 @@ static void run_all(struct bench_run *run)
 	struct task_struct *t[LX_MAX_CPUS];
 
 	reinit_completion(&all_done);
-	atomic_set(&running, run->threads);
 	for (unsigned i = 0; i < run->threads; i++) {
 		thread_args[i] = (struct thread_arg){ run, i };
 		t[i] = kthread_create(cpu_thread, &thread_args[i], "bench/%u", i);
@@ -132,7 +134,8 @@ static void run_all(struct bench_run *run)
 	}
 	for (unsigned i = 0; i < run->threads; i++)
 		wake_up_process(t[i]);
-	wait_for_completion(&all_done);
+	for (unsigned i = 0; i < run->threads; i++)
+		wait_for_completion(&all_done);
 }
 
 static struct bench_platform platform = {
@@ -165,8 +168,11 @@ static const char *refusal(unsigned cpus)
 	if (reps < 1 || reps > BENCH_REPS_MAX || ms < 1 || ms > 60000 ||
 	    lat_every < 1 || (lat_every & (lat_every - 1)) != 0)
 		return "ms= must be 1..60000, reps= 1..100, lat_every= a power of two";
-	if (cpus > LX_MAX_CPUS || cpus != nr_cpu_ids)
-		return "the online CPUs must be 0..n-1, at most LX_MAX_CPUS";
+	if (cpus > LX_MAX_CPUS)
+		return "more online CPUs than the cases' arrays hold (LX_MAX_CPUS)";
+	for (unsigned c = 0; c < cpus; c++)
+		if (!cpu_online(c))
+			return "the online CPUs must be 0..n-1 (thread i runs on CPU i)";
 	if (tsc_khz == 0)
 		return "no TSC frequency";
 	si_meminfo(&si);
@@ -226,6 +232,9 @@ static bool run_all_benchmarks(void)
 		printk(KERN_NOTICE "bench: 0 passed, %u failed\n", total);
 		return false;
 	}
+	if (total == 0)
+		printk(KERN_NOTICE "bench: no benchmark to run (configuration %s, filter=%s)\n",
+		       config, filter);
 	print_context(&o, cpus, total);
 	the_run = (struct bench_run){ .p = &platform, .threads = cpus, .parts = parts };
 	for (unsigned i = 0; i < total; i++) {
@@ -240,7 +249,12 @@ static bool run_all_benchmarks(void)
 
 static int __init allocbench_init(void)
 {
-	bool ok = run_all_benchmarks();
+	bool ok;
+
+	/* The CPUs stay as they are while the runs bind threads to them. */
+	cpus_read_lock();
+	ok = run_all_benchmarks();
+	cpus_read_unlock();
 
 	if (qemu_exit) {
 		outb(ok ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE, QEMU_EXIT_PORT);
