@@ -18,7 +18,8 @@
 #
 # The headers package's Makefile includes the common headers by an
 # absolute /usr/src path; it is rewritten to point into DIR/root (the only
-# edit), so that nothing under /usr/src is needed.
+# edit), so that nothing under /usr/src is needed, and rewritten again
+# whenever DIR is found moved or copied.
 #
 # Idempotent: a directory whose versions.json names the packages apt
 # resolves now is left alone. Exit status: 0 done, 1 failed (said why).
@@ -65,8 +66,18 @@ for p in "${packages[@]}"; do
 	pins+=("$p=$v")
 done
 
+# Point the headers' Makefile at the common headers in this directory:
+# after a fetch, and again when the directory was moved or copied.
+point_headers() {
+	local mk="$dir/root/usr/src/$headers/Makefile"
+	sed -i "s#^include .*/usr/src/\($common/Makefile\)\$#include $dir/root/usr/src/\1#" "$mk"
+	grep -qx "include $dir/root/usr/src/$common/Makefile" "$mk" ||
+		die "$headers/Makefile does not include $common's as expected"
+}
+
 if [ -f "$dir/versions.txt" ] && [ "$(cat "$dir/versions.txt")" = "${want%$'\n'}" ] &&
 	[ -e "$dir/vmlinuz" ] && [ -e "$dir/headers/Makefile" ] && [ -x "$dir/root/bin/busybox" ]; then
+	point_headers
 	echo "linux-fetch: $release already in $dir"
 	exit 0
 fi
@@ -95,11 +106,8 @@ for deb in "$dir"/debs/*.deb; do
 	esac
 done
 
-hdr="$dir/root/usr/src/$headers"
-[ -f "$hdr/Makefile" ] || die "$headers has no Makefile at usr/src/$headers"
-sed -i "s#^include /usr/src/#include $dir/root/usr/src/#" "$hdr/Makefile"
-grep -q "^include $dir/root/usr/src/" "$hdr/Makefile" ||
-	die "$headers/Makefile does not include the common headers as expected"
+[ -f "$dir/root/usr/src/$headers/Makefile" ] || die "$headers has no Makefile at usr/src/$headers"
+point_headers
 ln -s "root/boot/vmlinuz-$release" "$dir/vmlinuz"
 ln -s "root/usr/src/$headers" "$dir/headers"
 [ -x "$dir/root/bin/busybox" ] || die "busybox-static has no bin/busybox"
