@@ -236,6 +236,7 @@ static const char *setup(const struct bench_benchmark *b)
 	(void)b;
 	if (env == NULL || env->setup == NULL || env->setup())
 		return NULL;
+	fault = KBENCH_FAULT_NONE; /* check() does not run: nothing ran */
 	/* Drained and counted again: the next benchmark starts clean. */
 	(void)check_allocator();
 	baseline = allocated_now();
