@@ -69,7 +69,7 @@ def section_commands(cases, plots_rel):
 		"make results    # this file's generated sections, from the JSON\n"
 		"make bench-compare   # against commit 933f143: results/compare-*g.json\n"
 		"make bench-heap      # kmalloc against glibc, jemalloc, mimalloc: results/heap.json\n"
-		"make bench-linux     # Debian's Linux, same cases and QEMU flags: results/qemu-linux-*.json\n"
+		"make bench-linux     # ours and Debian's Linux, same cases and QEMU flags: results/linux/\n"
 		"```")
 	recorded = sorted({str(c.context["command"]) for c in cases if c.context.get("command")})
 	if recorded:
