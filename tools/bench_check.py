@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Check a benchmark JSON file (Google Benchmark's, from build/bench/bench/bench).
 
-    tools/bench_check.py [--threads 1,2,4,8] [--orders 0,3,9,10] FILE
+    tools/bench_check.py [--threads 1,2,4,8] [--orders 0,3,9,10] [--only REGEX] FILE
 
 Fails (exit 1, saying why) unless FILE is well-formed JSON with the context
 keys every record needs and, for every frame workload, configuration, order
@@ -18,11 +18,14 @@ sum to lat_ops, 0 < lat_ops <= ops, and = ops if the run timed every
 operation: context lat_every = 1), p50 <= p90 <= p99 <= p99.9 <= max,
 for irq, interrupts that allocated (irq_ops > 0), and for mixed, its
 fragmentation counters with fully_coalesced = 1. Threads default to the
-run's own list (context bench_threads). No timing is judged: performance
-is not a test.
+run's own list (context bench_threads). --only REGEX: only the runs
+whose names REGEX matches (re.search) are expected, and only they may be
+there (a run made with Google Benchmark's --benchmark_filter). No timing
+is judged: performance is not a test.
 """
 import argparse
 import json
+import re
 import sys
 
 WORKLOADS = ["repeat", "bulk_alloc", "bulk_free", "rand", "mixed", "irq"]
@@ -94,6 +97,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=numbers)
     ap.add_argument("--orders", type=numbers, default=[0, 3, 9, 10])
+    ap.add_argument("--only", type=re.compile, default=None, metavar="REGEX")
     ap.add_argument("file")
     a = ap.parse_args()
     try:
@@ -118,6 +122,10 @@ def main():
                  for w in ZERO_WORKLOADS for o in a.orders}
         want |= {"pt/%s/%s/pages:%d/real_time/threads:%d" % (w, c, p, t)
                  for w in PT_WORKLOADS for c in PT_CONFIGS for p in PT_PAGES[w]}
+    if a.only:
+        want = {n for n in want if a.only.search(n)}
+        if not want:
+            bad.append("--only %r matches no expected run" % a.only.pattern)
     for name in sorted(want):
         if name not in runs:
             bad.append(name + ": missing")
