@@ -50,8 +50,6 @@
 #include "kernel/mm/frame.h"
 #include "percpu/pcp.h"
 
-_Static_assert(KBENCH_REPS_MAX == BENCH_REPS_MAX, "bench_reps= is run.c's repetitions");
-
 extern const struct bench_case *const __start_bench_cases[];
 extern const struct bench_case *const __stop_bench_cases[];
 extern const struct bench_env *const __start_bench_envs[];
@@ -316,7 +314,7 @@ bool kbench_run(const struct kbench_opts *ko)
 	unsigned total = benchmark_at(ko, 0, NULL), passed = 0;
 	bool runnable;
 
-	ASSERT(ko->reps >= 1 && ko->reps <= KBENCH_REPS_MAX);
+	ASSERT(ko->reps >= 1 && ko->reps <= BENCH_REPS_MAX);
 	ASSERT(ko->lat_every >= 1 && (ko->lat_every & (ko->lat_every - 1)) == 0);
 	env = env_named(ko->config, strlen(ko->config));
 	if (env != NULL && !env->frames_balance && env->frames_held == NULL) {

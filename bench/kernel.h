@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench/run.h" /* BENCH_REPS_MAX: bench_reps='s limit */
+
 struct kbench_opts {
 	const char *config;   /* the configuration booted (NUL-terminated):
 				 a frame configuration, or an environment
@@ -38,7 +40,6 @@ size_t kbench_env_names(char *buf, size_t size);
 
 #define KBENCH_MIN_MS_DEFAULT 100
 #define KBENCH_REPS_DEFAULT 3
-#define KBENCH_REPS_MAX 100
 
 /*
  * Run every benchmark on all online CPUs and print the results on the

@@ -287,7 +287,7 @@ static bool parse_bench(const char *w, size_t n, struct boot_args *a)
 	if (has_key(w, n, "bench_ms=", &v, &vn))
 		return parse_number(v, vn, 1, 60000, &a->bench_ms);
 	if (has_key(w, n, "bench_reps=", &v, &vn))
-		return parse_number(v, vn, 1, KBENCH_REPS_MAX, &a->bench_reps);
+		return parse_number(v, vn, 1, BENCH_REPS_MAX, &a->bench_reps);
 	if (has_key(w, n, "bench_lat_every=", &v, &vn))
 		return parse_number(v, vn, 1, 1u << 20, &a->bench_lat_every) &&
 		       (a->bench_lat_every & (a->bench_lat_every - 1)) == 0;
@@ -334,7 +334,7 @@ static NORETURN void bad_cmdline(const char *word, size_t n)
 	     "bench_ms=1..60000, bench_reps=1..%u, bench_filter=S, "
 	     "bench_lat_every=1|2|4..1048576; the "
 	     "bench_* words need bench=)", (int)n, word, names,
-	     envs[0] != '\0' ? "|" : "", envs, KBENCH_REPS_MAX);
+	     envs[0] != '\0' ? "|" : "", envs, BENCH_REPS_MAX);
 	qemu_exit(QEMU_EXIT_FAILURE);
 }
 
