@@ -145,9 +145,20 @@ struct bench_run {
 	uint64_t iters;                 /* [H] */
 	uint64_t ns_mult, lat_mask;     /* [H] bench_state's */
 	struct bench_part *parts;       /* [H] threads of them */
-	bool failed;                    /* [atomic] bench_error() was called */
-	const char *error;              /* [atomic] the first bench_error()'s
-					   message: set once (CAS from NULL) */
+	/*
+	 * [atomic, seq_cst] bench_error() was called: set by any CPU, read
+	 * at every CPU's loop edge and in hbarrier_wait(), where it pairs
+	 * with the barrier's round (barrier.h: a waiter that sees it set
+	 * also sees a round that opened before it was set). Cleared by the
+	 * harness before run_all().
+	 */
+	bool failed;
+	/*
+	 * [atomic] the first bench_error()'s message: set once (CAS from
+	 * NULL) before that CPU sets failed; the harness reads it after
+	 * run_all() returned (its completion orders every CPU's writes).
+	 */
+	const char *error;
 	struct hbarrier start;          /* the loop's start: every CPU passes */
 	struct hbarrier bar;            /* bench_barrier() */
 };
