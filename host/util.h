@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers for host programs (tests, stress harnesses, benchmarks):
- * strict number parsing for command lines, and the generator.
+ * strict number parsing for command lines, a monotonic clock, and the
+ * generator.
  */
 #ifndef HOST_UTIL_H
 #define HOST_UTIL_H
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kernel/lib/rng.h"
 
@@ -30,6 +32,15 @@ static inline bool parse_u64(const char *s, uint64_t lo, uint64_t hi,
 		return false;
 	*out = v;
 	return true;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 #endif /* HOST_UTIL_H */

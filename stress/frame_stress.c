@@ -163,13 +163,6 @@ static void parse(int argc, char **argv)
 
 /* ------------------------------------------------------------- run */
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void timer_irq(unsigned vector)
 {

@@ -110,6 +110,7 @@
 
 #include "host/host.h"
 #include "host/util.h"
+#include "stress/supervise.h"
 #include "kernel/lib/pause.h"
 #include "kernel/mm/heap.h"
 #include "locks/spinlock.h"
@@ -128,7 +129,6 @@
 #define JUDGE_GAP_NS (UINT64_C(1000) * 1000) /* between NULL judgements */
 #define CLOCK_EVERY 16   /* a thread reads the clock every this many ops */
 #define WATCHDOG_S  20   /* no heap call completed for this long: hung */
-#define TICK_NS     (100 * 1000 * 1000) /* the supervisor's period */
 #define CLS_LARGE   HEAP_CLASSES /* class index of a large block */
 #define LOG_VIOLATIONS 20
 #define STEP_IRQ_ONE_IN 4 /* pause points that get an interrupt */
@@ -332,13 +332,6 @@ struct result {
 };
 static struct result result;
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A nonzero generator seed per stream (splitmix64 of seed and stream). */
 static uint64_t seed_for(uint64_t stream)
@@ -1339,23 +1332,13 @@ static uint64_t total_progress(void)
 /* The main thread: ends the run on time and watches for a hang. */
 static void supervise(void)
 {
-	uint64_t t0 = monotonic_ns(), seen = total_progress(), since = t0;
-	const struct timespec tick = { 0, TICK_NS };
+	const struct stress_watch w = {
+		.seconds = opt.seconds, .watchdog_s = WATCHDOG_S,
+		.threads = opt.threads, .finished = &finished, .stop = &stop,
+		.progress = total_progress, .hung = hung,
+	};
 
-	while (atomic_load(&finished) < opt.threads) {
-		uint64_t now, p;
-
-		nanosleep(&tick, NULL);
-		now = monotonic_ns();
-		if (now - t0 >= (uint64_t)opt.seconds * 1000000000u)
-			atomic_store(&stop, true);
-		if ((p = total_progress()) != seen) {
-			seen = p;
-			since = now;
-		} else if (now - since >= (uint64_t)WATCHDOG_S * 1000000000u) {
-			hung();
-		}
-	}
+	stress_supervise(&w);
 }
 
 /* ------------------------------------------------------------ start */

@@ -111,6 +111,7 @@
 
 #include "host/host.h"
 #include "host/util.h"
+#include "stress/supervise.h"
 #include "kernel/lib/pause.h"
 #include "kernel/mm/heap.h"
 #include "kernel/mm/vmspace.h"
@@ -153,7 +154,6 @@
 #define IRQ_STASH   8u
 #define TIMER_NS    (500 * 1000)
 #define WATCHDOG_S  30
-#define TICK_NS     (100 * 1000 * 1000)
 #define LOG_ERRORS  20
 #define STEP_IRQ_ONE_IN 4u
 #define STEP_YIELD_ONE_IN 16u
@@ -434,13 +434,6 @@ static struct {
 	int64_t leaked_frames;
 } result;
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A nonzero generator seed per stream (splitmix64 of seed and stream). */
 static uint64_t seed_for(uint64_t stream)
@@ -3003,23 +2996,13 @@ static uint64_t total_progress(void)
 /* The main thread: ends the run on time and watches for a hang. */
 static void supervise(void)
 {
-	uint64_t t0 = monotonic_ns(), seen = total_progress(), since = t0;
-	const struct timespec tick = { 0, TICK_NS };
+	const struct stress_watch w = {
+		.seconds = opt.seconds, .watchdog_s = WATCHDOG_S,
+		.threads = opt.threads, .finished = &finished, .stop = &stop,
+		.progress = total_progress, .hung = hung,
+	};
 
-	while (atomic_load(&finished) < opt.threads) {
-		uint64_t now, p;
-
-		nanosleep(&tick, NULL);
-		now = monotonic_ns();
-		if (now - t0 >= (uint64_t)opt.seconds * 1000000000u)
-			atomic_store(&stop, true);
-		if ((p = total_progress()) != seen) {
-			seen = p;
-			since = now;
-		} else if (now - since >= (uint64_t)WATCHDOG_S * 1000000000u) {
-			hung();
-		}
-	}
+	stress_supervise(&w);
 }
 
 /* ------------------------------------------------------------ start */
